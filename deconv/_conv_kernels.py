@@ -1,0 +1,219 @@
+"""Numba kernels for convolution and transposed convolution (2-D; 1-D is H = 1).
+
+Dimension letters: N batch, C_in / C_out channels, G groups, H, W input
+size, H_out, W_out output size, kH, kW kernel size, K = C_in/G * kH * kW the
+length of one receptive field, P = H_out * W_out the number of output pixels.
+
+Three kernels serve all six convolution passes, through the adjoint
+relations (Chainer's ``convolution_2d`` / ``deconvolution_2d`` do the same):
+
+=========================  ==========================================
+conv forward               ``conv_forward``      (im2col, then GEMM)
+conv grad_input            ``conv_input_grad``   (GEMM, then col2im)
+conv grad_weight           ``conv_weight_grad``  (im2col, then GEMM)
+transposed conv forward    ``conv_input_grad``   (it *is* conv's adjoint)
+transposed grad_input      ``conv_forward``
+transposed grad_weight     ``conv_weight_grad`` with input and grad swapped
+=========================  ==========================================
+
+The GEMMs are ``np.dot`` inside Numba, i.e. BLAS, which uses its own threads;
+the kernels themselves are serial over the batch, so only one thread pool
+is ever active (Numba's ``prange`` alternating with threaded BLAS was seen to
+be erratic), every output element is written by one sequential loop, and the
+results are bitwise identical whatever ``NUMBA_NUM_THREADS`` is.
+
+The kernels trust their arguments: shapes, dtypes and contiguity are checked
+by the public wrappers in :mod:`deconv.conv`.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _valid_range(start, step, n_out, size):
+    """Output indices ``o`` in [lo, hi) for which ``start + o*step`` lies in [0, size)."""
+    # start + o*step >= 0  <=>  o >= ceil(-start / step)
+    lo = 0
+    if start < 0:
+        lo = (-start + step - 1) // step
+    # start + o*step <= size - 1  <=>  o <= floor((size - 1 - start) / step)
+    if size - 1 - start < 0:
+        hi = 0
+    else:
+        hi = (size - 1 - start) // step + 1
+    if hi > n_out:
+        hi = n_out
+    if lo > hi:
+        lo = hi
+    return lo, hi
+
+
+@njit(cache=True)
+def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
+    """Unfold receptive fields: col[(c, i, j), (oh, ow)] = x_padded[c, oh*sH + i*dH, ow*sW + j*dW].
+
+    x: (C, H, W), col: (C*kH*kW, H_out*W_out). Padding reads as zero.
+    """
+    C, H, W = x.shape
+    for c in range(C):
+        for i in range(kH):
+            oh_lo, oh_hi = _valid_range(i * dH - pH, sH, H_out, H)
+            for j in range(kW):
+                row = col[(c * kH + i) * kW + j]
+                ow_lo, ow_hi = _valid_range(j * dW - pW, sW, W_out, W)
+                for oh in range(H_out):
+                    base = oh * W_out
+                    if oh < oh_lo or oh >= oh_hi:
+                        for ow in range(W_out):
+                            row[base + ow] = 0.0
+                        continue
+                    x_row = x[c, oh * sH + i * dH - pH]
+                    for ow in range(ow_lo):
+                        row[base + ow] = 0.0
+                    # An offset view keeps the copy loop free of a possibly
+                    # negative index, which lets LLVM vectorise it.
+                    src = x_row[ow_lo * sW + j * dW - pW:]
+                    dst = row[base + ow_lo:]
+                    for t in range(ow_hi - ow_lo):
+                        dst[t] = src[t * sW]
+                    for ow in range(ow_hi, W_out):
+                        row[base + ow] = 0.0
+
+
+@njit(cache=True)
+def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
+    """Fold back, summing overlaps: x[c, ih, iw] += col[(c, i, j), (oh, ow)].
+
+    The adjoint of :func:`_im2col`; contributions that land in the padding
+    are dropped. x: (C, H, W) accumulated into, col: (C*kH*kW, H_out*W_out).
+    """
+    C, H, W = x.shape
+    for c in range(C):
+        for i in range(kH):
+            oh_lo, oh_hi = _valid_range(i * dH - pH, sH, H_out, H)
+            for j in range(kW):
+                row = col[(c * kH + i) * kW + j]
+                ow_lo, ow_hi = _valid_range(j * dW - pW, sW, W_out, W)
+                for oh in range(oh_lo, oh_hi):
+                    dst = x[c, oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
+                    src = row[oh * W_out + ow_lo:]
+                    for t in range(ow_hi - ow_lo):
+                        dst[t * sW] += src[t]
+
+
+@njit(cache=True)
+def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, H_out, W_out):
+    """y = conv(x, weight) + bias, cross-correlation as in PyTorch.
+
+    x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,)
+    returns (N, C_out, H_out, W_out). ``H_out, W_out`` are given rather than
+    computed so that the transposed conv's grad_input (which may need fewer
+    rows than the formula gives, when output_padding >= stride) can use it.
+    """
+    N, C_in, H, W = x.shape
+    C_out, C_in_g, kH, kW = weight.shape
+    C_out_g = C_out // groups
+    K = C_in_g * kH * kW
+    P = H_out * W_out
+    w2 = weight.reshape((C_out, K))                     # (C_out, K)
+    out = np.empty((N, C_out, P), dtype=x.dtype)        # (N, C_out, P)
+    col = np.empty((K, P), dtype=x.dtype)               # (K, P) reused per sample
+    prod = np.empty((C_out_g, P), dtype=x.dtype)        # (C_out/G, P)
+    for n in range(N):
+        for g in range(groups):
+            _im2col(x[n, g * C_in_g:(g + 1) * C_in_g], col,
+                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+            np.dot(w2[g * C_out_g:(g + 1) * C_out_g], col, prod)
+            out[n, g * C_out_g:(g + 1) * C_out_g] = prod
+        if has_bias:
+            for co in range(C_out):
+                out[n, co] += bias[co]
+    return out.reshape((N, C_out, H_out, W_out))
+
+
+@njit(cache=True)
+def conv_input_grad(grad_output, weight, H, W, sH, sW, pH, pW, dH, dW, groups):
+    """grad_input of conv = transposed conv of grad_output: col2im(W^T @ dY).
+
+    grad_output: (N, C_out, H_out, W_out), weight: (C_out, C_in/G, kH, kW)
+    returns (N, C_in, H, W). Input positions no window touches get 0.
+    """
+    N, C_out, H_out, W_out = grad_output.shape
+    _, C_in_g, kH, kW = weight.shape
+    C_out_g = C_out // groups
+    C_in = C_in_g * groups
+    K = C_in_g * kH * kW
+    P = H_out * W_out
+    gy = grad_output.reshape((N, C_out, P))               # (N, C_out, P)
+    grad_input = np.zeros((N, C_in, H, W), dtype=grad_output.dtype)
+    col = np.empty((K, P), dtype=grad_output.dtype)       # (K, P)
+    for g in range(groups):
+        # (K, C_out/G), copied once so BLAS sees a plain C-contiguous matrix
+        w_t = np.ascontiguousarray(weight[g * C_out_g:(g + 1) * C_out_g].reshape((C_out_g, K)).T)
+        for n in range(N):
+            np.dot(w_t, np.ascontiguousarray(gy[n, g * C_out_g:(g + 1) * C_out_g]), col)
+            _col2im(col, grad_input[n, g * C_in_g:(g + 1) * C_in_g],
+                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+    return grad_input
+
+
+@njit(cache=True)
+def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, groups):
+    """grad_weight of conv: sum over the batch of dY @ im2col(x)^T.
+
+    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out)
+    returns (C_out, C_in/G, kH, kW). The batch is summed in order, so the
+    result does not depend on the number of threads.
+    """
+    N, C_in, H, W = x.shape
+    _, C_out, H_out, W_out = grad_output.shape
+    C_in_g = C_in // groups
+    C_out_g = C_out // groups
+    K = C_in_g * kH * kW
+    P = H_out * W_out
+    gy = grad_output.reshape((N, C_out, P))               # (N, C_out, P)
+    grad_weight = np.zeros((C_out, K), dtype=x.dtype)     # (C_out, K)
+    col = np.empty((K, P), dtype=x.dtype)                 # (K, P)
+    prod = np.empty((C_out_g, K), dtype=x.dtype)          # (C_out/G, K)
+    for n in range(N):
+        for g in range(groups):
+            _im2col(x[n, g * C_in_g:(g + 1) * C_in_g], col,
+                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+            np.dot(np.ascontiguousarray(gy[n, g * C_out_g:(g + 1) * C_out_g]), col.T, prod)
+            grad_weight[g * C_out_g:(g + 1) * C_out_g] += prod
+    return grad_weight.reshape((C_out, C_in_g, kH, kW))
+
+
+@njit(cache=True, parallel=True)
+def bias_grad(grad_output):
+    """grad_bias[c] = sum of grad_output[:, c], accumulated in float64.
+
+    grad_output: (N, C, H, W) returns (C,). One thread per channel, each
+    summing in a fixed order: deterministic.
+    """
+    N, C, H, W = grad_output.shape
+    gy = grad_output.reshape((N, C, H * W))
+    out = np.empty(C, dtype=grad_output.dtype)
+    for c in prange(C):
+        total = 0.0
+        for n in range(N):
+            row = gy[n, c]
+            for p in range(H * W):
+                total += row[p]
+        out[c] = total
+    return out
+
+
+@njit(cache=True, parallel=True)
+def add_bias(y, bias):
+    """y[:, c] += bias[c] in place (y is a fresh output array). y: (N, C, H, W)."""
+    N, C, H, W = y.shape
+    for nc in prange(N * C):
+        n = nc // C
+        c = nc % C
+        b = bias[c]
+        plane = y[n, c]
+        for h in range(H):
+            for w in range(W):
+                plane[h, w] += b

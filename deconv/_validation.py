@@ -1,0 +1,117 @@
+"""Argument checking shared by every public function.
+
+The Numba kernels trust their inputs; everything a user can get wrong is
+caught here, before any work is done, and reported as ``TypeError`` (wrong
+kind of thing) or ``ValueError`` (right kind, wrong value) naming the
+argument, the value received and what was expected.
+"""
+
+import numbers
+import operator
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return repr(value)
+
+
+def as_float_array(value, name):
+    """Return ``value`` as a C-contiguous float32/float64 ndarray.
+
+    A contiguous input is returned as is (it is never written to); anything
+    else (Fortran order, negative strides, views) is copied once so that the
+    kernels see one memory layout and compile one signature per dtype.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    elif isinstance(value, (list, tuple)) or np.isscalar(value):
+        array = np.asarray(value)
+    else:
+        raise TypeError(
+            f"{name} must be a NumPy array of float32 or float64, got {type(value).__name__}"
+        )
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must have dtype float32 or float64, got {array.dtype} "
+            f"({_describe(value) if isinstance(value, np.ndarray) else type(value).__name__})"
+        )
+    return np.ascontiguousarray(array)
+
+
+def as_index_array(value, name):
+    """Return ``value`` as a C-contiguous int64 ndarray (max-pool switches)."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a NumPy array of int64, got {type(value).__name__}")
+    if value.dtype != np.int64:
+        raise TypeError(
+            f"{name} must have dtype int64 (as returned by max_pool), got {value.dtype}"
+        )
+    return np.ascontiguousarray(value)
+
+
+def check_ndim(array, name, ndim, layout):
+    if array.ndim != ndim:
+        raise ValueError(
+            f"{name} must be {ndim}-D with layout {layout}, got shape {array.shape}"
+        )
+
+
+def check_same_dtype(**arrays):
+    """All non-None arrays share one dtype; float32 in gives float32 out."""
+    present = {k: v for k, v in arrays.items() if v is not None}
+    dtypes = {v.dtype for v in present.values()}
+    if len(dtypes) > 1:
+        listing = ", ".join(f"{k}: {v.dtype}" for k, v in present.items())
+        raise TypeError(f"arguments must share one dtype, got {listing}")
+
+
+def as_int(value, name):
+    """An integer argument (Python or NumPy int; bool is rejected)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return operator.index(value)
+
+
+def as_tuple(value, n, name, minimum=None):
+    """Expand an int or a length-``n`` sequence of ints into an ``n``-tuple.
+
+    ``minimum`` (if given) is the smallest allowed entry, checked here.
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
+        out = tuple(as_int(v, name) for v in value)
+    else:
+        try:
+            out = (as_int(value, name),) * n
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or a sequence of {n} ints, got {value!r}"
+            ) from None
+    if minimum is not None and any(v < minimum for v in out):
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return out
+
+
+def as_positive_tuple(value, n, name):
+    return as_tuple(value, n, name, minimum=1)
+
+
+def check_shape_tuple(value, ndim, name):
+    """An ``input_shape`` argument of a backward function."""
+    if not isinstance(value, (list, tuple)) or len(value) != ndim:
+        raise ValueError(f"{name} must be a sequence of {ndim} ints, got {value!r}")
+    out = tuple(as_int(v, name) for v in value)
+    if any(v < 0 for v in out):
+        raise ValueError(f"{name} must not contain negative sizes, got {value!r}")
+    return out
+
+
+def check_shape_equal(array, expected, name):
+    if tuple(array.shape) != tuple(expected):
+        raise ValueError(f"{name} must have shape {tuple(expected)}, got {array.shape}")

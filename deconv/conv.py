@@ -1,0 +1,543 @@
+"""Convolution and transposed convolution, 1-D and 2-D, forward and backward.
+
+Public, validated wrappers around the kernels of :mod:`deconv._conv_kernels`.
+Semantics, argument names and layouts are those of
+``torch.nn.functional.conv{1,2}d`` and ``conv_transpose{1,2}d``:
+
+* input ``(N, C_in, L)`` or ``(N, C_in, H, W)``;
+* conv weight ``(C_out, C_in/groups, k...)``;
+* transposed conv weight ``(C_in, C_out/groups, k...)``;
+* "convolution" is cross-correlation (the kernel is not flipped);
+* ``dilation=1`` means no dilation.
+
+The 1-D functions run the 2-D kernels on a view with ``H = 1``.
+"""
+
+import numpy as np
+
+from deconv import _conv_kernels as _k
+from deconv import shapes
+from deconv._validation import (
+    as_float_array,
+    as_int,
+    as_positive_tuple,
+    as_tuple,
+    check_ndim,
+    check_same_dtype,
+    check_shape_equal,
+)
+
+__all__ = [
+    "conv1d", "conv2d", "conv1d_backward", "conv2d_backward",
+    "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose1d_backward", "conv_transpose2d_backward",
+]
+
+_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+_WEIGHT_LAYOUT = {1: "(C_out, C_in/groups, kL)", 2: "(C_out, C_in/groups, kH, kW)"}
+_T_WEIGHT_LAYOUT = {1: "(C_in, C_out/groups, kL)", 2: "(C_in, C_out/groups, kH, kW)"}
+
+
+# ---------------------------------------------------------------------------
+# argument normalisation
+# ---------------------------------------------------------------------------
+
+class _Config:
+    """Normalised arguments of one call: per-dimension tuples of plain ints."""
+
+    __slots__ = ("nd", "stride", "pad_before", "pad_after", "dilation", "groups",
+                 "output_padding", "kernel")
+
+    def as_2d(self):
+        """(sH, sW, pH, pW, dH, dW) for the kernels; 1-D gets the identity along H."""
+        if self.nd == 1:
+            return (1, self.stride[0], 0, self.pad_before[0], 1, self.dilation[0])
+        return (self.stride[0], self.stride[1], self.pad_before[0], self.pad_before[1],
+                self.dilation[0], self.dilation[1])
+
+
+def _conv_padding(padding, nd, kernel, dilation, stride):
+    """Padding as ``(before, after)`` tuples; 'same' may be asymmetric."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * nd, (0,) * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(
+                    f"padding='same' is only supported with stride 1, got stride={stride}"
+                )
+            pairs = [shapes.same_padding(k, d) for k, d in zip(kernel, dilation)]
+            return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+        raise ValueError(f"padding must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
+    pad = as_tuple(padding, nd, "padding", minimum=0)
+    return pad, pad
+
+
+def _check_groups(groups, c_in, c_out, c_in_name, c_out_name):
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide {c_in_name}={c_in}")
+    if c_out % groups:
+        raise ValueError(f"groups={groups} must divide {c_out_name}={c_out}")
+    return groups
+
+
+def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
+    """Validate a convolution call; return (x, weight, bias, config, output spatial shape)."""
+    x = as_float_array(x, "x")
+    weight = as_float_array(weight, "weight")
+    check_ndim(x, "x", nd + 2, _LAYOUT[nd])
+    check_ndim(weight, "weight", nd + 2, _WEIGHT_LAYOUT[nd])
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+    check_same_dtype(x=x, weight=weight, bias=bias)
+    c_in, c_out = x.shape[1], weight.shape[0]
+    if c_in < 1:
+        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+    if c_out < 1 or any(k < 1 for k in weight.shape[2:]):
+        raise ValueError(f"weight must have C_out >= 1 and kernel sizes >= 1, got shape {weight.shape}")
+    groups = _check_groups(groups, c_in, c_out, "the input channels C_in", "the output channels C_out")
+    if weight.shape[1] * groups != c_in:
+        raise ValueError(
+            f"weight.shape[1]={weight.shape[1]} must equal C_in/groups={c_in}/{groups}"
+            f" (weight shape {weight.shape}, x shape {x.shape})"
+        )
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(f"bias must have shape ({c_out},) (C_out), got {bias.shape}")
+    cfg = _Config()
+    cfg.nd = nd
+    cfg.kernel = tuple(weight.shape[2:])
+    cfg.stride = as_positive_tuple(stride, nd, "stride")
+    cfg.dilation = as_positive_tuple(dilation, nd, "dilation")
+    cfg.pad_before, cfg.pad_after = _conv_padding(padding, nd, cfg.kernel, cfg.dilation, cfg.stride)
+    cfg.groups = groups
+    cfg.output_padding = (0,) * nd
+    out = tuple(
+        shapes.conv_output_size(size, k, s, (pb, pa), d)
+        for size, k, s, pb, pa, d in zip(x.shape[2:], cfg.kernel, cfg.stride,
+                                           cfg.pad_before, cfg.pad_after, cfg.dilation)
+    )
+    return x, weight, bias, cfg, out
+
+
+def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+    """Validate a transposed-convolution call; return (x, weight, bias, config, output spatial shape)."""
+    x = as_float_array(x, "x")
+    weight = as_float_array(weight, "weight")
+    check_ndim(x, "x", nd + 2, _LAYOUT[nd])
+    check_ndim(weight, "weight", nd + 2, _T_WEIGHT_LAYOUT[nd])
+    if bias is not None:
+        bias = as_float_array(bias, "bias")
+    check_same_dtype(x=x, weight=weight, bias=bias)
+    c_in = x.shape[1]
+    if c_in < 1:
+        raise ValueError(f"x must have at least one channel, got shape {x.shape}")
+    if weight.shape[1] < 1 or any(k < 1 for k in weight.shape[2:]):
+        raise ValueError(f"weight must have C_out/groups >= 1 and kernel sizes >= 1, got shape {weight.shape}")
+    if weight.shape[0] != c_in:
+        raise ValueError(
+            f"weight.shape[0]={weight.shape[0]} must equal the input channels C_in={c_in} "
+            f"(transposed conv weight layout {_T_WEIGHT_LAYOUT[nd]}; x shape {x.shape})"
+        )
+    groups = as_int(groups, "groups")
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    if c_in % groups:
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    c_out = weight.shape[1] * groups
+    if bias is not None and bias.shape != (c_out,):
+        raise ValueError(
+            f"bias must have shape ({c_out},) (C_out = weight.shape[1] * groups), got {bias.shape}"
+        )
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int or a tuple of ints for a transposed conv, got {padding!r}")
+    cfg = _Config()
+    cfg.nd = nd
+    cfg.kernel = tuple(weight.shape[2:])
+    cfg.stride = as_positive_tuple(stride, nd, "stride")
+    cfg.dilation = as_positive_tuple(dilation, nd, "dilation")
+    cfg.pad_before = cfg.pad_after = as_tuple(padding, nd, "padding", minimum=0)
+    cfg.output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)
+    cfg.groups = groups
+    out = tuple(
+        shapes.conv_transpose_output_size(size, k, s, p, op, d)
+        for size, k, s, p, op, d in zip(x.shape[2:], cfg.kernel, cfg.stride, cfg.pad_before,
+                                          cfg.output_padding, cfg.dilation)
+    )
+    return x, weight, bias, cfg, out
+
+
+def _as_grad_output(grad_output, like, expected_shape):
+    grad_output = as_float_array(grad_output, "grad_output")
+    check_ndim(grad_output, "grad_output", like.ndim, _LAYOUT[like.ndim - 2])
+    check_same_dtype(grad_output=grad_output, x=like)
+    check_shape_equal(grad_output, expected_shape, "grad_output")
+    return grad_output
+
+
+def _to_2d(a, nd):
+    """(N, C, L) -> (N, C, 1, L) view; 2-D arrays pass through."""
+    return a[:, :, None, :] if nd == 1 else a
+
+
+def _from_2d(a, nd):
+    return a[:, :, 0, :] if nd == 1 else a
+
+
+# ---------------------------------------------------------------------------
+# shared bodies (nd = 1 or 2)
+# ---------------------------------------------------------------------------
+
+def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
+    x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
+    H_out, W_out = (1,) + out if nd == 1 else out
+    b = bias if bias is not None else np.zeros(0, dtype=x.dtype)
+    y = _k.conv_forward(_to_2d(x, nd), _to_2d(weight, nd), b, bias is not None,
+                        *cfg.as_2d(), cfg.groups, H_out, W_out)
+    return _from_2d(y, nd)
+
+
+def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
+    x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
+    grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
+    x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
+    H, W = x2.shape[2:]
+    kH, kW = w2.shape[2:]
+    geometry = cfg.as_2d()
+    grad_input = _k.conv_input_grad(gy2, w2, H, W, *geometry, cfg.groups)
+    grad_weight = _k.conv_weight_grad(x2, gy2, kH, kW, *geometry, cfg.groups)
+    grad_bias = _k.bias_grad(gy2)
+    return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
+
+
+def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+    x, weight, bias, cfg, out = _conv_transpose_config(
+        x, weight, bias, stride, padding, output_padding, groups, dilation, nd)
+    H_out, W_out = (1,) + out if nd == 1 else out
+    # The transposed conv is the adjoint of the conv whose weight has this
+    # very layout: (C_in of the transposed conv = C_out of that conv, ...).
+    y = _k.conv_input_grad(_to_2d(x, nd), _to_2d(weight, nd), H_out, W_out, *cfg.as_2d(), cfg.groups)
+    if bias is not None:
+        _k.add_bias(y, bias)
+    return _from_2d(y, nd)
+
+
+def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding, groups,
+                             dilation, nd):
+    x, weight, _, cfg, out = _conv_transpose_config(
+        x, weight, None, stride, padding, output_padding, groups, dilation, nd)
+    c_out = weight.shape[1] * cfg.groups
+    grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
+    x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
+    H_in, W_in = x2.shape[2:]
+    kH, kW = w2.shape[2:]
+    geometry = cfg.as_2d()
+    no_bias = np.zeros(0, dtype=x.dtype)
+    # Adjoint of the adjoint: the input gradient is an ordinary conv of
+    # grad_output, evaluated at exactly the input's size (with
+    # output_padding >= stride the conv formula would give one more row).
+    grad_input = _k.conv_forward(gy2, w2, no_bias, False, *geometry, cfg.groups, H_in, W_in)
+    # One weight-gradient kernel serves both: here grad_output plays the
+    # conv's input and x plays the conv's output gradient.
+    grad_weight = _k.conv_weight_grad(gy2, x2, kH, kW, *geometry, cfg.groups)
+    grad_bias = _k.bias_grad(gy2)
+    return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
+
+
+# ---------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+        float32 or float64.
+    weight : ndarray, shape (C_out, C_in/groups, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
+        Zero padding on both sides. ``'same'`` (stride 1 only) pads
+        ``d*(k-1)`` in total, the odd extra element at the bottom/right.
+    dilation : int or (int, int)
+        Spacing between kernel taps; 1 means none.
+    groups : int
+        Channels are split into ``groups`` independent convolutions.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, H_out, W_out), dtype of ``x``
+
+    Notes
+    -----
+    ``y[n, o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] *
+    x_pad[n, g*C_in/groups + c, i*sH + a*dH, j*sW + b*dW]`` with ``g`` the
+    group of ``o``, and
+
+    ``H_out = floor((H + pH_before + pH_after - dH*(kH-1) - 1) / sH) + 1``
+
+    (likewise ``W_out``); see :func:`deconv.shapes.conv_output_size`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 4, 4), dtype=np.float32)
+    >>> w = np.ones((2, 1, 3, 3), dtype=np.float32)
+    >>> deconv.conv2d(x, w, padding=1)[0, 0]
+    array([[4., 6., 6., 4.],
+           [6., 9., 9., 6.],
+           [6., 9., 9., 6.],
+           [4., 6., 6., 4.]], dtype=float32)
+    """
+    return _conv(x, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L)
+    weight : ndarray, shape (C_out, C_in/groups, kL)
+    bias : ndarray, shape (C_out,), optional
+    stride, dilation, groups : int
+    padding : int, (int,), 'valid' or 'same'
+        ``'same'`` (stride 1 only) puts the odd extra element on the right.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, L_out)
+
+    Notes
+    -----
+    ``L_out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.conv1d(np.arange(5.0).reshape(1, 1, 5), np.array([[[1.0, -1.0]]]))
+    array([[[-1., -1., -1., -1.]]])
+    """
+    return _conv(x, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of :func:`conv2d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, H_out, W_out)
+        Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_out, C_in/groups, kH, kW)
+    stride, padding, dilation, groups
+        As given to :func:`conv2d`.
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, H, W)
+    grad_weight : ndarray, shape (C_out, C_in/groups, kH, kW)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    ``grad_input`` is the transposed convolution of ``grad_output`` with the
+    same weight (rows of ``x`` that no window reaches get zero);
+    ``grad_weight[o, c, a, b] = sum_{n, i, j} grad_output[n, o, i, j] *
+    x_pad[n, c', i*sH + a*dH, j*sW + b*dW]``; ``grad_bias`` sums
+    ``grad_output`` over the batch and the image.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 3, 3)); w = np.ones((1, 1, 2, 2))
+    >>> gx, gw, gb = deconv.conv2d_backward(np.ones((1, 1, 2, 2)), x, w)
+    >>> gx[0, 0]
+    array([[1., 2., 1.],
+           [2., 4., 2.],
+           [1., 2., 1.]])
+    >>> gb
+    array([4.])
+    """
+    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 2)
+
+
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of :func:`conv1d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, L_out)
+    x : ndarray, shape (N, C_in, L)
+    weight : ndarray, shape (C_out, C_in/groups, kL)
+    stride, padding, dilation, groups
+        As given to :func:`conv1d`.
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, L)
+    grad_weight : ndarray, shape (C_out, C_in/groups, kL)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    See :func:`conv2d_backward`; ``L_out`` as in :func:`conv1d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> gx, gw, gb = deconv.conv1d_backward(np.ones((1, 1, 4)), np.ones((1, 1, 5)),
+    ...                                     np.array([[[1.0, -1.0]]]))
+    >>> gx
+    array([[[ 1.,  0.,  0.,  0., -1.]]])
+    """
+    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 1)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """2-D transposed convolution ("deconvolution"), as ``torch.nn.functional.conv_transpose2d``.
+
+    The adjoint of :func:`conv2d`: each input pixel scatters a copy of the
+    kernel, scaled by its value, into the output at stride ``s``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_in, C_out/groups, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride : int or (int, int)
+    padding : int or (int, int)
+        Removes ``padding`` rows/columns from both sides of the full output
+        (the conv whose adjoint this is had this zero padding).
+    output_padding : int or (int, int)
+        Extra rows/columns added at the bottom/right, ``< max(stride, dilation)``;
+        it picks which of the input sizes of the strided conv is produced.
+    groups : int
+    dilation : int or (int, int)
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, H_out, W_out)
+
+    Notes
+    -----
+    ``H_out = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding_H + 1``
+    (likewise ``W_out``); see :func:`deconv.shapes.conv_transpose_output_size`
+    and :func:`deconv.shapes.inverse_output_padding`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 2, 2)); w = np.ones((1, 1, 3, 3))
+    >>> deconv.conv_transpose2d(x, w, stride=2)[0, 0]
+    array([[1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.],
+           [2., 2., 4., 2., 2.],
+           [1., 1., 2., 1., 1.],
+           [1., 1., 2., 1., 1.]])
+    """
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L)
+    weight : ndarray, shape (C_in, C_out/groups, kL)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, groups, dilation : int
+        As in :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, L_out)
+
+    Notes
+    -----
+    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.conv_transpose1d(np.array([[[1.0, 2.0]]]), np.array([[[1.0, 1.0, 1.0]]]), stride=2)
+    array([[[1., 1., 3., 2., 2.]]])
+    """
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients of :func:`conv_transpose2d` with respect to input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, H_out, W_out)
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_in, C_out/groups, kH, kW)
+    stride, padding, output_padding, groups, dilation
+        As given to :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, H, W)
+        The ordinary convolution :func:`conv2d` of ``grad_output`` with ``weight``.
+    grad_weight : ndarray, shape (C_in, C_out/groups, kH, kW)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    ``H_out`` as in :func:`conv_transpose2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 2, 2)); w = np.ones((1, 1, 3, 3))
+    >>> gx, gw, gb = deconv.conv_transpose2d_backward(np.ones((1, 1, 5, 5)), x, w, stride=2)
+    >>> gx[0, 0]
+    array([[9., 9.],
+           [9., 9.]])
+    """
+    return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
+                                    groups, dilation, 2)
+
+
+def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients of :func:`conv_transpose1d` with respect to input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, L_out)
+    x : ndarray, shape (N, C_in, L)
+    weight : ndarray, shape (C_in, C_out/groups, kL)
+    stride, padding, output_padding, groups, dilation
+        As given to :func:`conv_transpose1d`.
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, L)
+    grad_weight : ndarray, shape (C_in, C_out/groups, kL)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> gx, gw, gb = deconv.conv_transpose1d_backward(
+    ...     np.ones((1, 1, 5)), np.array([[[1.0, 2.0]]]), np.ones((1, 1, 3)), stride=2)
+    >>> gx, gb
+    (array([[[3., 3.]]]), array([5.]))
+    """
+    return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
+                                    groups, dilation, 1)

@@ -1,0 +1,197 @@
+"""Shape arithmetic for every op, in one place.
+
+Each function works on one spatial dimension (sizes are plain ints) and
+raises ``ValueError`` when the configuration has no valid output, so that the
+public ops, the layers and the notebooks all share one set of formulas. The
+formulas are PyTorch's (and Dumoulin & Visin's, "A guide to convolution
+arithmetic for deep learning", 2016):
+
+======================  =====================================================
+convolution             ``out = floor((L + p0 + p1 - d*(k-1) - 1) / s) + 1``
+transposed convolution  ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``
+pooling                 ``out = floor_or_ceil((L + 2p - d*(k-1) - 1) / s) + 1``
+                        (ceil mode drops a last window that starts in the
+                        right padding)
+max unpooling           ``out = (L-1)*s - 2p + k``
+======================  =====================================================
+
+Examples
+--------
+>>> from deconv import shapes
+>>> shapes.conv_output_size(32, 3, stride=2, padding=1)
+16
+>>> shapes.conv_transpose_output_size(16, 3, stride=2, padding=1,
+...     output_padding=shapes.inverse_output_padding(32, 3, stride=2, padding=1))
+32
+"""
+
+import math
+
+__all__ = [
+    "effective_kernel_size",
+    "same_padding",
+    "conv_output_size",
+    "conv_transpose_output_size",
+    "inverse_output_padding",
+    "pool_output_size",
+    "unpool_output_size",
+    "upsample_output_size",
+]
+
+
+def effective_kernel_size(kernel_size, dilation=1):
+    """Extent of a dilated kernel: ``d*(k-1) + 1``."""
+    return dilation * (kernel_size - 1) + 1
+
+
+def _pad_pair(padding):
+    if isinstance(padding, tuple):
+        return padding
+    return (padding, padding)
+
+
+def same_padding(kernel_size, dilation=1):
+    """Padding ``(before, after)`` that keeps the size of a stride-1 convolution.
+
+    The total is ``d*(k-1)``; when it is odd the extra element goes after
+    (right/bottom), as in PyTorch's ``padding='same'``.
+
+    >>> same_padding(4)
+    (1, 2)
+    """
+    total = dilation * (kernel_size - 1)
+    return (total // 2, total - total // 2)
+
+
+def conv_output_size(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """Output length of a convolution along one dimension.
+
+    Parameters
+    ----------
+    input_size, kernel_size, stride, dilation : int
+    padding : int or (int, int)
+        Symmetric padding, or ``(before, after)``.
+
+    Notes
+    -----
+    ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``.
+    Raises ``ValueError`` when the dilated kernel is larger than the padded
+    input (no output position).
+    """
+    before, after = _pad_pair(padding)
+    padded = input_size + before + after
+    extent = effective_kernel_size(kernel_size, dilation)
+    if extent > padded:
+        raise ValueError(
+            f"kernel_size={kernel_size} (dilation={dilation}, extent {extent}) is larger "
+            f"than the padded input (size {input_size} + padding {before}+{after} = {padded}); "
+            f"expected a kernel extent <= the padded input size"
+        )
+    return (padded - extent) // stride + 1
+
+
+def conv_transpose_output_size(input_size, kernel_size, stride=1, padding=0,
+                               output_padding=0, dilation=1):
+    """Output length of a transposed convolution along one dimension.
+
+    Notes
+    -----
+    ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``: the input length
+    of the convolution whose adjoint this is. A strided convolution maps
+    ``s`` different input lengths to the same output length; ``output_padding``
+    (``0 <= output_padding < max(s, d)``) chooses among them, see
+    :func:`inverse_output_padding`.
+    """
+    if output_padding >= max(stride, dilation):
+        raise ValueError(
+            f"output_padding={output_padding} must be smaller than max(stride, dilation)="
+            f"{max(stride, dilation)} (stride={stride}, dilation={dilation})"
+        )
+    out = (input_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    if out < 1:
+        raise ValueError(
+            f"transposed convolution output size would be {out} (input size {input_size}, "
+            f"kernel_size={kernel_size}, stride={stride}, padding={padding}, "
+            f"output_padding={output_padding}, dilation={dilation}); expected >= 1"
+        )
+    return out
+
+
+def inverse_output_padding(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """The ``output_padding`` with which a transposed conv restores ``input_size``.
+
+    For a convolution ``L -> conv_output_size(L, ...)``, the transposed
+    convolution with the same ``kernel_size, stride, padding, dilation`` and
+    this ``output_padding`` maps the output length back to exactly ``L``.
+
+    >>> inverse_output_padding(32, 3, stride=2, padding=1)   # 32 -> 16 -> 32
+    1
+    """
+    out = conv_output_size(input_size, kernel_size, stride, padding, dilation)
+    return input_size - ((out - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + 1)
+
+
+def _check_pool_padding(kernel_size, padding):
+    if padding > kernel_size // 2:
+        raise ValueError(
+            f"padding={padding} must be at most half of kernel_size={kernel_size} "
+            f"(<= {kernel_size // 2}), as in PyTorch"
+        )
+
+
+def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1,
+                     ceil_mode=False):
+    """Output length of max/avg pooling along one dimension.
+
+    Notes
+    -----
+    ``out = floor((L + 2p - d*(k-1) - 1) / s) + 1`` (``ceil`` with
+    ``ceil_mode``); in ceil mode a last window that would start at or after
+    ``L + p`` (entirely in the right padding) is dropped. ``stride=None``
+    means ``stride = kernel_size``. Padding may be at most ``k // 2``.
+    """
+    if stride is None:
+        stride = kernel_size
+    _check_pool_padding(kernel_size, padding)
+    extent = effective_kernel_size(kernel_size, dilation)
+    span = input_size + 2 * padding - extent
+    if span < 0:
+        raise ValueError(
+            f"kernel_size={kernel_size} (dilation={dilation}, extent {extent}) is larger than "
+            f"the padded input (size {input_size} + 2*padding {padding} = {input_size + 2 * padding})"
+        )
+    if ceil_mode:
+        out = -(-span // stride) + 1
+        if (out - 1) * stride >= input_size + padding:
+            out -= 1
+    else:
+        out = span // stride + 1
+    return out
+
+
+def pool_window_has_input(input_size, output_size, kernel_size, stride, padding, dilation):
+    """True when every pooling window holds at least one input element.
+
+    With dilation, a window can straddle a short input and see only
+    padding; the maximum of such a window is undefined, so max pooling
+    refuses it (PyTorch returns an out-of-range index there).
+    """
+    for o in range(output_size):
+        start = o * stride - padding
+        if not any(0 <= start + j * dilation < input_size for j in range(kernel_size)):
+            return False
+    return True
+
+
+def unpool_output_size(input_size, kernel_size, stride=None, padding=0):
+    """Default output length of max unpooling: ``(L-1)*s - 2p + k``."""
+    if stride is None:
+        stride = kernel_size
+    return (input_size - 1) * stride - 2 * padding + kernel_size
+
+
+def upsample_output_size(input_size, size=None, scale_factor=None):
+    """Output length of upsampling: ``size``, or ``floor(L * scale_factor)``."""
+    if size is not None:
+        return size
+    return int(math.floor(float(input_size) * float(scale_factor)))

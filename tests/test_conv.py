@@ -1,0 +1,493 @@
+"""conv1d/2d and conv_transpose1d/2d: forward and backward against the scipy
+reference, adjoint identities, float64 finite differences, edge cases and
+argument errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import deconv
+from deconv import reference
+from deconv.gradcheck import numerical_gradient
+from tolerances import FINITE_DIFFERENCE, assert_close
+
+DTYPES = [np.float32, np.float64]
+ND = [1, 2]
+
+CONV = {1: deconv.conv1d, 2: deconv.conv2d}
+CONV_BWD = {1: deconv.conv1d_backward, 2: deconv.conv2d_backward}
+CONVT = {1: deconv.conv_transpose1d, 2: deconv.conv_transpose2d}
+CONVT_BWD = {1: deconv.conv_transpose1d_backward, 2: deconv.conv_transpose2d_backward}
+REF_CONV = {1: reference.conv1d, 2: reference.conv2d}
+REF_CONV_BWD = {1: reference.conv1d_backward, 2: reference.conv2d_backward}
+REF_CONVT = {1: reference.conv_transpose1d, 2: reference.conv_transpose2d}
+REF_CONVT_BWD = {1: reference.conv_transpose1d_backward, 2: reference.conv_transpose2d_backward}
+
+
+# ---------------------------------------------------------------------------
+# strategies: every drawn configuration is valid by construction
+# ---------------------------------------------------------------------------
+
+@st.composite
+def conv_configs(draw, nd=None):
+    nd = draw(st.sampled_from(ND)) if nd is None else nd
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    padding_kind = draw(st.sampled_from(["int", "tuple", "same", "valid"]))
+    if padding_kind == "same":
+        stride = (1,) * nd
+        padding = "same"
+        pads = [(d * (k - 1), 0) for k, d in zip(kernel, dilation)]  # total, for the size bound
+    else:
+        stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+        if padding_kind == "valid":
+            padding = "valid"
+            pads = [(0, 0)] * nd
+        elif padding_kind == "int":
+            padding = draw(st.integers(0, 3))
+            pads = [(padding, padding)] * nd
+        else:
+            padding = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+            pads = [(p, p) for p in padding]
+    # smallest input for which the dilated kernel fits in the padded input
+    size = tuple(
+        max(1, d * (k - 1) + 1 - (pb + pa)) + draw(st.integers(0, 6))
+        for k, d, (pb, pa) in zip(kernel, dilation, pads)
+    )
+    return dict(
+        nd=nd, n=draw(st.integers(1, 3)), c_in=c_in, c_out=c_out, groups=groups, kernel=kernel,
+        stride=stride, padding=padding, dilation=dilation, size=size, bias=draw(st.booleans()),
+        dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+@st.composite
+def conv_transpose_configs(draw, nd=None):
+    nd = draw(st.sampled_from(ND)) if nd is None else nd
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 3))
+    c_out = groups * draw(st.integers(1, 3))
+    kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    padding = tuple(draw(st.integers(0, 3)) for _ in range(nd))
+    # smallest input with output size (L-1)*s - 2p + d*(k-1) + op + 1 >= 1
+    size = []
+    for k, s, d, p, op in zip(kernel, stride, dilation, padding, output_padding):
+        need = 2 * p - d * (k - 1) - op            # (L-1)*s must be >= need
+        size.append(1 + max(0, -(-need // s)) + draw(st.integers(0, 5)))
+    return dict(
+        nd=nd, n=draw(st.integers(1, 3)), c_in=c_in, c_out=c_out, groups=groups, kernel=kernel,
+        stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+        size=tuple(size), bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+def make_conv_arrays(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    dt = cfg["dtype"]
+    x = rng.uniform(-1, 1, (cfg["n"], cfg["c_in"]) + cfg["size"]).astype(dt)
+    w = rng.uniform(-1, 1, (cfg["c_out"], cfg["c_in"] // cfg["groups"]) + cfg["kernel"]).astype(dt)
+    b = rng.uniform(-1, 1, cfg["c_out"]).astype(dt) if cfg["bias"] else None
+    return rng, x, w, b
+
+
+def make_conv_transpose_arrays(cfg):
+    rng = np.random.default_rng(cfg["seed"])
+    dt = cfg["dtype"]
+    x = rng.uniform(-1, 1, (cfg["n"], cfg["c_in"]) + cfg["size"]).astype(dt)
+    w = rng.uniform(-1, 1, (cfg["c_in"], cfg["c_out"] // cfg["groups"]) + cfg["kernel"]).astype(dt)
+    b = rng.uniform(-1, 1, cfg["c_out"]).astype(dt) if cfg["bias"] else None
+    return rng, x, w, b
+
+
+def conv_kwargs(cfg):
+    return dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"],
+                groups=cfg["groups"])
+
+
+def conv_transpose_kwargs(cfg):
+    return dict(stride=cfg["stride"], padding=cfg["padding"], output_padding=cfg["output_padding"],
+                groups=cfg["groups"], dilation=cfg["dilation"])
+
+
+# ---------------------------------------------------------------------------
+# against the reference
+# ---------------------------------------------------------------------------
+
+@given(conv_configs())
+def test_conv_forward_backward_match_reference(cfg):
+    nd, dt = cfg["nd"], cfg["dtype"]
+    rng, x, w, b = make_conv_arrays(cfg)
+    kw = conv_kwargs(cfg)
+    y = CONV[nd](x, w, b, **kw)
+    assert y.dtype == dt
+    assert_close(y, REF_CONV[nd](x, w, b, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dt)
+    gx, gw, gb = CONV_BWD[nd](gy, x, w, **kw)
+    rx, rw, rb = REF_CONV_BWD[nd](gy, x, w, **kw)
+    assert gx.dtype == gw.dtype == gb.dtype == dt
+    assert_close(gx, rx)
+    # the weight and bias gradients sum over the batch and the image
+    terms = cfg["n"] * int(np.prod(y.shape[2:]))
+    assert_close(gw, rw, scale=max(1.0, terms / 10))
+    assert_close(gb, rb, scale=max(1.0, terms / 10))
+
+
+@given(conv_transpose_configs())
+def test_conv_transpose_forward_backward_match_reference(cfg):
+    nd, dt = cfg["nd"], cfg["dtype"]
+    rng, x, w, b = make_conv_transpose_arrays(cfg)
+    kw = conv_transpose_kwargs(cfg)
+    y = CONVT[nd](x, w, b, **kw)
+    assert y.dtype == dt
+    assert y.shape[2:] == tuple(
+        deconv.shapes.conv_transpose_output_size(*args)
+        for args in zip(cfg["size"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                        cfg["output_padding"], cfg["dilation"])
+    )
+    assert_close(y, REF_CONVT[nd](x, w, b, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dt)
+    gx, gw, gb = CONVT_BWD[nd](gy, x, w, **kw)
+    rx, rw, rb = REF_CONVT_BWD[nd](gy, x, w, **kw)
+    assert gx.dtype == gw.dtype == gb.dtype == dt
+    assert_close(gx, rx)
+    terms = cfg["n"] * int(np.prod(cfg["size"]))
+    assert_close(gw, rw, scale=max(1.0, terms / 10))
+    assert_close(gb, rb, scale=max(1.0, cfg["n"] * int(np.prod(y.shape[2:])) / 10))
+
+
+# ---------------------------------------------------------------------------
+# adjoint identities (float64): <A x, y> = <x, A^T y>
+# ---------------------------------------------------------------------------
+
+def _rel(a, b):
+    return abs(a - b) / max(1.0, abs(a), abs(b))
+
+
+@given(conv_configs())
+def test_conv_adjoint_identities(cfg):
+    cfg = dict(cfg, dtype=np.float64, bias=False)
+    nd = cfg["nd"]
+    rng, x, w, _ = make_conv_arrays(cfg)
+    kw = conv_kwargs(cfg)
+    y = CONV[nd](x, w, **kw)
+    r = rng.standard_normal(y.shape)
+    gx, gw, _ = CONV_BWD[nd](r, x, w, **kw)
+    # linear in x: <conv(x, w), r> = <x, grad_input(r)>; linear in w likewise
+    assert _rel(np.vdot(y, r), np.vdot(x, gx)) < 1e-12
+    assert _rel(np.vdot(y, r), np.vdot(w, gw)) < 1e-12
+
+
+@given(conv_transpose_configs())
+def test_conv_transpose_is_the_adjoint_of_conv(cfg):
+    """conv_transpose(., w) is exactly the adjoint of conv(., w) with the same geometry."""
+    cfg = dict(cfg, dtype=np.float64, bias=False)
+    nd = cfg["nd"]
+    rng, x, w, _ = make_conv_transpose_arrays(cfg)
+    kw = conv_transpose_kwargs(cfg)
+    y = CONVT[nd](x, w, **kw)
+    z = rng.standard_normal(y.shape)
+    # the transposed weight (C_in, C_out/g, k) is a conv weight mapping C_out -> C_in
+    conv_z = CONV[nd](z, w, stride=cfg["stride"], padding=cfg["padding"],
+                      dilation=cfg["dilation"], groups=cfg["groups"])
+    # with output_padding >= stride the conv sees one more row than x has
+    conv_z = conv_z[(slice(None), slice(None)) + tuple(slice(0, s) for s in cfg["size"])]
+    assert _rel(np.vdot(y, z), np.vdot(x, conv_z)) < 1e-12
+    gx, gw, _ = CONVT_BWD[nd](z, x, w, **kw)
+    assert _rel(np.vdot(y, z), np.vdot(x, gx)) < 1e-12
+    assert _rel(np.vdot(y, z), np.vdot(w, gw)) < 1e-12
+
+
+# ---------------------------------------------------------------------------
+# float64 central differences
+# ---------------------------------------------------------------------------
+
+FD_CASES = [
+    dict(nd=2, n=2, c_in=4, c_out=2, groups=2, kernel=(3, 2), stride=(2, 1), padding=(1, 0),
+         dilation=(1, 2), size=(5, 6)),
+    dict(nd=1, n=2, c_in=3, c_out=2, groups=1, kernel=(4,), stride=(1,), padding="same",
+         dilation=(2,), size=(7,)),
+]
+
+FD_T_CASES = [
+    dict(nd=2, n=2, c_in=2, c_out=4, groups=2, kernel=(3, 3), stride=(2, 2), padding=(1, 0),
+         output_padding=(1, 0), dilation=(1, 1), size=(3, 3)),
+    dict(nd=1, n=1, c_in=3, c_out=2, groups=1, kernel=(2,), stride=(1,), padding=(1,),
+         output_padding=(2,), dilation=(3,), size=(5,)),
+]
+
+
+@pytest.mark.parametrize("case", FD_CASES)
+def test_conv_gradients_match_central_differences(case):
+    cfg = dict(case, bias=True, dtype=np.float64, seed=7)
+    nd = cfg["nd"]
+    rng, x, w, b = make_conv_arrays(cfg)
+    kw = conv_kwargs(cfg)
+    r = rng.standard_normal(CONV[nd](x, w, b, **kw).shape)
+
+    def loss():
+        return float(np.sum(CONV[nd](x, w, b, **kw) * r))
+
+    gx, gw, gb = CONV_BWD[nd](r, x, w, **kw)
+    tol = dict(rtol=FINITE_DIFFERENCE["rtol"], atol=FINITE_DIFFERENCE["atol"])
+    for analytic, array in ((gx, x), (gw, w), (gb, b)):
+        np.testing.assert_allclose(analytic, numerical_gradient(loss, array), **tol)
+
+
+@pytest.mark.parametrize("case", FD_T_CASES)
+def test_conv_transpose_gradients_match_central_differences(case):
+    cfg = dict(case, bias=True, dtype=np.float64, seed=11)
+    nd = cfg["nd"]
+    rng, x, w, b = make_conv_transpose_arrays(cfg)
+    kw = conv_transpose_kwargs(cfg)
+    r = rng.standard_normal(CONVT[nd](x, w, b, **kw).shape)
+
+    def loss():
+        return float(np.sum(CONVT[nd](x, w, b, **kw) * r))
+
+    gx, gw, gb = CONVT_BWD[nd](r, x, w, **kw)
+    tol = dict(rtol=FINITE_DIFFERENCE["rtol"], atol=FINITE_DIFFERENCE["atol"])
+    for analytic, array in ((gx, x), (gw, w), (gb, b)):
+        np.testing.assert_allclose(analytic, numerical_gradient(loss, array), **tol)
+
+
+# ---------------------------------------------------------------------------
+# edge cases
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("nd", ND)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch(nd, dtype):
+    x = np.zeros((0, 2) + (5,) * nd, dtype)
+    w = np.ones((3, 2) + (3,) * nd, dtype)
+    y = CONV[nd](x, w, padding=1)
+    assert y.shape == (0, 3) + (5,) * nd and y.dtype == dtype
+    gx, gw, gb = CONV_BWD[nd](y, x, w, padding=1)
+    assert gx.shape == x.shape and gw.shape == w.shape and gb.shape == (3,)
+    assert not gw.any() and not gb.any()
+    wt = np.ones((2, 3) + (3,) * nd, dtype)
+    yt = CONVT[nd](x, wt, stride=2)
+    assert yt.shape == (0, 3) + (11,) * nd
+    gx, gw, gb = CONVT_BWD[nd](yt, x, wt, stride=2)
+    assert gx.shape == x.shape and not gw.any() and not gb.any()
+
+
+def test_kernel_equal_to_padded_input_gives_one_output():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 3, 4))
+    w = rng.standard_normal((2, 3, 5, 6))
+    y = deconv.conv2d(x, w, padding=1)
+    assert y.shape == (2, 2, 1, 1)
+    assert_close(y, reference.conv2d(x, w, padding=1))
+    gy = rng.standard_normal(y.shape)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, padding=1),
+                         reference.conv2d_backward(gy, x, w, padding=1)):
+        assert_close(got, want)
+
+
+def test_one_by_one_input_and_kernel():
+    x = np.array([[[[2.0]], [[3.0]]]])          # (1, 2, 1, 1)
+    w = np.array([[[[5.0]], [[7.0]]]])          # (1, 2, 1, 1)
+    assert deconv.conv2d(x, w).tolist() == [[[[31.0]]]]
+    gx, gw, gb = deconv.conv2d_backward(np.ones((1, 1, 1, 1)), x, w)
+    assert gx.tolist() == w.tolist() and gw.tolist() == x.tolist() and gb.tolist() == [1.0]
+    yt = deconv.conv_transpose2d(np.array([[[[2.0]]]]), np.array([[[[5.0]], [[7.0]]]]))
+    assert yt.tolist() == [[[[10.0]], [[14.0]]]]
+
+
+def test_same_padding_puts_the_odd_extra_on_the_right():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 1, 6))
+    w = rng.standard_normal((1, 1, 4))
+    y = deconv.conv1d(x, w, padding="same")
+    assert y.shape == (1, 1, 6)
+    # total padding 3: one zero on the left, two on the right
+    xp = np.concatenate([np.zeros(1), x[0, 0], np.zeros(2)])
+    expected = [np.dot(xp[i:i + 4], w[0, 0]) for i in range(6)]
+    np.testing.assert_allclose(y[0, 0], expected, rtol=1e-12)
+
+
+def _layouts(a):
+    """The same values as non-contiguous, negative-stride and Fortran-ordered arrays."""
+    wide = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), a.dtype)
+    wide[..., ::2] = a
+    reversed_copy = np.ascontiguousarray(a[..., ::-1])
+    return {
+        "strided": wide[..., ::2],
+        "negative": reversed_copy[..., ::-1],
+        "fortran": np.asfortranarray(a),
+    }
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_noncontiguous_inputs_equal_contiguous(dtype):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 6, 5)).astype(dtype)
+    w = rng.standard_normal((4, 2, 3, 2)).astype(dtype)
+    gy = rng.standard_normal((2, 4, 3, 3)).astype(dtype)
+    kw = dict(stride=2, padding=(1, 1), groups=2)
+    y = deconv.conv2d(x, w, **kw)
+    grads = deconv.conv2d_backward(gy, x, w, **kw)
+    yt = deconv.conv_transpose2d(gy, w, stride=2, padding=1, output_padding=1, groups=2)
+    for name, xv in _layouts(x).items():
+        for wname, wv in _layouts(w).items():
+            assert np.array_equal(deconv.conv2d(xv, wv, **kw), y), (name, wname)
+        for got, want in zip(deconv.conv2d_backward(_layouts(gy)[name], xv, w, **kw), grads):
+            assert np.array_equal(got, want), name
+        got = deconv.conv_transpose2d(_layouts(gy)[name], _layouts(w)[name], stride=2, padding=1,
+                                      output_padding=1, groups=2)
+        assert np.array_equal(got, yt), name
+
+
+def test_read_only_inputs_are_not_mutated():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(2).astype(np.float32)
+    gy = rng.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    copies = [a.copy() for a in (x, w, b, gy)]
+    for a in (x, w, b, gy):
+        a.flags.writeable = False
+    deconv.conv2d(x, w, b)
+    deconv.conv2d_backward(gy, x, w)
+    deconv.conv_transpose2d(gy, w, b)
+    deconv.conv_transpose2d_backward(x, gy, w)
+    for a, c in zip((x, w, b, gy), copies):
+        assert np.array_equal(a, c)
+
+
+def test_nan_propagates_to_exactly_the_windows_that_see_it():
+    x = np.zeros((1, 1, 5, 5), np.float32)
+    x[0, 0, 2, 2] = np.nan
+    w = np.ones((1, 1, 3, 3), np.float32)
+    y = deconv.conv2d(x, w)
+    assert np.isnan(y).all()                    # every 3x3 window of 5x5 covers the centre
+    y = deconv.conv2d(x, w, padding=1)
+    assert np.array_equal(np.isnan(y[0, 0]), np.isnan(reference.conv2d(x, w, padding=1)[0, 0]))
+    assert np.isnan(y).sum() == 9
+
+
+# ---------------------------------------------------------------------------
+# bitwise determinism across runs and thread counts
+# ---------------------------------------------------------------------------
+
+_DETERMINISM_SCRIPT = r"""
+import hashlib, json, numpy as np, deconv
+rng = np.random.default_rng(0)
+x = rng.standard_normal((6, 8, 20, 20)).astype(np.float32)
+w = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+b = rng.standard_normal(8).astype(np.float32)
+y = deconv.conv2d(x, w, b, padding=1, groups=2)
+outs = [y, *deconv.conv2d_backward(y, x, w, padding=1, groups=2)]
+wt = rng.standard_normal((8, 3, 4, 4)).astype(np.float32)
+yt = deconv.conv_transpose2d(x, wt, stride=2, padding=1)
+outs += [yt, *deconv.conv_transpose2d_backward(yt, x, wt, stride=2, padding=1)]
+x1 = rng.standard_normal((4, 16, 64))
+w1 = rng.standard_normal((16, 16, 5))
+outs += [*deconv.conv1d_backward(deconv.conv1d(x1, w1, padding=2), x1, w1, padding=2)]
+print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
+"""
+
+
+def _run_hashes(env_update):
+    env = dict(os.environ, **env_update)
+    out = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, check=True,
+                         capture_output=True, text=True, timeout=600)
+    return json.loads(out.stdout)
+
+
+def test_bitwise_identical_across_thread_counts():
+    one = _run_hashes({"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    two = _run_hashes({"NUMBA_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
+    again = _run_hashes({"NUMBA_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
+    assert one == two == again
+
+
+# ---------------------------------------------------------------------------
+# argument errors: raised before any work, naming the argument
+# ---------------------------------------------------------------------------
+
+X4 = np.zeros((2, 4, 6, 6), np.float32)
+W4 = np.zeros((6, 2, 3, 3), np.float32)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: deconv.conv2d(np.zeros((4, 6, 6), np.float32), W4), ValueError, r"x must be 4-D"),
+    (lambda: deconv.conv2d(X4, np.zeros((6, 2, 3), np.float32)), ValueError, r"weight must be 4-D"),
+    (lambda: deconv.conv1d(X4, W4), ValueError, r"x must be 3-D"),
+    (lambda: deconv.conv2d(X4, W4, groups=1), ValueError, r"weight.shape\[1\]=2 must equal C_in/groups"),
+    (lambda: deconv.conv2d(X4, W4, groups=3), ValueError, r"groups=3 must divide the input channels"),
+    (lambda: deconv.conv2d(X4, np.zeros((5, 2, 3, 3), np.float32), groups=2), ValueError,
+     r"groups=2 must divide the output channels C_out=5"),
+    (lambda: deconv.conv2d(X4, W4, groups=0), ValueError, r"groups must be >= 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=2.0), TypeError, r"groups must be an int"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, stride=0), ValueError, r"stride must be >= 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, stride=(1, -1)), ValueError, r"stride must be >= 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, stride=(1, 1, 1)), ValueError, r"stride must be an int or a sequence of 2"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, dilation=0), ValueError, r"dilation must be >= 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, padding=-1), ValueError, r"padding must be >= 0"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, padding="full"), ValueError, r"padding must be an int.*'same'"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, padding="same", stride=2), ValueError,
+     r"padding='same' is only supported with stride 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=2, dilation=4), ValueError, r"kernel_size=3 \(dilation=4"),
+    (lambda: deconv.conv2d(X4, np.zeros((6, 2, 7, 3), np.float32), groups=2), ValueError,
+     r"kernel_size=7 .* larger than the padded input"),
+    (lambda: deconv.conv2d(X4[:0], np.zeros((6, 2, 7, 3), np.float32), groups=2), ValueError,
+     r"larger than the padded input"),
+    (lambda: deconv.conv2d(X4, W4.astype(np.float64), groups=2), TypeError, r"one dtype.*x: float32.*weight: float64"),
+    (lambda: deconv.conv2d(X4, W4, np.zeros(6), groups=2), TypeError, r"bias: float64"),
+    (lambda: deconv.conv2d(X4, W4, np.zeros(5, np.float32), groups=2), ValueError, r"bias must have shape \(6,\)"),
+    (lambda: deconv.conv2d(X4.astype(np.int64), W4, groups=2), TypeError, r"x must have dtype float32 or float64, got int64"),
+    (lambda: deconv.conv2d(X4.astype(bool), W4, groups=2), TypeError, r"x must have dtype float32 or float64, got bool"),
+    (lambda: deconv.conv2d(X4.astype(np.complex64), W4, groups=2), TypeError, r"x must have dtype .* complex64"),
+    (lambda: deconv.conv2d(X4.astype(np.float16), W4, groups=2), TypeError, r"float16"),
+    (lambda: deconv.conv2d("x", W4, groups=2), TypeError, r"x must .*float32 or float64.*str"),
+    (lambda: deconv.conv2d_backward(np.zeros((2, 6, 4, 5), np.float32), X4, W4, groups=2), ValueError,
+     r"grad_output must have shape \(2, 6, 4, 4\)"),
+    (lambda: deconv.conv2d_backward(np.zeros((2, 6, 4, 4)), X4, W4, groups=2), TypeError, r"grad_output: float64"),
+])
+def test_conv_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+XT = np.zeros((2, 4, 3, 3), np.float32)
+WT = np.zeros((4, 3, 3, 3), np.float32)
+
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda: deconv.conv_transpose2d(XT[0], WT), ValueError, r"x must be 4-D"),
+    (lambda: deconv.conv_transpose2d(XT, np.zeros((3, 3, 3, 3), np.float32)), ValueError,
+     r"weight.shape\[0\]=3 must equal the input channels C_in=4"),
+    (lambda: deconv.conv_transpose2d(XT, WT, groups=3), ValueError, r"groups=3 must divide the input channels C_in=4"),
+    (lambda: deconv.conv_transpose2d(XT, WT, stride=0), ValueError, r"stride must be >= 1"),
+    (lambda: deconv.conv_transpose2d(XT, WT, dilation=(1, 0)), ValueError, r"dilation must be >= 1"),
+    (lambda: deconv.conv_transpose2d(XT, WT, padding=-2), ValueError, r"padding must be >= 0"),
+    (lambda: deconv.conv_transpose2d(XT, WT, padding="same"), ValueError, r"padding must be an int or a tuple"),
+    (lambda: deconv.conv_transpose2d(XT, WT, stride=2, output_padding=2), ValueError,
+     r"output_padding=2 must be smaller than max\(stride, dilation\)=2"),
+    (lambda: deconv.conv_transpose2d(XT, WT, output_padding=1), ValueError, r"output_padding=1 must be smaller"),
+    (lambda: deconv.conv_transpose2d(XT, WT, output_padding=-1), ValueError, r"output_padding must be >= 0"),
+    (lambda: deconv.conv_transpose2d(XT, WT, padding=3), ValueError, r"output size would be -1"),
+    (lambda: deconv.conv_transpose2d(XT[:0], WT, padding=3), ValueError, r"output size would be -1"),
+    (lambda: deconv.conv_transpose2d(XT, WT, np.zeros(4, np.float32)), ValueError, r"bias must have shape \(3,\)"),
+    (lambda: deconv.conv_transpose2d(XT, WT.astype(np.float64)), TypeError, r"one dtype"),
+    (lambda: deconv.conv_transpose1d(XT, WT), ValueError, r"x must be 3-D"),
+    (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 6), np.float32), XT, WT), ValueError,
+     r"grad_output must have shape \(2, 3, 5, 5\)"),
+])
+def test_conv_transpose_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
