@@ -1,0 +1,779 @@
+"""Slow, deliberately simple reference implementations used as test oracles.
+
+Every operator of ``deconv`` (convolution, transposed convolution, pooling,
+unpooling, upsampling, pixel shuffle and all their backward passes) is
+re-implemented here in the most obvious way we could think of:
+
+* convolutions are built from ``scipy.signal.correlate`` / ``convolve``
+  (``method='direct'``), one call per output / input channel plane;
+* transposed convolutions insert ``stride - 1`` zeros between input samples
+  and take a FULL convolution with the dilated kernel;
+* pooling gathers every window tap explicitly and reduces it with NumPy;
+* upsampling / pixel shuffle use explicit index maps and fancy indexing.
+
+The module is intentionally *independent* of the code under test: it imports
+nothing from ``deconv`` and derives all output sizes from the math itself.
+Speed does not matter beyond keeping tiny test cases fast.
+
+Semantics follow ``torch.nn.functional`` (PyTorch CPU).  Layouts are NCL for
+1-D and NCHW for 2-D ops.  Conv weights are ``(C_out, C_in/groups, *k)``,
+transposed-conv weights ``(C_in, C_out/groups, *k)``.  All arithmetic is done
+in float64 and float64 arrays are returned (index arrays are int64); the only
+exception is the *source index / weight* computation of the upsampling ops,
+which mirrors PyTorch's arithmetic dtype so that the index maps agree exactly.
+Inputs are never modified.
+"""
+
+import itertools
+import math
+
+import numpy as np
+from scipy import signal
+
+__all__ = [
+    "conv1d", "conv2d", "conv1d_backward", "conv2d_backward",
+    "conv_transpose1d", "conv_transpose2d",
+    "conv_transpose1d_backward", "conv_transpose2d_backward",
+    "max_pool1d", "max_pool2d", "max_pool1d_backward", "max_pool2d_backward",
+    "avg_pool1d", "avg_pool2d", "avg_pool1d_backward", "avg_pool2d_backward",
+    "max_unpool1d", "max_unpool2d",
+    "max_unpool1d_backward", "max_unpool2d_backward",
+    "upsample_nearest1d", "upsample_nearest2d",
+    "upsample_nearest1d_backward", "upsample_nearest2d_backward",
+    "upsample_bilinear2d", "upsample_bilinear2d_backward",
+    "pixel_shuffle", "pixel_unshuffle",
+    "pixel_shuffle_backward", "pixel_unshuffle_backward",
+]
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+
+def _tup(v, n):
+    """int -> (v,)*n ; sequence -> tuple of ints (length 1 is broadcast)."""
+    if isinstance(v, (int, np.integer)):
+        return (int(v),) * n
+    t = tuple(int(a) for a in v)
+    if len(t) == 1:
+        t = t * n
+    if len(t) != n:
+        raise ValueError(f"expected {n} values, got {v!r}")
+    return t
+
+
+def _f64(a):
+    return np.asarray(a, dtype=np.float64)
+
+
+def _spread(a, step):
+    """Insert ``step[i] - 1`` zeros between neighbouring samples along each of
+    the trailing ``len(step)`` axes (kernel dilation / stride zero insertion):
+    out[..., i*step] = a[..., i]."""
+    nd = len(step)
+    lead, sizes = a.shape[:-nd], a.shape[-nd:]
+    out = np.zeros(lead + tuple(s * (n - 1) + 1 for n, s in zip(sizes, step)))
+    out[(Ellipsis,) + tuple(slice(None, None, s) for s in step)] = a
+    return out
+
+
+def _sp(nd, slices):
+    """Index tuple selecting ``slices`` on the trailing ``nd`` axes."""
+    return (Ellipsis,) + tuple(slices)
+
+
+# --------------------------------------------------------------------------
+# convolution
+# --------------------------------------------------------------------------
+
+def _conv_pads(padding, ksize, dilation, stride, nd):
+    """List of (before, after) zero pads per spatial dim."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * nd
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError("padding='same' requires stride 1")
+            pads = []
+            for k, d in zip(ksize, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))  # odd extra -> end
+            return pads
+        raise ValueError(f"unknown padding {padding!r}")
+    return [(p, p) for p in _tup(padding, nd)]
+
+
+def _conv_nd(x, weight, bias, stride, padding, dilation, groups, nd):
+    """y[n, co] = b[co] + sum_{ci in group(co)} correlate(pad(x)[n, ci], w_dil[co, ci])[::stride]"""
+    x, w = _f64(x), _f64(weight)
+    stride, dilation = _tup(stride, nd), _tup(dilation, nd)
+    pads = _conv_pads(padding, w.shape[2:], dilation, stride, nd)
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    wd = _spread(w, dilation)
+    N, C_in = x.shape[:2]
+    C_out = w.shape[0]
+    cin_g, cout_g = C_in // groups, C_out // groups
+    take = _sp(nd, [slice(None, None, s) for s in stride])
+    rows = []
+    for n in range(N):
+        row = []
+        for co in range(C_out):
+            g = co // cout_g
+            # correlating (cin_g, *S) with (cin_g, *k) in 'valid' mode leaves a
+            # length-1 channel axis holding the sum over input channels.
+            r = signal.correlate(xp[n, g * cin_g:(g + 1) * cin_g], wd[co],
+                                 mode="valid", method="direct")[0]
+            row.append(r[take])
+        rows.append(row)
+    out = np.array(rows, dtype=np.float64)
+    if bias is not None:
+        out += _f64(bias).reshape((1, -1) + (1,) * nd)
+    return out
+
+
+def _conv_nd_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
+    """Gradients of y = conv(x, w) + b.
+
+    Let g_s = grad_output with stride-1 zeros inserted (g_s[o*s] = g[o]) and
+    w_d the dilated kernel. Then
+      grad_xpad[n, ci] = sum_co convolve_full(g_s[n, co], w_d[co, ci])  (zero past its end)
+      grad_x = grad_xpad cropped by the padding
+      grad_w[co, ci, j] = sum_n correlate_valid(xpad[n, ci], g_s[n, co])[j*d]
+      grad_b[co] = sum_{n, spatial} g[n, co]
+    """
+    g, x, w = _f64(grad_output), _f64(x), _f64(weight)
+    stride, dilation = _tup(stride, nd), _tup(dilation, nd)
+    ksize = w.shape[2:]
+    pads = _conv_pads(padding, ksize, dilation, stride, nd)
+    xp = np.pad(x, [(0, 0), (0, 0)] + pads)
+    wd = _spread(w, dilation)
+    gs = _spread(g, stride)
+    N, C_in = x.shape[:2]
+    C_out = w.shape[0]
+    cin_g, cout_g = C_in // groups, C_out // groups
+
+    # grad input (in padded coordinates); the tail never touched by a window
+    # stays zero because the full convolution is shorter than the padded input.
+    gxp = np.zeros(xp.shape)
+    for n in range(N):
+        for co in range(C_out):
+            g0 = co // cout_g
+            # (1, *G) conv (cin_g, *k) 'full' -> (cin_g, *F): one plane per ci
+            full = signal.convolve(gs[n, co][None], wd[co], mode="full", method="direct")
+            region = (n, slice(g0 * cin_g, (g0 + 1) * cin_g)) + tuple(slice(0, f) for f in full.shape[1:])
+            gxp[region] += full
+    crop = _sp(nd, [slice(b, b + L) for (b, _), L in zip(pads, x.shape[2:])])
+    grad_x = gxp[crop]
+
+    # grad weight
+    grad_w = np.zeros(w.shape)
+    tap = _sp(nd, [slice(0, d * (k - 1) + 1, d) for k, d in zip(ksize, dilation)])
+    for co in range(C_out):
+        g0 = co // cout_g
+        # (N, cin_g, *P) corr (N, 1, *G) 'valid' -> (1, cin_g, *D): the batch
+        # axis collapses to the sum over n.
+        r = signal.correlate(xp[:, g0 * cin_g:(g0 + 1) * cin_g], gs[:, co][:, None],
+                             mode="valid", method="direct")[0]
+        grad_w[co] = r[tap]
+
+    grad_b = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+    return grad_x, grad_w, grad_b
+
+
+def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """1-D cross-correlation, PyTorch ``F.conv1d`` semantics (NCL).
+
+    y[n,co,o] = b[co] + sum_{ci,j} xpad[n, ci, o*s + j*d] * w[co, ci, j]
+    padding: int, tuple, 'valid' or 'same' (stride 1; odd extra pad at the end)."""
+    return _conv_nd(x, weight, bias, stride, padding, dilation, groups, 1)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """2-D cross-correlation, PyTorch ``F.conv2d`` semantics (NCHW).
+
+    y[n,co,oh,ow] = b[co] + sum_{ci,i,j} xpad[n,ci,oh*sh+i*dh,ow*sw+j*dw] * w[co,ci,i,j]"""
+    return _conv_nd(x, weight, bias, stride, padding, dilation, groups, 2)
+
+
+def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv1d`."""
+    return _conv_nd_backward(grad_output, x, weight, stride, padding, dilation, groups, 1)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv2d`."""
+    return _conv_nd_backward(grad_output, x, weight, stride, padding, dilation, groups, 2)
+
+
+# --------------------------------------------------------------------------
+# transposed convolution
+# --------------------------------------------------------------------------
+
+def _conv_transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+    """full[n, co] = sum_{ci in group(co)} convolve_full(x_s[n, ci], w_d[ci, co])
+    with x_s = x with stride-1 zeros inserted, w_d the dilated kernel
+    (length F = (L-1)*s + d*(k-1) + 1).  The output is full[p : p + out] with
+    out = F - 2p + output_padding; positions past F are zero."""
+    x, w = _f64(x), _f64(weight)
+    stride, padding = _tup(stride, nd), _tup(padding, nd)
+    output_padding, dilation = _tup(output_padding, nd), _tup(dilation, nd)
+    xs = _spread(x, stride)
+    wd = _spread(w, dilation)
+    N, C_in = x.shape[:2]
+    cout_g = w.shape[1]
+    cin_g = C_in // groups
+    F = tuple(a + b - 1 for a, b in zip(xs.shape[2:], wd.shape[2:]))
+    full = np.zeros((N, cout_g * groups) + F)
+    for n in range(N):
+        for ci in range(C_in):
+            g = ci // cin_g
+            # (1, *Ls) conv (cout_g, *k) 'full' -> (cout_g, *F)
+            full[n, g * cout_g:(g + 1) * cout_g] += signal.convolve(
+                xs[n, ci][None], wd[ci], mode="full", method="direct")
+    out_sz = [f - 2 * p + op for f, p, op in zip(F, padding, output_padding)]
+    full = np.pad(full, [(0, 0), (0, 0)] + [(0, max(0, op - p)) for p, op in zip(padding, output_padding)])
+    out = full[_sp(nd, [slice(p, p + o) for p, o in zip(padding, out_sz)])].copy()
+    if bias is not None:
+        out += _f64(bias).reshape((1, -1) + (1,) * nd)
+    return out
+
+
+def _conv_transpose_nd_backward(grad_output, x, weight, stride, padding, output_padding,
+                                groups, dilation, nd):
+    """Gradients of y = conv_transpose(x, w) + b.
+
+    Put grad_output back into the un-cropped 'full' frame: G[p + o] = g[o]
+    (length F; entries past F have no preimage). Then
+      grad_x[n, ci, i] = sum_{co, j} G[n, co, i*s + j*d] * w[ci, co, j]
+                       = (sum_co correlate_valid(G[n, co], w_d[ci, co]))[::s]
+      grad_w[ci, co, j] = sum_{n, i} x[n, ci, i] * G[n, co, i*s + j*d]
+                        = (sum_n correlate_valid(G[n, co], x_s[n, ci]))[::d]
+      grad_b[co] = sum_{n, spatial} g[n, co]
+    """
+    g, x, w = _f64(grad_output), _f64(x), _f64(weight)
+    stride, padding = _tup(stride, nd), _tup(padding, nd)
+    output_padding, dilation = _tup(output_padding, nd), _tup(dilation, nd)
+    xs = _spread(x, stride)
+    wd = _spread(w, dilation)
+    N, C_in = x.shape[:2]
+    cout_g = w.shape[1]
+    cin_g = C_in // groups
+    F = tuple(a + b - 1 for a, b in zip(xs.shape[2:], wd.shape[2:]))
+    G = np.zeros((N, cout_g * groups) + F)
+    keep = [min(o, f - p) for o, f, p in zip(g.shape[2:], F, padding)]
+    G[_sp(nd, [slice(p, p + k) for p, k in zip(padding, keep)])] = g[_sp(nd, [slice(0, k) for k in keep])]
+
+    step = _sp(nd, [slice(None, None, s) for s in stride])
+    grad_x = np.zeros(x.shape)
+    for n in range(N):
+        for ci in range(C_in):
+            g0 = ci // cin_g
+            # (cout_g, *F) corr (cout_g, *k) 'valid' -> (1, *Ls): sum over co
+            r = signal.correlate(G[n, g0 * cout_g:(g0 + 1) * cout_g], wd[ci],
+                                 mode="valid", method="direct")[0]
+            grad_x[n, ci] = r[step]
+
+    tap = _sp(nd, [slice(None, None, d) for d in dilation])
+    grad_w = np.zeros(w.shape)
+    for ci in range(C_in):
+        g0 = ci // cin_g
+        # (N, cout_g, *F) corr (N, 1, *Ls) 'valid' -> (1, cout_g, *Kd): sum over n
+        r = signal.correlate(G[:, g0 * cout_g:(g0 + 1) * cout_g], xs[:, ci][:, None],
+                             mode="valid", method="direct")[0]
+        grad_w[ci] = r[tap]
+
+    grad_b = g.sum(axis=(0,) + tuple(range(2, 2 + nd)))
+    return grad_x, grad_w, grad_b
+
+
+def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-D transposed convolution (``F.conv_transpose1d``).
+
+    L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1;
+    y[n, co, i*s + j*d - p] += x[n, ci, i] * w[ci, co, j]."""
+    return _conv_transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-D transposed convolution (``F.conv_transpose2d``); per-dim sizes as in 1-D."""
+    return _conv_transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+
+
+def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv_transpose1d`."""
+    return _conv_transpose_nd_backward(grad_output, x, weight, stride, padding, output_padding,
+                                       groups, dilation, 1)
+
+
+def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv_transpose2d`."""
+    return _conv_transpose_nd_backward(grad_output, x, weight, stride, padding, output_padding,
+                                       groups, dilation, 2)
+
+
+# --------------------------------------------------------------------------
+# pooling
+# --------------------------------------------------------------------------
+
+def _pool_out_size(L, k, s, p, d, ceil_mode):
+    """floor-or-ceil((L + 2p - d*(k-1) - 1) / s) + 1; with ceil_mode the last
+    window is dropped if it starts at or beyond L + p (padded coordinates)."""
+    num = L + 2 * p - d * (k - 1) - 1
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= L + p:
+        out -= 1
+    return out
+
+
+def _pool_stride(stride, k, nd):
+    """stride None (or an empty sequence, as torch allows) means stride = kernel_size."""
+    if stride is None or (not isinstance(stride, (int, np.integer)) and len(stride) == 0):
+        return k
+    return _tup(stride, nd)
+
+
+def _window_taps(L, out, k, s, p, d):
+    """Input positions pos[o, j] = o*s - p + j*d of every window tap."""
+    return np.arange(out)[:, None] * s - p + np.arange(k)[None, :] * d
+
+
+def _max_pool_nd(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
+    """out = max over in-bounds taps of each window (padding = -inf, never chosen).
+
+    Ties -> first tap in row-major window order; a NaN tap beats everything
+    (first NaN wins); an all -inf window reports its first in-bounds tap.
+    indices = flat position inside the (n, c) input plane."""
+    x = _f64(x)
+    k = _tup(kernel_size, nd)
+    s = _pool_stride(stride, k, nd)
+    p, d = _tup(padding, nd), _tup(dilation, nd)
+    L = x.shape[2:]
+    out = [_pool_out_size(L[i], k[i], s[i], p[i], d[i], ceil_mode) for i in range(nd)]
+
+    # broadcast tap positions: dim i has shape (.., out_i at axis i, .., k_i at axis nd+i, ..)
+    pos, valid = [], []
+    flat = 0
+    for i in range(nd):
+        t = _window_taps(L[i], out[i], k[i], s[i], p[i], d[i])
+        shape = [1] * (2 * nd)
+        shape[i], shape[nd + i] = out[i], k[i]
+        t = t.reshape(shape)
+        valid.append((t >= 0) & (t < L[i]))
+        pos.append(np.clip(t, 0, L[i] - 1))
+        flat = flat * L[i] + t
+    mask = np.logical_and.reduce(np.broadcast_arrays(*valid))
+    flat = np.broadcast_to(flat, mask.shape)
+    vals = x[(slice(None), slice(None)) + tuple(pos)]              # (N, C, *out, *k)
+    N, C = x.shape[:2]
+    K = int(np.prod(k))
+    vals = vals.reshape((N, C) + tuple(out) + (K,))
+    mask = mask.reshape(tuple(out) + (K,))
+    flat = flat.reshape(tuple(out) + (K,))
+
+    v = np.where(mask, vals, -np.inf)
+    isnan = np.isnan(v)
+    has_nan = isnan.any(axis=-1, keepdims=True)
+    m = np.where(isnan, -np.inf, v).max(axis=-1, keepdims=True)
+    candidates = np.where(has_nan, isnan, mask & (v == m))
+    sel = np.argmax(candidates, axis=-1)[..., None]                # first candidate
+    value = np.take_along_axis(v, sel, axis=-1)[..., 0]
+    index = np.take_along_axis(np.broadcast_to(flat, v.shape), sel, axis=-1)[..., 0]
+    return value, index.astype(np.int64)
+
+
+def _max_pool_nd_backward(grad_output, indices, input_shape, nd):
+    """grad_in[n, c, indices[n, c, o]] += grad_out[n, c, o] (scatter-add)."""
+    g = _f64(grad_output)
+    N, C = g.shape[:2]
+    spatial = tuple(int(a) for a in input_shape[-nd:])
+    gi = np.zeros((N * C, int(np.prod(spatial))))
+    rows = np.arange(N * C)[:, None]
+    idx = np.asarray(indices, dtype=np.int64).reshape(N * C, -1)
+    np.add.at(gi, (np.broadcast_to(rows, idx.shape), idx), g.reshape(N * C, -1))
+    return gi.reshape((N, C) + spatial)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """1-D max pooling -> (output, indices); see :func:`max_pool2d`."""
+    return _max_pool_nd(x, kernel_size, stride, padding, dilation, ceil_mode, 1)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """2-D max pooling -> (output, indices), indices = h*W + w of the chosen tap.
+
+    Window (oh, ow) taps (oh*sh - ph + i*dh, ow*sw - pw + j*dw)."""
+    return _max_pool_nd(x, kernel_size, stride, padding, dilation, ceil_mode, 2)
+
+
+def max_pool1d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`max_pool1d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 1)
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`max_pool2d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 2)
+
+
+def _avg_windows(L, k, s, p, ceil_mode):
+    """Per output o: start = o*s - p, end = min(start + k, L + p),
+    size = end - start (incl. padding), then clip to [0, L]."""
+    out = _pool_out_size(L, k, s, p, 1, ceil_mode)
+    wins = []
+    for o in range(out):
+        start = o * s - p
+        end = min(start + k, L + p)
+        size = end - start
+        wins.append((max(start, 0), min(end, L), size))
+    return wins
+
+
+def _avg_setup(spatial, kernel_size, stride, padding, ceil_mode, nd):
+    k = _tup(kernel_size, nd)
+    s = _pool_stride(stride, k, nd)
+    p = _tup(padding, nd)
+    return [_avg_windows(spatial[i], k[i], s[i], p[i], ceil_mode) for i in range(nd)]
+
+
+def _avg_divisor(win, count_include_pad, divisor_override):
+    if divisor_override is not None:
+        return divisor_override
+    if count_include_pad:
+        return math.prod(w[2] for w in win)
+    return math.prod(w[1] - w[0] for w in win)
+
+
+def _avg_pool_nd(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, nd):
+    """out[o] = sum(x[clipped window]) / divisor (PyTorch CPU rules)."""
+    x = _f64(x)
+    wins = _avg_setup(x.shape[2:], kernel_size, stride, padding, ceil_mode, nd)
+    out = np.zeros(x.shape[:2] + tuple(len(w) for w in wins))
+    axes = tuple(range(2, 2 + nd))
+    for o in itertools.product(*[range(len(w)) for w in wins]):
+        win = [wins[i][o[i]] for i in range(nd)]
+        if any(a >= b for a, b, _ in win):
+            continue  # empty window -> 0
+        region = _sp(nd, [slice(a, b) for a, b, _ in win])
+        div = _avg_divisor(win, count_include_pad, divisor_override)
+        out[_sp(nd, o)] = x[region].sum(axis=axes) / div
+    return out
+
+
+def _avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                          count_include_pad, divisor_override, nd):
+    """grad_in[clipped window(o)] += grad_out[o] / divisor(o)."""
+    g = _f64(grad_output)
+    spatial = tuple(int(a) for a in input_shape[-nd:])
+    wins = _avg_setup(spatial, kernel_size, stride, padding, ceil_mode, nd)
+    gi = np.zeros(g.shape[:2] + spatial)
+    for o in itertools.product(*[range(len(w)) for w in wins]):
+        win = [wins[i][o[i]] for i in range(nd)]
+        if any(a >= b for a, b, _ in win):
+            continue
+        region = _sp(nd, [slice(a, b) for a, b, _ in win])
+        div = _avg_divisor(win, count_include_pad, divisor_override)
+        gi[region] += (g[_sp(nd, o)] / div).reshape(g.shape[:2] + (1,) * nd)
+    return gi
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """1-D average pooling (PyTorch CPU avg_pool2d rules on one axis)."""
+    return _avg_pool_nd(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 1)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """2-D average pooling. Per dim: start = o*s - p, end = min(start+k, L+p),
+    pool_size = prod(end - start); clip to [0, L); divisor = divisor_override
+    or pool_size (count_include_pad) or prod(clipped extents)."""
+    return _avg_pool_nd(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2)
+
+
+def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """grad_input of :func:`avg_pool1d`."""
+    return _avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override, 1)
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    """grad_input of :func:`avg_pool2d`."""
+    return _avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                                 count_include_pad, divisor_override, 2)
+
+
+# --------------------------------------------------------------------------
+# max unpooling
+# --------------------------------------------------------------------------
+
+def _max_unpool_nd(x, indices, kernel_size, stride, padding, output_size, nd):
+    """out = zeros(out_size); out_plane[indices[i]] = x_plane[i] (last write wins).
+    Default out_size per dim: (L-1)*s - 2p + k."""
+    x = _f64(x)
+    k = _tup(kernel_size, nd)
+    s = _pool_stride(stride, k, nd)
+    p = _tup(padding, nd)
+    if output_size is None:
+        size = tuple((L - 1) * s_ - 2 * p_ + k_ for L, k_, s_, p_ in zip(x.shape[2:], k, s, p))
+    else:
+        size = tuple(int(a) for a in output_size)
+        if len(size) == nd + 2:
+            size = size[2:]
+    N, C = x.shape[:2]
+    xf = x.reshape(N * C, -1)
+    idx = np.asarray(indices, dtype=np.int64).reshape(N * C, -1)
+    out = np.zeros((N * C, int(np.prod(size))))
+    for r in range(N * C):
+        # first occurrence in the reversed list == last occurrence in x order
+        rev = idx[r, ::-1]
+        uniq, first = np.unique(rev, return_index=True)
+        out[r, uniq] = xf[r, ::-1][first]
+    return out.reshape((N, C) + size)
+
+
+def _max_unpool_nd_backward(grad_output, indices):
+    """grad_in[n, c, i] = grad_out_plane[n, c][indices[n, c, i]] (gather)."""
+    g = _f64(grad_output)
+    idx = np.asarray(indices, dtype=np.int64)
+    N, C = g.shape[:2]
+    gi = np.take_along_axis(g.reshape(N * C, -1), idx.reshape(N * C, -1), axis=1)
+    return gi.reshape(idx.shape)
+
+
+def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """1-D max unpooling (``F.max_unpool1d``)."""
+    return _max_unpool_nd(x, indices, kernel_size, stride, padding, output_size, 1)
+
+
+def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """2-D max unpooling (``F.max_unpool2d``); indices are h*W_out + w."""
+    return _max_unpool_nd(x, indices, kernel_size, stride, padding, output_size, 2)
+
+
+def max_unpool1d_backward(grad_output, indices):
+    """grad_input of :func:`max_unpool1d`."""
+    return _max_unpool_nd_backward(grad_output, indices)
+
+
+def max_unpool2d_backward(grad_output, indices):
+    """grad_input of :func:`max_unpool2d`."""
+    return _max_unpool_nd_backward(grad_output, indices)
+
+
+# --------------------------------------------------------------------------
+# upsampling
+# --------------------------------------------------------------------------
+
+def _scales(scale_factor, nd):
+    if scale_factor is None:
+        return (None,) * nd
+    if isinstance(scale_factor, (int, float, np.integer, np.floating)):
+        return (float(scale_factor),) * nd
+    t = tuple(None if a is None else float(a) for a in scale_factor)
+    return t * nd if len(t) == 1 else t
+
+
+def _upsample_out_size(spatial, size, scale_factor, nd):
+    """size, or floor(L * scale_factor) in float64."""
+    if size is not None:
+        return _tup(size, nd)
+    sc = _scales(scale_factor, nd)
+    return tuple(int(math.floor(L * f)) for L, f in zip(spatial, sc))
+
+
+def _nearest_src(in_size, out_size, scale_factor, shortcut=True):
+    """Source index map of PyTorch 'nearest' for one dim.
+
+    General rule: src = min(floor(float32(dst) * scale), in - 1), evaluated in
+    float32, with scale = float32(1/scale_factor) if scale_factor was given,
+    else float32(in) / float32(out).
+
+    ``shortcut`` mirrors ATen's ``nearest_idx``: if out == in the map is the
+    identity and if out == 2*in it is dst >> 1, whatever the scale_factor.
+    The two only differ when a scale_factor is given whose floor(in * sf)
+    lands on in or 2*in (e.g. 1.05 or 2.05 for in = 10).  Measured on
+    torch 2.13 CPU: upsample_nearest2d forward and backward and
+    upsample_nearest1d *backward* use the shortcut (per dim), while
+    upsample_nearest1d *forward* does not -- so in that corner case torch's
+    1-D backward is not the adjoint of its forward.  We reproduce torch."""
+    dst = np.arange(out_size)
+    if shortcut and out_size == in_size:
+        return dst
+    if shortcut and out_size == 2 * in_size:
+        return dst >> 1
+    if scale_factor is not None and scale_factor > 0:
+        scale = np.float32(1.0 / scale_factor)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    src = np.floor(dst.astype(np.float32) * scale).astype(np.int64)
+    return np.minimum(src, in_size - 1)
+
+
+def _nearest_maps(in_sp, out_sp, scale_factor, nd, shortcut):
+    sc = _scales(scale_factor, nd)
+    return [_nearest_src(in_sp[i], out_sp[i], sc[i], shortcut) for i in range(nd)]
+
+
+def _upsample_nearest_nd(x, size, scale_factor, nd, shortcut):
+    x = _f64(x)
+    out_sp = _upsample_out_size(x.shape[2:], size, scale_factor, nd)
+    maps = _nearest_maps(x.shape[2:], out_sp, scale_factor, nd, shortcut)
+    out = x
+    for i, m in enumerate(maps):
+        out = np.take(out, m, axis=2 + i)
+    return out.copy()
+
+
+def _upsample_nearest_nd_backward(grad_output, input_shape, scale_factor, nd):
+    g = _f64(grad_output)
+    in_sp = tuple(int(a) for a in input_shape[-nd:])
+    maps = _nearest_maps(in_sp, g.shape[2:], scale_factor, nd, shortcut=True)
+    for i, m in enumerate(maps):
+        shape = list(g.shape)
+        shape[2 + i] = in_sp[i]
+        acc = np.zeros(shape)
+        np.add.at(acc, (slice(None),) * (2 + i) + (m,), g)
+        g = acc
+    return g
+
+
+def upsample_nearest1d(x, size=None, scale_factor=None):
+    """Nearest upsampling: out[..., o] = x[..., src(o)] (see ``_nearest_src``;
+    like torch's 1-D forward, no out == in / out == 2*in shortcut)."""
+    return _upsample_nearest_nd(x, size, scale_factor, 1, shortcut=False)
+
+
+def upsample_nearest2d(x, size=None, scale_factor=None):
+    """Nearest upsampling: out[..., oh, ow] = x[..., src_h(oh), src_w(ow)]."""
+    return _upsample_nearest_nd(x, size, scale_factor, 2, shortcut=True)
+
+
+def upsample_nearest1d_backward(grad_output, input_shape, scale_factor=None):
+    """grad_in[..., src(o)] += grad_out[..., o]; pass the forward's scale_factor."""
+    return _upsample_nearest_nd_backward(grad_output, input_shape, scale_factor, 1)
+
+
+def upsample_nearest2d_backward(grad_output, input_shape, scale_factor=None):
+    """grad_in[..., src_h(oh), src_w(ow)] += grad_out[..., oh, ow]."""
+    return _upsample_nearest_nd_backward(grad_output, input_shape, scale_factor, 2)
+
+
+def _linear_weights(in_size, out_size, align_corners, scale_factor, T):
+    """PyTorch ``compute_source_index_and_lambda`` in arithmetic type T.
+
+    scale = (in-1)/(out-1) (0 if out == 1) if align_corners, else 1/scale_factor
+    if given, else in/out.  src = scale*dst (align_corners) or
+    max(scale*(dst+0.5) - 0.5, 0); i0 = min(floor(src), in-1) (ATen uses floorf),
+    i1 = i0 + (i0 < in-1), l1 = clip(src - i0, 0, 1), l0 = 1 - l1.
+    If out == in and not align_corners: identity (i0 = i1 = dst, l0 = 1)."""
+    if align_corners:
+        scale = T(in_size - 1) / T(out_size - 1) if out_size > 1 else T(0)
+    elif scale_factor is not None and scale_factor > 0:
+        scale = T(1.0 / scale_factor)
+    else:
+        scale = T(in_size) / T(out_size)
+    i0 = np.zeros(out_size, np.int64)
+    i1 = np.zeros(out_size, np.int64)
+    l0 = np.zeros(out_size, np.float64)
+    l1 = np.zeros(out_size, np.float64)
+    for dst in range(out_size):
+        if out_size == in_size and not align_corners:
+            i0[dst] = i1[dst] = dst
+            l0[dst], l1[dst] = 1.0, 0.0
+            continue
+        if align_corners:
+            src = T(scale * T(dst))
+        else:
+            src = T(scale * (T(dst) + T(0.5)) - T(0.5))
+            if src < 0:
+                src = T(0)
+        a = min(int(math.floor(np.float32(src))), in_size - 1)
+        lam1 = T(min(max(src - T(a), T(0)), T(1)))
+        i0[dst] = a
+        i1[dst] = a + (1 if a < in_size - 1 else 0)
+        l1[dst] = lam1
+        l0[dst] = T(T(1) - lam1)
+    return i0, i1, l0, l1
+
+
+def _bilinear_setup(in_sp, out_sp, align_corners, scale_factor, dtype):
+    T = np.float64 if dtype == np.float64 else np.float32
+    sc = _scales(scale_factor, 2)
+    return [_linear_weights(in_sp[i], out_sp[i], align_corners, sc[i], T) for i in range(2)]
+
+
+def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False):
+    """Bilinear upsampling (``F.interpolate(mode='bilinear')``):
+    out[oh, ow] = sum_{a,b in {0,1}} lh_a(oh) lw_b(ow) x[ih_a(oh), iw_b(ow)].
+    Index/weight arithmetic in x's dtype (float32 unless float64), sum in float64."""
+    dtype = np.asarray(x).dtype
+    x = _f64(x)
+    out_sp = _upsample_out_size(x.shape[2:], size, scale_factor, 2)
+    (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_setup(x.shape[2:], out_sp, align_corners,
+                                                             scale_factor, dtype)
+    out = np.zeros(x.shape[:2] + tuple(out_sp))
+    for hi, lh in ((h0, lh0), (h1, lh1)):
+        for wi, lw in ((w0, lw0), (w1, lw1)):
+            out += lh[:, None] * lw[None, :] * x[:, :, hi[:, None], wi[None, :]]
+    return out
+
+
+def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, scale_factor=None):
+    """Adjoint of :func:`upsample_bilinear2d`:
+    grad_in[ih_a(oh), iw_b(ow)] += lh_a(oh) lw_b(ow) grad_out[oh, ow].
+    Weight arithmetic in grad_output's dtype (as the forward, in x's dtype)."""
+    dtype = np.asarray(grad_output).dtype
+    g = _f64(grad_output)
+    in_sp = tuple(int(a) for a in input_shape[-2:])
+    (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_setup(in_sp, g.shape[2:], align_corners,
+                                                             scale_factor, dtype)
+    gi = np.zeros(g.shape[:2] + in_sp)
+    for hi, lh in ((h0, lh0), (h1, lh1)):
+        for wi, lw in ((w0, lw0), (w1, lw1)):
+            hh = np.broadcast_to(hi[:, None], g.shape[2:])
+            ww = np.broadcast_to(wi[None, :], g.shape[2:])
+            np.add.at(gi, (slice(None), slice(None), hh, ww), lh[:, None] * lw[None, :] * g)
+    return gi
+
+
+# --------------------------------------------------------------------------
+# pixel shuffle
+# --------------------------------------------------------------------------
+
+def pixel_shuffle(x, upscale_factor):
+    """(N, C*r*r, H, W) -> (N, C, H*r, W*r): out[n,c,h*r+i,w*r+j] = x[n,c*r*r+i*r+j,h,w]."""
+    x = _f64(x)
+    r = int(upscale_factor)
+    N, Crr, H, W = x.shape
+    C = Crr // (r * r)
+    out = np.zeros((N, C, H * r, W * r))
+    for i in range(r):
+        for j in range(r):
+            out[:, :, i::r, j::r] = x[:, np.arange(C) * r * r + i * r + j]
+    return out
+
+
+def pixel_unshuffle(x, downscale_factor):
+    """(N, C, H*r, W*r) -> (N, C*r*r, H, W): out[n,c*r*r+i*r+j,h,w] = x[n,c,h*r+i,w*r+j]."""
+    x = _f64(x)
+    r = int(downscale_factor)
+    N, C, Hr, Wr = x.shape
+    out = np.zeros((N, C * r * r, Hr // r, Wr // r))
+    for i in range(r):
+        for j in range(r):
+            out[:, np.arange(C) * r * r + i * r + j] = x[:, :, i::r, j::r]
+    return out
+
+
+def pixel_shuffle_backward(grad_output, upscale_factor):
+    """grad_input of :func:`pixel_shuffle` (= pixel_unshuffle of grad_output)."""
+    return pixel_unshuffle(grad_output, upscale_factor)
+
+
+def pixel_unshuffle_backward(grad_output, downscale_factor):
+    """grad_input of :func:`pixel_unshuffle` (= pixel_shuffle of grad_output)."""
+    return pixel_shuffle(grad_output, downscale_factor)
