@@ -599,7 +599,9 @@ def _nearest_src(in_size, out_size, scale_factor, shortcut=True):
     torch 2.13 CPU: upsample_nearest2d forward and backward and
     upsample_nearest1d *backward* use the shortcut (per dim), while
     upsample_nearest1d *forward* does not -- so in that corner case torch's
-    1-D backward is not the adjoint of its forward.  We reproduce torch."""
+    1-D backward is not the adjoint of its forward.  (Measured later: the
+    2-D forward also drops the shortcut when H_out + W_out > 128.)  deconv
+    uses the shortcut everywhere, so its forward and backward agree."""
     dst = np.arange(out_size)
     if shortcut and out_size == in_size:
         return dst
@@ -642,9 +644,13 @@ def _upsample_nearest_nd_backward(grad_output, input_shape, scale_factor, nd):
 
 
 def upsample_nearest1d(x, size=None, scale_factor=None):
-    """Nearest upsampling: out[..., o] = x[..., src(o)] (see ``_nearest_src``;
-    like torch's 1-D forward, no out == in / out == 2*in shortcut)."""
-    return _upsample_nearest_nd(x, size, scale_factor, 1, shortcut=False)
+    """Nearest upsampling: out[..., o] = x[..., src(o)] (see ``_nearest_src``).
+
+    deconv applies ATen's ``nearest_idx`` (with its out == in / out == 2*in
+    shortcuts) in every direction; torch's 1-D forward skips the shortcuts,
+    so its forward and backward disagree for factors like 1.05 (a documented
+    deviation, see tests/test_reference_vs_torch.py)."""
+    return _upsample_nearest_nd(x, size, scale_factor, 1, shortcut=True)
 
 
 def upsample_nearest2d(x, size=None, scale_factor=None):
