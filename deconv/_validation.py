@@ -23,9 +23,11 @@ def _describe(value):
 def as_float_array(value, name):
     """Return ``value`` as a C-contiguous float32/float64 ndarray.
 
-    A contiguous input is returned as is (it is never written to); anything
-    else (Fortran order, negative strides, views) is copied once so that the
-    kernels see one memory layout and compile one signature per dtype.
+    A contiguous, writeable input is returned as is (it is never written
+    to); anything else (Fortran order, negative strides, views, read-only
+    arrays) is copied once, so that the kernels see one memory layout and
+    compile one signature per dtype: Numba types a read-only array
+    differently and would compile and cache a second version of every kernel.
     """
     if isinstance(value, np.ndarray):
         array = value
@@ -40,7 +42,12 @@ def as_float_array(value, name):
             f"{name} must have dtype float32 or float64, got {array.dtype} "
             f"({_describe(value) if isinstance(value, np.ndarray) else type(value).__name__})"
         )
-    return np.ascontiguousarray(array)
+    return _kernel_ready(array)
+
+
+def _kernel_ready(array):
+    array = np.ascontiguousarray(array)
+    return array if array.flags.writeable else array.copy()
 
 
 def as_index_array(value, name):
@@ -51,7 +58,7 @@ def as_index_array(value, name):
         raise TypeError(
             f"{name} must have dtype int64 (as returned by max_pool), got {value.dtype}"
         )
-    return np.ascontiguousarray(value)
+    return _kernel_ready(value)
 
 
 def check_ndim(array, name, ndim, layout):

@@ -536,11 +536,19 @@ def _max_unpool_nd(x, indices, kernel_size, stride, padding, output_size, nd):
 
 
 def _max_unpool_nd_backward(grad_output, indices):
-    """grad_in[n, c, i] = grad_out_plane[n, c][indices[n, c, i]] (gather)."""
+    """grad_in[n, c, i] = grad_out_plane[n, c][indices[n, c, i]] if x[n, c, i] is the value the
+    forward kept there (the last of repeated indices in row-major order), else 0: the exact
+    derivative of "last wins". (torch gathers for every duplicate.)"""
     g = _f64(grad_output)
     idx = np.asarray(indices, dtype=np.int64)
     N, C = g.shape[:2]
-    gi = np.take_along_axis(g.reshape(N * C, -1), idx.reshape(N * C, -1), axis=1)
+    g2, idx2 = g.reshape(N * C, -1), idx.reshape(N * C, -1)
+    gi = np.zeros(idx2.shape)
+    for plane in range(N * C):
+        # position of the last occurrence of every target index
+        _, first_in_reversed = np.unique(idx2[plane][::-1], return_index=True)
+        kept = idx2.shape[1] - 1 - first_in_reversed
+        gi[plane, kept] = g2[plane, idx2[plane, kept]]
     return gi.reshape(idx.shape)
 
 

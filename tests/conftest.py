@@ -25,3 +25,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+# Regenerates tests/data/torch_cases.npz; needs PyTorch, so it is not collected.
+collect_ignore = ["make_torch_fixtures.py"]
