@@ -10,8 +10,8 @@ arithmetic for deep learning", 2016):
 convolution             ``out = floor((L + p0 + p1 - d*(k-1) - 1) / s) + 1``
 transposed convolution  ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``
 pooling                 ``out = floor_or_ceil((L + 2p - d*(k-1) - 1) / s) + 1``
-                        (ceil mode drops a last window that starts in the
-                        right padding)
+                        (ceil mode keeps a last partial window only if
+                        it starts inside the input or the left padding)
 max unpooling           ``out = (L-1)*s - 2p + k``
 ======================  =====================================================
 
@@ -146,9 +146,10 @@ def pool_output_size(input_size, kernel_size, stride=None, padding=0, dilation=1
     Notes
     -----
     ``out = floor((L + 2p - d*(k-1) - 1) / s) + 1`` (``ceil`` with
-    ``ceil_mode``); in ceil mode a last window that would start at or after
-    ``L + p`` (entirely in the right padding) is dropped. ``stride=None``
-    means ``stride = kernel_size``. Padding may be at most ``k // 2``.
+    ``ceil_mode``); in ceil mode a last window whose start ``(out-1)*s - p``
+    would be at or beyond ``L`` (in the right padding) is dropped, as in
+    PyTorch. ``stride=None`` means ``stride = kernel_size``. Padding may be
+    at most ``k // 2``.
     """
     if stride is None:
         stride = kernel_size

@@ -57,16 +57,16 @@ def test_conv_transpose_size_inverts_conv_size(L, k, s, p, d):
 
 
 def brute_force_pool(L, k, s, p, d, ceil_mode):
-    """Count windows starting at -p, -p+s, ...: every window that fits in the padded input;
-    in ceil mode one more partial window if the padded input is not covered and that window
-    starts before the right padding."""
+    """Count windows starting at -p, -p+s, ... (input coordinates): every window that fits in
+    the padded input; in ceil mode one more partial window if the padded input is not covered
+    and that window starts inside the input (not in the right padding)."""
     extent = d * (k - 1) + 1
     starts = []
     start = -p
     while start + extent <= L + p:
         starts.append(start)
         start += s
-    if ceil_mode and starts[-1] + extent < L + p and start < L + p:
+    if ceil_mode and starts[-1] + extent < L + p and start < L:
         starts.append(start)
     return len(starts)
 
