@@ -745,7 +745,8 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
     Notes
     -----
-    Default size per axis ``(L - 1)*s - 2p + k``. A given ``output_size``
+    Default size per axis ``H_out = (H - 1)*sH - 2pH + kH`` (likewise
+    ``W_out``). A given ``output_size``
     must lie strictly between ``default - s`` and ``default + s`` per axis
     (as in PyTorch), which resolves the sizes that pooling maps to the same
     input size. If an index repeats within a plane, the last value in

@@ -1,0 +1,134 @@
+"""The public surface: every op has a backward and a numpydoc docstring, each kernel
+compiles one signature per dtype, and ``deconv check`` passes, prints its table and
+fails (exit 1) when an op is wrong."""
+
+import inspect
+import re
+import io
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import deconv
+from deconv import check
+
+FORWARDS = [
+    "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d",
+    "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "max_unpool1d", "max_unpool2d",
+    "upsample_nearest1d", "upsample_nearest2d", "upsample_bilinear2d",
+    "pixel_shuffle", "pixel_unshuffle",
+]
+PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_function_has_numpydoc_docstring(name):
+    doc = inspect.getdoc(getattr(deconv, name))
+    for section in ("Parameters\n----------", "Returns\n-------", "Notes\n-----", "Examples\n--------"):
+        assert section in doc, f"{name} lacks a {section.splitlines()[0]} section"
+    # shapes are declared in the parameters
+    assert "shape (N, C" in doc, name
+
+
+@pytest.mark.parametrize("name", [f for f in FORWARDS if not f.startswith("pixel")])
+def test_forward_docstring_states_the_output_size_formula(name):
+    notes = inspect.getdoc(getattr(deconv, name)).split("Notes\n-----")[1].split("Examples")[0]
+    assert re.search(r"(\bout|_out)\b\s*=", notes), name
+
+
+def test_every_op_is_checked_by_the_check_command():
+    assert set(check.OPS) == set(FORWARDS)
+
+
+_SIGNATURES_SCRIPT = textwrap.dedent(r"""
+    import io, json, numpy as np, deconv
+    from deconv import check, _conv_kernels, _pool_kernels, _upsample_kernels
+    assert check.run(configs=2, out=io.StringIO())
+    # odd layouts and read-only inputs must not add signatures
+    rng = np.random.default_rng(0)
+    for dt in (np.float32, np.float64):
+        x = np.asfortranarray(rng.standard_normal((2, 3, 8, 8)).astype(dt))
+        w = rng.standard_normal((4, 3, 3, 3)).astype(dt)[..., ::-1]
+        x.flags.writeable = False
+        y = deconv.conv2d(x, w, padding=1)
+        deconv.conv2d_backward(y[:, :, ::-1], x, w, padding=1)
+        deconv.conv1d(rng.standard_normal((2, 3, 16)).astype(dt)[:, :, ::2], w[:, :, 0])
+        p, i = deconv.max_pool2d(x, 2)
+        deconv.max_unpool2d(p[..., ::-1], np.asfortranarray(i), 2)
+        deconv.upsample_bilinear2d(x[:, :, ::2], scale_factor=2)
+    counts = {}
+    for mod in (_conv_kernels, _pool_kernels, _upsample_kernels):
+        for name in dir(mod):
+            sigs = getattr(getattr(mod, name), "signatures", None)
+            if sigs:
+                counts[mod.__name__ + "." + name] = [str(s) for s in sigs]
+    print(json.dumps(counts))
+""")
+
+
+def test_each_kernel_compiles_one_signature_per_dtype():
+    out = subprocess.run([sys.executable, "-c", _SIGNATURES_SCRIPT], check=True,
+                         capture_output=True, text=True, timeout=900)
+    import json
+    counts = json.loads(out.stdout)
+    assert len(counts) >= 15
+    for kernel, sigs in counts.items():
+        if kernel.endswith("any_index_out_of_range"):
+            # typed by the int64 indices alone: one signature per ndim (3-D and 4-D)
+            assert len(sigs) <= 2, (kernel, sigs)
+            continue
+        first_args = [s.split(",")[0] for s in sigs]            # e.g. "(Array(float32"
+        assert len(first_args) == len(set(first_args)) <= 2, (kernel, sigs)
+
+
+def test_check_passes_and_prints_the_table():
+    buf = io.StringIO()
+    assert check.run(configs=1, seed=3, ops=["conv2d", "max_pool2d"], out=buf)
+    text = buf.getvalue()
+    assert text.splitlines()[0].split() == ["op", "dtype", "check", "max", "error", "tolerance",
+                                            "result", "time", "(ms)"]
+    rows = [line for line in text.splitlines() if line.startswith(("conv2d", "max_pool2d"))]
+    # forward and backward per dtype, adjoint and gradcheck in float64
+    assert len(rows) == 2 * (2 + 2 + 2)
+    assert all(" pass " in r for r in rows)
+    assert "12 passed, 0 failed" in text
+
+
+def test_check_fails_when_an_op_is_wrong(monkeypatch):
+    real = deconv.avg_pool2d
+    monkeypatch.setattr(deconv, "avg_pool2d", lambda *a, **k: real(*a, **k) * np.float32(1.001))
+    buf = io.StringIO()
+    assert not check.run(configs=1, ops=["avg_pool2d"], out=buf)
+    assert "FAIL" in buf.getvalue()
+
+
+def test_check_reports_a_crash_as_a_failure(monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(deconv, "pixel_shuffle_backward", broken)
+    buf = io.StringIO()
+    assert not check.run(configs=1, ops=["pixel_shuffle"], out=buf)
+    assert "RuntimeError: boom" in buf.getvalue()
+
+
+def test_command_line_exit_status():
+    ok = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv1d", "--configs", "1"],
+                        capture_output=True, text=True, timeout=600)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "conv1d" in ok.stdout and "0 failed" in ok.stdout
+    failing = textwrap.dedent("""
+        import sys, deconv
+        from deconv import cli
+        real = deconv.upsample_nearest2d
+        deconv.upsample_nearest2d = lambda *a, **k: real(*a, **k) + 1
+        sys.exit(cli.main(["check", "--ops", "upsample_nearest2d", "--configs", "1"]))
+    """)
+    bad = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 1 and "FAIL" in bad.stdout
+    unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv3d"],
+                             capture_output=True, text=True, timeout=600)
+    assert unknown.returncode == 2 and "unknown op" in unknown.stderr
