@@ -102,87 +102,107 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
                         dst[t * sW] += src[t]
 
 
-@njit(cache=True)
-def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, H_out, W_out):
-    """y = conv(x, weight) + bias, cross-correlation as in PyTorch.
+@njit(cache=True, inline="always")
+def _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out):
+    """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
+    the input plane itself is the (K, P) matrix. (A transposed conv with
+    dilation can ask for fewer output rows than the input has; not that.)"""
+    return (kH == 1 and kW == 1 and sH == 1 and sW == 1 and pH == 0 and pW == 0
+            and H == H_out and W == W_out)
 
-    x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,)
-    returns (N, C_out, H_out, W_out). ``H_out, W_out`` are given rather than
-    computed so that the transposed conv's grad_input (which may need fewer
-    rows than the formula gives, when output_padding >= stride) can use it.
+
+@njit(cache=True)
+def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out):
+    """out = conv(x, weight) + bias, cross-correlation as in PyTorch.
+
+    x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,),
+    out: (N, C_out, H_out, W_out), allocated by the caller (NumPy's large
+    allocations avoid the page faults of fresh ones made inside Numba).
+    ``H_out, W_out`` come from ``out`` rather than the formula so that the
+    transposed conv's grad_input (which needs fewer rows than the formula
+    gives when output_padding >= stride) can use this kernel.
     """
     N, C_in, H, W = x.shape
     C_out, C_in_g, kH, kW = weight.shape
+    H_out, W_out = out.shape[2], out.shape[3]
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     P = H_out * W_out
-    w2 = weight.reshape((C_out, K))                     # (C_out, K)
-    out = np.empty((N, C_out, P), dtype=x.dtype)        # (N, C_out, P)
-    col = np.empty((K, P), dtype=x.dtype)               # (K, P) reused per sample
-    prod = np.empty((C_out_g, P), dtype=x.dtype)        # (C_out/G, P)
+    x_g = x.reshape((N, groups, C_in_g, H, W))          # (N, G, C_in/G, H, W)
+    w_g = weight.reshape((groups, C_out_g, K))          # (G, C_out/G, K)
+    y_g = out.reshape((N, groups, C_out_g, P))          # (N, G, C_out/G, P)
+    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
+    col = np.empty((0 if pointwise else K, P), dtype=x.dtype)   # (K, P), reused
     for n in range(N):
         for g in range(groups):
-            _im2col(x[n, g * C_in_g:(g + 1) * C_in_g], col,
-                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-            np.dot(w2[g * C_out_g:(g + 1) * C_out_g], col, prod)
-            out[n, g * C_out_g:(g + 1) * C_out_g] = prod
+            if pointwise:
+                np.dot(w_g[g], x_g[n, g].reshape((K, P)), y_g[n, g])
+            else:
+                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+                np.dot(w_g[g], col, y_g[n, g])
         if has_bias:
             for co in range(C_out):
                 out[n, co] += bias[co]
-    return out.reshape((N, C_out, H_out, W_out))
 
 
 @njit(cache=True)
-def conv_input_grad(grad_output, weight, H, W, sH, sW, pH, pW, dH, dW, groups):
+def conv_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, groups, grad_input):
     """grad_input of conv = transposed conv of grad_output: col2im(W^T @ dY).
 
-    grad_output: (N, C_out, H_out, W_out), weight: (C_out, C_in/G, kH, kW)
-    returns (N, C_in, H, W). Input positions no window touches get 0.
+    grad_output: (N, C_out, H_out, W_out), weight: (C_out, C_in/G, kH, kW),
+    grad_input: (N, C_in, H, W), zero-filled by the caller and accumulated
+    into. Input positions that no window touches stay 0.
     """
     N, C_out, H_out, W_out = grad_output.shape
     _, C_in_g, kH, kW = weight.shape
+    H, W = grad_input.shape[2], grad_input.shape[3]
     C_out_g = C_out // groups
-    C_in = C_in_g * groups
     K = C_in_g * kH * kW
     P = H_out * W_out
-    gy = grad_output.reshape((N, C_out, P))               # (N, C_out, P)
-    grad_input = np.zeros((N, C_in, H, W), dtype=grad_output.dtype)
-    col = np.empty((K, P), dtype=grad_output.dtype)       # (K, P)
+    gy_g = grad_output.reshape((N, groups, C_out_g, P))  # (N, G, C_out/G, P)
+    w_g = weight.reshape((groups, C_out_g, K))           # (G, C_out/G, K)
+    gx_g = grad_input.reshape((N, groups, C_in_g, H, W))  # (N, G, C_in/G, H, W)
+    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
+    col = np.empty((0 if pointwise else K, P), dtype=grad_output.dtype)  # (K, P)
     for g in range(groups):
         # (K, C_out/G), copied once so BLAS sees a plain C-contiguous matrix
-        w_t = np.ascontiguousarray(weight[g * C_out_g:(g + 1) * C_out_g].reshape((C_out_g, K)).T)
+        w_t = np.ascontiguousarray(w_g[g].T)
         for n in range(N):
-            np.dot(w_t, np.ascontiguousarray(gy[n, g * C_out_g:(g + 1) * C_out_g]), col)
-            _col2im(col, grad_input[n, g * C_in_g:(g + 1) * C_in_g],
-                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-    return grad_input
+            if pointwise:
+                np.dot(w_t, gy_g[n, g], gx_g[n, g].reshape((K, P)))
+            else:
+                np.dot(w_t, gy_g[n, g], col)
+                _col2im(col, gx_g[n, g], kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
 
 
 @njit(cache=True)
-def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, groups):
-    """grad_weight of conv: sum over the batch of dY @ im2col(x)^T.
+def conv_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, groups, grad_weight):
+    """grad_weight of conv: the sum over the batch of dY @ im2col(x)^T.
 
-    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out)
-    returns (C_out, C_in/G, kH, kW). The batch is summed in order, so the
-    result does not depend on the number of threads.
+    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out), grad_weight:
+    (C_out, C_in/G, kH, kW), zero-filled by the caller. The batch is summed
+    in order, so the result does not depend on the number of threads.
     """
     N, C_in, H, W = x.shape
     _, C_out, H_out, W_out = grad_output.shape
-    C_in_g = C_in // groups
+    _, C_in_g, kH, kW = grad_weight.shape
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     P = H_out * W_out
-    gy = grad_output.reshape((N, C_out, P))               # (N, C_out, P)
-    grad_weight = np.zeros((C_out, K), dtype=x.dtype)     # (C_out, K)
-    col = np.empty((K, P), dtype=x.dtype)                 # (K, P)
-    prod = np.empty((C_out_g, K), dtype=x.dtype)          # (C_out/G, K)
+    x_g = x.reshape((N, groups, C_in_g, H, W))             # (N, G, C_in/G, H, W)
+    gy_g = grad_output.reshape((N, groups, C_out_g, P))     # (N, G, C_out/G, P)
+    gw_g = grad_weight.reshape((groups, C_out_g, K))        # (G, C_out/G, K)
+    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
+    col = np.empty((0 if pointwise else K, P), dtype=x.dtype)   # (K, P)
+    prod = np.empty((C_out_g, K), dtype=x.dtype)                # (C_out/G, K)
     for n in range(N):
         for g in range(groups):
-            _im2col(x[n, g * C_in_g:(g + 1) * C_in_g], col,
-                    kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-            np.dot(np.ascontiguousarray(gy[n, g * C_out_g:(g + 1) * C_out_g]), col.T, prod)
-            grad_weight[g * C_out_g:(g + 1) * C_out_g] += prod
-    return grad_weight.reshape((C_out, C_in_g, kH, kW))
+            if pointwise:
+                np.dot(gy_g[n, g], x_g[n, g].reshape((K, P)).T, prod)
+            else:
+                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+                np.dot(gy_g[n, g], col.T, prod)
+            gw_g[g] += prod
 
 
 @njit(cache=True, parallel=True)

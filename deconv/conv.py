@@ -194,8 +194,9 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
     H_out, W_out = (1,) + out if nd == 1 else out
     b = bias if bias is not None else np.zeros(0, dtype=x.dtype)
-    y = _k.conv_forward(_to_2d(x, nd), _to_2d(weight, nd), b, bias is not None,
-                        *cfg.as_2d(), cfg.groups, H_out, W_out)
+    y = np.empty((x.shape[0], weight.shape[0], H_out, W_out), dtype=x.dtype)
+    _k.conv_forward(_to_2d(x, nd), _to_2d(weight, nd), b, bias is not None,
+                    *cfg.as_2d(), cfg.groups, y)
     return _from_2d(y, nd)
 
 
@@ -203,11 +204,11 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
     x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
-    H, W = x2.shape[2:]
-    kH, kW = w2.shape[2:]
     geometry = cfg.as_2d()
-    grad_input = _k.conv_input_grad(gy2, w2, H, W, *geometry, cfg.groups)
-    grad_weight = _k.conv_weight_grad(x2, gy2, kH, kW, *geometry, cfg.groups)
+    grad_input = np.zeros(x2.shape, dtype=x.dtype)
+    _k.conv_input_grad(gy2, w2, *geometry, cfg.groups, grad_input)
+    grad_weight = np.zeros(w2.shape, dtype=x.dtype)
+    _k.conv_weight_grad(x2, gy2, *geometry, cfg.groups, grad_weight)
     grad_bias = _k.bias_grad(gy2)
     return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
 
@@ -218,7 +219,8 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     H_out, W_out = (1,) + out if nd == 1 else out
     # The transposed conv is the adjoint of the conv whose weight has this
     # very layout: (C_in of the transposed conv = C_out of that conv, ...).
-    y = _k.conv_input_grad(_to_2d(x, nd), _to_2d(weight, nd), H_out, W_out, *cfg.as_2d(), cfg.groups)
+    y = np.zeros((x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), dtype=x.dtype)
+    _k.conv_input_grad(_to_2d(x, nd), _to_2d(weight, nd), *cfg.as_2d(), cfg.groups, y)
     if bias is not None:
         _k.add_bias(y, bias)
     return _from_2d(y, nd)
@@ -231,17 +233,17 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     c_out = weight.shape[1] * cfg.groups
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
     x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
-    H_in, W_in = x2.shape[2:]
-    kH, kW = w2.shape[2:]
     geometry = cfg.as_2d()
     no_bias = np.zeros(0, dtype=x.dtype)
     # Adjoint of the adjoint: the input gradient is an ordinary conv of
     # grad_output, evaluated at exactly the input's size (with
     # output_padding >= stride the conv formula would give one more row).
-    grad_input = _k.conv_forward(gy2, w2, no_bias, False, *geometry, cfg.groups, H_in, W_in)
+    grad_input = np.empty(x2.shape, dtype=x.dtype)
+    _k.conv_forward(gy2, w2, no_bias, False, *geometry, cfg.groups, grad_input)
     # One weight-gradient kernel serves both: here grad_output plays the
     # conv's input and x plays the conv's output gradient.
-    grad_weight = _k.conv_weight_grad(gy2, x2, kH, kW, *geometry, cfg.groups)
+    grad_weight = np.zeros(w2.shape, dtype=x.dtype)
+    _k.conv_weight_grad(gy2, x2, *geometry, cfg.groups, grad_weight)
     grad_bias = _k.bias_grad(gy2)
     return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
 

@@ -491,3 +491,27 @@ WT = np.zeros((4, 3, 3, 3), np.float32)
 def test_conv_transpose_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_pointwise_shortcut_matches_reference(groups):
+    """1x1 stride-1 convs skip the unfolding; check every pass, and the transposed conv with
+    dilation whose output_padding makes its output longer than its input (no shortcut)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 5, 3))
+    w = rng.standard_normal((6, 4 // groups, 1, 1))
+    y = deconv.conv2d(x, w, groups=groups)
+    assert_close(y, reference.conv2d(x, w, groups=groups))
+    gy = rng.standard_normal(y.shape)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, groups=groups),
+                         reference.conv2d_backward(gy, x, w, groups=groups)):
+        assert_close(got, want)
+    wt = rng.standard_normal((4, 6 // groups, 1, 1))
+    kw = dict(groups=groups, dilation=2, output_padding=1)
+    yt = deconv.conv_transpose2d(x, wt, **kw)
+    assert yt.shape == (2, 6, 6, 4)
+    assert_close(yt, reference.conv_transpose2d(x, wt, **kw))
+    gyt = rng.standard_normal(yt.shape)
+    for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kw),
+                         reference.conv_transpose2d_backward(gyt, x, wt, **kw)):
+        assert_close(got, want)
