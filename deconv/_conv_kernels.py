@@ -29,24 +29,7 @@ by the public wrappers in :mod:`deconv.conv`.
 import numpy as np
 from numba import njit
 
-
-@njit(cache=True, inline="always")
-def _valid_range(start, step, n_out, size):
-    """Output indices ``o`` in [lo, hi) for which ``start + o*step`` lies in [0, size)."""
-    # start + o*step >= 0  <=>  o >= ceil(-start / step)
-    lo = 0
-    if start < 0:
-        lo = (-start + step - 1) // step
-    # start + o*step <= size - 1  <=>  o <= floor((size - 1 - start) / step)
-    if size - 1 - start < 0:
-        hi = 0
-    else:
-        hi = (size - 1 - start) // step + 1
-    if hi > n_out:
-        hi = n_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
+from deconv._kernel_common import valid_range
 
 
 @njit(cache=True)
@@ -58,10 +41,10 @@ def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
     C, H, W = x.shape
     for c in range(C):
         for i in range(kH):
-            oh_lo, oh_hi = _valid_range(i * dH - pH, sH, H_out, H)
+            oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
             for j in range(kW):
                 row = col[(c * kH + i) * kW + j]
-                ow_lo, ow_hi = _valid_range(j * dW - pW, sW, W_out, W)
+                ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
                 for oh in range(H_out):
                     base = oh * W_out
                     if oh < oh_lo or oh >= oh_hi:
@@ -97,10 +80,10 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
     C, H, W = x.shape
     for c in range(C):
         for i in range(kH):
-            oh_lo, oh_hi = _valid_range(i * dH - pH, sH, H_out, H)
+            oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
             for j in range(kW):
                 row = col[(c * kH + i) * kW + j]
-                ow_lo, ow_hi = _valid_range(j * dW - pW, sW, W_out, W)
+                ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
                 for oh in range(oh_lo, oh_hi):
                     dst = x[c, oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
                     src = row[oh * W_out + ow_lo:]

@@ -16,24 +16,7 @@ and window validity are checked by the public wrappers in
 import numpy as np
 from numba import njit, prange
 
-
-@njit(cache=True, inline="always")
-def _valid_range(start, step, n_out, size):
-    """Output indices ``o`` in [lo, hi) for which ``start + o*step`` lies in [0, size)."""
-    # start + o*step >= 0  <=>  o >= ceil(-start / step)
-    lo = 0
-    if start < 0:
-        lo = (-start + step - 1) // step
-    # start + o*step <= size - 1  <=>  o <= floor((size - 1 - start) / step)
-    if size - 1 - start < 0:
-        hi = 0
-    else:
-        hi = (size - 1 - start) // step + 1
-    if hi > n_out:
-        hi = n_out
-    if lo > hi:
-        lo = hi
-    return lo, hi
+from deconv._kernel_common import valid_range
 
 
 @njit(cache=True, inline="always")
@@ -151,10 +134,10 @@ def max_pool2d_forward(x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
             ix[t] = first[t]
         for i in range(kH):
             rh = i * dH - pH
-            lo_h, hi_h = _valid_range(rh, sH, H_out, H)
+            lo_h, hi_h = valid_range(rh, sH, H_out, H)
             for j in range(kW):
                 rw = j * dW - pW
-                lo_w, hi_w = _valid_range(rw, sW, W_out, W)
+                lo_w, hi_w = valid_range(rw, sW, W_out, W)
                 if lo_h >= hi_h or lo_w >= hi_w:
                     continue
                 _gather_tap(xf, tap2, lo_h, hi_h, lo_w, hi_w, lo_h * sH + rh,
@@ -266,10 +249,10 @@ def avg_pool2d_forward(x, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pa
         acc2 = acc.reshape((H_out, W_out))
         for i in range(kH):
             rh = i - pH
-            lo_h, hi_h = _valid_range(rh, sH, H_out, H)
+            lo_h, hi_h = valid_range(rh, sH, H_out, H)
             for j in range(kW):
                 rw = j - pW
-                lo_w, hi_w = _valid_range(rw, sW, W_out, W)
+                lo_w, hi_w = valid_range(rw, sW, W_out, W)
                 if lo_h >= hi_h or lo_w >= hi_w:
                     continue
                 _add_tap(acc2[lo_h:hi_h, lo_w:hi_w], xf, lo_h * sH + rh, lo_w * sW + rw,
@@ -308,10 +291,10 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
         g2 = g.reshape((H_out, W_out))
         for i in range(kH):
             rh = i - pH
-            lo_h, hi_h = _valid_range(rh, sH, H_out, H)
+            lo_h, hi_h = valid_range(rh, sH, H_out, H)
             for j in range(kW):
                 rw = j - pW
-                lo_w, hi_w = _valid_range(rw, sW, W_out, W)
+                lo_w, hi_w = valid_range(rw, sW, W_out, W)
                 if lo_h >= hi_h or lo_w >= hi_w:
                     continue
                 _scatter_add_tap(gf, g2[lo_h:hi_h, lo_w:hi_w], lo_h * sH + rh,

@@ -13,6 +13,9 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
+# how error messages name the layout of a 1-D or 2-D activation
+LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+
 
 def _describe(value):
     if isinstance(value, np.ndarray):
@@ -82,6 +85,13 @@ def as_int(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
     return operator.index(value)
+
+
+def as_bool(value, name):
+    """A flag: a real bool (0/1 are refused, to catch swapped positional arguments)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def as_tuple(value, n, name, minimum=None):

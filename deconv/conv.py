@@ -18,6 +18,7 @@ import numpy as np
 from deconv import _conv_kernels as _k
 from deconv import shapes
 from deconv._validation import (
+    LAYOUT,
     as_float_array,
     as_int,
     as_positive_tuple,
@@ -33,7 +34,6 @@ __all__ = [
     "conv_transpose1d_backward", "conv_transpose2d_backward",
 ]
 
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 _WEIGHT_LAYOUT = {1: "(C_out, C_in/groups, kL)", 2: "(C_out, C_in/groups, kH, kW)"}
 _T_WEIGHT_LAYOUT = {1: "(C_in, C_out/groups, kL)", 2: "(C_in, C_out/groups, kH, kW)"}
 
@@ -88,7 +88,7 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
     """Validate a convolution call; return (x, weight, bias, config, output spatial shape)."""
     x = as_float_array(x, "x")
     weight = as_float_array(weight, "weight")
-    check_ndim(x, "x", nd + 2, _LAYOUT[nd])
+    check_ndim(x, "x", nd + 2, LAYOUT[nd])
     check_ndim(weight, "weight", nd + 2, _WEIGHT_LAYOUT[nd])
     if bias is not None:
         bias = as_float_array(bias, "bias")
@@ -126,7 +126,7 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
     """Validate a transposed-convolution call; return (x, weight, bias, config, output spatial shape)."""
     x = as_float_array(x, "x")
     weight = as_float_array(weight, "weight")
-    check_ndim(x, "x", nd + 2, _LAYOUT[nd])
+    check_ndim(x, "x", nd + 2, LAYOUT[nd])
     check_ndim(weight, "weight", nd + 2, _T_WEIGHT_LAYOUT[nd])
     if bias is not None:
         bias = as_float_array(bias, "bias")
@@ -171,7 +171,7 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
 
 def _as_grad_output(grad_output, like, expected_shape):
     grad_output = as_float_array(grad_output, "grad_output")
-    check_ndim(grad_output, "grad_output", like.ndim, _LAYOUT[like.ndim - 2])
+    check_ndim(grad_output, "grad_output", like.ndim, LAYOUT[like.ndim - 2])
     check_same_dtype(grad_output=grad_output, x=like)
     check_shape_equal(grad_output, expected_shape, "grad_output")
     return grad_output

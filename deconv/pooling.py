@@ -20,6 +20,8 @@ import numpy as np
 from deconv import _pool_kernels as _k
 from deconv import shapes
 from deconv._validation import (
+    LAYOUT,
+    as_bool,
     as_float_array,
     as_index_array,
     as_int,
@@ -45,7 +47,6 @@ __all__ = [
     "max_unpool2d_backward",
 ]
 
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 _DIMS = {1: ("L",), 2: ("H", "W")}
 
 
@@ -53,19 +54,13 @@ _DIMS = {1: ("L",), 2: ("H", "W")}
 # validation helpers
 # --------------------------------------------------------------------------
 
-def _as_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
-
-
 def _input(x, name, nd):
     """A float array of layout (N, C, *spatial) with non-empty spatial sizes."""
     x = as_float_array(x, name)
-    check_ndim(x, name, nd + 2, _LAYOUT[nd])
+    check_ndim(x, name, nd + 2, LAYOUT[nd])
     if any(size < 1 for size in x.shape[2:]):
         raise ValueError(
-            f"{name} must have spatial sizes >= 1, got shape {x.shape} (layout {_LAYOUT[nd]})"
+            f"{name} must have spatial sizes >= 1, got shape {x.shape} (layout {LAYOUT[nd]})"
         )
     return x
 
@@ -148,7 +143,7 @@ def _from_2d(y, nd):
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     x = _input(x, "x", nd)
     k, s, p, d = _window(nd, kernel_size, stride, padding, dilation)
-    ceil_mode = _as_bool(ceil_mode, "ceil_mode")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
     spatial = x.shape[2:]
     out_sizes = _pool_sizes(spatial, k, s, p, d, ceil_mode, nd, "x", x.shape)
     _check_windows_have_input(spatial, out_sizes, k, s, p, d, nd, x.shape)
@@ -371,8 +366,8 @@ def max_pool2d_backward(grad_output, indices, input_shape):
 # --------------------------------------------------------------------------
 
 def _avg_options(ceil_mode, count_include_pad, divisor_override):
-    ceil_mode = _as_bool(ceil_mode, "ceil_mode")
-    count_include_pad = _as_bool(count_include_pad, "count_include_pad")
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    count_include_pad = as_bool(count_include_pad, "count_include_pad")
     if divisor_override is None:
         divisor = 0  # the kernels' "no override"
     else:
@@ -513,7 +508,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
 def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override, nd):
     grad_output = as_float_array(grad_output, "grad_output")
-    check_ndim(grad_output, "grad_output", nd + 2, _LAYOUT[nd])
+    check_ndim(grad_output, "grad_output", nd + 2, LAYOUT[nd])
     input_shape = check_shape_tuple(input_shape, nd + 2, "input_shape")
     _check_batch(input_shape, "input_shape", grad_output, "grad_output")
     spatial = input_shape[2:]
@@ -771,7 +766,7 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 def _max_unpool_backward(grad_output, indices, nd):
     grad_output = _input(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
-    check_ndim(indices, "indices", nd + 2, _LAYOUT[nd])
+    check_ndim(indices, "indices", nd + 2, LAYOUT[nd])
     _check_batch(indices.shape, "indices.shape", grad_output, "grad_output")
     size = int(np.prod(grad_output.shape[2:]))
     _check_index_range(indices, size, "indices",

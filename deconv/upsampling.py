@@ -30,6 +30,8 @@ import numpy as np
 from deconv import _upsample_kernels as _k
 from deconv import shapes
 from deconv._validation import (
+    LAYOUT,
+    as_bool,
     as_float_array,
     as_int,
     as_tuple,
@@ -50,7 +52,6 @@ __all__ = [
     "pixel_unshuffle_backward",
 ]
 
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 _AXIS = {1: ("L",), 2: ("H", "W")}
 
 
@@ -78,12 +79,6 @@ def _scale_factors(scale_factor, nd):
     return tuple(out)
 
 
-def _check_align_corners(align_corners):
-    if not isinstance(align_corners, (bool, np.bool_)):
-        raise TypeError(f"align_corners must be a bool, got {align_corners!r}")
-    return bool(align_corners)
-
-
 def _check_spatial(array, name, nd):
     if any(s < 1 for s in array.shape[2:]):
         raise ValueError(
@@ -95,7 +90,7 @@ def _check_spatial(array, name, nd):
 def _forward_setup(x, size, scale_factor, nd):
     """Validated (x, out_spatial, scale_factors); scale_factors is an nd-tuple or None."""
     x = as_float_array(x, "x")
-    check_ndim(x, "x", nd + 2, _LAYOUT[nd])
+    check_ndim(x, "x", nd + 2, LAYOUT[nd])
     _check_spatial(x, "x", nd)
     if (size is None) == (scale_factor is None):
         raise ValueError(
@@ -118,7 +113,7 @@ def _forward_setup(x, size, scale_factor, nd):
 def _backward_setup(grad_output, input_shape, scale_factor, nd):
     """Validated (grad_output, input_spatial, scale_factors or None)."""
     grad_output = as_float_array(grad_output, "grad_output")
-    check_ndim(grad_output, "grad_output", nd + 2, _LAYOUT[nd])
+    check_ndim(grad_output, "grad_output", nd + 2, LAYOUT[nd])
     _check_spatial(grad_output, "grad_output", nd)
     shape = check_shape_tuple(input_shape, nd + 2, "input_shape")
     if shape[:2] != grad_output.shape[:2]:
@@ -480,7 +475,7 @@ def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False):
     >>> deconv.upsample_bilinear2d(x, size=(1, 4), align_corners=True).round(4)
     array([[[[0.    , 0.3333, 0.6667, 1.    ]]]])
     """
-    align_corners = _check_align_corners(align_corners)
+    align_corners = as_bool(align_corners, "align_corners")
     x, out_sp, scales = _forward_setup(x, size, scale_factor, 2)
     (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
         x.shape[2:], out_sp, align_corners, scales, x.dtype)
@@ -528,7 +523,7 @@ def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, 
     >>> deconv.upsample_bilinear2d_backward(g, (1, 1, 1, 2))
     array([[[[2., 2.]]]])
     """
-    align_corners = _check_align_corners(align_corners)
+    align_corners = as_bool(align_corners, "align_corners")
     g, in_sp, scales = _backward_setup(grad_output, input_shape, scale_factor, 2)
     (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
         in_sp, g.shape[2:], align_corners, scales, g.dtype)

@@ -2,10 +2,6 @@
 reference, adjoint identities, float64 finite differences, edge cases and
 argument errors."""
 
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +11,7 @@ from hypothesis import strategies as st
 import deconv
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
+from determinism import run_hashes
 from tolerances import FINITE_DIFFERENCE, assert_close
 
 DTYPES = [np.float32, np.float64]
@@ -401,17 +398,10 @@ print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
 """
 
 
-def _run_hashes(env_update):
-    env = dict(os.environ, **env_update)
-    out = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, check=True,
-                         capture_output=True, text=True, timeout=600)
-    return json.loads(out.stdout)
-
-
 def test_bitwise_identical_across_thread_counts():
-    one = _run_hashes({"NUMBA_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
-    two = _run_hashes({"NUMBA_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
-    again = _run_hashes({"NUMBA_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2"})
+    one = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)
+    two = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
+    again = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
     assert one == two == again
 
 

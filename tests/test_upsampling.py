@@ -3,9 +3,6 @@ against the NumPy reference, adjoint identities, float64 finite differences,
 edge cases, bitwise determinism across thread counts and argument errors."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -15,6 +12,7 @@ from hypothesis import strategies as st
 import deconv
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
+from determinism import run_hashes
 from tolerances import FINITE_DIFFERENCE, assert_close
 
 DTYPES = [np.float32, np.float64]
@@ -455,18 +453,9 @@ print(digest)
 """
 
 
-def _run_hashes(threads):
-    root = os.path.dirname(os.path.dirname(os.path.abspath(deconv.__file__)))
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, NUMBA_NUM_THREADS=str(threads), PYTHONPATH=path)
-    out = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT], env=env, check=True,
-                         capture_output=True, text=True, timeout=600)
-    return json.loads(out.stdout)
-
-
 def test_bitwise_identical_across_thread_counts():
-    one = _run_hashes(1)
-    two = _run_hashes(2)
+    one = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=1)
+    two = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2)
     assert one == two
     namespace = {}
     exec(_DETERMINISM_SCRIPT, namespace)
