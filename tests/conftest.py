@@ -26,5 +26,5 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
-# Regenerates tests/data/torch_cases.npz; needs PyTorch, so it is not collected.
+# Scripts that regenerate the fixtures in tests/data need PyTorch, so they are not collected.
 collect_ignore = ["make_torch_fixtures.py", "make_optim_fixtures.py"]
