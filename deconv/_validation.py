@@ -40,6 +40,9 @@ def as_float_array(value, name):
         raise TypeError(
             f"{name} must be a NumPy array of float32 or float64, got {type(value).__name__}"
         )
+    if array.dtype.kind == "f" and array.dtype.newbyteorder("=") in FLOAT_DTYPES:
+        # e.g. big-endian '>f4' data read from a file: the same numbers
+        array = array.astype(array.dtype.newbyteorder("="), copy=False)
     if array.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must have dtype float32 or float64, got {array.dtype} "
@@ -80,11 +83,19 @@ def check_same_dtype(**arrays):
         raise TypeError(f"arguments must share one dtype, got {listing}")
 
 
+# Sizes, strides and paddings beyond this describe no array that fits in
+# memory; refusing them here keeps them from overflowing the kernels' int64.
+MAX_INT_ARGUMENT = 2**31 - 1
+
+
 def as_int(value, name):
-    """An integer argument (Python or NumPy int; bool is rejected)."""
+    """An integer argument (Python or NumPy int; bool is rejected), at most 2**31 - 1 in size."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
-    return operator.index(value)
+    value = operator.index(value)
+    if abs(value) > MAX_INT_ARGUMENT:
+        raise ValueError(f"{name} must be at most {MAX_INT_ARGUMENT} in absolute value, got {value}")
+    return value
 
 
 def as_bool(value, name):
@@ -97,9 +108,12 @@ def as_bool(value, name):
 def as_tuple(value, n, name, minimum=None):
     """Expand an int or a length-``n`` sequence of ints into an ``n``-tuple.
 
-    ``minimum`` (if given) is the smallest allowed entry, checked here.
+    A one-element sequence is repeated, as PyTorch does. ``minimum`` (if
+    given) is the smallest allowed entry, checked here.
     """
     if isinstance(value, (list, tuple)):
+        if len(value) == 1:
+            value = tuple(value) * n
         if len(value) != n:
             raise ValueError(f"{name} must be an int or a sequence of {n} ints, got {value!r}")
         out = tuple(as_int(v, name) for v in value)

@@ -347,6 +347,9 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
     Notes
     -----
+    ``H_out = floor((H + pH_before + pH_after - dH*(kH-1) - 1) / sH) + 1``
+    (likewise ``W_out``), as in :func:`conv2d`.
+
     ``grad_input`` is the transposed convolution of ``grad_output`` with the
     same weight (rows of ``x`` that no window reaches get zero);
     ``grad_weight[o, c, a, b] = sum_{n, i, j} grad_output[n, o, i, j] *
@@ -387,6 +390,9 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
 
     Notes
     -----
+    ``L_out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``, as in
+    :func:`conv1d`.
+
     See :func:`conv2d_backward`; ``L_out`` as in :func:`conv1d`.
 
     Examples
@@ -496,6 +502,9 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
 
     Notes
     -----
+    ``H_out = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding_H + 1`` (likewise
+    ``W_out``), as in :func:`conv_transpose2d`.
+
     ``H_out`` as in :func:`conv_transpose2d`.
 
     Examples

@@ -67,7 +67,9 @@ def _input(x, name, nd):
 
 def _window(nd, kernel_size, stride, padding, dilation=1):
     k = as_positive_tuple(kernel_size, nd, "kernel_size")
-    s = k if stride is None else as_positive_tuple(stride, nd, "stride")
+    # None, and as in PyTorch an empty sequence, mean stride = kernel_size
+    default_stride = stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0)
+    s = k if default_stride else as_positive_tuple(stride, nd, "stride")
     p = as_tuple(padding, nd, "padding", minimum=0)
     d = as_positive_tuple(dilation, nd, "dilation")
     return k, s, p, d
@@ -308,6 +310,9 @@ def max_pool1d_backward(grad_output, indices, input_shape):
 
     Notes
     -----
+    ``L_out = floor_or_ceil((L + 2p - d*(k-1) - 1) / s) + 1``, the forward's
+    output length (see :func:`max_pool1d`).
+
     ``grad_input[n, c, indices[n, c, o]] += grad_output[n, c, o]``:
     overlapping windows that share a maximum accumulate.
 
@@ -342,6 +347,9 @@ def max_pool2d_backward(grad_output, indices, input_shape):
 
     Notes
     -----
+    ``H_out = floor_or_ceil((H + 2pH - dH*(kH-1) - 1) / sH) + 1`` (likewise
+    ``W_out``), the forward's output size (see :func:`max_pool2d`).
+
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``:
     overlapping windows that share a maximum accumulate. Each (n, c) plane
     is accumulated sequentially, so results do not depend on the number of
@@ -555,6 +563,9 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
 
     Notes
     -----
+    ``L_out = floor_or_ceil((L + 2p - k) / s) + 1``, the forward's output
+    length (see :func:`avg_pool1d`).
+
     The adjoint of :func:`avg_pool1d`: every input element of window ``o``
     receives ``grad_output[..., o] / divisor_o``; overlapping windows
     accumulate.
@@ -591,6 +602,9 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
 
     Notes
     -----
+    ``H_out = floor_or_ceil((H + 2pH - kH) / sH) + 1`` (likewise ``W_out``),
+    the forward's output size (see :func:`avg_pool2d`).
+
     The adjoint of :func:`avg_pool2d`: every input element of window
     ``(i, j)`` receives ``grad_output[..., i, j] / divisor_ij``; overlapping
     windows accumulate, sequentially within each (n, c) plane.
@@ -794,6 +808,9 @@ def max_unpool1d_backward(grad_output, indices):
 
     Notes
     -----
+    ``L_out = (L - 1)*s - 2p + k`` by default, or the forward's
+    ``output_size``: the forward's output length.
+
     A gather, as in PyTorch, except where ``indices`` repeat within a plane
     (overlapping pooling windows): the forward keeps the last of the
     duplicates, so only that one receives the gradient and the others get 0.
@@ -830,6 +847,9 @@ def max_unpool2d_backward(grad_output, indices):
 
     Notes
     -----
+    ``H_out`` is the forward's output size: ``H_out = (H - 1)*sH - 2pH + kH``
+    by default (likewise ``W_out``), or its ``output_size``.
+
     A gather, as in PyTorch, except where ``indices`` repeat within a plane
     (overlapping pooling windows): the forward keeps the last of the
     duplicates, so only that one receives the gradient and the others get 0.

@@ -114,18 +114,18 @@ def _conv_nd(x, weight, bias, stride, padding, dilation, groups, nd):
     C_out = w.shape[0]
     cin_g, cout_g = C_in // groups, C_out // groups
     take = _sp(nd, [slice(None, None, s) for s in stride])
-    rows = []
+    # the number of window positions along each axis, then every stride-th one
+    out_sp = tuple(len(range(0, P - K + 1, s))
+                   for P, K, s in zip(xp.shape[2:], wd.shape[2:], stride))
+    out = np.zeros((N, C_out) + out_sp)
     for n in range(N):
-        row = []
         for co in range(C_out):
             g = co // cout_g
             # correlating (cin_g, *S) with (cin_g, *k) in 'valid' mode leaves a
             # length-1 channel axis holding the sum over input channels.
             r = signal.correlate(xp[n, g * cin_g:(g + 1) * cin_g], wd[co],
                                  mode="valid", method="direct")[0]
-            row.append(r[take])
-        rows.append(row)
-    out = np.array(rows, dtype=np.float64)
+            out[n, co] = r[take]
     if bias is not None:
         out += _f64(bias).reshape((1, -1) + (1,) * nd)
     return out

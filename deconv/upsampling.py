@@ -394,6 +394,9 @@ def upsample_nearest2d_backward(grad_output, input_shape, scale_factor=None):
 
     Notes
     -----
+    ``H_out = size`` or ``floor(H * scale_factor)`` (likewise ``W_out``), the
+    forward's output size.
+
     ``grad_input[..., ih, iw]`` is the sum of ``grad_output[..., oh, ow]``
     over the outputs with ``src_h(oh) = ih`` and ``src_w(ow) = iw`` (0 if
     none), with the forward's maps (see :func:`upsample_nearest2d`): the
@@ -510,6 +513,9 @@ def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, 
 
     Notes
     -----
+    ``H_out = size`` or ``floor(H * scale_factor)`` (likewise ``W_out``), the
+    forward's output size.
+
     The exact adjoint of the forward's linear map (see
     :func:`upsample_bilinear2d` for the indices and weights):
     ``grad_input[ih_a(oh), iw_b(ow)] += lh_a(oh) lw_b(ow) grad_output[oh, ow]``,

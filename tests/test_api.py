@@ -34,8 +34,8 @@ def test_public_function_has_numpydoc_docstring(name):
     assert "shape (N, C" in doc, name
 
 
-@pytest.mark.parametrize("name", [f for f in FORWARDS if not f.startswith("pixel")])
-def test_forward_docstring_states_the_output_size_formula(name):
+@pytest.mark.parametrize("name", [f for f in PUBLIC if not f.startswith("pixel")])
+def test_docstring_states_the_output_size_formula(name):
     notes = inspect.getdoc(getattr(deconv, name)).split("Notes\n-----")[1].split("Examples")[0]
     assert re.search(r"(\bout|_out)\b\s*=", notes), name
 
@@ -132,3 +132,60 @@ def test_command_line_exit_status():
     unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv3d"],
                              capture_output=True, text=True, timeout=600)
     assert unknown.returncode == 2 and "unknown op" in unknown.stderr
+
+
+@pytest.mark.parametrize("name", FORWARDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_contiguous_writeable_inputs_are_not_mutated(name, dtype):
+    """Inputs that reach the kernels as they are (contiguous, writeable) come back unchanged."""
+    rng = np.random.default_rng(11)
+    for _ in range(3):
+        case = check.OPS[name](rng, dtype)
+        for a in case.inputs.values():
+            assert a.flags.c_contiguous and a.flags.writeable
+        before = {k: v.copy() for k, v in case.inputs.items()}
+        out = case.forward(deconv, case.inputs)
+        grad = rng.standard_normal(out.shape).astype(out.dtype)
+        grad_before = grad.copy()
+        case.backward(deconv, grad, case.inputs)
+        for k, v in case.inputs.items():
+            np.testing.assert_array_equal(v, before[k], err_msg=f"{name}: {k} was modified")
+        np.testing.assert_array_equal(grad, grad_before, err_msg=f"{name}: grad_output was modified")
+
+
+X = np.zeros((1, 1, 4, 4), np.float32)
+W = np.zeros((1, 1, 3, 3), np.float32)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: deconv.conv2d(X, W, stride=2**63), r"stride must be at most 2147483647"),
+    (lambda: deconv.conv2d(X, W, stride=(2**64, 1)), r"stride must be at most"),
+    (lambda: deconv.conv2d(X, W, padding=2**62), r"padding must be at most"),
+    (lambda: deconv.conv_transpose2d(X, W, dilation=-2**40), r"dilation must be at most"),
+    (lambda: deconv.max_pool2d(X, 2, stride=2**63), r"stride must be at most"),
+    (lambda: deconv.avg_pool2d(X, 2, divisor_override=2**64), r"divisor_override must be at most"),
+    (lambda: deconv.upsample_nearest2d(X, size=(2**40, 1)), r"size must be at most"),
+    (lambda: deconv.pixel_shuffle(X, 2**70), r"upscale_factor must be at most"),
+])
+def test_huge_integer_arguments_are_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_one_element_sequences_and_empty_stride_as_in_pytorch():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 6, 6))
+    w = rng.standard_normal((3, 2, 3, 3))
+    np.testing.assert_array_equal(deconv.conv2d(x, w, stride=(2,), padding=[1]),
+                                  deconv.conv2d(x, w, stride=2, padding=1))
+    np.testing.assert_array_equal(deconv.max_pool2d(x, (2,), stride=())[0], deconv.max_pool2d(x, 2)[0])
+    np.testing.assert_array_equal(deconv.avg_pool2d(x, [3], stride=[]), deconv.avg_pool2d(x, 3))
+
+
+def test_non_native_byte_order_is_accepted():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    y = deconv.conv2d(x.astype(">f4"), w.astype(">f4"))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, deconv.conv2d(x, w))
