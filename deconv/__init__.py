@@ -5,6 +5,8 @@ __version__ = "0.1.0"
 
 from deconv import shapes  # noqa: F401
 from deconv import gradcheck  # noqa: F401
+from deconv import nn  # noqa: F401
+from deconv import optim  # noqa: F401
 
 # --- conv (lead) ---
 from deconv.conv import (  # noqa: F401
