@@ -22,6 +22,11 @@ in float64 and float64 arrays are returned (index arrays are int64); the only
 exception is the *source index / weight* computation of the upsampling ops,
 which mirrors PyTorch's arithmetic dtype so that the index maps agree exactly.
 Inputs are never modified.
+
+Limitation: NaN footprints. Zero insertion (stride, dilation) and scipy's
+habit of swapping the operands of a full correlation make NaN * 0 reach
+positions that cannot depend on a NaN input; finite values are exact. The
+kernels' NaN patterns are tested against hand-worked footprints instead.
 """
 
 import itertools

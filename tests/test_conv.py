@@ -3,6 +3,8 @@ reference, adjoint identities, float64 finite differences, edge cases and
 argument errors."""
 
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -376,6 +378,201 @@ def test_nan_propagates_to_exactly_the_windows_that_see_it():
     assert np.isnan(y).sum() == 9
 
 
+def _layout_variants(a):
+    """``a`` itself (contiguous) and each of its ``_layouts``."""
+    return {"contiguous": a, **_layouts(a)}
+
+
+def _assert_every_layout_equal(call, arrays, expected):
+    """``call(*variants)`` is bitwise ``expected`` for every combination of layouts."""
+    variants = [_layout_variants(a) for a in arrays]
+    for names in itertools.product(*(v.keys() for v in variants)):
+        got = call(*(v[n] for v, n in zip(variants, names)))
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == len(expected)
+        for g, e in zip(got, expected):
+            assert g.dtype == e.dtype, names
+            assert np.array_equal(g, e), names
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_noncontiguous_weights_and_every_pass_equal_contiguous(dtype):
+    """Every argument of every pass (weights included), in any of the layouts, gives
+    bitwise the contiguous call's result."""
+    rng = np.random.default_rng(12)
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    # conv2d_backward with non-contiguous weights (and grad_output / x)
+    x, w, gy = arr(2, 4, 6, 5), arr(4, 2, 3, 2), arr(2, 4, 3, 3)
+    kw = dict(stride=2, padding=(1, 1), groups=2)
+    _assert_every_layout_equal(lambda g, a, b: deconv.conv2d_backward(g, a, b, **kw),
+                               (gy, x, w), deconv.conv2d_backward(gy, x, w, **kw))
+    # conv_transpose2d_backward
+    kt = dict(stride=2, padding=1, output_padding=1, groups=2)
+    xt, wt = arr(2, 4, 3, 3), arr(4, 3, 3, 2)
+    gyt = arr(*deconv.conv_transpose2d(xt, wt, **kt).shape)
+    _assert_every_layout_equal(lambda g, a, b: deconv.conv_transpose2d_backward(g, a, b, **kt),
+                               (gyt, xt, wt), deconv.conv_transpose2d_backward(gyt, xt, wt, **kt))
+    # conv1d and conv1d_backward
+    x1, w1, b1 = arr(2, 4, 9), arr(6, 2, 3), arr(6)
+    k1 = dict(stride=2, padding=2, dilation=2, groups=2)
+    y1 = deconv.conv1d(x1, w1, b1, **k1)
+    _assert_every_layout_equal(lambda a, b: deconv.conv1d(a, b, b1, **k1), (x1, w1), (y1,))
+    g1 = arr(*y1.shape)
+    _assert_every_layout_equal(lambda g, a, b: deconv.conv1d_backward(g, a, b, **k1),
+                               (g1, x1, w1), deconv.conv1d_backward(g1, x1, w1, **k1))
+    # conv_transpose1d and conv_transpose1d_backward
+    xt1, wt1 = arr(2, 4, 5), arr(4, 3, 3)
+    kt1 = dict(stride=3, padding=1, output_padding=2, groups=2, dilation=2)
+    yt1 = deconv.conv_transpose1d(xt1, wt1, b1, **kt1)
+    _assert_every_layout_equal(lambda a, b: deconv.conv_transpose1d(a, b, b1, **kt1),
+                               (xt1, wt1), (yt1,))
+    gt1 = arr(*yt1.shape)
+    _assert_every_layout_equal(lambda g, a, b: deconv.conv_transpose1d_backward(g, a, b, **kt1),
+                               (gt1, xt1, wt1), deconv.conv_transpose1d_backward(gt1, xt1, wt1, **kt1))
+
+
+def _nan_footprint_conv_transpose2d(x, w, stride, padding):
+    """Where a NaN of x reaches in conv_transpose2d (dilation 1, groups 1): the
+    positions i*s + j - p, j over the kernel, of every output channel."""
+    N, _, H, W = x.shape
+    kh, kw = w.shape[2:]
+    out = np.zeros((N, w.shape[1], (H - 1) * stride - 2 * padding + kh,
+                    (W - 1) * stride - 2 * padding + kw), bool)
+    for n, _, i, j in zip(*np.nonzero(np.isnan(x))):
+        for a in range(kh):
+            for b in range(kw):
+                oi, oj = i * stride + a - padding, j * stride + b - padding
+                if 0 <= oi < out.shape[2] and 0 <= oj < out.shape[3]:
+                    out[n, :, oi, oj] = True
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 0), (2, 1)])
+def test_nan_propagates_through_conv_transpose2d_like_the_reference(dtype, stride, padding):
+    # C_out/groups = 1: scipy's full 'direct' convolve keeps x as the sliding input
+    x = np.random.default_rng(13).uniform(0.5, 1.0, (2, 2, 4, 5)).astype(dtype)
+    x[0, 1, 0, 4] = np.nan                      # a corner: part of its footprint is cropped
+    x[1, 0, 2, 1] = np.nan
+    w = np.random.default_rng(14).uniform(0.5, 1.0, (2, 1, 3, 3)).astype(dtype)
+    y = deconv.conv_transpose2d(x, w, stride=stride, padding=padding)
+    expected = _nan_footprint_conv_transpose2d(x, w, stride, padding)
+    assert expected.any() and not expected.all()
+    np.testing.assert_array_equal(np.isnan(y), expected)
+    ref = reference.conv_transpose2d(x, w, stride=stride, padding=padding)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
+    assert_close(y[~expected], ref[~expected])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(), dict(padding=1), dict(stride=2, padding=1),
+                                dict(stride=(1, 2), padding=(2, 0), groups=2)])
+def test_nan_in_grad_output_propagates_like_the_reference(dtype, kw):
+    """A NaN in grad_output reaches grad_input exactly where its window reads the input,
+    every tap of its output channel's grad_weight (a tap over the zero padding too:
+    NaN * 0 is NaN, as in the reference) and its channel's grad_bias."""
+    rng = np.random.default_rng(15)
+    groups = kw.get("groups", 1)
+    # planes of grad_output larger than C_in/groups * kernel: scipy's direct 'full'
+    # convolve in the reference then slides grad_output, not the kernel
+    x = rng.uniform(0.5, 1.0, (2, 4, 9, 10)).astype(dtype)
+    w = rng.uniform(0.5, 1.0, (4, 4 // groups, 3, 3)).astype(dtype)
+    y = deconv.conv2d(x, w, **kw)
+    for pos in [(0, 1, 0, 0), (1, 2, y.shape[2] // 2, y.shape[3] - 1)]:
+        gy = rng.uniform(0.5, 1.0, y.shape).astype(dtype)
+        gy[pos] = np.nan
+        got = deconv.conv2d_backward(gy, x, w, **kw)
+        want = reference.conv2d_backward(gy, x, w, **kw)
+        for name, g, r in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+            assert np.isnan(g).any() and not np.isnan(g).all(), (name, pos)
+            np.testing.assert_array_equal(np.isnan(g), np.isnan(r), err_msg=f"{name} {pos}")
+            finite = ~np.isnan(r)
+            assert_close(g[finite], r[finite], scale=10.0, err_msg=f"{name} {pos}")
+        # grad_input: the window of pos, in the input channels of its group
+        n, co, oh, ow = pos
+        (sh, sw), (ph, pw) = [v if isinstance(v, tuple) else (v, v)
+                              for v in (kw.get("stride", 1), kw.get("padding", 0))]
+        cin_g = w.shape[1]
+        group = co // (w.shape[0] // groups)
+        window = np.zeros(x.shape, bool)
+        rows = slice(max(0, oh * sh - ph), oh * sh - ph + 3)
+        cols = slice(max(0, ow * sw - pw), ow * sw - pw + 3)
+        window[n, group * cin_g:(group + 1) * cin_g, rows, cols] = True
+        np.testing.assert_array_equal(np.isnan(got[0]), window, err_msg=str(pos))
+        # grad_weight: every tap of output channel co; grad_bias: entry co
+        assert np.isnan(got[1][co]).all() and np.isnan(got[1]).sum() == w[co].size
+        assert np.isnan(got[2]).sum() == 1 and np.isnan(got[2][co])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw, size, kernel", [
+    (dict(padding=1), (1, 1), (3, 3)),                          # 0 - 2 + 2 + 1
+    (dict(stride=2, padding=1), (1, 1), (3, 3)),
+    (dict(padding=(1, 2)), (2, 3), (2, 3)),                     # 1 - 2 + 1 + 1, 2 - 4 + 2 + 1
+    (dict(stride=2, padding=1, output_padding=1), (1, 1), (2, 2)),   # 0 - 2 + 1 + 1 + 1
+    (dict(dilation=2, padding=2), (1, 1), (3, 3)),              # 0 - 4 + 2*2 + 1
+    (dict(stride=2, padding=1), (2, 2), (1, 1)),                # 2 - 2 + 0 + 1
+])
+def test_conv_transpose_output_exactly_one_by_one(dtype, kw, size, kernel):
+    """The transposed counterpart of a kernel equal to the padded input: one output per plane."""
+    rng = np.random.default_rng(16)
+    x = rng.uniform(-1, 1, (2, 4) + size).astype(dtype)
+    w = rng.uniform(-1, 1, (4, 3) + kernel).astype(dtype)
+    b = rng.uniform(-1, 1, 3).astype(dtype)
+    y = deconv.conv_transpose2d(x, w, b, **kw)
+    assert y.shape == (2, 3, 1, 1) and y.dtype == dtype
+    assert_close(y, reference.conv_transpose2d(x, w, b, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    got = deconv.conv_transpose2d_backward(gy, x, w, **kw)
+    for g, r, a in zip(got, reference.conv_transpose2d_backward(gy, x, w, **kw), (x, w, b)):
+        assert g.shape == a.shape and g.dtype == dtype
+        assert_close(g, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_conv_transpose1d_output_of_length_one(dtype):
+    rng = np.random.default_rng(17)
+    x = rng.uniform(-1, 1, (3, 2, 2)).astype(dtype)
+    w = rng.uniform(-1, 1, (2, 2, 2)).astype(dtype)
+    kw = dict(stride=2, padding=2, output_padding=1)             # 2 - 4 + 1 + 1 + 1
+    y = deconv.conv_transpose1d(x, w, **kw)
+    assert y.shape == (3, 2, 1)
+    assert_close(y, reference.conv_transpose1d(x, w, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    for g, r in zip(deconv.conv_transpose1d_backward(gy, x, w, **kw),
+                    reference.conv_transpose1d_backward(gy, x, w, **kw)):
+        assert_close(g, r)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch_matches_reference(dtype):
+    x = np.zeros((0, 4, 5, 6), dtype)
+    w = np.ones((6, 2, 3, 2), dtype)
+    b = np.ones(6, dtype)
+    kw = dict(stride=(2, 1), padding=1, dilation=(1, 2), groups=2)
+    y = deconv.conv2d(x, w, b, **kw)
+    assert y.dtype == dtype
+    assert_close(y, reference.conv2d(x, w, b, **kw))
+    gy = np.ones(y.shape, dtype)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw),
+                         reference.conv2d_backward(gy, x, w, **kw)):
+        assert got.dtype == dtype
+        assert_close(got, want)
+    wt = np.ones((4, 3, 3, 2), dtype)
+    kt = dict(stride=2, padding=(1, 0), output_padding=1, groups=2, dilation=(1, 2))
+    yt = deconv.conv_transpose2d(x, wt, b, **kt)
+    assert yt.shape == (0, 6, 10, 14) and yt.dtype == dtype
+    assert_close(yt, reference.conv_transpose2d(x, wt, b, **kt))
+    gyt = np.ones(yt.shape, dtype)
+    for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kt),
+                         reference.conv_transpose2d_backward(gyt, x, wt, **kt)):
+        assert got.dtype == dtype
+        assert_close(got, want)
+
+
 # ---------------------------------------------------------------------------
 # bitwise determinism across runs and thread counts
 # ---------------------------------------------------------------------------
@@ -477,6 +674,35 @@ WT = np.zeros((4, 3, 3, 3), np.float32)
     (lambda: deconv.conv_transpose1d(XT, WT), ValueError, r"x must be 3-D"),
     (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 6), np.float32), XT, WT), ValueError,
      r"grad_output must have shape \(2, 3, 5, 5\)"),
+    # x of a dtype that is not float32/float64
+    (lambda: deconv.conv_transpose2d(XT.astype(np.int64), WT), TypeError,
+     r"x must have dtype float32 or float64, got int64"),
+    (lambda: deconv.conv_transpose1d(XT[..., 0].astype(np.int32), WT[..., 0]), TypeError,
+     r"x must have dtype float32 or float64, got int32"),
+    (lambda: deconv.conv_transpose2d(XT.astype(bool), WT), TypeError,
+     r"x must have dtype float32 or float64, got bool"),
+    (lambda: deconv.conv_transpose2d(XT.astype(np.complex64), WT), TypeError,
+     r"x must have dtype .*complex64"),
+    (lambda: deconv.conv_transpose1d(XT[..., 0].astype(np.complex128), WT[..., 0]), TypeError,
+     r"x must have dtype .*complex128"),
+    # weight of the wrong ndim
+    (lambda: deconv.conv_transpose2d(XT, WT[..., 0]), ValueError,
+     r"weight must be 4-D .*\(C_in, C_out/groups, kH, kW\).*\(4, 3, 3\)"),
+    (lambda: deconv.conv_transpose1d(XT[..., 0], WT), ValueError,
+     r"weight must be 3-D .*\(4, 3, 3, 3\)"),
+    (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 5), np.float32), XT, WT[0]),
+     ValueError, r"weight must be 4-D"),
+    # backward with a grad_output of the wrong dtype
+    (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 5)), XT, WT), TypeError,
+     r"one dtype.*grad_output: float64.*x: float32"),
+    (lambda: deconv.conv_transpose1d_backward(np.zeros((2, 3, 5)), XT[..., 0], WT[..., 0]),
+     TypeError, r"one dtype.*grad_output: float64"),
+    (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 5), np.int64), XT, WT), TypeError,
+     r"grad_output must have dtype float32 or float64, got int64"),
+    (lambda: deconv.conv_transpose1d_backward(np.zeros((2, 3, 5), bool), XT[..., 0], WT[..., 0]),
+     TypeError, r"grad_output must have dtype .*bool"),
+    (lambda: deconv.conv_transpose2d_backward(np.zeros((2, 3, 5, 5), np.complex64), XT, WT),
+     TypeError, r"grad_output must have dtype .*complex64"),
 ])
 def test_conv_transpose_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -382,6 +382,84 @@ def test_one_by_one_inputs(nd, kw):
     assert_close(AVG[nd](x, **kw, count_include_pad=False), x)
 
 
+# windows as large as the padded (3, 4) input: exactly one output per (n, c) plane
+EQUAL_TO_PADDED = [
+    dict(kernel_size=(3, 4)),
+    dict(kernel_size=(5, 4), padding=(1, 0)),
+    dict(kernel_size=(5, 6), stride=(2, 3), padding=1, ceil_mode=True),
+]
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kw", EQUAL_TO_PADDED + [
+    dict(kernel_size=(3, 2), padding=(1, 0), dilation=(2, 3)),  # extents 5 = 3 + 2, 4
+])
+def test_max_pool2d_kernel_equal_to_the_padded_input_matches_reference(dt, kw):
+    rng = np.random.default_rng(7)
+    x = distinct_values(rng, (2, 3, 3, 4), dt)
+    out, idx = deconv.max_pool2d(x, **kw)
+    assert out.shape == idx.shape == (2, 3, 1, 1) and out.dtype == dt
+    r_out, r_idx = reference.max_pool2d(x, **kw)
+    assert_close(out, r_out)
+    np.testing.assert_array_equal(idx, r_idx)
+    if "dilation" not in kw:  # every input is in the one window
+        np.testing.assert_array_equal(out.reshape(6), x.reshape(6, -1).max(axis=1))
+    go = rng.uniform(-1, 1, out.shape).astype(dt)
+    gx = deconv.max_pool2d_backward(go, idx, x.shape)
+    assert gx.dtype == dt and np.count_nonzero(gx) == 6
+    assert_close(gx, reference.max_pool2d_backward(go, idx, x.shape))
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("kw", EQUAL_TO_PADDED)
+@pytest.mark.parametrize("extra", [dict(), dict(count_include_pad=False),
+                                   dict(divisor_override=7)])
+def test_avg_pool2d_kernel_equal_to_the_padded_input_matches_reference(dt, kw, extra):
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, (2, 3, 3, 4)).astype(dt)
+    kw = dict(kw, **extra)
+    out = deconv.avg_pool2d(x, **kw)
+    assert out.shape == (2, 3, 1, 1) and out.dtype == dt
+    assert_close(out, reference.avg_pool2d(x, **kw))
+    go = rng.uniform(-1, 1, out.shape).astype(dt)
+    gx = deconv.avg_pool2d_backward(go, x.shape, **kw)
+    assert gx.dtype == dt
+    assert_close(gx, reference.avg_pool2d_backward(go, x.shape, **kw))
+    # every input of a plane gets the same share of its one gradient
+    assert np.all(gx == gx[:, :, :1, :1])
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("nd", ND)
+@pytest.mark.parametrize("kw, out_spatial", [
+    (dict(kernel_size=1), 1),                                   # 1x1 -> 1x1
+    (dict(kernel_size=2), 2),                                   # 1x1 -> 2x2
+    (dict(kernel_size=3, stride=1, padding=1), 1),              # (1-1)*1 - 2 + 3
+    (dict(kernel_size=2, output_size=3), 3),                    # default 2, up to 2 + s - 1
+    (dict(kernel_size=3, stride=2, padding=1, output_size=2), 2),
+])
+def test_max_unpool_one_by_one_inputs_match_reference(dt, nd, kw, out_spatial):
+    rng = np.random.default_rng(9)
+    shape = (2, 3) + (1,) * nd
+    x = rng.uniform(-1, 1, shape).astype(dt)
+    plane = out_spatial ** nd
+    idx = rng.integers(0, plane, shape)
+    idx[0, 0] = plane - 1                                       # the last position too
+    kw = dict(kw)
+    if "output_size" in kw:
+        kw["output_size"] = (kw["output_size"],) * nd
+    out = UNPOOL[nd](x, idx, **kw)
+    assert out.shape == shape[:2] + (out_spatial,) * nd and out.dtype == dt
+    expected = _ref("max_unpool{}d", nd)(x, idx, **kw)
+    np.testing.assert_array_equal(out, expected)
+    assert np.count_nonzero(out) == 6 and np.isin(x, out).all()
+    go = rng.uniform(-1, 1, out.shape).astype(dt)
+    gx = UNPOOL_BWD[nd](go, idx)
+    assert gx.shape == shape and gx.dtype == dt
+    np.testing.assert_array_equal(gx, _ref("max_unpool{}d_backward", nd)(go, idx))
+    np.testing.assert_array_equal(gx, _gather(go, idx))
+
+
 def _layouts(a):
     """The same values as ``a`` in non-contiguous / reversed / Fortran layouts."""
     big = np.repeat(a, 2, axis=-1)[..., ::2]  # non-contiguous view
@@ -622,6 +700,22 @@ BAD_CALLS = [
     ("x int dtype", lambda: deconv.max_pool2d(X4.astype(np.int32), 2), TypeError,
      r"x must have dtype float32 or float64, got int32"),
     ("x float16", lambda: deconv.avg_pool2d(X4.astype(np.float16), 2), TypeError, r"x .*float16"),
+    ("max_pool x bool", lambda: deconv.max_pool2d(X4.astype(bool), 2), TypeError,
+     r"x must have dtype float32 or float64, got bool"),
+    ("max_pool1d x bool", lambda: deconv.max_pool1d(X3.astype(bool), 2), TypeError,
+     r"x must have dtype .*got bool"),
+    ("max_pool x complex", lambda: deconv.max_pool1d(X3.astype(np.complex128), 2), TypeError,
+     r"x must have dtype float32 or float64, got complex128"),
+    ("max_pool2d x complex", lambda: deconv.max_pool2d(X4.astype(np.complex64), 2), TypeError,
+     r"x must have dtype .*complex64"),
+    ("avg_pool x bool", lambda: deconv.avg_pool1d(X3.astype(bool), 2), TypeError,
+     r"x must have dtype float32 or float64, got bool"),
+    ("avg_pool2d x bool", lambda: deconv.avg_pool2d(X4.astype(bool), 2), TypeError,
+     r"x must have dtype .*got bool"),
+    ("avg_pool x complex", lambda: deconv.avg_pool2d(X4.astype(np.complex64), 2), TypeError,
+     r"x must have dtype float32 or float64, got complex64"),
+    ("avg_pool1d x complex", lambda: deconv.avg_pool1d(X3.astype(np.complex128), 2), TypeError,
+     r"x must have dtype .*complex128"),
     ("x not an array", lambda: deconv.max_pool1d("abc", 2), TypeError, r"x must"),
     ("x empty spatial", lambda: deconv.max_pool2d(np.zeros((1, 1, 0, 4)), 1), ValueError,
      r"x must have spatial sizes >= 1"),
@@ -648,6 +742,21 @@ BAD_CALLS = [
      r"kernel_size=3 \(dilation=3"),
     ("output < 1, empty batch", lambda: deconv.avg_pool2d(np.zeros((0, 3, 2, 2)), 3), ValueError,
      r"kernel_size=3 .*larger than the padded input"),
+    ("max_pool output < 1, empty batch", lambda: deconv.max_pool2d(
+        np.zeros((0, 3, 2, 2), np.float32), 3), ValueError,
+     r"kernel_size=3 .*larger than the padded input.*axis H"),
+    ("max_pool1d dilated kernel > padded input, empty batch", lambda: deconv.max_pool1d(
+        np.zeros((0, 3, 4)), 3, padding=1, dilation=4), ValueError,
+     r"kernel_size=3 \(dilation=4, extent 9\) is larger than the padded input"),
+    ("max_pool2d kernel > padded W, empty batch", lambda: deconv.max_pool2d(
+        np.zeros((0, 1, 6, 2)), (2, 5), padding=(0, 1)), ValueError,
+     r"kernel_size=5 .*larger than the padded input.*axis W"),
+    ("avg_pool1d output < 1, empty batch", lambda: deconv.avg_pool1d(
+        np.zeros((0, 3, 2), np.float32), 5, padding=1), ValueError,
+     r"kernel_size=5 .*larger than the padded input"),
+    ("avg_pool2d kernel > padded W, empty batch", lambda: deconv.avg_pool2d(
+        np.zeros((0, 2, 4, 3)), (1, 4)), ValueError,
+     r"kernel_size=4 .*larger than the padded input.*axis W"),
     ("window of padding only", lambda: deconv.max_pool1d(np.zeros((1, 1, 2)), 2, padding=1,
                                                          dilation=3),
      ValueError, r"padding=1, dilation=3 .*contains only padding"),
@@ -712,11 +821,29 @@ BAD_CALLS = [
      lambda: deconv.max_unpool1d(G3, I3 + 6, 2, output_size=(6,)), ValueError,
      r"indices must lie in \[0, 6\).*got 6"),
     ("unpool x int", lambda: deconv.max_unpool2d(I4, I4, 2), TypeError, r"x must have dtype"),
+    ("unpool x 3-D for 2-D op", lambda: deconv.max_unpool2d(G3, I3, 2), ValueError,
+     r"x must be 4-D"),
+    ("unpool x 4-D for 1-D op", lambda: deconv.max_unpool1d(G4, I4, 2), ValueError,
+     r"x must be 3-D"),
+    ("unpool x 2-D", lambda: deconv.max_unpool1d(G3[0], I3[0], 2), ValueError,
+     r"x must be 3-D"),
+    ("unpool padding negative", lambda: deconv.max_unpool2d(G4, I4, 2, padding=-1), ValueError,
+     r"padding must be >= 0, got -1"),
+    ("unpool1d padding negative", lambda: deconv.max_unpool1d(G3, I3, 2, padding=(-1,)),
+     ValueError, r"padding must be >= 0, got \(-1,\)"),
+    ("unpool2d padding negative on one axis", lambda: deconv.max_unpool2d(
+        G4, I4, 3, padding=(1, -2)), ValueError, r"padding must be >= 0"),
     ("unpool padding > k//2", lambda: deconv.max_unpool2d(G4, I4, 2, padding=2), ValueError,
      r"padding=2 must be at most half of kernel_size=2"),
     ("unpool default size < 1", lambda: deconv.max_unpool1d(
         np.zeros((1, 1, 1)), np.zeros((1, 1, 1), np.int64), 2, padding=1),
      ValueError, r"output size along axis L would be 0"),
+    ("unpool default size < 1, empty batch", lambda: deconv.max_unpool1d(
+        np.zeros((0, 1, 1)), np.zeros((0, 1, 1), np.int64), 2, padding=1),
+     ValueError, r"output size along axis L would be 0"),
+    ("unpool2d default size < 1, empty batch", lambda: deconv.max_unpool2d(
+        np.zeros((0, 2, 3, 1), np.float32), np.zeros((0, 2, 3, 1), np.int64), 2, padding=1),
+     ValueError, r"output size along axis W would be 0"),
     ("unpool output_size too big", lambda: deconv.max_unpool2d(G4, I4, 2, output_size=(8, 6)),
      ValueError, r"output_size=\(8, 6\) is impossible along axis H: expected a size in \(4, 8\)"),
     ("unpool output_size too small", lambda: deconv.max_unpool1d(G3, I3, 2, output_size=[4]),

@@ -360,6 +360,42 @@ def test_one_by_one_input(dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_pixel_shuffle_one_by_one_input(dt, r):
+    """A 1x1 input: shuffle spreads its r*r channels over one r x r block (r=1: identity);
+    unshuffle of that r x r block gives the 1x1 input back."""
+    rng = np.random.default_rng(6)
+    x, = _frozen(rng.standard_normal((2, 3 * r * r, 1, 1)).astype(dt))
+    y = deconv.pixel_shuffle(x, r)
+    assert y.shape == (2, 3, r, r) and y.dtype == dt
+    np.testing.assert_array_equal(y, reference.pixel_shuffle(x, r).astype(dt))
+    np.testing.assert_array_equal(y, x.reshape(2, 3, r, r))  # channel c*r*r + i*r + j -> (i, j)
+    np.testing.assert_array_equal(deconv.pixel_shuffle_backward(y, r),
+                                  reference.pixel_shuffle_backward(y, r).astype(dt))
+    u = deconv.pixel_unshuffle(y, r)
+    assert u.shape == x.shape and u.dtype == dt
+    np.testing.assert_array_equal(u, reference.pixel_unshuffle(y, r).astype(dt))
+    np.testing.assert_array_equal(u, x)
+    np.testing.assert_array_equal(deconv.pixel_unshuffle_backward(u, r),
+                                  reference.pixel_unshuffle_backward(u, r).astype(dt))
+
+
+@pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 1, 1), (1, 1, 1, 1), (2, 4, 1, 5), (1, 2, 3, 1)])
+def test_pixel_shuffle_factor_one_is_the_identity(dt, shape):
+    rng = np.random.default_rng(7)
+    x, = _frozen(rng.standard_normal(shape).astype(dt))
+    for op, ref in ((deconv.pixel_shuffle, reference.pixel_shuffle),
+                    (deconv.pixel_unshuffle, reference.pixel_unshuffle),
+                    (deconv.pixel_shuffle_backward, reference.pixel_shuffle_backward),
+                    (deconv.pixel_unshuffle_backward, reference.pixel_unshuffle_backward)):
+        y = op(x, 1)
+        assert y.dtype == dt and y.flags.writeable and not np.shares_memory(y, x)
+        np.testing.assert_array_equal(y, ref(x, 1).astype(dt))
+        np.testing.assert_array_equal(y, x)
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 @pytest.mark.parametrize("ac", [False, True])
 def test_output_size_one(dt, ac):
     rng = np.random.default_rng(1)
