@@ -8,6 +8,7 @@ from deconv import gradcheck  # noqa: F401
 from deconv import nn  # noqa: F401
 from deconv import optim  # noqa: F401
 from deconv import train  # noqa: F401
+from deconv import data, metrics, models  # noqa: F401
 
 # --- conv (lead) ---
 from deconv.conv import (  # noqa: F401
