@@ -1,4 +1,4 @@
-"""Command line: ``deconv check`` (later: ``train``, ``bench``)."""
+"""Command line: ``deconv check`` and ``deconv train`` (later: ``bench``)."""
 
 import argparse
 import sys
@@ -8,6 +8,15 @@ def _check(args):
     from deconv import check
     ok = check.run(configs=args.configs, seed=args.seed, ops=args.ops or None)
     return 0 if ok else 1
+
+
+def _train(args):
+    from deconv import experiments
+    result = experiments.run(
+        args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,
+        resume=args.resume, scale=args.scale, upsample=args.upsample)
+    return 0 if result["beats_baseline"] else 1
 
 
 def main(argv=None):
@@ -26,6 +35,25 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ops", nargs="*", metavar="OP", help="only these ops (default: all)")
     p.set_defaults(func=_check)
+    t = sub.add_parser(
+        "train",
+        help="train one of the five model families on its bundled data, print its validation "
+             "metric next to its baselines, write a checkpoint and a figure (needs the 'train' "
+             "extra); exit 1 if it does not beat the best baseline",
+    )
+    t.add_argument("model", choices=["skip", "text", "classifier", "autoencoder", "superres"])
+    t.add_argument("--epochs", type=int, help="total epochs (default: the family's recipe)")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", default="runs", help="directory for OUT/MODEL/checkpoint.npz and samples.png")
+    t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
+    t.add_argument("--scale", type=int, default=2, choices=[2, 4], help="superres only")
+    t.add_argument("--upsample", default="deconv", choices=["deconv", "pixelshuffle"],
+                   help="superres only")
+    t.set_defaults(func=_train)
     args = parser.parse_args(argv)
     if getattr(args, "ops", None):
         from deconv.check import OPS
