@@ -141,10 +141,13 @@ def _figure(name, split, prediction, path, count=6):
         def show(a):
             a = np.clip(a, 0, 1)
             return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+        # the most textured targets: flat patches (sky) show nothing
+        variance = split.y.reshape(len(split), -1).var(axis=1)
+        picks = np.argsort(-variance, kind="stable")[:count]
         fig, axes = plt.subplots(3, count, figsize=(1.6 * count, 5))
-        for i in range(count):
-            for row, (label, img) in enumerate((("input", split.x[i]), ("model", prediction[i]),
-                                                ("target", split.y[i]))):
+        for i, k in enumerate(picks):
+            for row, (label, img) in enumerate((("input", split.x[k]), ("model", prediction[k]),
+                                                ("target", split.y[k]))):
                 axes[row, i].imshow(show(img), cmap="gray" if img.shape[0] == 1 else None,
                                     interpolation="nearest")
                 axes[row, i].axis("off")
