@@ -17,6 +17,7 @@ import numpy as np
 
 from deconv import _conv_kernels as _k
 from deconv import shapes
+from deconv._layout import from_2d, to_2d
 from deconv._validation import (
     LAYOUT,
     as_float_array,
@@ -177,15 +178,6 @@ def _as_grad_output(grad_output, like, expected_shape):
     return grad_output
 
 
-def _to_2d(a, nd):
-    """(N, C, L) -> (N, C, 1, L) view; 2-D arrays pass through."""
-    return a[:, :, None, :] if nd == 1 else a
-
-
-def _from_2d(a, nd):
-    return a[:, :, 0, :] if nd == 1 else a
-
-
 # ---------------------------------------------------------------------------
 # shared bodies (nd = 1 or 2)
 # ---------------------------------------------------------------------------
@@ -195,22 +187,22 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     H_out, W_out = (1,) + out if nd == 1 else out
     b = bias if bias is not None else np.zeros(0, dtype=x.dtype)
     y = np.empty((x.shape[0], weight.shape[0], H_out, W_out), dtype=x.dtype)
-    _k.conv_forward(_to_2d(x, nd), _to_2d(weight, nd), b, bias is not None,
+    _k.conv_forward(to_2d(x), to_2d(weight), b, bias is not None,
                     *cfg.as_2d(), cfg.groups, y)
-    return _from_2d(y, nd)
+    return from_2d(y, nd)
 
 
 def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
-    x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
+    x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
     grad_input = np.zeros(x2.shape, dtype=x.dtype)
     _k.conv_input_grad(gy2, w2, *geometry, cfg.groups, grad_input)
     grad_weight = np.zeros(w2.shape, dtype=x.dtype)
     _k.conv_weight_grad(x2, gy2, *geometry, cfg.groups, grad_weight)
     grad_bias = _k.bias_grad(gy2)
-    return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
+    return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
 def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
@@ -220,10 +212,10 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     # The transposed conv is the adjoint of the conv whose weight has this
     # very layout: (C_in of the transposed conv = C_out of that conv, ...).
     y = np.zeros((x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), dtype=x.dtype)
-    _k.conv_input_grad(_to_2d(x, nd), _to_2d(weight, nd), *cfg.as_2d(), cfg.groups, y)
+    _k.conv_input_grad(to_2d(x), to_2d(weight), *cfg.as_2d(), cfg.groups, y)
     if bias is not None:
         _k.add_bias(y, bias)
-    return _from_2d(y, nd)
+    return from_2d(y, nd)
 
 
 def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding, groups,
@@ -232,7 +224,7 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
         x, weight, None, stride, padding, output_padding, groups, dilation, nd)
     c_out = weight.shape[1] * cfg.groups
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
-    x2, w2, gy2 = _to_2d(x, nd), _to_2d(weight, nd), _to_2d(grad_output, nd)
+    x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
     no_bias = np.zeros(0, dtype=x.dtype)
     # Adjoint of the adjoint: the input gradient is an ordinary conv of
@@ -245,7 +237,7 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     grad_weight = np.zeros(w2.shape, dtype=x.dtype)
     _k.conv_weight_grad(gy2, x2, *geometry, cfg.groups, grad_weight)
     grad_bias = _k.bias_grad(gy2)
-    return _from_2d(grad_input, nd), _from_2d(grad_weight, nd), grad_bias
+    return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
 # ---------------------------------------------------------------------------

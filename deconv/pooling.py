@@ -19,6 +19,7 @@ import numpy as np
 
 from deconv import _pool_kernels as _k
 from deconv import shapes
+from deconv._layout import from_2d, to_2d
 from deconv._validation import (
     LAYOUT,
     as_bool,
@@ -120,22 +121,9 @@ def _check_index_range(indices, size, name, what):
         )
 
 
-def _to_2d(x):
-    """(N, C, L) -> (N, C, 1, L) view; 2-D inputs unchanged."""
-    if x.ndim == 3:
-        return x.reshape(x.shape[0], x.shape[1], 1, x.shape[2])
-    return x
-
-
 def _pad2(t, fill):
     """Per-axis parameters as (H, W) pairs; the dummy H axis of 1-D gets ``fill``."""
     return (fill,) + t if len(t) == 1 else t
-
-
-def _from_2d(y, nd):
-    if nd == 1:
-        return y.reshape(y.shape[0], y.shape[1], y.shape[3])
-    return y
 
 
 # --------------------------------------------------------------------------
@@ -154,8 +142,8 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     pH, pW = _pad2(p, 0)
     dH, dW = _pad2(d, 1)
     H_out, W_out = _pad2(out_sizes, 1)
-    out, ind = _k.max_pool2d_forward(_to_2d(x), kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-    return _from_2d(out, nd), _from_2d(ind, nd)
+    out, ind = _k.max_pool2d_forward(to_2d(x), kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+    return from_2d(out, nd), from_2d(ind, nd)
 
 
 def max_pool1d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
@@ -287,8 +275,8 @@ def _max_pool_backward(grad_output, indices, input_shape, nd):
     _check_index_range(indices, size, "indices",
                        f"flat positions within one (n, c) plane of input_shape {input_shape}")
     H, W = _pad2(spatial, 1)
-    grad_input = _k.max_pool2d_backward(_to_2d(grad_output), _to_2d(indices), H, W)
-    return _from_2d(grad_input, nd)
+    grad_input = _k.max_pool2d_backward(to_2d(grad_output), to_2d(indices), H, W)
+    return from_2d(grad_input, nd)
 
 
 def max_pool1d_backward(grad_output, indices, input_shape):
@@ -398,9 +386,9 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
     H_out, W_out = _pad2(out_sizes, 1)
-    out = _k.avg_pool2d_forward(_to_2d(x), kH, kW, sH, sW, pH, pW, H_out, W_out,
+    out = _k.avg_pool2d_forward(to_2d(x), kH, kW, sH, sW, pH, pW, H_out, W_out,
                                 count_include_pad, divisor)
-    return _from_2d(out, nd)
+    return from_2d(out, nd)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -537,9 +525,9 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
     H, W = _pad2(spatial, 1)
-    grad_input = _k.avg_pool2d_backward(_to_2d(grad_output), H, W, kH, kW, sH, sW, pH, pW,
+    grad_input = _k.avg_pool2d_backward(to_2d(grad_output), H, W, kH, kW, sH, sW, pH, pW,
                                         count_include_pad, divisor)
-    return _from_2d(grad_input, nd)
+    return from_2d(grad_input, nd)
 
 
 def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
@@ -681,8 +669,8 @@ def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
                        f"flat positions within one (n, c) plane of the output of spatial "
                        f"size {out_sizes}")
     H_out, W_out = _pad2(out_sizes, 1)
-    out = _k.max_unpool2d_forward(_to_2d(x), _to_2d(indices), H_out, W_out)
-    return _from_2d(out, nd)
+    out = _k.max_unpool2d_forward(to_2d(x), to_2d(indices), H_out, W_out)
+    return from_2d(out, nd)
 
 
 def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -786,8 +774,8 @@ def _max_unpool_backward(grad_output, indices, nd):
     _check_index_range(indices, size, "indices",
                        f"flat positions within one (n, c) plane of grad_output of shape "
                        f"{grad_output.shape}")
-    grad_input = _k.max_unpool2d_backward(_to_2d(grad_output), _to_2d(indices))
-    return _from_2d(grad_input, nd)
+    grad_input = _k.max_unpool2d_backward(to_2d(grad_output), to_2d(indices))
+    return from_2d(grad_input, nd)
 
 
 def max_unpool1d_backward(grad_output, indices):
