@@ -7,7 +7,8 @@ has truncation error O(eps^2) and rounding error O(1e-16 / eps); with
 :func:`numerical_gradient` and :func:`directional_derivative` are the
 building blocks; :func:`gradcheck` checks the hand-written backward of any
 :mod:`deconv.nn` layer, network or loss against them and returns a
-:class:`GradcheckReport`.
+:class:`GradcheckReport`. :func:`compare` is the one-line check the
+notebooks print: exact / approx / maxdiff, and an error when they disagree.
 """
 
 import math
@@ -16,7 +17,64 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["numerical_gradient", "directional_derivative", "gradcheck", "GradcheckReport",
-           "TensorCheck"]
+           "TensorCheck", "compare"]
+
+
+def compare(name, actual, expected, *, rtol=1e-7, atol=1e-10, quiet=False):
+    """Compare two arrays, print one line and raise if they disagree.
+
+    Parameters
+    ----------
+    name : str
+        What is compared, printed first.
+    actual, expected : array_like
+        The arrays; their shapes must be equal (no broadcasting, so a
+        transposed or mis-shaped result is an error, not a pass).
+    rtol, atol : float
+        ``approx`` holds when ``|actual - expected| <= atol + rtol * |expected|``
+        everywhere, NaN matching NaN.
+    quiet : bool
+        Skip the printed line.
+
+    Returns
+    -------
+    maxdiff : float
+        The largest absolute difference (0.0 for empty arrays).
+
+    Raises
+    ------
+    AssertionError
+        When the shapes differ or ``approx`` does not hold.
+
+    Notes
+    -----
+    The printed line reads ``name | exact: bool | approx: bool | maxdiff: x``:
+    ``exact`` is bitwise equality of the values, ``approx`` the tolerance test.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv.gradcheck import compare
+    >>> compare("sum", np.array([0.1 + 0.2]), np.array([0.3]))  # doctest: +ELLIPSIS
+    sum | exact: False | approx: True | maxdiff: 5.55e-17
+    5.55...e-17
+    """
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{name}: shape {actual.shape} != expected shape {expected.shape}")
+    exact = bool(np.array_equal(actual, expected, equal_nan=True))
+    approx = bool(np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True))
+    if actual.size:
+        difference = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
+        maxdiff = float(np.nanmax(difference)) if not np.all(np.isnan(difference)) else 0.0
+    else:
+        maxdiff = 0.0
+    if not quiet:
+        print(f"{name} | exact: {exact} | approx: {approx} | maxdiff: {maxdiff:.3g}")
+    if not approx:
+        raise AssertionError(f"{name}: max |difference| {maxdiff:.3g} exceeds atol={atol} + rtol={rtol}*|expected|")
+    return maxdiff
 
 
 def numerical_gradient(func, array, eps=1e-6):
