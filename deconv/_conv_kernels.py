@@ -2,7 +2,8 @@
 
 Dimension letters: N batch, C_in / C_out channels, G groups, H, W input
 size, H_out, W_out output size, kH, kW kernel size, K = C_in/G * kH * kW the
-length of one receptive field, P = H_out * W_out the number of output pixels.
+length of one receptive field, P = H_out * W_out the number of output pixels,
+T the number of parallel chunks.
 
 Three kernels serve all six convolution passes, through the adjoint
 relations (Chainer's ``convolution_2d`` / ``deconvolution_2d`` do the same):
@@ -16,38 +17,50 @@ transposed grad_input      ``conv_forward``
 transposed grad_weight     ``conv_weight_grad`` with input and grad swapped
 =========================  ==========================================
 
-The GEMMs are ``np.dot`` inside Numba, i.e. BLAS, which uses its own threads;
-the kernels themselves are serial over the batch, so only one thread pool
-is ever active (Numba's ``prange`` alternating with threaded BLAS was seen to
-be erratic), every output element is written by one sequential loop, and the
-results are bitwise identical whatever ``NUMBA_NUM_THREADS`` is.
+Depthwise convolutions (one input channel per group) have too little work per
+GEMM for BLAS to pay; ``depthwise_*`` are direct loops for them.
+
+Threads. The work is cut into items that write disjoint parts of the result
+(a tile of output rows of one sample; a block of input channels of one
+sample; a fixed chunk of the batch for the weight gradient, whose partial sums
+are added in a fixed order). ``prange`` runs T chunks of items, and inside
+them the GEMMs are ``np.dot``, i.e. BLAS, which the caller has limited to one
+thread (:mod:`deconv._threads`): one thread pool is active at a time, and each
+core does im2col and GEMM on data in its own cache. The cut depends on the
+shapes only, never on T, so results are bitwise identical for any number of
+threads; with T = 1 the same items run in order with BLAS free to use its own
+threads.
+
+Workspaces (per chunk ``col`` and output tiles) are allocated by the callers
+with NumPy: fresh multi-MB allocations inside Numba page-fault on every call.
 
 The kernels trust their arguments: shapes, dtypes and contiguity are checked
-by the public wrappers in :mod:`deconv.conv`.
+by the public wrappers in :mod:`deconv.conv`, which also size the tiles.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from deconv._kernel_common import valid_range
 
 
 @njit(cache=True)
-def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
-    """Unfold receptive fields: col[(c, i, j), (oh, ow)] = x_padded[c, oh*sH + i*dH, ow*sW + j*dW].
+def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, oh1, W_out):
+    """Unfold the receptive fields of output rows [oh0, oh1):
+    col[(c, i, j), (oh - oh0, ow)] = x_padded[c, oh*sH + i*dH, ow*sW + j*dW].
 
-    x: (C, H, W), col: (C*kH*kW, H_out*W_out). Padding reads as zero.
+    x: (C, H, W), col: (C*kH*kW, >= (oh1 - oh0) * W_out). Padding reads as zero.
     """
     C, H, W = x.shape
     for c in range(C):
         for i in range(kH):
-            oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
+            ih_lo, ih_hi = valid_range(i * dH - pH, sH, oh1, H)
             for j in range(kW):
                 row = col[(c * kH + i) * kW + j]
                 ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
-                for oh in range(H_out):
-                    base = oh * W_out
-                    if oh < oh_lo or oh >= oh_hi:
+                for oh in range(oh0, oh1):
+                    base = (oh - oh0) * W_out
+                    if oh < ih_lo or oh >= ih_hi:
                         for ow in range(W_out):
                             row[base + ow] = 0.0
                         continue
@@ -74,8 +87,9 @@ def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
 def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
     """Fold back, summing overlaps: x[c, ih, iw] += col[(c, i, j), (oh, ow)].
 
-    The adjoint of :func:`_im2col`; contributions that land in the padding
-    are dropped. x: (C, H, W) accumulated into, col: (C*kH*kW, H_out*W_out).
+    The adjoint of :func:`_im2col` over all output rows; contributions that
+    land in the padding are dropped. x: (C, H, W) accumulated into,
+    col: (C*kH*kW, H_out*W_out).
     """
     C, H, W = x.shape
     for c in range(C):
@@ -96,24 +110,25 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
 
 
 @njit(cache=True, inline="always")
-def _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out):
-    """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
-    the input plane itself is the (K, P) matrix. (A transposed conv with
-    dilation can ask for fewer output rows than the input has; not that.)"""
-    return (kH == 1 and kW == 1 and sH == 1 and sW == 1 and pH == 0 and pW == 0
-            and H == H_out and W == W_out)
+def _chunk(items, t, T):
+    """Items [lo, hi) of chunk t of T: contiguous, as even as possible."""
+    return items * t // T, items * (t + 1) // T
 
 
-@njit(cache=True)
-def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out):
+@njit(parallel=True, cache=True)
+def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
+                 pointwise, tile_rows, col_ws, out_ws):
     """out = conv(x, weight) + bias, cross-correlation as in PyTorch.
 
     x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,),
-    out: (N, C_out, H_out, W_out), allocated by the caller (NumPy's large
-    allocations avoid the page faults of fresh ones made inside Numba).
-    ``H_out, W_out`` come from ``out`` rather than the formula so that the
-    transposed conv's grad_input (which needs fewer rows than the formula
-    gives when output_padding >= stride) can use this kernel.
+    out: (N, C_out, H_out, W_out). Items are tiles of ``tile_rows`` output rows
+    of one (sample, group); col_ws: (T, K, tile_rows*W_out) and
+    out_ws: (T, C_out/G, tile_rows*W_out) are per-chunk workspaces (out_ws is
+    unused, and may be (T, 0, 0), when a tile is a whole sample: the GEMM then
+    writes straight into ``out``). ``H_out, W_out`` come from ``out`` rather
+    than the formula so that the transposed conv's grad_input (which needs
+    fewer rows than the formula gives when output_padding >= stride) can use
+    this kernel.
     """
     N, C_in, H, W = x.shape
     C_out, C_in_g, kH, kW = weight.shape
@@ -121,81 +136,258 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out)
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     P = H_out * W_out
+    T = col_ws.shape[0]
     x_g = x.reshape((N, groups, C_in_g, H, W))          # (N, G, C_in/G, H, W)
     w_g = weight.reshape((groups, C_out_g, K))          # (G, C_out/G, K)
     y_g = out.reshape((N, groups, C_out_g, P))          # (N, G, C_out/G, P)
-    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
-    col = np.empty((0 if pointwise else K, P), dtype=x.dtype)   # (K, P), reused
-    for n in range(N):
-        for g in range(groups):
+    b_g = bias.reshape((groups, C_out_g)) if has_bias else bias.reshape((0, 0))
+    n_tiles = (H_out + tile_rows - 1) // tile_rows
+    items = N * groups * n_tiles
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        col = col_ws[t]                                 # (K, tile_rows*W_out)
+        for item in range(lo, hi):
+            n = item // (groups * n_tiles)
+            g = (item // n_tiles) % groups
+            oh0 = (item % n_tiles) * tile_rows
+            oh1 = min(oh0 + tile_rows, H_out)
+            y = y_g[n, g]                               # (C_out/G, P)
             if pointwise:
-                np.dot(w_g[g], x_g[n, g].reshape((K, P)), y_g[n, g])
+                np.dot(w_g[g], x_g[n, g].reshape((K, P)), y)
+            elif n_tiles == 1:
+                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, 0, H_out, W_out)
+                np.dot(w_g[g], col, y)
             else:
-                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-                np.dot(w_g[g], col, y_g[n, g])
-        if has_bias:
-            for co in range(C_out):
-                out[n, co] += bias[co]
+                # The last tile may be short: its extra columns of col hold
+                # stale values, whose products are computed and not copied.
+                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, oh1, W_out)
+                tile = out_ws[t]                        # (C_out/G, tile_rows*W_out)
+                np.dot(w_g[g], col, tile)
+                width = (oh1 - oh0) * W_out
+                for co in range(C_out_g):
+                    y[co, oh0 * W_out:oh0 * W_out + width] = tile[co, :width]
+            if has_bias:
+                for co in range(C_out_g):
+                    b = b_g[g, co]
+                    row = y[co]
+                    for p in range(oh0 * W_out, oh1 * W_out):
+                        row[p] += b
 
 
-@njit(cache=True)
-def conv_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, groups, grad_input):
+@njit(parallel=True, cache=True)
+def conv_input_grad(grad_output, weight_t, kH, kW, sH, sW, pH, pW, dH, dW, grad_input,
+                    pointwise, col_ws):
     """grad_input of conv = transposed conv of grad_output: col2im(W^T @ dY).
 
-    grad_output: (N, C_out, H_out, W_out), weight: (C_out, C_in/G, kH, kW),
+    grad_output: (N, C_out, H_out, W_out); weight_t: (G, B, Kb, C_out/G), the
+    conv weight (C_out, C_in/G, kH, kW) transposed per group and cut into B
+    blocks of C_in/(G*B) input channels (Kb = C_in/(G*B) * kH * kW rows);
     grad_input: (N, C_in, H, W), zero-filled by the caller and accumulated
-    into. Input positions that no window touches stay 0.
+    into; col_ws: (T, Kb, H_out*W_out). Items are (sample, group, channel
+    block): each writes only its own channels. Input positions that no window
+    touches stay 0.
     """
     N, C_out, H_out, W_out = grad_output.shape
-    _, C_in_g, kH, kW = weight.shape
+    groups, blocks, Kb, C_out_g = weight_t.shape
     H, W = grad_input.shape[2], grad_input.shape[3]
-    C_out_g = C_out // groups
-    K = C_in_g * kH * kW
+    C_b = Kb // (kH * kW)
     P = H_out * W_out
-    gy_g = grad_output.reshape((N, groups, C_out_g, P))  # (N, G, C_out/G, P)
-    w_g = weight.reshape((groups, C_out_g, K))           # (G, C_out/G, K)
-    gx_g = grad_input.reshape((N, groups, C_in_g, H, W))  # (N, G, C_in/G, H, W)
-    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
-    col = np.empty((0 if pointwise else K, P), dtype=grad_output.dtype)  # (K, P)
-    for g in range(groups):
-        # (K, C_out/G), copied once so BLAS sees a plain C-contiguous matrix
-        w_t = np.ascontiguousarray(w_g[g].T)
-        for n in range(N):
+    T = col_ws.shape[0]
+    gy_g = grad_output.reshape((N, groups, C_out_g, P))               # (N, G, C_out/G, P)
+    gx_b = grad_input.reshape((N, groups, blocks, C_b, H, W))         # (N, G, B, C_b, H, W)
+    items = N * groups * blocks
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        col = col_ws[t]                                               # (Kb, P)
+        for item in range(lo, hi):
+            n = item // (groups * blocks)
+            g = (item // blocks) % groups
+            blk = item % blocks
             if pointwise:
-                np.dot(w_t, gy_g[n, g], gx_g[n, g].reshape((K, P)))
+                np.dot(weight_t[g, blk], gy_g[n, g], gx_b[n, g, blk].reshape((Kb, P)))
             else:
-                np.dot(w_t, gy_g[n, g], col)
-                _col2im(col, gx_g[n, g], kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+                np.dot(weight_t[g, blk], gy_g[n, g], col)
+                _col2im(col, gx_b[n, g, blk], kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
 
 
-@njit(cache=True)
-def conv_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, groups, grad_weight):
-    """grad_weight of conv: the sum over the batch of dY @ im2col(x)^T.
+@njit(parallel=True, cache=True)
+def conv_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, pointwise, C_b, partial, col_ws,
+                     prod_ws):
+    """Partial weight gradients, one per (group, batch chunk): dY @ im2col(x)^T.
 
-    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out), grad_weight:
-    (C_out, C_in/G, kH, kW), zero-filled by the caller. The batch is summed
-    in order, so the result does not depend on the number of threads.
+    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out),
+    partial: (G, B, C_out/G, C_in/G, kH, kW), zero-filled by the caller;
+    chunk b sums samples [N*b//B, N*(b+1)//B) in order, and the caller adds
+    the B partials in order (:func:`sum_partials`). col_ws: (T, Kb, P) and
+    prod_ws: (T, C_out/G, Kb) per-chunk workspaces, where Kb = C_b * kH * kW
+    for blocks of C_b input channels unfolded at a time (col_ws is unused,
+    and may be empty, when ``pointwise``).
     """
     N, C_in, H, W = x.shape
     _, C_out, H_out, W_out = grad_output.shape
-    _, C_in_g, kH, kW = grad_weight.shape
-    C_out_g = C_out // groups
+    groups, B, C_out_g, C_in_g, kH, kW = partial.shape
     K = C_in_g * kH * kW
     P = H_out * W_out
-    x_g = x.reshape((N, groups, C_in_g, H, W))             # (N, G, C_in/G, H, W)
+    T = col_ws.shape[0]
+    Kb = C_b * kH * kW
+    blocks = C_in_g // C_b
+    x_b = x.reshape((N, groups, blocks, C_b, H, W))         # (N, G, blocks, C_b, H, W)
     gy_g = grad_output.reshape((N, groups, C_out_g, P))     # (N, G, C_out/G, P)
-    gw_g = grad_weight.reshape((groups, C_out_g, K))        # (G, C_out/G, K)
-    pointwise = _is_pointwise(kH, kW, sH, sW, pH, pW, H, W, H_out, W_out)
-    col = np.empty((0 if pointwise else K, P), dtype=x.dtype)   # (K, P)
-    prod = np.empty((C_out_g, K), dtype=x.dtype)                # (C_out/G, K)
-    for n in range(N):
-        for g in range(groups):
-            if pointwise:
-                np.dot(gy_g[n, g], x_g[n, g].reshape((K, P)).T, prod)
-            else:
-                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
-                np.dot(gy_g[n, g], col.T, prod)
-            gw_g[g] += prod
+    pw = partial.reshape((groups, B, C_out_g, K))           # (G, B, C_out/G, K)
+    items = groups * B
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        col = col_ws[t]                                     # (Kb, P)
+        prod = prod_ws[t]                                   # (C_out/G, Kb)
+        for item in range(lo, hi):
+            g = item // B
+            b = item % B
+            acc = pw[g, b]                                  # (C_out/G, K)
+            for n in range(N * b // B, N * (b + 1) // B):
+                for blk in range(blocks):
+                    if pointwise:
+                        np.dot(gy_g[n, g], x_b[n, g, blk].reshape((Kb, P)).T, prod)
+                    else:
+                        _im2col(x_b[n, g, blk], col, kH, kW, sH, sW, pH, pW, dH, dW,
+                                0, H_out, W_out)
+                        np.dot(gy_g[n, g], col.T, prod)
+                    k0 = blk * Kb
+                    for co in range(C_out_g):
+                        dst = acc[co, k0:k0 + Kb]
+                        src = prod[co]
+                        for k in range(Kb):
+                            dst[k] += src[k]
+
+
+@njit(cache=True)
+def sum_partials(partial, grad_weight):
+    """grad_weight[g*C_out/G + co] = sum over b, in order, of partial[g, b, co].
+
+    partial: (G, B, C_out/G, C_in/G, kH, kW), grad_weight: (C_out, C_in/G, kH, kW).
+    """
+    groups, B, C_out_g = partial.shape[0], partial.shape[1], partial.shape[2]
+    size = partial.shape[3] * partial.shape[4] * partial.shape[5]
+    pw = partial.reshape((groups, B, C_out_g, size))
+    gw = grad_weight.reshape((groups, C_out_g, size))
+    for g in range(groups):
+        for co in range(C_out_g):
+            dst = gw[g, co]
+            for k in range(size):
+                dst[k] = pw[g, 0, co, k]
+            for b in range(1, B):
+                src = pw[g, b, co]
+                for k in range(size):
+                    dst[k] += src[k]
+
+
+@njit(parallel=True, cache=True)
+def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, out):
+    """out = conv(x, weight) + bias for one input channel per group (C_in/G = 1).
+
+    x: (N, G, H, W), weight: (C_out, 1, kH, kW) with C_out = G * M, out:
+    (N, C_out, H_out, W_out). Direct loops, one (sample, output channel)
+    plane per item; each output row accumulates the taps in a fixed order.
+    """
+    N, groups, H, W = x.shape
+    C_out, _, kH, kW = weight.shape
+    H_out, W_out = out.shape[2], out.shape[3]
+    M = C_out // groups
+    for item in prange(N * C_out):
+        n = item // C_out
+        co = item % C_out
+        plane = x[n, co // M]                   # (H, W)
+        y = out[n, co]                          # (H_out, W_out)
+        b = bias[co] if has_bias else 0.0
+        for oh in range(H_out):
+            for ow in range(W_out):
+                y[oh, ow] = b
+        for i in range(kH):
+            oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
+            for j in range(kW):
+                w = weight[co, 0, i, j]
+                ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
+                for oh in range(oh_lo, oh_hi):
+                    src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
+                    dst = y[oh][ow_lo:]
+                    if sW == 1:
+                        for t in range(ow_hi - ow_lo):
+                            dst[t] += w * src[t]
+                    else:
+                        for t in range(ow_hi - ow_lo):
+                            dst[t] += w * src[t * sW]
+
+
+@njit(parallel=True, cache=True)
+def depthwise_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, grad_input):
+    """grad_input += the input gradient of :func:`depthwise_forward`.
+
+    grad_output: (N, C_out, H_out, W_out), weight: (C_out, 1, kH, kW),
+    grad_input: (N, G, H, W), zero-filled by the caller. One (sample, input
+    channel) plane per item, gathering its M output channels in order.
+    """
+    N, C_out, H_out, W_out = grad_output.shape
+    _, _, kH, kW = weight.shape
+    groups, H, W = grad_input.shape[1], grad_input.shape[2], grad_input.shape[3]
+    M = C_out // groups
+    for item in prange(N * groups):
+        n = item // groups
+        g = item % groups
+        gx = grad_input[n, g]                   # (H, W)
+        for co in range(g * M, (g + 1) * M):
+            gy = grad_output[n, co]             # (H_out, W_out)
+            for i in range(kH):
+                oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
+                for j in range(kW):
+                    w = weight[co, 0, i, j]
+                    ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
+                    for oh in range(oh_lo, oh_hi):
+                        dst = gx[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
+                        src = gy[oh][ow_lo:]
+                        if sW == 1:
+                            for t in range(ow_hi - ow_lo):
+                                dst[t] += w * src[t]
+                        else:
+                            for t in range(ow_hi - ow_lo):
+                                dst[t * sW] += w * src[t]
+
+
+@njit(parallel=True, cache=True)
+def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
+    """grad_weight of :func:`depthwise_forward`: one output channel per item.
+
+    x: (N, G, H, W), grad_output: (N, C_out, H_out, W_out), grad_weight:
+    (C_out, 1, kH, kW), overwritten. Each tap keeps a row of W_out running
+    sums (a vectorisable loop, added in a fixed order), summed at the end.
+    """
+    N, groups, H, W = x.shape
+    _, C_out, H_out, W_out = grad_output.shape
+    _, _, kH, kW = grad_weight.shape
+    M = C_out // groups
+    for co in prange(C_out):
+        acc = np.zeros((kH * kW, W_out), dtype=x.dtype)   # (taps, W_out)
+        for n in range(N):
+            plane = x[n, co // M]               # (H, W)
+            gy = grad_output[n, co]             # (H_out, W_out)
+            for i in range(kH):
+                oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
+                for j in range(kW):
+                    ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
+                    a = acc[i * kW + j][ow_lo:]
+                    for oh in range(oh_lo, oh_hi):
+                        src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
+                        row = gy[oh][ow_lo:]
+                        if sW == 1:
+                            for t in range(ow_hi - ow_lo):
+                                a[t] += row[t] * src[t]
+                        else:
+                            for t in range(ow_hi - ow_lo):
+                                a[t] += row[t] * src[t * sW]
+        for i in range(kH):
+            for j in range(kW):
+                total = acc[i * kW + j, 0] * 0.0
+                for t in range(W_out):
+                    total += acc[i * kW + j, t]
+                grad_weight[co, 0, i, j] = total
 
 
 @njit(cache=True)

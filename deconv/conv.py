@@ -18,6 +18,7 @@ import numpy as np
 from deconv import _conv_kernels as _k
 from deconv import shapes
 from deconv._layout import from_2d, to_2d
+from deconv._threads import kernel_chunks
 from deconv._validation import (
     LAYOUT,
     as_float_array,
@@ -179,16 +180,149 @@ def _as_grad_output(grad_output, like, expected_shape):
 
 
 # ---------------------------------------------------------------------------
+# work plans: tiles and workspaces. They depend on the shapes alone, never on
+# the number of threads, so results are bitwise the same for any thread count.
+# ---------------------------------------------------------------------------
+
+# Batch chunks of the weight gradient, whose partial sums are added in order:
+# enough for a few threads, few enough that the partials stay small.
+_MAX_BATCH_CHUNKS = 8
+
+
+def _chunk_budget(output_elements):
+    """Elements one chunk's workspace may hold: half the call's output, so that
+    on two threads the workspace is no larger than the output."""
+    return max(output_elements // 2, 1)
+
+
+def _is_pointwise(weight_shape, geometry, in_hw, out_hw):
+    """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
+    the input plane itself is the (K, P) matrix. (A transposed conv with
+    dilation can ask for fewer output rows than the input has; not that.)"""
+    sH, sW, pH, pW, _, _ = geometry
+    return (weight_shape[2:] == (1, 1) and (sH, sW, pH, pW) == (1, 1, 0, 0)
+            and tuple(in_hw) == tuple(out_hw))
+
+
+def _forward_tile_rows(K, c_out_g, h_out, w_out, out_size, pointwise):
+    """Output rows per tile of the conv forward: a whole sample when its
+    unfolded input (K, H_out*W_out) fits the chunk budget (the GEMM then writes
+    straight into the output), else as many rows as fit with their output tile."""
+    budget = _chunk_budget(out_size)
+    if pointwise or K * h_out * w_out <= budget:
+        return h_out
+    return max(1, min(h_out, budget // ((K + c_out_g) * w_out)))
+
+
+def _channel_block(c_in_g, taps, pixels, budget):
+    """The largest divisor of C_in/G whose unfolded block (block * taps rows of
+    ``pixels``) fits in ``budget`` elements; at least 1."""
+    for block in range(c_in_g, 0, -1):
+        if c_in_g % block == 0 and block * taps * pixels <= budget:
+            return block
+    return 1
+
+
+def _conv_forward(x, weight, bias, geometry, groups, out):
+    """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
+    N, C_out, H_out, W_out = out.shape
+    _, C_in_g, kH, kW = weight.shape
+    C_out_g = C_out // groups
+    K = C_in_g * kH * kW
+    has_bias = bias is not None
+    b = bias if has_bias else np.zeros(0, dtype=x.dtype)
+    if C_in_g == 1:
+        _k.depthwise_forward(x, weight, b, has_bias, *geometry, out)
+        return out
+    pointwise = _is_pointwise(weight.shape, geometry, x.shape[2:], out.shape[2:])
+    rows = _forward_tile_rows(K, C_out_g, H_out, W_out, out.size, pointwise)
+    tiled = rows < H_out
+    with kernel_chunks() as T:
+        col_ws = np.empty((T, 0 if pointwise else K, rows * W_out), dtype=x.dtype)
+        out_ws = np.empty((T, C_out_g if tiled else 0, rows * W_out if tiled else 0), dtype=x.dtype)
+        _k.conv_forward(x, weight, b, has_bias, *geometry, groups, out, pointwise, rows,
+                        col_ws, out_ws)
+    return out
+
+
+def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
+    """grad_input[:] = conv's input gradient (= the transposed conv of grad_output).
+
+    grad_input must come zero-filled: some paths accumulate into it.
+    """
+    N, C_out, H_out, W_out = grad_output.shape
+    _, C_in_g, kH, kW = weight.shape
+    C_out_g = C_out // groups
+    P = H_out * W_out
+    if C_in_g == 1:
+        _k.depthwise_input_grad(grad_output, weight, *geometry, grad_input)
+        return grad_input
+    pointwise = _is_pointwise(weight.shape, geometry, grad_input.shape[2:], grad_output.shape[2:])
+    sH, sW, pH, pW, dH, dW = geometry
+    if not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1):
+        # With stride 1 the transposed conv is itself a conv: of grad_output, with
+        # the kernel flipped and its channel axes swapped (per group), padded by
+        # d*(k-1) - p. Unfolding then replaces the scatter-add of col2im, and
+        # the GEMM is the forward's well-shaped (C_in/G, C_out/G*kH*kW) product.
+        # (Rows past the formula's output, from output_padding, read zeros.)
+        flipped = np.ascontiguousarray(
+            weight.reshape(groups, C_out_g, C_in_g, kH, kW)[:, :, :, ::-1, ::-1]
+            .transpose(0, 2, 1, 3, 4)).reshape(groups * C_in_g, C_out_g, kH, kW)
+        padding = (dH * (kH - 1) - pH, dW * (kW - 1) - pW)
+        return _conv_forward(grad_output, flipped, None, (1, 1) + padding + (dH, dW), groups,
+                             grad_input)
+    c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
+                                                      _chunk_budget(grad_input.size))
+    blocks = C_in_g // c_block
+    # (G, blocks, Kb, C_out/G): each block's rows of W^T, contiguous for BLAS
+    weight_t = np.ascontiguousarray(
+        weight.reshape(groups, C_out_g, blocks, c_block * kH * kW).transpose(0, 2, 3, 1))
+    with kernel_chunks() as T:
+        col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=grad_output.dtype)
+        _k.conv_input_grad(grad_output, weight_t, kH, kW, *geometry, grad_input, pointwise, col_ws)
+    return grad_input
+
+
+def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
+    """The conv weight gradient (weight_shape) of input x and grad_output.
+
+    ``budget_elements``: the size of the backward's own output (its grad_input),
+    which bounds the workspace.
+    """
+    N = x.shape[0]
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    H_out, W_out = grad_output.shape[2:]
+    P = H_out * W_out
+    weight_size = C_out * C_in_g * kH * kW
+    if C_in_g == 1:
+        grad_weight = np.empty(weight_shape, dtype=x.dtype)
+        _k.depthwise_weight_grad(x, grad_output, *geometry, grad_weight)
+        return grad_weight
+    pointwise = _is_pointwise(weight_shape, geometry, x.shape[2:], grad_output.shape[2:])
+    chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
+    c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
+                                                      max(budget_elements // 4, 1))
+    partial = np.zeros((groups, chunks, C_out_g, C_in_g, kH, kW), dtype=x.dtype)
+    with kernel_chunks() as T:
+        col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=x.dtype)
+        prod_ws = np.empty((T, C_out_g, c_block * kH * kW), dtype=x.dtype)
+        _k.conv_weight_grad(x, grad_output, *geometry, pointwise, c_block, partial, col_ws,
+                            prod_ws)
+    grad_weight = np.empty(weight_shape, dtype=x.dtype)
+    _k.sum_partials(partial, grad_weight)
+    return grad_weight
+
+
+# ---------------------------------------------------------------------------
 # shared bodies (nd = 1 or 2)
 # ---------------------------------------------------------------------------
 
 def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
     H_out, W_out = (1,) + out if nd == 1 else out
-    b = bias if bias is not None else np.zeros(0, dtype=x.dtype)
     y = np.empty((x.shape[0], weight.shape[0], H_out, W_out), dtype=x.dtype)
-    _k.conv_forward(to_2d(x), to_2d(weight), b, bias is not None,
-                    *cfg.as_2d(), cfg.groups, y)
+    _conv_forward(to_2d(x), to_2d(weight), bias, cfg.as_2d(), cfg.groups, y)
     return from_2d(y, nd)
 
 
@@ -197,10 +331,8 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
-    grad_input = np.zeros(x2.shape, dtype=x.dtype)
-    _k.conv_input_grad(gy2, w2, *geometry, cfg.groups, grad_input)
-    grad_weight = np.zeros(w2.shape, dtype=x.dtype)
-    _k.conv_weight_grad(x2, gy2, *geometry, cfg.groups, grad_weight)
+    grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, np.zeros(x2.shape, dtype=x.dtype))
+    grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
     grad_bias = _k.bias_grad(gy2)
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
@@ -212,7 +344,7 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     # The transposed conv is the adjoint of the conv whose weight has this
     # very layout: (C_in of the transposed conv = C_out of that conv, ...).
     y = np.zeros((x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), dtype=x.dtype)
-    _k.conv_input_grad(to_2d(x), to_2d(weight), *cfg.as_2d(), cfg.groups, y)
+    _conv_input_grad(to_2d(x), to_2d(weight), cfg.as_2d(), cfg.groups, y)
     if bias is not None:
         _k.add_bias(y, bias)
     return from_2d(y, nd)
@@ -226,16 +358,14 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
-    no_bias = np.zeros(0, dtype=x.dtype)
     # Adjoint of the adjoint: the input gradient is an ordinary conv of
     # grad_output, evaluated at exactly the input's size (with
     # output_padding >= stride the conv formula would give one more row).
-    grad_input = np.empty(x2.shape, dtype=x.dtype)
-    _k.conv_forward(gy2, w2, no_bias, False, *geometry, cfg.groups, grad_input)
+    grad_input = _conv_forward(gy2, w2, None, geometry, cfg.groups,
+                               np.empty(x2.shape, dtype=x.dtype))
     # One weight-gradient kernel serves both: here grad_output plays the
     # conv's input and x plays the conv's output gradient.
-    grad_weight = np.zeros(w2.shape, dtype=x.dtype)
-    _k.conv_weight_grad(gy2, x2, *geometry, cfg.groups, grad_weight)
+    grad_weight = _conv_weight_grad(gy2, x2, geometry, cfg.groups, w2.shape, x2.size)
     grad_bias = _k.bias_grad(gy2)
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 

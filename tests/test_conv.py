@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deconv
+from deconv import conv as conv_module
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
 from determinism import run_hashes
@@ -591,7 +592,21 @@ outs += [yt, *deconv.conv_transpose2d_backward(yt, x, wt, stride=2, padding=1)]
 x1 = rng.standard_normal((4, 16, 64))
 w1 = rng.standard_normal((16, 16, 5))
 outs += [*deconv.conv1d_backward(deconv.conv1d(x1, w1, padding=2), x1, w1, padding=2)]
+xd = rng.standard_normal((5, 6, 17, 9)).astype(np.float32)    # depthwise: direct loops
+wd = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
+yd = deconv.conv2d(xd, wd, padding=1, groups=6)
+outs += [yd, *deconv.conv2d_backward(yd, xd, wd, padding=1, groups=6)]
+xs = rng.standard_normal((1, 16, 15, 15)).astype(np.float32)  # one sample: row tiles, channel blocks
+ws = rng.standard_normal((3, 16, 3, 3)).astype(np.float32)
+ys = deconv.conv2d(xs, ws, padding=1)
+outs += [ys, *deconv.conv2d_backward(ys, xs, ws, padding=1)]
 print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
+"""
+
+
+_SERIAL_PREFIX = r"""
+import deconv._threads
+deconv._threads._controller = None   # as without threadpoolctl: chunks in order, BLAS threaded
 """
 
 
@@ -599,7 +614,9 @@ def test_bitwise_identical_across_thread_counts():
     one = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)
     two = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
     again = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
-    assert one == two == again
+    serial = run_hashes(_SERIAL_PREFIX + _DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2,
+                        OPENBLAS_NUM_THREADS=2)
+    assert one == two == again == serial
 
 
 # ---------------------------------------------------------------------------
@@ -731,3 +748,76 @@ def test_pointwise_shortcut_matches_reference(groups):
     for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kw),
                          reference.conv_transpose2d_backward(gyt, x, wt, **kw)):
         assert_close(got, want)
+
+
+# ---------------------------------------------------------------------------
+# work plans: tiles, channel blocks and batch chunks bound the workspace
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [
+    dict(padding=1),
+    dict(stride=2, padding=2, dilation=2),
+    dict(stride=(1, 3), padding=(0, 1), groups=2),
+])
+def test_tiled_and_blocked_plans_match_reference(dtype, kw):
+    """One sample with many input channels: the forward unfolds a few output rows
+    at a time, the input and weight gradients a block of channels at a time."""
+    rng = np.random.default_rng(5)
+    groups = kw.get("groups", 1)
+    x = rng.uniform(-1, 1, (1, 8, 13, 11)).astype(dtype)
+    w = rng.uniform(-1, 1, (2 * groups, 8 // groups, 3, 3)).astype(dtype)
+    b = rng.uniform(-1, 1, 2 * groups).astype(dtype)
+    y = deconv.conv2d(x, w, b, **kw)
+    H_out, W_out = y.shape[2:]
+    K = 8 // groups * 9
+    pointwise = False
+    rows = conv_module._forward_tile_rows(K, 2, H_out, W_out, y.size, pointwise)
+    assert rows < H_out
+    assert conv_module._channel_block(8 // groups, 9, H_out * W_out,
+                                      conv_module._chunk_budget(x.size)) < 8 // groups
+    assert_close(y, reference.conv2d(x, w, b, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw), reference.conv2d_backward(gy, x, w, **kw)):
+        assert got.dtype == dtype
+        assert_close(got, want, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_weight_gradient_batch_chunks_match_reference(dtype):
+    """Many samples: the weight gradient sums fixed chunks of the batch, then the chunks in order."""
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-1, 1, (19, 3, 6, 6)).astype(dtype)
+    w = rng.uniform(-1, 1, (4, 3, 2, 2)).astype(dtype)
+    gy = rng.uniform(-1, 1, (19, 4, 5, 5)).astype(dtype)
+    _, grad_weight, _ = deconv.conv2d_backward(gy, x, w)
+    assert_close(grad_weight, reference.conv2d_backward(gy, x, w)[1], scale=8)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [
+    dict(padding=1, groups=4),
+    dict(stride=2, padding=(2, 0), dilation=(1, 2), groups=4),
+    dict(stride=(3, 1), groups=1),
+])
+def test_single_input_channel_per_group_direct_path_matches_reference(dtype, kw):
+    """Depthwise convs (and convs with one input channel) run direct loops, not GEMMs."""
+    rng = np.random.default_rng(7)
+    groups = kw["groups"]
+    x = rng.uniform(-1, 1, (3, groups, 9, 10)).astype(dtype)
+    w = rng.uniform(-1, 1, (2 * groups, 1, 3, 2)).astype(dtype)
+    b = rng.uniform(-1, 1, 2 * groups).astype(dtype)
+    y = deconv.conv2d(x, w, b, **kw)
+    assert_close(y, reference.conv2d(x, w, b, **kw))
+    gy = rng.uniform(-1, 1, y.shape).astype(dtype)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw), reference.conv2d_backward(gy, x, w, **kw)):
+        assert got.dtype == dtype
+        assert_close(got, want, scale=4)
+    wt = rng.uniform(-1, 1, (groups, 1, 3, 3)).astype(dtype)   # depthwise transposed conv
+    kt = dict(stride=2, padding=1, output_padding=1, groups=groups)
+    yt = deconv.conv_transpose2d(x, wt, **kt)
+    assert_close(yt, reference.conv_transpose2d(x, wt, **kt))
+    gyt = rng.uniform(-1, 1, yt.shape).astype(dtype)
+    for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kt),
+                         reference.conv_transpose2d_backward(gyt, x, wt, **kt)):
+        assert_close(got, want, scale=4)
