@@ -1,0 +1,746 @@
+# %% [markdown]
+# # 3. The transposed convolution three ways
+#
+# The layer that PyTorch calls `conv_transpose2d` (Caffe and many papers say "deconvolution",
+# though it inverts nothing) can be written down in at least three ways that look nothing alike:
+#
+# * **(a) zero insertion**: spread the input apart with $s-1$ zeros between pixels, pad it, and run
+#   an ordinary stride-1 convolution with the kernel flipped and its two channel axes swapped
+#   (the "fractionally strided convolution" of Dumoulin & Visin, 2016);
+# * **(b) scatter-add**: every input pixel stamps a copy of the kernel, scaled by its value, into
+#   the output, and overlapping stamps add up;
+# * **(c) $C^\top$**: write the ordinary strided convolution as a (sparse) matrix $C$; the
+#   transposed convolution is multiplication by $C^\top$, which is also why it is exactly the
+#   input gradient of a convolution.
+#
+# We derive all three, implement (a) and (b) with NumPy loops and (c) with an explicit matrix, and
+# check that each equals `deconv.conv_transpose2d` and `deconv.conv2d_backward`'s input gradient,
+# with stride, padding, dilation, `output_padding` and groups all switched on. Then we look at what
+# `output_padding` is for, re-deriving the output size of the stride-$n$ deconvolution layer of
+# FSRCNN (Dong, Loy & Tang, 2016), and finally re-derive the sub-pixel equivalence of Shi et al.
+# (2016, "Is the deconvolution layer the same as a convolutional layer?", and ESPCN): a stride-$r$
+# transposed convolution with an $rk \times rk$ kernel *is* $r^2$ ordinary $k\times k$ convolutions
+# followed by a pixel shuffle. We build the $r^2$ small kernels from the big one and verify the
+# identity exactly.
+
+# %%
+import numpy as np
+import matplotlib.pyplot as plt
+from matplotlib.patches import Rectangle
+
+import deconv
+from deconv import shapes
+from deconv.gradcheck import compare, numerical_gradient
+
+np.set_printoptions(precision=3, suppress=True, linewidth=110)
+
+# %% [markdown]
+# ## 1. What the transposed convolution computes
+#
+# **Names.** The transposed convolution takes an input $x$ of shape $(N, C_{in}, H, W)$ and a
+# weight $w$ of shape $(C_{in}, C_{out}/G, k_H, k_W)$ (PyTorch's layout: *input* channels first)
+# and returns $y$ of shape $(N, C_{out}, H_{out}, W_{out})$. $N$ is the batch size, $G$ the number
+# of groups (input channels $c$ and output channels $c'$ are split into $G$ blocks of
+# $C_{in}/G$ and $C_{out}/G$; block $g$ of the input talks only to block $g$ of the output),
+# $s$ the stride, $p$ the padding, $d$ the dilation and $o_p$ the `output_padding`. Every spatial
+# axis is handled independently, so the derivations below are written for the row axis; the column
+# axis is identical with its own $s, p, d, o_p, k_W$.
+#
+# **Definition (the scatter form).** Input pixel $i$ and kernel tap $a$ write to output row
+#
+# $$u = i\,s - p + a\,d ,$$
+#
+# so, with $g$ the group of input channel $c$ and $c'$ an output channel of that group,
+#
+# $$y[n, c', u, v] \;=\; \sum_{\substack{c \in g,\ i, a:\ i s - p + a d = u \\ j, b:\ j s - p + b d = v}}
+#   x[n, c, i, j]\; w[c,\ c' - g\,C_{out}/G,\ a, b].$$
+#
+# **Output size.** Without cropping, the last input pixel $i = H-1$ with the last tap $a = k-1$
+# reaches row $(H-1)s + d(k-1)$, so the uncropped ("full") output has
+# $F = (H-1)s + d(k-1) + 1$ rows. The padding $p$ removes $p$ rows from each side and
+# `output_padding` adds $o_p$ rows back at the bottom:
+#
+# $$H_{out} = (H-1)\,s - 2p + d\,(k_H-1) + o_p + 1 .$$
+#
+# Why "padding removes rows"? Because the transposed convolution is defined as the adjoint of the
+# convolution *with* padding $p$: that convolution reads a padded input, and the padding rows are
+# not part of its input, so the adjoint does not produce them. Section 3 makes this precise.
+#
+# We use one configuration with everything switched on (and different settings on the two axes so
+# that a row/column mix-up cannot pass unnoticed), in float64:
+
+# %%
+cfg = dict(stride=(2, 3), padding=(1, 2), output_padding=(1, 2), dilation=(2, 1), groups=2)
+N, C_in, C_out, H, W, kH, kW = 2, 4, 6, 4, 3, 3, 3
+G = cfg["groups"]
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((N, C_in, H, W))                  # (N, C_in, H, W)
+w = rng.standard_normal((C_in, C_out // G, kH, kW))       # (C_in, C_out/G, kH, kW)
+
+y = deconv.conv_transpose2d(x, w, **cfg)                  # (N, C_out, H_out, W_out)
+H_out = shapes.conv_transpose_output_size(H, kH, 2, 1, 1, 2)   # (4-1)*2 - 2 + 2*2 + 1 + 1 = 10
+W_out = shapes.conv_transpose_output_size(W, kW, 3, 2, 2, 1)   # (3-1)*3 - 4 + 1*2 + 2 + 1 = 7
+print("x", x.shape, "w", w.shape, "->  y", y.shape)
+assert y.shape == (N, C_out, H_out, W_out) == (2, 6, 10, 7)
+
+# %% [markdown]
+# ## 2. View (b): scatter-add
+#
+# The definition read literally is an algorithm: loop over the input pixels $(i, j)$; each one
+# multiplies the whole kernel slice $w[c, :, :, :]$ (shape $(C_{out}/G, k_H, k_W)$) by its value
+# and adds the result into the output at rows $i s + a d$ and columns $j s + b d$ of the *full*
+# (uncropped) output, i.e. a dilated stamp whose top-left corner sits at $(i s, j s)$. At the end
+# we append $o_p$ zero rows/columns at the bottom/right of the full output (positions no stamp can
+# reach) and crop $p$ from each side: rows $p, \dots, p + H_{out} - 1$ are kept.
+
+# %%
+def conv_transpose_scatter(x, w, stride, padding, output_padding, dilation, groups):
+    """Transposed conv by stamping: y_full[i*s + a*d, j*s + b*d] += x[i, j] * w[a, b]."""
+    (sh, sw), (ph, pw), (oph, opw), (dh, dw) = stride, padding, output_padding, dilation
+    N, C_in, H, W = x.shape
+    _, C_out_g, kH, kW = w.shape
+    C_in_g = C_in // groups
+    FH = (H - 1) * sh + dh * (kH - 1) + 1                  # full (uncropped) output rows
+    FW = (W - 1) * sw + dw * (kW - 1) + 1
+    full = np.zeros((N, C_out_g * groups, FH + oph, FW + opw))   # o_p extra rows/cols: never stamped
+    for c in range(C_in):
+        g = c // C_in_g
+        out_ch = slice(g * C_out_g, (g + 1) * C_out_g)     # the output channels of group g
+        for i in range(H):
+            for j in range(W):
+                rows = slice(i * sh, i * sh + dh * (kH - 1) + 1, dh)   # kH rows, step dh
+                cols = slice(j * sw, j * sw + dw * (kW - 1) + 1, dw)   # kW cols, step dw
+                # (N, 1, 1, 1) * (1, C_out/G, kH, kW): one stamp per sample
+                full[:, out_ch, rows, cols] += x[:, c, i, j, None, None, None] * w[c][None]
+    H_out, W_out = FH + oph - 2 * ph, FW + opw - 2 * pw
+    return full[:, :, ph:ph + H_out, pw:pw + W_out]        # (N, C_out, H_out, W_out)
+
+y_b = conv_transpose_scatter(x, w, **cfg)
+compare("(b) scatter-add  vs deconv.conv_transpose2d", y_b, y, rtol=1e-10, atol=1e-12);
+
+# %% [markdown]
+# ## 3. View (c): the transpose of the convolution matrix
+#
+# Now take the *ordinary* convolution that runs in the opposite direction: it reads an image $z$
+# of shape $(N, C_{out}, H_{out}, W_{out})$ and writes $(N, C_{in}, H, W)$, with stride $s$,
+# padding $p$, dilation $d$, $G$ groups, and **the very same array** $w$ read as a conv weight:
+# PyTorch's conv layout $(C^{conv}_{out}, C^{conv}_{in}/G, k_H, k_W)$ is
+# $(C_{in}, C_{out}/G, k_H, k_W)$ here. In PyTorch's convention (cross-correlation, no flip),
+#
+# $$\mathrm{conv}(z)[n, c, i, j] \;=\; \sum_{c' \in g,\ a,\ b} z[n, c',\ i s - p + a d,\ j s - p + b d]\; w[c,\ c' - g\,C_{out}/G,\ a, b],$$
+#
+# where reads outside $z$ (the padding) are zero. Pair it with an arbitrary $x$ of the conv's
+# output shape and expand:
+#
+# $$\langle x, \mathrm{conv}(z)\rangle = \sum_{n,c,i,j} x[n,c,i,j] \sum_{c',a,b} z[n,c',is-p+ad,\dots]\,w[c,c',a,b]
+#   = \sum_{n,c',u,v} z[n,c',u,v] \underbrace{\sum_{\substack{c,i,a:\ is-p+ad=u\\ j,b:\ js-p+bd=v}} x[n,c,i,j]\,w[c,c',a,b]}_{=\ y[n,c',u,v]} .$$
+#
+# The underbraced sum is exactly the scatter definition of Section 1, restricted to output
+# positions $0 \le u < H_{out}$ (the padding rows of $z$ do not exist, which is why the
+# transposed conv crops $p$ rows). So
+#
+# $$\langle x, \mathrm{conv}(z)\rangle = \langle \mathrm{conv\_transpose}(x), z\rangle \quad\text{for all } x, z .$$
+#
+# Flatten $z$ into a vector of length $M = C_{out} H_{out} W_{out}$ and one sample of $x$ into a
+# vector of length $K = C_{in} H W$. The convolution is linear, so it is a $K\times M$ matrix $C$
+# with $\mathrm{conv}(z) = C z$, and the identity says $\mathrm{conv\_transpose}(x) = C^\top x$.
+# This also explains the name and the main use of the layer: by the chain rule, the gradient of a
+# loss $\ell$ with respect to the conv's input is
+# $\partial \ell / \partial z = C^\top\, \partial \ell / \partial(\mathrm{conv}(z))$, so **the
+# transposed convolution is the backward pass of the convolution** (and vice versa).
+#
+# We build $C$ without writing any index formula: feed the convolution the $M$ one-hot images
+# $e_m$; the output $C e_m$ is column $m$ of $C$. One call with a batch of $M$ one-hots does it.
+
+# %%
+sp = dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=G)  # the conv's arguments
+M = C_out * H_out * W_out                                      # length of a flattened z: 6*10*7 = 420
+K = C_in * H * W                                               # length of a flattened x sample: 4*4*3 = 48
+one_hots = np.eye(M).reshape(M, C_out, H_out, W_out)           # (M, C_out, H_out, W_out)
+C = deconv.conv2d(one_hots, w, **sp).reshape(M, K).T           # column m = conv(e_m): C is (K, M)
+print("C:", C.shape, f"  nonzeros: {np.count_nonzero(C)} of {C.size} ({np.count_nonzero(C) / C.size:.1%})")
+
+# one sample at a time, y = C^T x; all N samples at once as a matrix product
+y_c = (x.reshape(N, K) @ C).reshape(N, C_out, H_out, W_out)    # (N, K) @ (K, M) = rows of (C^T x)
+compare("(c) C^T x         vs deconv.conv_transpose2d", y_c, y, rtol=1e-10, atol=1e-12);
+
+# %% [markdown]
+# The conv did map $H_{out}\times W_{out} = 10 \times 7$ back to exactly $H \times W = 4\times 3$
+# (otherwise the reshape to $(M, K)$ would have failed) — that is what `output_padding` was
+# chosen for, see Section 5. Three further checks of the adjoint story:
+#
+# 1. `deconv.conv2d_backward(x, z, w, ...)` (upstream gradient $x$, conv input $z$) returns as
+#    `grad_input` the gradient $C^\top x$, which must be the transposed convolution of $x$;
+# 2. the adjoint identity $\langle x, \mathrm{conv}(z)\rangle = \langle \mathrm{conv\_transpose}(x), z\rangle$
+#    on random $x, z$;
+# 3. float64 central differences (step $\varepsilon = 10^{-6}$) of the scalar
+#    $f(z) = \langle x, \mathrm{conv}(z)\rangle$, whose gradient with respect to $z$ is by
+#    definition $C^\top x$. Because $f$ is linear, the difference quotient has no truncation error
+#    at all; what remains is the rounding of $f$ (a few $10^{-15}$) divided by $2\varepsilon$,
+#    i.e. a few $10^{-9}$.
+
+# %%
+z = np.random.default_rng(1).standard_normal((N, C_out, H_out, W_out))   # an input of the conv
+grad_input, _, _ = deconv.conv2d_backward(x, z, w, **sp)                  # (N, C_out, H_out, W_out)
+compare("conv2d_backward grad_input vs conv_transpose2d", grad_input, y, rtol=1e-10, atol=1e-12)
+
+lhs = np.vdot(x, deconv.conv2d(z, w, **sp))    # <x, conv(z)>
+rhs = np.vdot(y, z)                            # <conv_transpose(x), z>
+print(f"<x, conv(z)> = {lhs:.15f}\n<y,       z> = {rhs:.15f}")
+compare("adjoint identity", np.array(lhs), np.array(rhs), rtol=1e-12, atol=0)
+
+numeric = numerical_gradient(lambda: np.vdot(x, deconv.conv2d(z, w, **sp)), z, eps=1e-6)   # (N, C_out, H_out, W_out)
+# relative tolerance 1e-6, measured against the gradient's scale for entries near zero
+compare("central differences d<x,conv(z)>/dz vs conv_transpose2d(x)", numeric, y, rtol=1e-6, atol=1e-6 * np.abs(y).max());
+
+# %% [markdown]
+# `conv2d_backward`'s `grad_input` and `conv_transpose2d` agree bit for bit (`exact: True`):
+# deconv runs the same Numba kernel for both, as the README says. The scatter and the
+# matrix product add the same terms in other orders, hence differences of a few ulp.
+#
+# ## 4. View (a): zero insertion, padding, and a flipped kernel
+#
+# Now solve the scatter constraint for the input pixel instead of looping over it. In one
+# dimension and one channel, $y[u] = \sum_{i,a:\ is + ad = u + p} x[i]\,w[a]$. Define the
+# **zero-inserted** input $\tilde x$ of length $(H-1)s+1$ by $\tilde x[is] = x[i]$ and zero
+# elsewhere; then the constraint becomes "read $\tilde x$ at $u + p - ad$":
+#
+# $$y[u] = \sum_{a=0}^{k-1} \tilde x[u + p - a d]\; w[a].$$
+#
+# This is a convolution in the textbook sense (index *minus* tap). Substitute $a = k-1-a'$ to turn it
+# into the cross-correlation that `conv2d` computes:
+#
+# $$y[u] = \sum_{a'=0}^{k-1} \tilde x\big[u + a' d - (d(k-1) - p)\big]\; w[k-1-a'] = \sum_{a'} \tilde x_{\mathrm{pad}}[u + a'd]\; w_{\mathrm{flip}}[a'],$$
+#
+# where $\tilde x_{\mathrm{pad}}$ is $\tilde x$ with $d(k-1) - p$ zeros prepended and
+# $w_{\mathrm{flip}}[a'] = w[k-1-a']$. For the output to have $H_{out}$ entries, the last read
+# $H_{out}-1+d(k-1)$ must exist, which needs $d(k-1) - p + o_p$ zeros appended. So:
+#
+# 1. insert $s-1$ zeros between neighbouring input pixels (rows and columns);
+# 2. pad with $d(k-1) - p$ on the top/left and $d(k-1) - p + o_p$ on the bottom/right (a negative
+#    amount means: crop that many);
+# 3. cross-correlate, stride 1, dilation $d$, with the kernel **flipped in both spatial axes** and
+#    its channel axes **swapped** to conv layout $(C_{out}, C_{in}/G, k_H, k_W)$, group by group.
+#
+# This is the picture in Dumoulin & Visin's guide. It is also the wasteful way to compute the layer:
+# away from the borders a fraction $1 - 1/(s_H s_W)$ of the products multiply an inserted zero. Step 3 is written below as
+# a loop over the $k_H k_W$ taps, each one a matrix product over channels (`einsum`).
+
+# %%
+def zero_insert(x, stride):
+    """(N, C, H, W) -> (N, C, (H-1)*sH + 1, (W-1)*sW + 1) with x at every stride-th position."""
+    sh, sw = stride
+    N, C, H, W = x.shape
+    out = np.zeros((N, C, (H - 1) * sh + 1, (W - 1) * sw + 1))
+    out[:, :, ::sh, ::sw] = x
+    return out
+
+def pad_or_crop(a, top, bottom, left, right):
+    """Zero-pad the last two axes by the given amounts; a negative amount crops instead."""
+    a = np.pad(a, [(0, 0), (0, 0), (max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0))])
+    return a[:, :, max(-top, 0):a.shape[2] - max(-bottom, 0), max(-left, 0):a.shape[3] - max(-right, 0)]
+
+def correlate(xp, v, dilation, groups):
+    """Stride-1, dilated, grouped cross-correlation without padding ('valid').
+    xp (N, C, Hp, Wp), v (C_out, C/groups, kH, kW) -> (N, C_out, Hp - dH(kH-1), Wp - dW(kW-1))."""
+    dh, dw = dilation
+    C_out, C_g, kH, kW = v.shape
+    Ho, Wo = xp.shape[2] - dh * (kH - 1), xp.shape[3] - dw * (kW - 1)
+    out = np.zeros((xp.shape[0], C_out, Ho, Wo))
+    Co_g = C_out // groups
+    for g in range(groups):
+        xg, vg = xp[:, g * C_g:(g + 1) * C_g], v[g * Co_g:(g + 1) * Co_g]
+        for a in range(kH):
+            for b in range(kW):
+                window = xg[:, :, a * dh:a * dh + Ho, b * dw:b * dw + Wo]       # (N, C/G, Ho, Wo)
+                out[:, g * Co_g:(g + 1) * Co_g] += np.einsum("nchw,oc->nohw", window, vg[:, :, a, b])
+    return out
+
+def flip_swap(w, groups):
+    """Transposed-conv weight (C_in, C_out/G, kH, kW) -> conv weight (C_out, C_in/G, kH, kW), flipped."""
+    C_in, C_out_g, kH, kW = w.shape
+    v = w.reshape(groups, C_in // groups, C_out_g, kH, kW).transpose(0, 2, 1, 3, 4)   # swap within each group
+    return v.reshape(groups * C_out_g, C_in // groups, kH, kW)[:, :, ::-1, ::-1]      # flip both spatial axes
+
+def conv_transpose_zero_insertion(x, w, stride, padding, output_padding, dilation, groups):
+    (ph, pw), (oph, opw), (dh, dw) = padding, output_padding, dilation
+    kH, kW = w.shape[2:]
+    eh, ew = dh * (kH - 1) - ph, dw * (kW - 1) - pw                # d(k-1) - p per axis
+    xp = pad_or_crop(zero_insert(x, stride), eh, eh + oph, ew, ew + opw)
+    return correlate(xp, flip_swap(w, groups), dilation, groups)   # (N, C_out, H_out, W_out)
+
+y_a = conv_transpose_zero_insertion(x, w, **cfg)
+compare("(a) zero insertion vs deconv.conv_transpose2d", y_a, y, rtol=1e-10, atol=1e-12);
+
+# %% [markdown]
+# One configuration can hide a special case, so run all three constructions on a few more,
+# including $p > d(k-1)$ (step 2 then *crops* the zero-inserted input), $o_p$ on one axis only,
+# a depthwise case ($G = C_{in}$) and a rectangular kernel. Each line checks (a), (b) and (c)
+# against deconv and against `conv2d_backward`'s `grad_input`.
+
+# %%
+def conv_matrix(w, out_shape, **conv_args):
+    """C^T of the conv (C_out, H_out, W_out) -> (C_in, H, W), built from one-hot inputs: (M, K)."""
+    M = int(np.prod(out_shape))
+    return deconv.conv2d(np.eye(M).reshape((M,) + out_shape), w, **conv_args).reshape(M, -1)
+
+configs = [  # (C_in, C_out, H, W, kH, kW, stride, padding, output_padding, dilation, groups)
+    (3, 2, 5, 4, 3, 3, (3, 3), (4, 4), (2, 0), (1, 1), 1),     # p > d(k-1): crop instead of pad
+    (4, 4, 3, 5, 2, 3, (2, 1), (0, 1), (1, 0), (3, 2), 4),     # depthwise, output_padding on one axis
+    (2, 6, 4, 4, 5, 1, (1, 2), (2, 0), (0, 1), (1, 1), 2),     # stride 1 on one axis, 5x1 kernel
+]
+for ci, co, h, wd, kh, kw, s, p, op, d, g in configs:
+    rg = np.random.default_rng(2)
+    xx, ww = rg.standard_normal((2, ci, h, wd)), rg.standard_normal((ci, co // g, kh, kw))
+    args = dict(stride=s, padding=p, output_padding=op, dilation=d, groups=g)
+    ref = deconv.conv_transpose2d(xx, ww, **args)                                   # (2, co, Ho, Wo)
+    CT = conv_matrix(ww, ref.shape[1:], stride=s, padding=p, dilation=d, groups=g)  # (M, K)
+    print(f"k={kh}x{kw} s={s} p={p} op={op} d={d} G={g}: {xx.shape} -> {ref.shape}")
+    compare("   (a) zero insertion", conv_transpose_zero_insertion(xx, ww, **args), ref, rtol=1e-10, atol=1e-12)
+    compare("   (b) scatter-add   ", conv_transpose_scatter(xx, ww, **args), ref, rtol=1e-10, atol=1e-12)
+    compare("   (c) C^T x         ", (xx.reshape(2, -1) @ CT.T).reshape(ref.shape), ref, rtol=1e-10, atol=1e-12)
+    gi = deconv.conv2d_backward(xx, np.zeros_like(ref), ww, stride=s, padding=p, dilation=d, groups=g)[0]
+    compare("   conv2d_backward   ", gi, ref, rtol=1e-10, atol=1e-12)
+
+# %% [markdown]
+# ### The three views side by side
+#
+# One channel, a $3\times 3$ input holding $1, \dots, 9$, a $3\times3$ kernel, stride 2, no padding:
+# the output is $(3-1)\cdot 2 + 3 = 7$ pixels wide. Left, view (a): the zero-inserted input padded by
+# $d(k-1)-p = 2$, and the window that the flipped kernel reads for output pixel $y[3,2]$ — it
+# straddles two input pixels and four zeros. Middle, view (b): the output as a sum of nine stamps,
+# each outlined in its own colour; pixels are covered by one, two or four stamps. Right, view (c):
+# $C^\top$, a $49\times 9$ matrix. Its column $m$ is the stamp of input pixel $m$, flattened (the
+# thick outline in the middle is column 4), and its row $7u+v$ holds the kernel weights that the
+# window of output pixel $(u, v)$ applies (the dashed row is $y[3,2]$'s window on the left). Reading
+# $C^\top$ by columns is view (b), reading it by rows is view (a).
+
+# %%
+x1 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)                                   # (1, 1, 3, 3), values 1..9
+w1 = np.array([[1.0, 2.0, 1.0], [2.0, 4.0, 2.0], [1.0, 2.0, 1.0]]).reshape(1, 1, 3, 3) / 4
+small = dict(stride=(2, 2), padding=(0, 0), output_padding=(0, 0), dilation=(1, 1), groups=1)
+y1 = deconv.conv_transpose2d(x1, w1, stride=2)                                   # (1, 1, 7, 7)
+xpad1 = pad_or_crop(zero_insert(x1, (2, 2)), 2, 2, 2, 2)                         # (1, 1, 9, 9)
+CT1 = conv_matrix(w1, (1, 7, 7), stride=2)                                       # (49, 9)
+compare("figure example: (a)", conv_transpose_zero_insertion(x1, w1, **small), y1, rtol=1e-12, atol=0)
+compare("figure example: (b)", conv_transpose_scatter(x1, w1, **small), y1, rtol=1e-12, atol=0)
+compare("figure example: (c)", (CT1 @ x1.reshape(9)).reshape(y1.shape), y1, rtol=1e-12, atol=0)
+
+u0, v0 = 3, 2                                   # one output pixel, followed through all three panels
+m0 = 4                                          # one input pixel (i, j) = (1, 1), ditto
+fig, axes = plt.subplots(1, 3, figsize=(11, 4.3), gridspec_kw=dict(width_ratios=[1, 1, 0.62]))
+ax = axes[0]
+ax.imshow(xpad1[0, 0], cmap="gray", vmin=0, vmax=9)
+for (r_, c_), v in np.ndenumerate(xpad1[0, 0]):
+    ax.text(c_, r_, f"{v:.0f}", ha="center", va="center", fontsize=8,
+            color="tab:red" if v == 0 else ("white" if v < 5 else "black"))
+ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 3, 3, fill=False, ec="tab:orange", lw=2.5))
+ax.set_title(f"(a) zero-inserted input, padded by 2\norange: flipped-kernel window of y[{u0},{v0}]", fontsize=10)
+ax.set_xlabel("column"); ax.set_ylabel("row")
+ax = axes[1]
+ax.imshow(y1[0, 0], cmap="gray")
+colours = plt.cm.tab10(np.arange(9))
+for m, (i, j) in enumerate(np.ndindex(3, 3)):
+    inset = 0.06 + 0.04 * m                     # stagger the outlines so that overlaps stay visible
+    ax.add_patch(Rectangle((2 * j - 0.5 + inset, 2 * i - 0.5 + inset), 3 - 2 * inset, 3 - 2 * inset,
+                           fill=False, ec=colours[m], lw=3.5 if m == m0 else 1.2))
+ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 1, 1, fill=False, ec="tab:orange", lw=2.5, ls="--"))
+ax.set_title("(b) y = sum of 9 stamps x[i,j]·w at (2i, 2j)\nthick: stamp of x[1,1]; dashed: y[3,2]", fontsize=10)
+ax.set_xlabel("column"); ax.set_ylabel("row")
+ax = axes[2]
+im = ax.imshow(CT1, cmap="viridis", aspect="auto", interpolation="nearest")
+ax.add_patch(Rectangle((m0 - 0.5, -0.5), 1, 49, fill=False, ec=colours[m0], lw=2))
+ax.axhline(7 * u0 + v0, color="tab:orange", lw=1.5, ls="--")
+ax.set_title("(c) $C^\\top$ (49 × 9): column = stamp,\nrow = window", fontsize=10)
+ax.set_xticks(range(9))
+ax.set_xlabel("input pixel m = 3i + j"); ax.set_ylabel("output pixel 7u + v")
+fig.colorbar(im, ax=ax, fraction=0.08, label="weight")
+fig.suptitle("One transposed convolution (3×3 input, 3×3 kernel, stride 2), three ways", y=1.0)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 5. `output_padding`: choosing among the inputs of a strided convolution
+#
+# A convolution of an input of length $L$ has
+#
+# $$L_{conv} = \left\lfloor \frac{L + 2p - d(k-1) - 1}{s} \right\rfloor + 1$$
+#
+# outputs. The floor throws away a remainder $\rho = (L + 2p - d(k-1) - 1) \bmod s \in \{0, \dots, s-1\}$.
+# Indeed, the padded input has $L + 2p = (L_{conv}-1)s + d(k-1) + 1 + \rho$ rows: the last window
+# starts at $(L_{conv}-1)s$ and ends $d(k-1)$ rows later, and the $\rho$ rows after it are read by no
+# window at all. So the $s$ input lengths that differ only in $\rho$ give the same $L_{conv}$,
+# and the transposed convolution must return *one* of them. Its formula solved for $L$ with
+# $\rho = o_p$ reads
+#
+# $$L = (L_{conv}-1)\,s - 2p + d(k-1) + o_p + 1 ,$$
+#
+# which is the output size of Section 1. So `output_padding` is the remainder $\rho$ of the conv
+# whose adjoint we want; `deconv.shapes.inverse_output_padding(L, k, s, p, d)` computes it from
+# $L$, and $0 \le o_p < s$. (PyTorch also accepts $s \le o_p < d$ when $d > s$; then no
+# convolution with these arguments has that input length, and the README states what deconv's
+# backward does there.)
+#
+# Example: a stride-3 conv with $k=3$, $p=1$ maps $L = 13, 14, 15$ all to 5.
+
+# %%
+k_, s_, p_ = 3, 3, 1
+for L in range(13, 16):
+    L_conv = shapes.conv_output_size(L, k_, s_, p_)
+    op = shapes.inverse_output_padding(L, k_, s_, p_)
+    back = shapes.conv_transpose_output_size(L_conv, k_, s_, p_, output_padding=op)
+    y_op = deconv.conv_transpose2d(np.ones((1, 1, L_conv, L_conv)), np.ones((1, 1, k_, k_)),
+                                   stride=s_, padding=p_, output_padding=op)
+    print(f"L = {L} -> conv -> {L_conv};  output_padding = {op} = remainder "
+          f"{(L + 2 * p_ - (k_ - 1) - 1) % s_};  transposed conv -> {back}, array {y_op.shape[2:]}")
+    assert L_conv == 5 and op == (L + 2 * p_ - (k_ - 1) - 1) % s_ and back == L and y_op.shape[2:] == (L, L)
+
+# the remainder formula agrees with deconv.shapes on a grid of configurations
+for L in range(1, 30):
+    for k in range(1, 6):
+        for s in range(1, 5):
+            for p in range(0, 3):
+                for d in (1, 2):
+                    if d * (k - 1) + 1 <= L + 2 * p:
+                        assert shapes.inverse_output_padding(L, k, s, p, d) == (L + 2 * p - d * (k - 1) - 1) % s
+
+# %% [markdown]
+# `output_padding` is not "append zeros". The $\rho = o_p$ rows that no window reads are the last
+# rows of the *padded* input; as long as $o_p \le p$ they are padding rows, and the rows that the
+# transposed conv adds are real input rows of the conv, whose values are rows of the full output that
+# the crop by $p$ would otherwise have removed. (Only when $o_p > p$ are the last $o_p - p$ rows real
+# input rows that no window reads: zero columns of $C$, zero rows of the output.) With $o_p$ rows
+# added, the output with $o_p = 0$ is exactly its top-left part:
+
+# %%
+xo = np.random.default_rng(3).standard_normal((1, 2, 4, 4))   # (N, C_in, H, W)
+wo = np.random.default_rng(4).standard_normal((2, 3, 3, 3))   # (C_in, C_out, k, k)
+y0 = deconv.conv_transpose2d(xo, wo, stride=2, padding=1)                      # (1, 3, 7, 7)
+y1_ = deconv.conv_transpose2d(xo, wo, stride=2, padding=1, output_padding=1)   # (1, 3, 8, 8)
+compare("output_padding=1 output, top-left 7x7 vs output_padding=0", y1_[:, :, :7, :7], y0, rtol=1e-12, atol=0)
+print("largest |value| in the added last row:", np.abs(y1_[:, :, 7, :]).max())
+assert np.abs(y1_[:, :, 7, :]).max() > 0.1   # real values, not padding
+
+# %% [markdown]
+# ### FSRCNN's deconvolution layer
+#
+# FSRCNN (Dong, Loy & Tang, 2016) replaces the bicubic pre-upsampling of SRCNN by a last
+# "deconvolution" layer with $9 \times 9$ kernels and stride $n$ equal to the upscaling factor.
+# Such a layer turns an $i$-pixel input into $n\,i - n + 1$ pixels, not $n\,i$, when it is given
+# the padding that keeps the size of a stride-1 $9\times 9$ convolution. The general formula (here
+# $d = 1$, $k = 9$, $s = n$) says why:
+#
+# $$o = (i-1)\,n - 2p + (k-1) + o_p + 1 = n\,i - n + (k - 2p) + o_p .$$
+#
+# With the "same"-style padding $p = (k-1)/2 = 4$ and $o_p = 0$ this is $n\,i - n + 1$: input
+# pixel $j$ lands on output pixel $n j$ (the centre of its stamp), so the output runs from the first
+# input pixel to the last one and stops there; the $n-1$ output pixels that belong "to the right
+# of" the last input pixel are missing. To get exactly $n\,i$ we need
+#
+# $$k - 2p + o_p = n, \qquad 0 \le o_p < n ,$$
+#
+# and with $k = 9$, $p = 4$ that is $o_p = n - 1$ (what common PyTorch re-implementations of FSRCNN use:
+# `ConvTranspose2d(..., kernel_size=9, stride=n, padding=4, output_padding=n-1)`); other $(p, o_p)$
+# pairs work too, e.g. $p = 3, o_p = 0$ for $n = 3$. The cell lists every solution with $k = 9$ and
+# checks each against `deconv.shapes`, `inverse_output_padding` and the array that
+# `conv_transpose2d` returns, for input sizes $i = 1, \dots, 12$.
+
+# %%
+k = 9
+for n in (2, 3, 4):
+    same = [shapes.conv_transpose_output_size(i, k, n, 4, 0) for i in range(1, 13)]
+    assert same == [n * i - n + 1 for i in range(1, 13)]          # FSRCNN's n*i - n + 1 with p = 4, o_p = 0
+    sols = [(p, op) for p in range(0, 5) for op in range(n) if k - 2 * p + op == n]   # k - 2p + o_p = n
+    for p, op in sols:
+        for i in range(1, 13):
+            if i * n + 2 * p < k:                                   # too short for a conv back: skip
+                continue
+            assert shapes.conv_transpose_output_size(i, k, n, p, op) == n * i
+            assert shapes.inverse_output_padding(n * i, k, n, p) == op
+        out = deconv.conv_transpose2d(np.ones((1, 1, 5, 7)), np.ones((1, 1, k, k)), stride=n, padding=p, output_padding=op)
+        assert out.shape[2:] == (5 * n, 7 * n)
+    print(f"n = {n}:  p=4, o_p=0 gives n*i-n+1 = {same[:5]}...;  exactly n*i with (p, o_p) in {sols}")
+    assert (4, n - 1) in sols
+
+# %% [markdown]
+# The picture in one dimension for $n = 3$, $i = 4$: each input pixel's 9-tap stamp (bars), the
+# output window kept with $p = 4$, $o_p = 0$ (10 pixels, from the first input pixel's centre to the
+# last one's) and the $n - 1 = 2$ pixels that $o_p = 2$ adds. Next to it, the staircase of the
+# stride-3 convolution of the example above: three input lengths per output length, told apart by
+# $o_p$.
+
+# %%
+n, i_len, k, p = 3, 4, 9, 4
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw=dict(width_ratios=[1.4, 1]))
+ax = axes[0]
+for j in range(i_len):
+    ax.barh(j, k, left=j * n - 0.5, height=0.6, color="tab:blue", alpha=0.35)   # full-frame positions j*n .. j*n+8
+    ax.plot(j * n + 4, j, "k|", ms=14)
+ax.axvspan(p - 0.5, p + n * i_len - n + 1 - 0.5, color="tab:green", alpha=0.2, label="kept, $o_p=0$: $ni-n+1=10$")
+ax.axvspan(p + n * i_len - n + 1 - 0.5, p + n * i_len - 0.5, color="tab:orange", alpha=0.35, label="added by $o_p = n-1 = 2$")
+ax.set_xlabel("position in the full (uncropped) output"); ax.set_ylabel("input pixel j")
+ax.set_yticks(range(i_len)); ax.set_xlim(-1, (i_len - 1) * n + k)
+ax.set_xticks(range(0, (i_len - 1) * n + k)); ax.tick_params(axis="x", labelsize=8)
+ax.set_title("FSRCNN-style layer, i = 4: k=9, stride n=3, padding 4\nbars: stamps of the 4 input pixels; |: stamp centres", fontsize=10)
+ax.legend(loc="lower right", fontsize=8)
+ax = axes[1]
+Ls = np.arange(4, 22)
+outs = [shapes.conv_output_size(L, 3, 3, 1) for L in Ls]
+ops = [shapes.inverse_output_padding(L, 3, 3, 1) for L in Ls]
+sc = ax.scatter(Ls, outs, c=ops, cmap="viridis", s=60, zorder=3)
+fig.colorbar(sc, ax=ax, ticks=[0, 1, 2], label="output_padding that recovers L")
+ax.set_xlabel("conv input length L"); ax.set_ylabel("conv output length")
+ax.set_title("stride-3 conv (k=3, p=1):\n3 input lengths per output length", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 6. The sub-pixel view: a strided transposed conv is $r^2$ small convolutions
+#
+# ESPCN (Shi et al., CVPR 2016) upsamples by computing $r^2 C$ channels at low resolution with an
+# ordinary convolution and rearranging them into an $r\times$ larger image, the **pixel shuffle**
+#
+# $$\mathrm{PS}_r(t)[n, c, h r + \phi_h, w r + \phi_w] = t[n,\ c\,r^2 + \phi_h r + \phi_w,\ h, w],
+#   \qquad 0 \le \phi_h, \phi_w < r .$$
+#
+# The note by Shi, Caballero, Theis et al. (2016, arXiv:1609.07009) shows this is the *same*
+# function class as a stride-$r$ transposed convolution with an $rk\times rk$ kernel. We derive the
+# exact correspondence.
+#
+# **One dimension, stride $r$, kernel length $K = rk$, no padding, $d = 1$.** The scatter form is
+# $y[u] = \sum_{i r + a = u} x[i]\, w[a]$. Write the output index and the tap index in base $r$:
+#
+# $$u = r m + \phi \quad (\text{output block } m,\ \text{phase } \phi), \qquad a = r t + \beta \quad (\text{tap block } 0 \le t < k,\ \text{tap phase } 0 \le \beta < r).$$
+#
+# Then $i r + a = u$ reads $r(i + t) + \beta = r m + \phi$, and since $0 \le \beta, \phi < r$ this
+# forces $\beta = \phi$ and $i = m - t$ (with $x[i] = 0$ outside $0 \le i < L$). Hence
+#
+# $$y[r m + \phi] = \sum_{t=0}^{k-1} x[m - t]\; w[r t + \phi] .$$
+#
+# For each phase $\phi$ only the taps $w[\phi], w[\phi + r], \dots, w[\phi + r(k-1)]$, i.e.
+# `w[phi::r]`, are ever used: the big kernel splits into $r$ interleaved sub-kernels. Each phase
+# is an ordinary convolution *at the input's resolution*, index minus tap again, so with
+# $t = k-1-t'$ it becomes a cross-correlation with the flipped sub-kernel
+# $v_\phi[t'] = w[r(k-1-t') + \phi]$ on the input padded by $k-1$:
+#
+# $$y[r m + \phi] = \sum_{t'=0}^{k-1} x[m - (k-1) + t']\; v_\phi[t'] , \qquad m = 0, \dots, L + k - 2 .$$
+#
+# The $r$ phases are computed on the same grid $m$ and interleaved by $u = rm + \phi$: that is
+# $\mathrm{PS}_r$. In 2-D with channels, phase $(\phi_h, \phi_w)$ of output channel $c'$ is channel
+# $c' r^2 + \phi_h r + \phi_w$ of one convolution with weight $V$ of shape $(C_{out} r^2, C_{in}, k, k)$:
+#
+# $$V[c' r^2 + \phi_h r + \phi_w,\ c,\ t_h', t_w'] = w[c,\ c',\ r(k-1-t_h') + \phi_h,\ r(k-1-t_w') + \phi_w].$$
+#
+# **Padding and `output_padding`.** The construction gives the full output,
+# $r(L + k - 1) = (L-1)r + rk$ pixels, with padding $k-1$. The transposed conv with padding $P$
+# and $o_p$ keeps the full rows $P, \dots, P + L_{out} - 1$, so in general
+#
+# $$y = \mathrm{crop}_{\text{top/left } P,\ \text{bottom/right } P - o_p}\Big(\mathrm{PS}_r\big(\mathrm{conv}(x, V, \text{padding}=k-1)\big)\Big)$$
+#
+# (a negative crop means padding with zeros). When $P = r q$ is a multiple of $r$ and $o_p = 0$,
+# cropping $q$ whole blocks per side is the same as giving the small convolution padding
+# $k - 1 - q$ instead of $k-1$: no cropping at all, and $y = \mathrm{PS}_r(\mathrm{conv}(x, V, \text{padding}=k-1-q))$.
+# For example $r = 3$, $K = 9$, $P = 3$ (an FSRCNN-style $\times 3$ layer that returns exactly $3L$)
+# is $\mathrm{PS}_3$ of nine $3\times3$ convolutions with padding 1.
+#
+# Building $V$ is a reshape: split each kernel axis of length $rk$ into $(k, r)$ (block $t$,
+# phase $\beta$), reverse the block axes, and move the phases next to the output channel.
+
+# %%
+def subpixel_kernels(w, r):
+    """Transposed-conv weight (C_in, C_out, r*k, r*k) -> conv weight V (C_out*r*r, C_in, k, k)."""
+    C_in, C_out, KH, KW = w.shape
+    k = KH // r
+    w6 = w.reshape(C_in, C_out, k, r, k, r)          # [c, c', t_h, phi_h, t_w, phi_w]: tap a = r*t + phi
+    w6 = w6[:, :, ::-1, :, ::-1, :]                   # t -> k-1-t': flip the blocks, not the phases
+    return w6.transpose(1, 3, 5, 0, 2, 4).reshape(C_out * r * r, C_in, k, k)   # channel c'*r*r + phi_h*r + phi_w
+
+def subpixel_conv_transpose(x, w, r, padding, output_padding=0):
+    """conv_transpose2d(x, w, stride=r, padding, output_padding) as crop(PS_r(conv2d(x, V)))."""
+    k = w.shape[2] // r
+    P, op = padding, output_padding
+    full = deconv.pixel_shuffle(deconv.conv2d(x, subpixel_kernels(w, r), padding=k - 1), r)  # (N, C_out, r(H+k-1), r(W+k-1))
+    return pad_or_crop(full, -P, op - P, -P, op - P)
+
+# %% [markdown]
+# Check it against `deconv.conv_transpose2d`, with $C_{in} = 3$, $C_{out} = 2$, non-square inputs,
+# for $r = 2$ and $r = 3$, with and without cropping and with `output_padding`; in the $P = rq$,
+# $o_p = 0$ cases also the crop-free form with padding $k-1-q$. The tolerance is tight
+# (`rtol=1e-12`); the `exact` column says whether the two float64 results are also bitwise equal.
+
+# %%
+cases = [  # (r, k, P, o_p): the big kernel is (r*k) x (r*k)
+    (2, 2, 1, 0),   # 4x4 kernel, stride 2, padding 1: the DCGAN / FCN "x2" layer, output 2L
+    (2, 2, 1, 1),   # ... with output_padding 1: output 2L + 1
+    (2, 3, 2, 0),   # 6x6, padding 2 = 2*1: crop-free with padding k-1-q = 1, output 2L
+    (3, 3, 3, 0),   # 9x9, padding 3 = 3*1: crop-free with padding 1, output 3L (FSRCNN-style x3)
+    (3, 3, 4, 2),   # 9x9, padding 4, output_padding 2: FSRCNN's p = 4 with o_p = n - 1, output 3L
+    (3, 2, 0, 0),   # 6x6, no padding: the full output, r(L + k - 1)
+]
+rs = np.random.default_rng(5)
+for r, k, P, op in cases:
+    xs = rs.standard_normal((2, 3, 5, 4))                   # (N, C_in, H, W)
+    ws = rs.standard_normal((3, 2, r * k, r * k))           # (C_in, C_out, rk, rk)
+    ref = deconv.conv_transpose2d(xs, ws, stride=r, padding=P, output_padding=op)   # (N, C_out, H_out, W_out)
+    got = subpixel_conv_transpose(xs, ws, r, P, op)
+    compare(f"r={r} K={r * k} P={P} o_p={op} {ref.shape[2:]}: crop(PS(conv))", got, ref, rtol=1e-12, atol=1e-13)
+    if P % r == 0 and op == 0:
+        q = P // r
+        free = deconv.pixel_shuffle(deconv.conv2d(xs, subpixel_kernels(ws, r), padding=k - 1 - q), r)
+        compare(f"      crop-free: PS(conv(padding={k - 1 - q}))", free, ref, rtol=1e-12, atol=1e-13)
+
+# %% [markdown]
+# The two sides agree to a few units in the last place but are generally **not bitwise equal**:
+# they add the same products in a different order (different kernels and loop orders), and float
+# addition is not associative. The
+# identity itself is exact: with integer-valued inputs and weights every product and every partial
+# sum is an integer far below $2^{53}$, so float64 computes each side without rounding and the
+# results must be identical bit for bit.
+
+# %%
+ri = np.random.default_rng(6)
+for r, k, P, op in cases:
+    xi = ri.integers(-9, 10, (2, 3, 5, 4)).astype(np.float64)           # integers in float64
+    wi = ri.integers(-9, 10, (3, 2, r * k, r * k)).astype(np.float64)
+    ref = deconv.conv_transpose2d(xi, wi, stride=r, padding=P, output_padding=op)
+    got = subpixel_conv_transpose(xi, wi, r, P, op)
+    assert np.array_equal(got, ref), (r, k, P, op)
+print("integer-valued data: sub-pixel form == conv_transpose2d bit for bit in all", len(cases), "cases")
+
+# %% [markdown]
+# Here is the split for $r = 3$ and a $9\times 9$ kernel (one input and one output channel).
+# Each tap $(a, b)$ of the big kernel is coloured by its phase $(a \bmod 3,\ b \bmod 3)$; the
+# nine $3 \times 3$ sub-kernels on the right are the taps of one colour, in reversed block order
+# (the numbers are the big kernel's tap indices $a,b$). Sub-kernel $(\phi_h, \phi_w)$ produces the
+# output pixels $(3m + \phi_h,\ 3m' + \phi_w)$ — channel $3\phi_h + \phi_w$ before the shuffle.
+
+# %%
+r, k = 3, 3
+wk = np.random.default_rng(7).standard_normal((1, 1, r * k, r * k))      # (C_in, C_out, 9, 9)
+V = subpixel_kernels(wk, r)                                               # (9, 1, 3, 3)
+phase_colour = plt.cm.tab10([0, 1, 2, 3, 4, 5, 6, 8, 9])                  # 9 colours (tab10 without grey)
+vmax = np.abs(wk).max()
+
+fig = plt.figure(figsize=(11, 5.4))
+left, right = fig.subfigures(1, 2, width_ratios=[1.15, 1])
+ax = left.subplots()
+im = ax.imshow(wk[0, 0], cmap="gray", vmin=-vmax, vmax=vmax)
+for a in range(r * k):
+    for b in range(r * k):
+        ax.add_patch(Rectangle((b - 0.42, a - 0.42), 0.84, 0.84, fill=False, lw=2.4,
+                               ec=phase_colour[(a % r) * r + b % r]))
+ax.set_title(f"big kernel w ({r * k}×{r * k}) of a stride-{r} transposed conv\n"
+             f"border colour = phase (a mod {r}, b mod {r})", fontsize=10)
+ax.set_xlabel("tap b"); ax.set_ylabel("tap a")
+left.colorbar(im, ax=ax, fraction=0.046, label="weight")
+subs = right.subplots(r, r)
+for ph in range(r):
+    for pw in range(r):
+        sub, ch = subs[ph, pw], ph * r + pw
+        sub.imshow(V[ch, 0], cmap="gray", vmin=-vmax, vmax=vmax)
+        for t in range(k):
+            for u in range(k):
+                a, b = r * (k - 1 - t) + ph, r * (k - 1 - u) + pw            # which big-kernel tap this is
+                assert V[ch, 0, t, u] == wk[0, 0, a, b]
+                sub.text(u, t, f"{a},{b}", ha="center", va="center", fontsize=7,
+                         color="white" if V[ch, 0, t, u] < 0 else "black")
+        for spine in sub.spines.values():
+            spine.set_edgecolor(phase_colour[ch]); spine.set_linewidth(3.5)
+        sub.set_xticks([]); sub.set_yticks([])
+        sub.set_title(f"phase ({ph},{pw}): channel {ch}", fontsize=8)
+right.suptitle("the 9 sub-kernels V (labels: taps a,b of w)", fontsize=10)
+fig.suptitle("The sub-pixel split: 9×9 stride-3 transposed conv = pixel shuffle of nine 3×3 convolutions",
+             y=1.03)
+plt.show()
+
+# %% [markdown]
+# ### The split at work on a photograph
+#
+# The classic initialisation of a $\times 2$ "deconvolution" in FCN (Long, Shelhamer & Darrell,
+# 2015) is the bilinear kernel $f \otimes f$ with $f = (\tfrac14, \tfrac34, \tfrac34, \tfrac14)$,
+# stride 2 (FCN crops its output with a separate layer; in PyTorch terms that crop is padding 1),
+# here applied to a grey patch of scikit-learn's flower photograph, box-downsampled to $24 \times 24$
+# ($1 \times 1 \times 24 \times 24 \to 48 \times 48$). By Section 6 it is the shuffle of four
+# $2\times2$ convolutions, whose sub-kernels are the outer products of the flipped halves
+# $f[0::2]$ reversed $= (\tfrac34, \tfrac14)$ and $f[1::2]$ reversed $= (\tfrac14, \tfrac34)$. The figure shows the four phase images at low resolution and
+# the interleaved result. Away from the border, where zero padding darkens the transposed conv, it
+# equals `deconv.upsample_bilinear2d` with `scale_factor=2` (which replicates the border instead).
+
+# %%
+from deconv.data import sample_photos, downsample
+photo = sample_photos(np.float64)[1].mean(axis=0)                   # (427, 640): the flower, grey, in [0, 1]
+lr = downsample(photo[None, None, 120:216, 262:358], 4)            # (1, 1, 24, 24): 4x4 block means
+f = np.array([0.25, 0.75, 0.75, 0.25])
+w_bil = np.outer(f, f)[None, None]                                  # (C_in=1, C_out=1, 4, 4)
+hr = deconv.conv_transpose2d(lr, w_bil, stride=2, padding=1)       # (1, 1, 48, 48)
+V_bil = subpixel_kernels(w_bil, 2)                                  # (4, 1, 2, 2)
+phases = deconv.conv2d(lr, V_bil, padding=1)                        # (1, 4, 25, 25): padding k-1 = 1
+compare("bilinear kernel: crop(PS(4 convs)) vs conv_transpose2d",
+        pad_or_crop(deconv.pixel_shuffle(phases, 2), -1, -1, -1, -1), hr, rtol=1e-12, atol=1e-14)
+print("sub-kernel of phase (0,0):\n", V_bil[0, 0])
+bil = deconv.upsample_bilinear2d(lr, scale_factor=2)                # (1, 1, 48, 48)
+compare("interior vs upsample_bilinear2d", hr[..., 1:-1, 1:-1], bil[..., 1:-1, 1:-1], rtol=1e-12, atol=1e-14)
+
+lo, hi = lr.min(), lr.max()                                         # one grey scale for all panels
+fig = plt.figure(figsize=(11, 4.4))
+grid = fig.add_gridspec(2, 4, width_ratios=[2, 1, 1, 2], wspace=0.15, hspace=0.3)
+ax = fig.add_subplot(grid[:, 0])
+ax.imshow(lr[0, 0], cmap="gray", vmin=lo, vmax=hi); ax.set_title("input x, 24×24", fontsize=10)
+ax.set_xticks([]); ax.set_yticks([])
+for ch in range(4):
+    ax = fig.add_subplot(grid[ch // 2, 1 + ch % 2])
+    ax.imshow(phases[0, ch], cmap="gray", vmin=lo, vmax=hi)
+    ax.set_title(f"channel {ch} = phase ({ch // 2},{ch % 2})", fontsize=8)
+    ax.set_xticks([]); ax.set_yticks([])
+ax = fig.add_subplot(grid[:, 3])
+ax.imshow(hr[0, 0], cmap="gray", vmin=lo, vmax=hi)
+ax.set_title("PS$_2$ of the 4 channels, crop 1 per side\n= conv_transpose2d, 48×48", fontsize=10)
+ax.set_xticks([]); ax.set_yticks([])
+fig.suptitle("Stride-2 transposed conv with the bilinear 4×4 kernel = four 2×2 convolutions (25×25 each) + pixel shuffle",
+             fontsize=11)
+plt.show()
+
+# %% [markdown]
+# ## What we found
+#
+# * **Three constructions, one operator.** Zero insertion + padding $d(k-1)-p$ (and
+#   $+o_p$ at the bottom/right) + a flipped, channel-swapped stride-1 correlation; scatter-add of
+#   kernel stamps; and $C^\top$ with $C$ built from `conv2d` on one-hot images all equal
+#   `deconv.conv_transpose2d` to $\sim 10^{-15}$ in float64, on four configurations that together
+#   use stride, padding (including $p > d(k-1)$), dilation, `output_padding` and groups (including
+#   depthwise) on non-square inputs and kernels. `conv2d_backward`'s input gradient is the same
+#   array bit for bit, the adjoint identity holds to about $10^{-15}$, and central differences
+#   of $\langle x, \mathrm{conv}(z)\rangle$ reproduce the transposed convolution to a few $10^{-9}$
+#   (pure rounding: the function is linear).
+# * **`output_padding`** is the remainder $(L + 2p - d(k-1) - 1) \bmod s$ dropped by the floor of
+#   the strided convolution; `deconv.shapes.inverse_output_padding` matches that formula on a grid
+#   of configurations, and the rows it adds hold real values (for $o_p \le p$). FSRCNN's $n\,i - n + 1$ is
+#   reproduced: it is the $k=9$, $p=4$, $o_p=0$ case of the general formula; $o_p = n - 1$ (or
+#   the other listed $(p, o_p)$) gives exactly $n\,i$ for $n = 2, 3, 4$. We re-derived a size
+#   formula, not FSRCNN's super-resolution results.
+# * **Sub-pixel equivalence (Shi et al., 2016).** A stride-$r$ transposed conv with an
+#   $rk\times rk$ kernel equals $\mathrm{PS}_r$ of one convolution with $r^2 C_{out}$ output
+#   channels and the $k\times k$ sub-kernels $V[c' r^2 + \phi_h r + \phi_w, c, t, t'] =
+#   w[c, c', r(k-1-t) + \phi_h, r(k-1-t') + \phi_w]$, then a crop of $P$ (top/left) and $P - o_p$
+#   (bottom/right); for $P = rq$, $o_p = 0$ the crop becomes padding $k-1-q$. Verified for $r = 2, 3$
+#   with $C_{in} = 3$, $C_{out} = 2$: equal to $\le 10^{-14}$ with random float64 data (not bitwise,
+#   because the summation order differs) and bitwise with integer-valued data. What the note goes on
+#   to argue — that learning in low-resolution space is therefore as expressive and $r^2$ times
+#   cheaper than convolving a zero-inserted high-resolution image — follows from the count of
+#   multiplications in view (a), but we did not measure speed here. On a photograph, FCN's bilinear
+#   $4\times4$ stride-2 kernel became four $2\times2$ convolutions, and away from the one-pixel border
+#   it equals `upsample_bilinear2d` to $10^{-16}$.
+#
+# ## References
+#
+# * V. Dumoulin and F. Visin. *A guide to convolution arithmetic for deep learning.* arXiv:1603.07285, 2016.
+# * C. Dong, C. C. Loy and X. Tang. *Accelerating the Super-Resolution Convolutional Neural Network.*
+#   European Conference on Computer Vision (ECCV), 2016. arXiv:1608.00367.
+# * W. Shi, J. Caballero, F. Huszár, J. Totz, A. P. Aitken, R. Bishop, D. Rueckert and Z. Wang.
+#   *Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel Convolutional
+#   Neural Network.* IEEE Conference on Computer Vision and Pattern Recognition (CVPR), 2016. arXiv:1609.05158.
+# * W. Shi, J. Caballero, L. Theis, F. Huszár, A. Aitken, C. Ledig and Z. Wang.
+#   *Is the deconvolution layer the same as a convolutional layer?* arXiv:1609.07009, 2016.
+# * J. Long, E. Shelhamer and T. Darrell. *Fully Convolutional Networks for Semantic Segmentation.*
+#   IEEE Conference on Computer Vision and Pattern Recognition (CVPR), 2015. arXiv:1411.4038.
