@@ -280,41 +280,112 @@ def sum_partials(partial, grad_weight):
                     dst[k] += src[k]
 
 
+@njit(cache=True)
+def _pad_plane(plane, padded, pH, pW, Hp, Wp):
+    """padded[(ih + pH) * Wp + iw + pW] = plane[ih, iw], zeros elsewhere; rows and
+    columns that fall outside the Hp x Wp buffer are never read, so not copied."""
+    H, W = plane.shape
+    padded[:] = 0.0
+    lo = max(0, -pW)
+    width = min(W, Wp - pW) - lo
+    for ih in range(max(0, -pH), min(H, Hp - pH)):
+        # 1-D views on both sides keep the copy a plain vectorisable loop
+        dst = padded[(ih + pH) * Wp + lo + pW:]
+        src = plane[ih][lo:]
+        for t in range(width):
+            dst[t] = src[t]
+
+
+@njit(cache=True, inline="always")
+def _tap_shift(tap, kW, dH, dW, Wp):
+    return (tap // kW) * dH * Wp + (tap % kW) * dW
+
+
+@njit(cache=True)
+def _wide_taps(acc, padded, w, dH, dW, Wp, Q):
+    """acc[q] += sum over taps of w[tap] * padded[q + shift(tap)], taps in order.
+
+    Three taps per pass over acc: a pass per tap would be bound by loading and
+    storing acc, not by the multiply-adds. w: (kH, kW).
+    """
+    kH, kW = w.shape
+    taps = kH * kW
+    for t0 in range(0, taps, 3):
+        left = taps - t0
+        w0 = w[t0 // kW, t0 % kW]
+        s0 = padded[_tap_shift(t0, kW, dH, dW, Wp):]
+        if left >= 3:
+            w1 = w[(t0 + 1) // kW, (t0 + 1) % kW]
+            w2 = w[(t0 + 2) // kW, (t0 + 2) % kW]
+            s1 = padded[_tap_shift(t0 + 1, kW, dH, dW, Wp):]
+            s2 = padded[_tap_shift(t0 + 2, kW, dH, dW, Wp):]
+            for q in range(Q):
+                acc[q] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q]
+        elif left == 2:
+            w1 = w[(t0 + 1) // kW, (t0 + 1) % kW]
+            s1 = padded[_tap_shift(t0 + 1, kW, dH, dW, Wp):]
+            for q in range(Q):
+                acc[q] += w0 * s0[q] + w1 * s1[q]
+        else:
+            for q in range(Q):
+                acc[q] += w0 * s0[q]
+
+
 @njit(parallel=True, cache=True)
 def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, out):
     """out = conv(x, weight) + bias for one input channel per group (C_in/G = 1).
 
     x: (N, G, H, W), weight: (C_out, 1, kH, kW) with C_out = G * M, out:
     (N, C_out, H_out, W_out). Direct loops, one (sample, output channel)
-    plane per item; each output row accumulates the taps in a fixed order.
+    plane per item; each output element accumulates the taps in a fixed order.
+
+    Stride 1 uses a "wide" layout: the input plane is copied into a zero-padded
+    buffer Hp x Wp, with Wp = W_out + dW*(kW-1), and every tap is then one
+    contiguous multiply-add over the whole plane (the last kW-1 columns of each
+    wide row are computed and dropped), instead of one short loop per row.
     """
     N, groups, H, W = x.shape
     C_out, _, kH, kW = weight.shape
     H_out, W_out = out.shape[2], out.shape[3]
     M = C_out // groups
-    for item in prange(N * C_out):
-        n = item // C_out
-        co = item % C_out
-        plane = x[n, co // M]                   # (H, W)
-        y = out[n, co]                          # (H_out, W_out)
-        b = bias[co] if has_bias else 0.0
-        for oh in range(H_out):
-            for ow in range(W_out):
-                y[oh, ow] = b
-        for i in range(kH):
-            oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
-            for j in range(kW):
-                w = weight[co, 0, i, j]
-                ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
-                for oh in range(oh_lo, oh_hi):
-                    src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
-                    dst = y[oh][ow_lo:]
-                    if sW == 1:
-                        for t in range(ow_hi - ow_lo):
-                            dst[t] += w * src[t]
-                    else:
-                        for t in range(ow_hi - ow_lo):
-                            dst[t] += w * src[t * sW]
+    wide = sH == 1 and sW == 1
+    Hp = H_out + dH * (kH - 1) if wide else 0
+    Wp = W_out + dW * (kW - 1) if wide else 0
+    Q = (H_out - 1) * Wp + W_out if wide else 0
+    items = N * C_out
+    T = min(items, 64)
+    for t in prange(T):
+        padded = np.empty(Hp * Wp, dtype=x.dtype)        # (Hp * Wp,)
+        acc = np.empty(Q, dtype=x.dtype)                 # (Q,)
+        for item in range(items * t // T, items * (t + 1) // T):
+            n = item // C_out
+            co = item % C_out
+            plane = x[n, co // M]                        # (H, W)
+            y = out[n, co]                               # (H_out, W_out)
+            b = bias[co] if has_bias else 0.0
+            if wide:
+                _pad_plane(plane, padded, pH, pW, Hp, Wp)
+                acc[:] = b
+                _wide_taps(acc, padded, weight[co, 0], dH, dW, Wp, Q)
+                for oh in range(H_out):
+                    row = acc[oh * Wp:]
+                    y_row = y[oh]
+                    for ow in range(W_out):
+                        y_row[ow] = row[ow]
+                continue
+            for oh in range(H_out):
+                for ow in range(W_out):
+                    y[oh, ow] = b
+            for i in range(kH):
+                oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
+                for j in range(kW):
+                    w = weight[co, 0, i, j]
+                    ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
+                    for oh in range(oh_lo, oh_hi):
+                        src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
+                        dst = y[oh][ow_lo:]
+                        for t2 in range(ow_hi - ow_lo):
+                            dst[t2] += w * src[t2 * sW]
 
 
 @njit(parallel=True, cache=True)
@@ -324,6 +395,8 @@ def depthwise_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, grad_input
     grad_output: (N, C_out, H_out, W_out), weight: (C_out, 1, kH, kW),
     grad_input: (N, G, H, W), zero-filled by the caller. One (sample, input
     channel) plane per item, gathering its M output channels in order.
+    (With stride 1 and one output channel per group the callers use the
+    flipped-kernel forward instead.)
     """
     N, C_out, H_out, W_out = grad_output.shape
     _, _, kH, kW = weight.shape
@@ -356,18 +429,40 @@ def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
     """grad_weight of :func:`depthwise_forward`: one output channel per item.
 
     x: (N, G, H, W), grad_output: (N, C_out, H_out, W_out), grad_weight:
-    (C_out, 1, kH, kW), overwritten. Each tap keeps a row of W_out running
-    sums (a vectorisable loop, added in a fixed order), summed at the end.
+    (C_out, 1, kH, kW), overwritten. Each tap keeps a vector of running sums
+    (elementwise, so the loop vectorises; the samples are added in order),
+    summed in order at the end. Stride 1 uses the wide layout of
+    :func:`depthwise_forward`, grad_output padded with zero columns to match.
     """
     N, groups, H, W = x.shape
     _, C_out, H_out, W_out = grad_output.shape
     _, _, kH, kW = grad_weight.shape
     M = C_out // groups
+    wide = sH == 1 and sW == 1
+    Hp = H_out + dH * (kH - 1) if wide else 0
+    Wp = W_out + dW * (kW - 1) if wide else 0
+    Q = (H_out - 1) * Wp + W_out if wide else W_out
     for co in prange(C_out):
-        acc = np.zeros((kH * kW, W_out), dtype=x.dtype)   # (taps, W_out)
+        acc = np.zeros((kH * kW, Q), dtype=x.dtype)       # (taps, Q)
+        padded = np.empty(Hp * Wp, dtype=x.dtype)         # (Hp * Wp,)
+        gy_wide = np.zeros(Q, dtype=x.dtype)              # (Q,), zero past W_out in each row
         for n in range(N):
             plane = x[n, co // M]               # (H, W)
             gy = grad_output[n, co]             # (H_out, W_out)
+            if wide:
+                _pad_plane(plane, padded, pH, pW, Hp, Wp)
+                for oh in range(H_out):
+                    dst = gy_wide[oh * Wp:]
+                    gy_row = gy[oh]
+                    for ow in range(W_out):
+                        dst[ow] = gy_row[ow]
+                for i in range(kH):
+                    for j in range(kW):
+                        a = acc[i * kW + j]
+                        src = padded[i * dH * Wp + j * dW:]
+                        for q in range(Q):
+                            a[q] += gy_wide[q] * src[q]
+                continue
             for i in range(kH):
                 oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
                 for j in range(kW):
@@ -376,18 +471,13 @@ def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
                     for oh in range(oh_lo, oh_hi):
                         src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
                         row = gy[oh][ow_lo:]
-                        if sW == 1:
-                            for t in range(ow_hi - ow_lo):
-                                a[t] += row[t] * src[t]
-                        else:
-                            for t in range(ow_hi - ow_lo):
-                                a[t] += row[t] * src[t * sW]
-        for i in range(kH):
-            for j in range(kW):
-                total = acc[i * kW + j, 0] * 0.0
-                for t in range(W_out):
-                    total += acc[i * kW + j, t]
-                grad_weight[co, 0, i, j] = total
+                        for t in range(ow_hi - ow_lo):
+                            a[t] += row[t] * src[t * sW]
+        for tap in range(kH * kW):
+            total = acc[tap, 0] * 0.0
+            for q in range(Q):
+                total += acc[tap, q]
+            grad_weight[co, 0, tap // kW, tap % kW] = total
 
 
 @njit(cache=True)

@@ -204,6 +204,17 @@ def _is_pointwise(weight_shape, geometry, in_hw, out_hw):
             and tuple(in_hw) == tuple(out_hw))
 
 
+# Direct loops beat GEMMs of one input channel per group while the output channels
+# per group are few (a depthwise conv's GEMM is a matrix-vector product);
+# measured crossover on the reference machine: between 4 and 16.
+_DIRECT_MAX_OUT_PER_GROUP = 8
+
+
+def _direct(c_in_g, c_out_g):
+    """Whether a conv with these channels per group runs the direct depthwise kernels."""
+    return c_in_g == 1 and c_out_g <= _DIRECT_MAX_OUT_PER_GROUP
+
+
 def _forward_tile_rows(K, c_out_g, h_out, w_out, out_size, pointwise):
     """Output rows per tile of the conv forward: a whole sample when its
     unfolded input (K, H_out*W_out) fits the chunk budget (the GEMM then writes
@@ -231,7 +242,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     K = C_in_g * kH * kW
     has_bias = bias is not None
     b = bias if has_bias else np.zeros(0, dtype=x.dtype)
-    if C_in_g == 1:
+    if _direct(C_in_g, C_out_g):
         _k.depthwise_forward(x, weight, b, has_bias, *geometry, out)
         return out
     pointwise = _is_pointwise(weight.shape, geometry, x.shape[2:], out.shape[2:])
@@ -254,12 +265,17 @@ def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
     _, C_in_g, kH, kW = weight.shape
     C_out_g = C_out // groups
     P = H_out * W_out
-    if C_in_g == 1:
-        _k.depthwise_input_grad(grad_output, weight, *geometry, grad_input)
-        return grad_input
     pointwise = _is_pointwise(weight.shape, geometry, grad_input.shape[2:], grad_output.shape[2:])
     sH, sW, pH, pW, dH, dW = geometry
-    if not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1):
+    direct = _direct(C_in_g, C_out_g)
+    # (the flipped kernel has C_out/G inputs per group: one for a depthwise conv,
+    # whose input gradient is then again a direct depthwise conv)
+    flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
+            and (not direct or C_out_g == 1))
+    if direct and not flip:
+        _k.depthwise_input_grad(grad_output, weight, *geometry, grad_input)
+        return grad_input
+    if flip:
         # With stride 1 the transposed conv is itself a conv: of grad_output, with
         # the kernel flipped and its channel axes swapped (per group), padded by
         # d*(k-1) - p. Unfolding then replaces the scatter-add of col2im, and
@@ -295,7 +311,7 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     H_out, W_out = grad_output.shape[2:]
     P = H_out * W_out
     weight_size = C_out * C_in_g * kH * kW
-    if C_in_g == 1:
+    if _direct(C_in_g, C_out_g):
         grad_weight = np.empty(weight_shape, dtype=x.dtype)
         _k.depthwise_weight_grad(x, grad_output, *geometry, grad_weight)
         return grad_weight

@@ -795,18 +795,22 @@ def test_weight_gradient_batch_chunks_match_reference(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("multiplier", [1, 2, 12])
 @pytest.mark.parametrize("kw", [
     dict(padding=1, groups=4),
     dict(stride=2, padding=(2, 0), dilation=(1, 2), groups=4),
+    dict(padding=(0, 3), dilation=2, groups=2),
     dict(stride=(3, 1), groups=1),
 ])
-def test_single_input_channel_per_group_direct_path_matches_reference(dtype, kw):
-    """Depthwise convs (and convs with one input channel) run direct loops, not GEMMs."""
+def test_single_input_channel_per_group_matches_reference(dtype, multiplier, kw):
+    """Depthwise convs (and convs with one input channel) with few outputs per group run
+    direct loops (a wide layout for stride 1), with many the GEMMs; both against the reference."""
     rng = np.random.default_rng(7)
     groups = kw["groups"]
+    assert conv_module._direct(1, multiplier) == (multiplier < 12)
     x = rng.uniform(-1, 1, (3, groups, 9, 10)).astype(dtype)
-    w = rng.uniform(-1, 1, (2 * groups, 1, 3, 2)).astype(dtype)
-    b = rng.uniform(-1, 1, 2 * groups).astype(dtype)
+    w = rng.uniform(-1, 1, (multiplier * groups, 1, 3, 2)).astype(dtype)
+    b = rng.uniform(-1, 1, multiplier * groups).astype(dtype)
     y = deconv.conv2d(x, w, b, **kw)
     assert_close(y, reference.conv2d(x, w, b, **kw))
     gy = rng.uniform(-1, 1, y.shape).astype(dtype)
