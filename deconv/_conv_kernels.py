@@ -211,73 +211,70 @@ def conv_input_grad(grad_output, weight_t, kH, kW, sH, sW, pH, pW, dH, dW, grad_
 
 
 @njit(parallel=True, cache=True)
-def conv_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, pointwise, C_b, partial, col_ws,
-                     prod_ws):
-    """Partial weight gradients, one per (group, batch chunk): dY @ im2col(x)^T.
+def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, pointwise, C_b, partial,
+                     col_ws, prod_ws):
+    """Partial weight gradients, one per (group, batch chunk), transposed: im2col(x) @ dY^T.
 
     x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out),
-    partial: (G, B, C_out/G, C_in/G, kH, kW), zero-filled by the caller;
-    chunk b sums samples [N*b//B, N*(b+1)//B) in order, and the caller adds
-    the B partials in order (:func:`sum_partials`). col_ws: (T, Kb, P) and
-    prod_ws: (T, C_out/G, Kb) per-chunk workspaces, where Kb = C_b * kH * kW
+    partial: (G, B, K, C_out/G) with K = C_in/G * kH * kW, zero-filled by the
+    caller; chunk b sums samples [N*b//B, N*(b+1)//B) in order, and
+    :func:`sum_partials` adds the B partials in order. col_ws: (T, Kb, P) and
+    prod_ws: (T, Kb, C_out/G) per-chunk workspaces, where Kb = C_b * kH * kW
     for blocks of C_b input channels unfolded at a time (col_ws is unused,
-    and may be empty, when ``pointwise``).
+    and may be empty, when ``pointwise``). The product is formed as
+    (Kb, P) @ (P, C_out/G) rather than its transpose: BLAS runs that shape
+    about 30% faster here.
     """
     N, C_in, H, W = x.shape
     _, C_out, H_out, W_out = grad_output.shape
-    groups, B, C_out_g, C_in_g, kH, kW = partial.shape
-    K = C_in_g * kH * kW
+    groups, B, K, C_out_g = partial.shape
+    C_in_g = C_in // groups
     P = H_out * W_out
     T = col_ws.shape[0]
     Kb = C_b * kH * kW
     blocks = C_in_g // C_b
     x_b = x.reshape((N, groups, blocks, C_b, H, W))         # (N, G, blocks, C_b, H, W)
     gy_g = grad_output.reshape((N, groups, C_out_g, P))     # (N, G, C_out/G, P)
-    pw = partial.reshape((groups, B, C_out_g, K))           # (G, B, C_out/G, K)
     items = groups * B
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
         col = col_ws[t]                                     # (Kb, P)
-        prod = prod_ws[t]                                   # (C_out/G, Kb)
+        prod = prod_ws[t]                                   # (Kb, C_out/G)
         for item in range(lo, hi):
             g = item // B
             b = item % B
-            acc = pw[g, b]                                  # (C_out/G, K)
+            acc = partial[g, b].reshape((K * C_out_g,))     # (K, C_out/G) flattened
             for n in range(N * b // B, N * (b + 1) // B):
                 for blk in range(blocks):
                     if pointwise:
-                        np.dot(gy_g[n, g], x_b[n, g, blk].reshape((Kb, P)).T, prod)
+                        np.dot(x_b[n, g, blk].reshape((Kb, P)), gy_g[n, g].T, prod)
                     else:
                         _im2col(x_b[n, g, blk], col, kH, kW, sH, sW, pH, pW, dH, dW,
                                 0, H_out, W_out)
-                        np.dot(gy_g[n, g], col.T, prod)
-                    k0 = blk * Kb
-                    for co in range(C_out_g):
-                        dst = acc[co, k0:k0 + Kb]
-                        src = prod[co]
-                        for k in range(Kb):
-                            dst[k] += src[k]
+                        np.dot(col, gy_g[n, g].T, prod)
+                    dst = acc[blk * Kb * C_out_g:]
+                    src = prod.reshape((Kb * C_out_g,))
+                    for e in range(Kb * C_out_g):
+                        dst[e] += src[e]
 
 
 @njit(cache=True)
 def sum_partials(partial, grad_weight):
-    """grad_weight[g*C_out/G + co] = sum over b, in order, of partial[g, b, co].
+    """grad_weight[g*C_out/G + co, k] = sum over b, in order, of partial[g, b, k, co].
 
-    partial: (G, B, C_out/G, C_in/G, kH, kW), grad_weight: (C_out, C_in/G, kH, kW).
+    partial: (G, B, K, C_out/G), grad_weight: (C_out, C_in/G, kH, kW).
     """
-    groups, B, C_out_g = partial.shape[0], partial.shape[1], partial.shape[2]
-    size = partial.shape[3] * partial.shape[4] * partial.shape[5]
-    pw = partial.reshape((groups, B, C_out_g, size))
-    gw = grad_weight.reshape((groups, C_out_g, size))
+    groups, B, K, C_out_g = partial.shape
+    gw = grad_weight.reshape((groups, C_out_g, K))
     for g in range(groups):
-        for co in range(C_out_g):
-            dst = gw[g, co]
-            for k in range(size):
-                dst[k] = pw[g, 0, co, k]
-            for b in range(1, B):
-                src = pw[g, b, co]
-                for k in range(size):
-                    dst[k] += src[k]
+        for k in range(K):
+            for co in range(C_out_g):
+                gw[g, co, k] = partial[g, 0, k, co]
+        for b in range(1, B):
+            for k in range(K):
+                src = partial[g, b, k]
+                for co in range(C_out_g):
+                    gw[g, co, k] += src[co]
 
 
 @njit(cache=True)
@@ -474,24 +471,23 @@ def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
                         for t in range(ow_hi - ow_lo):
                             a[t] += row[t] * src[t * sW]
         for tap in range(kH * kW):
-            total = acc[tap, 0] * 0.0
+            total = 0.0                                   # float64
             for q in range(Q):
                 total += acc[tap, q]
             grad_weight[co, 0, tap // kW, tap % kW] = total
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def bias_grad(grad_output):
-    """grad_bias[c] = sum of grad_output[:, c], accumulated in float64.
+    """grad_bias[c] = sum of grad_output[:, c], accumulated in float64; one
+    channel per item, summed in order.
 
-    grad_output: (N, C, H, W) returns (C,). Serial on purpose: it is
-    memory-bound and short, and a Numba thread pool spinning after it would
-    compete with the BLAS threads of the GEMMs around it.
+    grad_output: (N, C, H, W) returns (C,).
     """
     N, C, H, W = grad_output.shape
     gy = grad_output.reshape((N, C, H * W))
     out = np.empty(C, dtype=grad_output.dtype)
-    for c in range(C):
+    for c in prange(C):
         total = 0.0
         for n in range(N):
             row = gy[n, c]
@@ -501,17 +497,13 @@ def bias_grad(grad_output):
     return out
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def add_bias(y, bias):
-    """y[:, c] += bias[c] in place (y is a fresh output array). y: (N, C, H, W).
-
-    Serial for the same reason as :func:`bias_grad`.
-    """
+    """y[:, c] += bias[c] in place (y is a fresh output array). y: (N, C, H, W)."""
     N, C, H, W = y.shape
-    for n in range(N):
-        for c in range(C):
-            b = bias[c]
-            plane = y[n, c]
-            for h in range(H):
-                for w in range(W):
-                    plane[h, w] += b
+    planes = y.reshape((N * C, H * W))
+    for item in prange(N * C):
+        b = bias[item % C]
+        plane = planes[item]
+        for p in range(H * W):
+            plane[p] += b

@@ -210,6 +210,11 @@ def _is_pointwise(weight_shape, geometry, in_hw, out_hw):
 _DIRECT_MAX_OUT_PER_GROUP = 8
 
 
+# The flipped-kernel conv for a stride-1 input gradient has C_in/G output rows in
+# its GEMM; with fewer than this, GEMM + col2im is faster.
+_FLIP_MIN_IN_PER_GROUP = 8
+
+
 def _direct(c_in_g, c_out_g):
     """Whether a conv with these channels per group runs the direct depthwise kernels."""
     return c_in_g == 1 and c_out_g <= _DIRECT_MAX_OUT_PER_GROUP
@@ -270,8 +275,9 @@ def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
     direct = _direct(C_in_g, C_out_g)
     # (the flipped kernel has C_out/G inputs per group: one for a depthwise conv,
     # whose input gradient is then again a direct depthwise conv)
+    # (and a flipped conv with few input channels would be a matrix-vector product)
     flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
-            and (not direct or C_out_g == 1))
+            and ((direct and C_out_g == 1) or (not direct and C_in_g >= _FLIP_MIN_IN_PER_GROUP)))
     if direct and not flip:
         _k.depthwise_input_grad(grad_output, weight, *geometry, grad_input)
         return grad_input
@@ -319,12 +325,12 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
     c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
                                                       max(budget_elements // 4, 1))
-    partial = np.zeros((groups, chunks, C_out_g, C_in_g, kH, kW), dtype=x.dtype)
+    partial = np.zeros((groups, chunks, C_in_g * kH * kW, C_out_g), dtype=x.dtype)
     with kernel_chunks() as T:
         col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=x.dtype)
-        prod_ws = np.empty((T, C_out_g, c_block * kH * kW), dtype=x.dtype)
-        _k.conv_weight_grad(x, grad_output, *geometry, pointwise, c_block, partial, col_ws,
-                            prod_ws)
+        prod_ws = np.empty((T, c_block * kH * kW, C_out_g), dtype=x.dtype)
+        _k.conv_weight_grad(x, grad_output, kH, kW, *geometry, pointwise, c_block, partial,
+                            col_ws, prod_ws)
     grad_weight = np.empty(weight_shape, dtype=x.dtype)
     _k.sum_partials(partial, grad_weight)
     return grad_weight
