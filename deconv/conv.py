@@ -649,8 +649,6 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     ``H_out = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding_H + 1`` (likewise
     ``W_out``), as in :func:`conv_transpose2d`.
 
-    ``H_out`` as in :func:`conv_transpose2d`.
-
     Examples
     --------
     >>> import numpy as np, deconv

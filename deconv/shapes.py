@@ -36,6 +36,7 @@ __all__ = [
     "pool_output_size",
     "unpool_output_size",
     "upsample_output_size",
+    "pool_window_has_input",
 ]
 
 

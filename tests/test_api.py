@@ -189,3 +189,19 @@ def test_non_native_byte_order_is_accepted():
     y = deconv.conv2d(x.astype(">f4"), w.astype(">f4"))
     assert y.dtype == np.float32
     np.testing.assert_array_equal(y, deconv.conv2d(x, w))
+
+
+def test_compare_prints_one_line_and_raises_on_disagreement(capsys):
+    from deconv.gradcheck import compare
+    assert compare("same", np.array([1.0, np.nan]), np.array([1.0, np.nan])) == 0.0
+    assert capsys.readouterr().out == "same | exact: True | approx: True | maxdiff: 0\n"
+    maxdiff = compare("close", np.array([1.0]), np.array([1.0 + 1e-12]))
+    assert 0 < maxdiff < 2e-12
+    assert "exact: False | approx: True" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=r"far: max \|difference\| 0.1"):
+        compare("far", np.array([1.0, 2.0]), np.array([1.0, 2.1]))
+    assert "approx: False" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match=r"shape \(2,\) != expected shape \(1, 2\)"):
+        compare("shape", np.zeros(2), np.zeros((1, 2)))
+    with pytest.raises(AssertionError):
+        compare("nan where a number is expected", np.array([np.nan]), np.array([0.0]))
