@@ -72,10 +72,13 @@ def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, oh1, W_out):
                     src = x_row[ow_lo * sW + j * dW - pW:]
                     dst = row[base + ow_lo:]
                     if sW == 1:
-                        # the common case gets its own loop: with a run-time
+                        # the common cases get their own loops: with a run-time
                         # stride the copy would not vectorise (4x slower)
                         for t in range(ow_hi - ow_lo):
                             dst[t] = src[t]
+                    elif sW == 2:
+                        for t in range(ow_hi - ow_lo):
+                            dst[t] = src[2 * t]
                     else:
                         for t in range(ow_hi - ow_lo):
                             dst[t] = src[t * sW]
@@ -104,6 +107,9 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
                     if sW == 1:
                         for t in range(ow_hi - ow_lo):
                             dst[t] += src[t]
+                    elif sW == 2:
+                        for t in range(ow_hi - ow_lo):
+                            dst[2 * t] += src[t]
                     else:
                         for t in range(ow_hi - ow_lo):
                             dst[t * sW] += src[t]

@@ -227,7 +227,11 @@ def _forward_tile_rows(K, c_out_g, h_out, w_out, out_size, pointwise):
     budget = _chunk_budget(out_size)
     if pointwise or K * h_out * w_out <= budget:
         return h_out
-    return max(1, min(h_out, budget // ((K + c_out_g) * w_out)))
+    fit = max(1, min(h_out, budget // ((K + c_out_g) * w_out)))
+    # Equal tiles: a short last tile is computed in full and mostly dropped
+    # (25 + 7 rows cost as much as 25 + 25; 16 + 16 is 1.45x faster).
+    tiles = -(-h_out // fit)
+    return -(-h_out // tiles)
 
 
 def _channel_block(c_in_g, taps, pixels, budget):
