@@ -1,6 +1,7 @@
-"""Command line: ``deconv check`` and ``deconv train`` (later: ``bench``)."""
+"""Command line: ``deconv check``, ``deconv train`` and ``deconv bench``."""
 
 import argparse
+import os
 import sys
 
 
@@ -17,6 +18,24 @@ def _train(args):
         momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,
         resume=args.resume, scale=args.scale, upsample=args.upsample)
     return 0 if result["beats_baseline"] else 1
+
+
+def _bench(args):
+    from deconv import bench
+    try:
+        return bench.run(
+            quick=args.quick, threads=args.threads, cases=args.cases, rounds=args.rounds,
+            repeats=args.repeats, warmup=args.warmup, out=args.out,
+            torch_python=args.torch_python, startup=not args.no_startup, peers=args.peers,
+            size=args.size, fail_on_targets=args.fail_on_targets)
+    except bench.BenchError as e:
+        # a bad option found past argparse (unknown case name, ...): usage error
+        print(f"deconv bench: error: {e}", file=sys.stderr)
+        return 2
+    except bench.WorkerError as e:
+        # e.g. deconv fails to import in the worker: say so without a parent traceback
+        print(f"deconv bench: {e}", file=sys.stderr)
+        return 1
 
 
 def main(argv=None):
@@ -54,6 +73,39 @@ def main(argv=None):
     t.add_argument("--upsample", default="deconv", choices=["deconv", "pixelshuffle"],
                    help="superres only")
     t.set_defaults(func=_train)
+    b = sub.add_parser(
+        "bench",
+        help="benchmark suite: every op forward and backward against PyTorch (when "
+             "importable), a NumPy im2col baseline, the scipy reference and the matmul limit, "
+             "each in its own process; checks results first, evaluates the targets, writes "
+             "results.json, results.md and ratios.png (see benchmarks/README.md)",
+    )
+    b.add_argument("--quick", action="store_true",
+                   help="1 round, no warm-up beyond the first call, 3 repeats, warm start-up only "
+                        "(about 3 minutes on 2 cores)")
+    b.add_argument("--threads", type=int, nargs="+", default=[1, 2], metavar="T",
+                   help="thread counts to run at (default: 1 2)")
+    b.add_argument("--cases", nargs="+", metavar="NAME",
+                   help="only these cases ('sweep' for every sweep point; default: all)")
+    b.add_argument("--rounds", type=int, help="worker rounds per lib and thread count "
+                   "(default 3; --quick 1)")
+    b.add_argument("--repeats", type=int, help="timed calls per pass in a worker "
+                   "(default 10; --quick 3)")
+    b.add_argument("--warmup", type=int,
+                   help="untimed calls after the first (default 2; --quick 0)")
+    b.add_argument("--out", metavar="DIR",
+                   help="output directory (default: benchmarks/ inside the repository, else .)")
+    b.add_argument("--torch-python", metavar="PATH",
+                   help="Python interpreter for the PyTorch worker (default: this one)")
+    b.add_argument("--peers", nargs="+", default=["torch", "numpy", "scipy"],
+                   choices=["torch", "numpy", "scipy"],
+                   help="peers to run next to deconv (default: all)")
+    b.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
+    b.add_argument("--fail-on-targets", action="store_true",
+                   help="exit with status 1 when a target fails (default: only when results "
+                        "are wrong)")
+    b.add_argument("--size", choices=["full", "tiny"], default="full", help=argparse.SUPPRESS)
+    b.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     if getattr(args, "ops", None):
         from deconv.check import OPS
@@ -62,6 +114,17 @@ def main(argv=None):
             parser.error(f"unknown op(s) {unknown}; choose from {sorted(OPS)}")
     if getattr(args, "configs", 1) < 1:
         parser.error(f"--configs must be >= 1, got {args.configs}")
+    if args.command == "bench":
+        if any(t < 1 for t in args.threads):
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        for name in ("rounds", "repeats"):
+            if getattr(args, name) is not None and getattr(args, name) < 1:
+                parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+        if args.warmup is not None and args.warmup < 0:
+            parser.error(f"--warmup must be >= 0, got {args.warmup}")
+        if args.torch_python and not (os.path.isfile(args.torch_python)
+                                      and os.access(args.torch_python, os.X_OK)):
+            parser.error(f"--torch-python {args.torch_python!r} is not an executable file")
     return args.func(args)
 
 

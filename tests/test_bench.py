@@ -1,0 +1,275 @@
+"""The machinery of ``deconv bench`` (no timing assertions): the NumPy im2col baseline
+against the reference, FLOP counts, the target evaluation on synthetic numbers, the
+ratio computation, a tiny end-to-end run, and a correctness check that stops the run."""
+
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from deconv import _bench_worker as W
+from deconv import bench, cli
+
+
+
+def _random_inputs(case, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s) for k, s in case["shapes"].items()}
+
+
+BASELINE_CASES = [
+    W.conv_case("stride2_pad1", "conv2d", 2, 4, 6, (7, 8), 3, stride=2, padding=1),
+    W.conv_case("groups2", "conv2d", 2, 4, 6, (7, 8), 3, groups=2),
+    W.conv_case("depthwise", "conv2d", 2, 4, 4, (6, 6), 3, padding=1, groups=4),
+    W.conv_case("transposed_s2_g2", "conv_transpose2d", 2, 4, 6, (5, 4), 4, stride=2,
+                padding=1, groups=2),
+    W.conv_case("conv1d_s2", "conv1d", 2, 4, 6, (11,), 5, stride=2, padding=2),
+    W.conv_case("transposed1d_s3", "conv_transpose1d", 2, 4, 6, (9,), 3, stride=3, padding=1),
+]
+
+
+@pytest.mark.parametrize("case", BASELINE_CASES, ids=lambda c: c["name"])
+def test_numpy_baseline_matches_reference(case):
+    a = _random_inputs(case)
+    ref = W.reference_outputs(case, a)
+    fwd, bwd, fwd_names, bwd_names = W.numpy_conv_impl(case, a)
+    got = dict(zip(fwd_names + bwd_names, fwd() + bwd()))
+    assert set(got) == set(ref) == {"y", "gx", "gw", "gb"}
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-12, err_msg=k)
+
+
+def test_numpy_baseline_keeps_float32():
+    case = BASELINE_CASES[0]
+    a = {k: v.astype(np.float32) for k, v in _random_inputs(case).items()}
+    fwd, bwd, _, _ = W.numpy_conv_impl(case, a)
+    assert all(o.dtype == np.float32 for o in fwd() + bwd())
+
+
+def test_flops_and_limit_shapes():
+    conv2d = W.build_cases()[0]
+    # 2 * N * C_out * H_out * W_out * C_in * kH * kW
+    assert W.flops(conv2d, "fwd") == 2 * 32 * 64 * 32 * 32 * 64 * 9
+    assert W.flops(conv2d, "bwd") == 2 * W.flops(conv2d, "fwd")
+    transposed = next(c for c in W.build_cases() if c["name"] == "conv_transpose2d")
+    # the adjoint conv: 32 -> 64 channels, 4x4 kernel, 16x16 output, N=32
+    assert W.flops(transposed, "fwd") == 2 * 32 * 64 * 16 * 16 * 32 * 16
+    assert W.limit_gemms(transposed)["fwd"] == [(1, 32 * 16, 64, 32 * 16 * 16)]
+
+
+def test_check_version_keeps_structure():
+    depthwise = next(c for c in W.build_cases() if c["name"] == "conv2d_depthwise")
+    small = W.check_version(depthwise)
+    g = small["geometry"]
+    assert (g["N"], g["C_in"], g["C_out"], g["groups"]) == (2, 8, 8, 8)
+    assert g["spatial"] == depthwise["geometry"]["spatial"]
+    assert small["shapes"]["w"] == (8, 1, 3, 3)
+
+
+def test_select_cases():
+    names = [c["name"] for c in bench.select_cases(["conv1d", "sweep_batch"])]
+    assert names == ["conv1d"] + [f"sweep_batch_n{n}" for n in W.SWEEP_BATCHES]
+    with pytest.raises(bench.BenchError, match="unknown case 'nope'"):
+        bench.select_cases(["nope"])
+
+
+def test_default_out_dir(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "benchmarks").mkdir(parents=True)
+    (repo / "sub").mkdir()
+    (repo / "setup.cfg").write_text("[metadata]\nname = deconv-numba\n")
+    assert bench.default_out_dir(str(repo / "sub")) == str(repo / "benchmarks")
+    assert bench.default_out_dir(str(tmp_path)) == str(tmp_path)
+
+
+# --- correctness comparison --------------------------------------------------
+
+def test_compare_outputs_flags_wrong_values_indices_and_shapes():
+    ref = {"y": np.arange(6.0).reshape(2, 3), "idx": np.arange(4)}
+    good = {"y": ref["y"].astype(np.float32), "idx": np.arange(4)}
+    assert all(r["ok"] for r in bench.compare_outputs(good, ref, "float32").values())
+    bad = {"y": ref["y"] * 1.01, "idx": np.array([0, 1, 3, 2])}
+    rep = bench.compare_outputs(bad, ref, "float32")
+    assert not rep["y"]["ok"] and rep["idx"]["error"] == 2 and not rep["idx"]["ok"]
+    rep = bench.compare_outputs({"y": ref["y"][:1]}, ref, "float64")
+    assert not rep["y"]["ok"] and "shape" in rep["y"]["why"] and rep["idx"]["why"] == "missing"
+
+
+# --- aggregation and targets ------------------------------------------------
+
+def _worker(key, fwd_ms, bwd_ms, limit=None):
+    def summary(ms):
+        return {"median": ms, "q1": ms, "q3": ms, "min": ms, "max": ms, "n": 3}
+    case = {"first_fwd_s": 0.5, "first_bwd_s": 0.5, "fwd": summary(fwd_ms),
+            "bwd": summary(bwd_ms)}
+    if limit:
+        case["limit"] = {"fwd": summary(limit[0]), "bwd": summary(limit[1])}
+    return {"cases": {key: case}}
+
+
+def test_aggregate_pairs_ratios_round_by_round():
+    case = W.build_cases()[0]
+    key = "conv2d|float32"
+    timing = {
+        (1, "deconv"): [_worker(key, 10.0, 30.0), _worker(key, 20.0, 30.0),
+                        _worker(key, 12.0, 30.0)],
+        (1, "torch"): [_worker(key, 5.0, 60.0), _worker(key, 20.0, 60.0),
+                       _worker(key, 4.0, 60.0)],
+        (1, "numpy"): [_worker(key, 40.0, 90.0, limit=(8.0, 15.0))],
+    }
+    rows = bench.aggregate([dict(case, dtypes=("float32",))], timing, [1])
+    fwd = next(r for r in rows if r["pass"] == "fwd")
+    bwd = next(r for r in rows if r["pass"] == "bwd")
+    # pair by pair: 10/5, 20/20, 12/4 -> median 2.0 (the ratio of medians would be 12/5)
+    assert fwd["ratio_torch"] == pytest.approx(2.0)
+    assert fwd["deconv_ms"] == 12.0 and fwd["torch_ms"] == 5.0
+    assert bwd["ratio_torch"] == pytest.approx(0.5)
+    assert fwd["ratio_numpy"] == pytest.approx(12.0 / 40.0)
+    assert fwd["fraction_of_limit"] == pytest.approx(8.0 / 12.0)
+    assert fwd["gflops"] == pytest.approx(W.flops(case, "fwd") / 12e6)
+    assert bwd["fraction_of_limit"] == pytest.approx(15.0 / 30.0)
+
+
+def _row(case, pass_, threads, ms, ratio=None, frac=None, family="conv", sweep=None,
+         units=None, large=False, limit_target=False, dtype="float32"):
+    r = {"case": case, "family": family, "pass": pass_, "dtype": dtype, "threads": threads,
+         "sweep": sweep, "large": large, "limit_target": limit_target, "deconv_ms": ms,
+         "ratio_torch": ratio, "fraction_of_limit": frac}
+    if units:
+        r["ns_per_unit"] = ms * 1e6 / units
+    return r
+
+
+def _by(targets, name):
+    return {t["item"]: t["status"] for t in targets if t["target"] == name}
+
+
+def test_evaluate_targets_pass_and_fail():
+    rows = [
+        _row("conv2d", "fwd", 1, 100.0, ratio=0.9, frac=0.70, large=True, limit_target=True),
+        _row("conv2d", "bwd", 1, 200.0, ratio=1.2, frac=0.45, large=True, limit_target=True),
+        _row("conv2d", "fwd", 2, 55.0, ratio=1.0, frac=0.66, large=True, limit_target=True),
+        _row("conv2d", "bwd", 2, 150.0, ratio=0.8, frac=0.60, large=True, limit_target=True),
+        _row("max_pool2d", "fwd", 1, 1.0, ratio=3.0, family="pool"),
+    ]
+    # batch sweep: time per unit within 25% (fwd) and not (bwd)
+    for i, n in enumerate((8, 16, 32, 64)):
+        rows.append(_row(f"sweep_batch_n{n}", "fwd", 1, n * (1.0 + 0.05 * i), sweep="batch",
+                         units=n))
+        rows.append(_row(f"sweep_batch_n{n}", "bwd", 1, n * (1.0 + 0.2 * i), sweep="batch",
+                         units=n))
+    memory = {"conv2d|float32|1": {"fwd": {"extra_over_output": 0.3},
+                                   "bwd": {"extra_over_output": 1.5}}}
+    startup = {"conv2d": {"warm": [{"process_wall_s": 1.2}, {"process_wall_s": 1.4},
+                                   {"process_wall_s": 9.0}]},
+               "api": {"cold": [{"process_wall_s": 40.0}], "warm": []}}
+    targets = bench.evaluate_targets(rows, memory, startup)
+    assert _by(targets, "ratio_vs_torch") == {
+        "conv2d fwd float32 T=1": "PASS", "conv2d bwd float32 T=1": "FAIL",
+        "conv2d fwd float32 T=2": "PASS", "conv2d bwd float32 T=2": "PASS",
+        "max_pool2d fwd float32 T=1": "FAIL"}
+    assert _by(targets, "fraction_of_limit_fwd") == {"conv2d fwd T=1": "PASS",
+                                                      "conv2d fwd T=2": "PASS"}
+    assert _by(targets, "fraction_of_limit_bwd") == {"conv2d bwd T=1": "FAIL",
+                                                      "conv2d bwd T=2": "PASS"}
+    assert _by(targets, "sweep_linear") == {"batch sweep fwd T=1": "PASS",
+                                             "batch sweep bwd T=1": "FAIL"}
+    # 100/55 = 1.82 >= 1.7; 200/150 = 1.33 < 1.7
+    assert _by(targets, "thread_speedup") == {"conv2d fwd": "PASS", "conv2d bwd": "FAIL"}
+    assert _by(targets, "memory") == {"conv2d fwd float32 T=1": "PASS",
+                                      "conv2d bwd float32 T=1": "FAIL"}
+    warm = next(t for t in targets if t["target"] == "startup_warm")
+    assert warm["value"] == 1.4 and warm["status"] == "PASS"      # the median
+    assert next(t for t in targets if t["target"] == "startup_cold_api")["status"] == "INFO"
+
+
+def test_evaluate_targets_without_torch_or_points():
+    rows = [_row("conv2d", "fwd", 1, 10.0, large=True),
+            _row("sweep_batch_n8", "fwd", 1, 8.0, sweep="batch", units=8)]
+    targets = bench.evaluate_targets(rows, torch_available=False)
+    status = {(t["target"], t["item"]): t["status"] for t in targets}
+    assert status[("ratio_vs_torch", "all kernels")] == "N/A"
+    assert status[("sweep_linear", "batch sweep fwd T=1")] == "N/A"
+    assert status[("thread_speedup", "conv2d fwd")] == "N/A"
+    assert not any(t["status"] in ("PASS", "FAIL") for t in targets)
+
+
+# --- end to end -------------------------------------------------------------
+
+def _tiny_run(tmp_path, cases, peers, **kw):
+    out = io.StringIO()
+    rc = bench.run(quick=True, threads=[1], cases=cases, rounds=1, repeats=2, warmup=0,
+                   out=str(tmp_path), startup=False, peers=peers, size="tiny", stream=out, **kw)
+    return rc, out.getvalue()
+
+
+def test_tiny_run_writes_results(tmp_path):
+    rc, text = _tiny_run(tmp_path, ["conv2d", "max_pool2d"], ("numpy",))
+    assert rc == 0, text
+    with open(tmp_path / "results.json") as f:
+        res = json.load(f)
+    for key in ("date", "machine", "settings", "threads", "libs", "correctness", "rows",
+                "memory", "targets", "workers", "status"):
+        assert key in res, key
+    assert res["status"] == "ok" and res["libs"] == ["deconv", "numpy"]
+    assert {"cpu", "cores", "versions"} <= set(res["machine"])
+    worker = res["workers"]["deconv|1"][0]
+    assert worker["threads"]["env"]["NUMBA_NUM_THREADS"] == "1"
+    assert worker["threads"]["numba_threads"] == 1
+    rows = {(r["case"], r["pass"], r["dtype"]): r for r in res["rows"]}
+    assert set(rows) == {("conv2d", p, d) for p in ("fwd", "bwd") for d in ("float32", "float64")} \
+        | {("max_pool2d", p, "float32") for p in ("fwd", "bwd")}
+    conv = rows[("conv2d", "fwd", "float32")]
+    assert conv["deconv_ms"] > 0 and conv["numpy_ms"] > 0 and conv["limit_ms"] > 0
+    assert conv["ratio_numpy"] == pytest.approx(conv["deconv_ms"] / conv["numpy_ms"])
+    assert "numpy_ms" not in rows[("max_pool2d", "fwd", "float32")]
+    assert set(res["memory"]) == {"conv2d|float32|1", "conv2d|float64|1"}
+    assert res["memory"]["conv2d|float32|1"]["fwd"]["output_bytes"] == 2 * 4 * 8 * 8 * 4
+    assert {t["target"] for t in res["targets"]} >= {"ratio_vs_torch", "fraction_of_limit_fwd",
+                                                    "memory"}
+    assert (tmp_path / "results.md").read_text().count("| conv2d |") == 4
+    assert "=== Targets" in text
+
+
+def test_torch_column_absent_when_torch_does_not_import(tmp_path):
+    # an interpreter without site-packages cannot import torch (the worker needs no more)
+    fake = tmp_path / "python-without-torch"
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    fake.chmod(0o755)
+    rc, text = _tiny_run(tmp_path, ["avg_pool2d"], ("torch",), torch_python=str(fake))
+    assert rc == 0, text
+    assert "PyTorch not importable" in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["libs"] == ["deconv"]
+    assert all("torch_ms" not in r for r in res["rows"])
+    assert {t["status"] for t in res["targets"] if t["target"] == "ratio_vs_torch"} == {"N/A"}
+    assert "no chart" in text
+
+
+def test_wrong_implementation_fails_the_check_before_timing(tmp_path):
+    rc, text = _tiny_run(tmp_path, ["conv2d"], ("numpy",), perturb=["conv2d"])
+    assert rc == 1
+    assert "CORRECTNESS CHECK FAILED" in text and "MISMATCH y" in text
+    assert "Timing" not in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "correctness check failed"
+    assert not res["correctness"]["conv2d|float32"]["deconv"]["y"]["ok"]
+    assert res["correctness"]["conv2d|float32"]["numpy"]["y"]["ok"]
+
+
+def test_cli_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench", "--threads", "0"])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--torch-python", "/nonexistent/python"])
+    assert "not an executable" in capsys.readouterr().err
+    assert cli.main(["bench", "--cases", "nope", "--no-startup"]) == 2
+    assert "unknown case 'nope'" in capsys.readouterr().err
+
+
+def test_worker_usage_error(capsys):
+    assert W.main([]) == 2
+    assert "usage" in capsys.readouterr().err
