@@ -123,7 +123,7 @@ def _chunk(items, t, T):
 
 @njit(parallel=True, cache=True)
 def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
-                 pointwise, tile_rows, col_ws, out_ws):
+                 pointwise, tile_rows, col_ws, out_ws, pad_ws):
     """out = conv(x, weight) + bias, cross-correlation as in PyTorch.
 
     x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,),
@@ -135,10 +135,23 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
     than the formula so that the transposed conv's grad_input (which needs
     fewer rows than the formula gives when output_padding >= stride) can use
     this kernel.
+
+    Wide mode (pad_ws not empty: stride 1, whole samples): each input plane
+    is first copied into a zero-padded buffer of Hp x Wp, Wp = W_out +
+    dW*(kW-1), so that a row of col, one tap over all output pixels, is a
+    single contiguous copy of (H_out-1)*Wp + W_out values instead of H_out
+    short ones (the unfolding of small images was bound by the per-row cost).
+    The GEMM then also computes the kW-1 junk columns of each wide row into
+    out_ws, and only the W_out real ones are copied
+    out, ``tile_rows`` output rows at a time. pad_ws: (T, C_in/G, Hp*Wp);
+    col_ws: (T, K, tile_rows*Wp); out_ws: (T, C_out/G, tile_rows*Wp).
     """
     N, C_in, H, W = x.shape
     C_out, C_in_g, kH, kW = weight.shape
     H_out, W_out = out.shape[2], out.shape[3]
+    wide = pad_ws.shape[2] > 0
+    Wp = W_out + dW * (kW - 1)
+    Hp = H_out + dH * (kH - 1)
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     P = H_out * W_out
@@ -147,7 +160,7 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
     w_g = weight.reshape((groups, C_out_g, K))          # (G, C_out/G, K)
     y_g = out.reshape((N, groups, C_out_g, P))          # (N, G, C_out/G, P)
     b_g = bias.reshape((groups, C_out_g)) if has_bias else bias.reshape((0, 0))
-    n_tiles = (H_out + tile_rows - 1) // tile_rows
+    n_tiles = 1 if wide else (H_out + tile_rows - 1) // tile_rows
     items = N * groups * n_tiles
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
@@ -158,6 +171,33 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
             oh0 = (item % n_tiles) * tile_rows
             oh1 = min(oh0 + tile_rows, H_out)
             y = y_g[n, g]                               # (C_out/G, P)
+            if wide:
+                # items are whole (sample, group)s here; their row tiles run in turn
+                padded = pad_ws[t]                      # (C_in/G, Hp*Wp)
+                for c in range(C_in_g):
+                    _pad_plane(x_g[n, g, c], padded[c], pH, pW, Hp, Wp)
+                tile = out_ws[t]                        # (C_out/G, tile_rows*Wp)
+                for r0 in range(0, H_out, tile_rows):
+                    r1 = min(r0 + tile_rows, H_out)
+                    length = (r1 - r0 - 1) * Wp + W_out
+                    for c in range(C_in_g):
+                        for i in range(kH):
+                            for j in range(kW):
+                                src = padded[c][(r0 + i * dH) * Wp + j * dW:]
+                                dst = col[(c * kH + i) * kW + j]
+                                for q in range(length):
+                                    dst[q] = src[q]
+                    np.dot(w_g[g], col, tile)
+                    for co in range(C_out_g):
+                        b = b_g[g, co] if has_bias else 0.0
+                        y_row = y[co]
+                        t_row = tile[co]
+                        for oh in range(r0, r1):
+                            dst = y_row[oh * W_out:]
+                            src = t_row[(oh - r0) * Wp:]
+                            for ow in range(W_out):
+                                dst[ow] = src[ow] + b
+                continue
             if pointwise:
                 np.dot(w_g[g], x_g[n, g].reshape((K, P)), y)
             elif n_tiles == 1:

@@ -220,6 +220,26 @@ def _direct(c_in_g, c_out_g):
     return c_in_g == 1 and c_out_g <= _DIRECT_MAX_OUT_PER_GROUP
 
 
+def _wide_tile_rows(geometry, weight_shape, h_out, w_out, out_size, pointwise):
+    """Output rows per tile of the conv forward's wide layout, or 0 where it does
+    not apply: it needs stride 1, rows of more than one output (2-D), a kernel
+    wider than 1, and room in the chunk budget for the padded input planes and
+    at least one wide row of col and of the output tile."""
+    sH, sW, _, _, dH, dW = geometry
+    c_out_g, c_in_g, kH, kW = weight_shape
+    if pointwise or (sH, sW) != (1, 1) or h_out == 1 or kW == 1:
+        return 0
+    K = c_in_g * kH * kW
+    Wp = w_out + dW * (kW - 1)
+    Hp = h_out + dH * (kH - 1)
+    room = _chunk_budget(out_size) - c_in_g * Hp * Wp
+    fit = min(h_out, room // ((K + c_out_g) * Wp)) if room > 0 else 0
+    if fit < 1:
+        return 0
+    tiles = -(-h_out // fit)                    # equal tiles
+    return -(-h_out // tiles)
+
+
 def _forward_tile_rows(K, c_out_g, h_out, w_out, out_size, pointwise):
     """Output rows per tile of the conv forward: a whole sample when its
     unfolded input (K, H_out*W_out) fits the chunk budget (the GEMM then writes
@@ -255,13 +275,26 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         _k.depthwise_forward(x, weight, b, has_bias, *geometry, out)
         return out
     pointwise = _is_pointwise(weight.shape, geometry, x.shape[2:], out.shape[2:])
+    wide_rows = _wide_tile_rows(geometry, weight.shape, H_out, W_out, out.size, pointwise)
+    if wide_rows:
+        # stride 1: the wide layout (see conv_forward)
+        Wp = W_out + geometry[5] * (kW - 1)
+        Hp = H_out + geometry[4] * (kH - 1)
+        with kernel_chunks() as T:
+            col_ws = np.empty((T, K, wide_rows * Wp), dtype=x.dtype)
+            out_ws = np.empty((T, C_out_g, wide_rows * Wp), dtype=x.dtype)
+            pad_ws = np.empty((T, C_in_g, Hp * Wp), dtype=x.dtype)
+            _k.conv_forward(x, weight, b, has_bias, *geometry, groups, out, False, wide_rows,
+                            col_ws, out_ws, pad_ws)
+        return out
     rows = _forward_tile_rows(K, C_out_g, H_out, W_out, out.size, pointwise)
     tiled = rows < H_out
     with kernel_chunks() as T:
         col_ws = np.empty((T, 0 if pointwise else K, rows * W_out), dtype=x.dtype)
         out_ws = np.empty((T, C_out_g if tiled else 0, rows * W_out if tiled else 0), dtype=x.dtype)
+        pad_ws = np.empty((T, 0, 0), dtype=x.dtype)
         _k.conv_forward(x, weight, b, has_bias, *geometry, groups, out, pointwise, rows,
-                        col_ws, out_ws)
+                        col_ws, out_ws, pad_ws)
     return out
 
 

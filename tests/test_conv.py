@@ -825,3 +825,29 @@ def test_single_input_channel_per_group_matches_reference(dtype, multiplier, kw)
     for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kt),
                          reference.conv_transpose2d_backward(gyt, x, wt, **kt)):
         assert_close(got, want, scale=4)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [dict(padding=1), dict(padding=(2, 0), dilation=(2, 1)),
+                                dict(padding=1, groups=2)])
+def test_wide_layout_with_row_tiles_matches_reference(dtype, kw):
+    """Stride 1: the forward copies each input plane into a zero-padded wide buffer and
+    unfolds a few output rows at a time, dropping the junk columns of each wide row."""
+    rng = np.random.default_rng(10)
+    groups = kw.get("groups", 1)
+    x = rng.uniform(-1, 1, (4, 4, 12, 12)).astype(dtype)
+    w = rng.uniform(-1, 1, (16, 4 // groups, 3, 3)).astype(dtype)
+    b = rng.uniform(-1, 1, 16).astype(dtype)
+    y = deconv.conv2d(x, w, b, **kw)
+    geometry = (1, 1) + tuple(kw.get("padding", (0, 0)) if isinstance(kw.get("padding"), tuple)
+                              else (kw["padding"],) * 2) + tuple(kw.get("dilation", (1, 1)))
+    rows = conv_module._wide_tile_rows(geometry, w.shape, y.shape[2], y.shape[3], y.size, False)
+    assert 1 <= rows < y.shape[2]
+    assert_close(y, reference.conv2d(x, w, b, **kw))
+    # NaN reaches exactly the outputs whose windows see it, junk columns or not (the
+    # footprint is counted in finite arithmetic: the reference's zero insertion for
+    # dilation would spread NaN further)
+    x[1, 2, 5, 0] = np.nan
+    y = deconv.conv2d(x, w, b, **kw)
+    seen = reference.conv2d(np.isnan(x).astype(np.float64), np.ones(w.shape), **kw) > 0
+    assert seen.any() and np.array_equal(np.isnan(y), seen)
