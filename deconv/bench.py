@@ -30,7 +30,8 @@ Protocol
 3. Timing: per thread count, ``rounds`` rounds; in each round one worker per
    lib, one after the other (A B C A B C ...), with ``NUMBA_NUM_THREADS``,
    ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` set to
-   T (and ``torch.set_num_threads(T)``). A worker times each case's first
+   T (and ``torch.set_num_threads(T)``), and glibc's malloc set to reuse
+   large freed buffers in every worker (:data:`MALLOC_ENV`). A worker times each case's first
    forward and backward apart (Numba compilation or cache load; torch's
    initialisation), makes warm-up calls, then times repeats and reports
    medians. Before each worker the machine's CPU use is sampled and, if it
@@ -311,11 +312,21 @@ def write_inputs(entries, data_dir):
 # workers
 # ---------------------------------------------------------------------------
 
+# Every worker keeps large freed buffers for reuse (glibc's malloc), as a long
+# training process ends up doing. Without this, glibc's adaptive mmap threshold
+# makes a library's time depend on what it allocated earlier in the process:
+# PyTorch 2.13's conv2d forward (N=32, 64->64, 32x32, 2 threads) took 18.5 ms
+# fresh and 11.8 ms after a float64 run had raised the threshold, because each
+# fresh mmap of its output page-faults on first touch.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
+
+
 def worker_env(lib, threads, extra=None):
-    """The environment of a worker: thread counts pinned to ``threads``; deconv found
-    where this process found it."""
+    """The environment of a worker: thread counts pinned to ``threads``; large
+    buffers reused (:data:`MALLOC_ENV`); deconv found where this process found it."""
     env = {k: v for k, v in os.environ.items() if k not in W.THREAD_ENV_VARS}
     env.update({k: str(threads) for k in W.THREAD_ENV_VARS})
+    env.update(MALLOC_ENV)
     if lib == "deconv":
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (os.path.dirname(PACKAGE_DIR), os.environ.get("PYTHONPATH")) if p)
