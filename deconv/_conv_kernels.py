@@ -201,7 +201,9 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
             if pointwise:
                 np.dot(w_g[g], x_g[n, g].reshape((K, P)), y)
             elif n_tiles == 1:
-                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, 0, H_out, W_out)
+                # oh0 (= 0 here), not a literal 0, which would compile a
+                # second specialisation of _im2col
+                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, H_out, W_out)
                 np.dot(w_g[g], col, y)
             else:
                 # The last tile may be short: its extra columns of col hold
@@ -282,6 +284,7 @@ def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, pointwise, 
     x_b = x.reshape((N, groups, blocks, C_b, H, W))         # (N, G, blocks, C_b, H, W)
     gy_g = grad_output.reshape((N, groups, C_out_g, P))     # (N, G, C_out/G, P)
     items = groups * B
+    first_row = H_out - H_out      # a run-time 0 (see conv_forward)
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
         col = col_ws[t]                                     # (Kb, P)
@@ -296,7 +299,7 @@ def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, pointwise, 
                         np.dot(x_b[n, g, blk].reshape((Kb, P)), gy_g[n, g].T, prod)
                     else:
                         _im2col(x_b[n, g, blk], col, kH, kW, sH, sW, pH, pW, dH, dW,
-                                0, H_out, W_out)
+                                first_row, H_out, W_out)
                         np.dot(col, gy_g[n, g].T, prod)
                     dst = acc[blk * Kb * C_out_g:]
                     src = prod.reshape((Kb * C_out_g,))
