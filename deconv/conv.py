@@ -18,7 +18,7 @@ import numpy as np
 from deconv import _conv_kernels as _k
 from deconv import shapes
 from deconv._layout import from_2d, to_2d
-from deconv._threads import kernel_chunks
+from deconv._threads import call, kernel_chunks
 from deconv._validation import (
     LAYOUT,
     as_float_array,
@@ -272,7 +272,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     has_bias = bias is not None
     b = bias if has_bias else np.zeros(0, dtype=x.dtype)
     if _direct(C_in_g, C_out_g):
-        _k.depthwise_forward(x, weight, b, has_bias, *geometry, out)
+        call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, out)
         return out
     pointwise = _is_pointwise(weight.shape, geometry, x.shape[2:], out.shape[2:])
     wide_rows = _wide_tile_rows(geometry, weight.shape, H_out, W_out, out.size, pointwise)
@@ -280,7 +280,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         # stride 1: the wide layout (see conv_forward)
         Wp = W_out + geometry[5] * (kW - 1)
         Hp = H_out + geometry[4] * (kH - 1)
-        with kernel_chunks() as T:
+        with kernel_chunks(max(out.size, x.size)) as T:
             col_ws = np.empty((T, K, wide_rows * Wp), dtype=x.dtype)
             out_ws = np.empty((T, C_out_g, wide_rows * Wp), dtype=x.dtype)
             pad_ws = np.empty((T, C_in_g, Hp * Wp), dtype=x.dtype)
@@ -289,7 +289,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         return out
     rows = _forward_tile_rows(K, C_out_g, H_out, W_out, out.size, pointwise)
     tiled = rows < H_out
-    with kernel_chunks() as T:
+    with kernel_chunks(max(out.size, x.size)) as T:
         col_ws = np.empty((T, 0 if pointwise else K, rows * W_out), dtype=x.dtype)
         out_ws = np.empty((T, C_out_g if tiled else 0, rows * W_out if tiled else 0), dtype=x.dtype)
         pad_ws = np.empty((T, 0, 0), dtype=x.dtype)
@@ -316,7 +316,7 @@ def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
     flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
             and ((direct and C_out_g == 1) or (not direct and C_in_g >= _FLIP_MIN_IN_PER_GROUP)))
     if direct and not flip:
-        _k.depthwise_input_grad(grad_output, weight, *geometry, grad_input)
+        call(_k.depthwise_input_grad, grad_output, weight, *geometry, grad_input)
         return grad_input
     if flip:
         # With stride 1 the transposed conv is itself a conv: of grad_output, with
@@ -336,7 +336,7 @@ def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
     # (G, blocks, Kb, C_out/G): each block's rows of W^T, contiguous for BLAS
     weight_t = np.ascontiguousarray(
         weight.reshape(groups, C_out_g, blocks, c_block * kH * kW).transpose(0, 2, 3, 1))
-    with kernel_chunks() as T:
+    with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
         col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=grad_output.dtype)
         _k.conv_input_grad(grad_output, weight_t, kH, kW, *geometry, grad_input, pointwise, col_ws)
     return grad_input
@@ -356,14 +356,14 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     weight_size = C_out * C_in_g * kH * kW
     if _direct(C_in_g, C_out_g):
         grad_weight = np.empty(weight_shape, dtype=x.dtype)
-        _k.depthwise_weight_grad(x, grad_output, *geometry, grad_weight)
+        call(_k.depthwise_weight_grad, x, grad_output, *geometry, grad_weight)
         return grad_weight
     pointwise = _is_pointwise(weight_shape, geometry, x.shape[2:], grad_output.shape[2:])
     chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
     c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
                                                       max(budget_elements // 4, 1))
     partial = np.zeros((groups, chunks, C_in_g * kH * kW, C_out_g), dtype=x.dtype)
-    with kernel_chunks() as T:
+    with kernel_chunks(max(x.size, grad_output.size)) as T:
         col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=x.dtype)
         prod_ws = np.empty((T, c_block * kH * kW, C_out_g), dtype=x.dtype)
         _k.conv_weight_grad(x, grad_output, kH, kW, *geometry, pointwise, c_block, partial,
@@ -392,7 +392,7 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     geometry = cfg.as_2d()
     grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, np.zeros(x2.shape, dtype=x.dtype))
     grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
-    grad_bias = _k.bias_grad(gy2)
+    grad_bias = call(_k.bias_grad, gy2)
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
@@ -405,7 +405,7 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     y = np.zeros((x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), dtype=x.dtype)
     _conv_input_grad(to_2d(x), to_2d(weight), cfg.as_2d(), cfg.groups, y)
     if bias is not None:
-        _k.add_bias(y, bias)
+        call(_k.add_bias, y, bias)
     return from_2d(y, nd)
 
 
@@ -425,7 +425,7 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     # One weight-gradient kernel serves both: here grad_output plays the
     # conv's input and x plays the conv's output gradient.
     grad_weight = _conv_weight_grad(gy2, x2, geometry, cfg.groups, w2.shape, x2.size)
-    grad_bias = _k.bias_grad(gy2)
+    grad_bias = call(_k.bias_grad, gy2)
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 

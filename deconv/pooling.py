@@ -20,6 +20,7 @@ import numpy as np
 from deconv import _pool_kernels as _k
 from deconv import shapes
 from deconv._layout import from_2d, to_2d
+from deconv._threads import call
 from deconv._validation import (
     LAYOUT,
     as_bool,
@@ -112,7 +113,7 @@ def _check_batch(shape, name, other, other_name):
 
 def _check_index_range(indices, size, name, what):
     """Every entry of ``indices`` in [0, size); names the first bad one."""
-    if indices.size and _k.any_index_out_of_range(indices, size):
+    if indices.size and call(_k.any_index_out_of_range, indices, size):
         bad = (indices < 0) | (indices >= size)
         pos = np.unravel_index(int(np.argmax(bad)), indices.shape)
         raise ValueError(
@@ -142,7 +143,7 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     pH, pW = _pad2(p, 0)
     dH, dW = _pad2(d, 1)
     H_out, W_out = _pad2(out_sizes, 1)
-    out, ind = _k.max_pool2d_forward(to_2d(x), kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
+    out, ind = call(_k.max_pool2d_forward, to_2d(x), kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
     return from_2d(out, nd), from_2d(ind, nd)
 
 
@@ -275,7 +276,7 @@ def _max_pool_backward(grad_output, indices, input_shape, nd):
     _check_index_range(indices, size, "indices",
                        f"flat positions within one (n, c) plane of input_shape {input_shape}")
     H, W = _pad2(spatial, 1)
-    grad_input = _k.max_pool2d_backward(to_2d(grad_output), to_2d(indices), H, W)
+    grad_input = call(_k.max_pool2d_backward, to_2d(grad_output), to_2d(indices), H, W)
     return from_2d(grad_input, nd)
 
 
@@ -386,7 +387,7 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
     H_out, W_out = _pad2(out_sizes, 1)
-    out = _k.avg_pool2d_forward(to_2d(x), kH, kW, sH, sW, pH, pW, H_out, W_out,
+    out = call(_k.avg_pool2d_forward, to_2d(x), kH, kW, sH, sW, pH, pW, H_out, W_out,
                                 count_include_pad, divisor)
     return from_2d(out, nd)
 
@@ -525,7 +526,7 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
     H, W = _pad2(spatial, 1)
-    grad_input = _k.avg_pool2d_backward(to_2d(grad_output), H, W, kH, kW, sH, sW, pH, pW,
+    grad_input = call(_k.avg_pool2d_backward, to_2d(grad_output), H, W, kH, kW, sH, sW, pH, pW,
                                         count_include_pad, divisor)
     return from_2d(grad_input, nd)
 
@@ -669,7 +670,7 @@ def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
                        f"flat positions within one (n, c) plane of the output of spatial "
                        f"size {out_sizes}")
     H_out, W_out = _pad2(out_sizes, 1)
-    out = _k.max_unpool2d_forward(to_2d(x), to_2d(indices), H_out, W_out)
+    out = call(_k.max_unpool2d_forward, to_2d(x), to_2d(indices), H_out, W_out)
     return from_2d(out, nd)
 
 
@@ -774,7 +775,7 @@ def _max_unpool_backward(grad_output, indices, nd):
     _check_index_range(indices, size, "indices",
                        f"flat positions within one (n, c) plane of grad_output of shape "
                        f"{grad_output.shape}")
-    grad_input = _k.max_unpool2d_backward(to_2d(grad_output), to_2d(indices))
+    grad_input = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
     return from_2d(grad_input, nd)
 
 

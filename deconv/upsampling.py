@@ -29,6 +29,7 @@ import numpy as np
 
 from deconv import _upsample_kernels as _k
 from deconv import shapes
+from deconv._threads import call
 from deconv._validation import (
     LAYOUT,
     as_bool,
@@ -221,7 +222,7 @@ def _nearest(x, size, scale_factor, nd):
         maps = [np.zeros(1, dtype=np.int64)] + maps
     y = np.empty(x.shape[:2] + out_sp, dtype=x.dtype)
     if y.size:
-        _k.nearest_forward(_planes(x, nd), maps[0], maps[1], _planes(y, nd))
+        call(_k.nearest_forward, _planes(x, nd), maps[0], maps[1], _planes(y, nd))
     return y
 
 
@@ -235,7 +236,7 @@ def _nearest_backward(grad_output, input_shape, scale_factor, nd):
         starts = [np.array([0, 1], dtype=np.int64)] + starts
     gi = np.empty(g.shape[:2] + in_sp, dtype=g.dtype)
     if gi.size:
-        _k.nearest_backward(_planes(g, nd), starts[0], starts[1], _planes(gi, nd))
+        call(_k.nearest_backward, _planes(g, nd), starts[0], starts[1], _planes(gi, nd))
     return gi
 
 
@@ -487,7 +488,7 @@ def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False):
         row_used = np.zeros(x.shape[2], dtype=np.bool_)
         row_used[h0] = True
         row_used[h1] = True
-        _k.bilinear_forward(_planes(x, 2), h0, h1, lh0, lh1, w0, w1, lw0, lw1, row_used,
+        call(_k.bilinear_forward, _planes(x, 2), h0, h1, lh0, lh1, w0, w1, lw0, lw1, row_used,
                             _planes(y, 2))
     return y
 
@@ -536,7 +537,7 @@ def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, 
     gi = np.empty(g.shape[:2] + in_sp, dtype=g.dtype)
     if gi.size:
         W = in_sp[1]
-        _k.bilinear_backward(
+        call(_k.bilinear_backward, 
             _planes(g, 2), h0, h1, lh0, lh1,
             _starts(w0, W), _starts(w1, W), lw0, lw1,
             _planes(gi, 2),
@@ -576,7 +577,7 @@ def _shuffle(x, r):
     n, crr, h, w = x.shape
     out = np.empty((n, crr // (r * r), h * r, w * r), dtype=x.dtype)
     if out.size:
-        _k.pixel_shuffle(x, r, out)
+        call(_k.pixel_shuffle, x, r, out)
     return out
 
 
@@ -584,7 +585,7 @@ def _unshuffle(x, r):
     n, c, hr, wr = x.shape
     out = np.empty((n, c * r * r, hr // r, wr // r), dtype=x.dtype)
     if out.size:
-        _k.pixel_unshuffle(x, r, out)
+        call(_k.pixel_unshuffle, x, r, out)
     return out
 
 

@@ -205,3 +205,22 @@ def test_compare_prints_one_line_and_raises_on_disagreement(capsys):
         compare("shape", np.zeros(2), np.zeros((1, 2)))
     with pytest.raises(AssertionError):
         compare("nan where a number is expected", np.array([np.nan]), np.array([0.0]))
+
+
+def test_small_calls_run_on_one_thread_and_restore_the_count():
+    import numba
+    from deconv import _threads
+    threads = numba.get_num_threads()
+    seen = lambda *arrays: numba.get_num_threads()          # noqa: E731 (a stand-in kernel)
+    assert _threads.call(seen, np.zeros(10), 3) == 1
+    assert _threads.call(seen, np.zeros(_threads.SMALL_WORK)) == threads
+    assert numba.get_num_threads() == threads
+
+    def failing(*arrays):
+        raise RuntimeError("kernel failed")
+    with pytest.raises(RuntimeError):
+        _threads.call(failing, np.zeros(10))
+    assert numba.get_num_threads() == threads
+    with _threads.kernel_chunks(10) as chunks:
+        assert chunks == 1 and numba.get_num_threads() == 1
+    assert numba.get_num_threads() == threads

@@ -616,7 +616,10 @@ def test_bitwise_identical_across_thread_counts():
     again = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
     serial = run_hashes(_SERIAL_PREFIX + _DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2,
                         OPENBLAS_NUM_THREADS=2)
-    assert one == two == again == serial
+    # small calls on the calling thread alone (deconv._threads.SMALL_WORK), as by default
+    small_serial = run_hashes(_DETERMINISM_SCRIPT, small_work=None, NUMBA_NUM_THREADS=2,
+                              OPENBLAS_NUM_THREADS=2)
+    assert one == two == again == serial == small_serial
 
 
 # ---------------------------------------------------------------------------
