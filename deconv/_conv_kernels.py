@@ -42,6 +42,10 @@ import numpy as np
 from numba import njit, prange
 
 from deconv._kernel_common import valid_range
+from deconv._microkernel import register_tile, register_tile_reduce
+
+# The weight gradient's register tile: output channels x taps.
+REDUCE_MR, REDUCE_NK = 4, 6
 
 
 @njit(cache=True)
@@ -220,6 +224,178 @@ def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
                     row = y[co]
                     for p in range(oh0 * W_out, oh1 * W_out):
                         row[p] += b
+
+
+@njit(cache=True)
+def _fill_phases(x_c, buf, r0, sH, sW, pH, pW, Hq, Wq):
+    """Phase planes of one zero-padded input plane, from padded row r0*sH on:
+    buf[(a*sW + b)*Hq*Wq + i*Wq + j] = x_padded[(r0 + i)*sH + a, j*sW + b].
+
+    With stride 1 there is one phase, the padded plane itself; with stride s
+    every tap of a strided conv reads a contiguous run of one phase plane.
+    x_c: (H, W); buf: (sH*sW*Hq*Wq,). Flat indices rather than row views
+    where the copy is strided anyway: phase rows are short, and a view costs
+    more than copying a few values.
+    """
+    H, W = x_c.shape
+    for a in range(sH):
+        for b in range(sW):
+            plane = (a * sW + b) * Hq * Wq
+            j_lo, j_hi = valid_range(b - pW, sW, Wq, W)
+            c0 = j_lo * sW + b - pW
+            for i in range(Hq):
+                o = plane + i * Wq
+                ih = (r0 + i) * sH + a - pH
+                if ih < 0 or ih >= H or j_lo >= j_hi:
+                    for j in range(Wq):
+                        buf[o + j] = 0.0
+                    continue
+                for j in range(j_lo):
+                    buf[o + j] = 0.0
+                o += j_lo
+                if sW == 1:
+                    # views keep this copy vectorised (flat indices that might be
+                    # negative would not be)
+                    dst = buf[o:]
+                    src = x_c[ih, c0:]
+                    for j in range(j_hi - j_lo):
+                        dst[j] = src[j]
+                else:
+                    for j in range(j_hi - j_lo):
+                        buf[o + j] = x_c[ih, c0 + j * sW]
+                for j in range(j_hi - j_lo, Wq - j_lo):
+                    buf[o + j] = 0.0
+
+
+@njit(parallel=True, cache=True)
+def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
+                         out, phase_ws, NR):
+    """out = conv(x, weight) + bias by register tiles, without im2col.
+
+    x: (N, C_in, H, W); w_packed: (G, B, K, MR), the weight of each group cut
+    into B blocks of MR output channels (zero rows past C_out/G) and stored
+    tap-major; b_packed: (G, B, MR); offs: (K,), where tap k = (c, i, j) of
+    the receptive field of the first output of a row reads the phase buffer;
+    out: (N, C_out, H_out, W_out).
+
+    Items are (sample, group, tile of ``rows`` output rows). An item copies the
+    input rows its outputs need into phase planes (``_fill_phases``, Hq x Wq
+    each, C_in/G * sH * sW of them, in phase_ws[t]), then covers its outputs
+    with MR x NR register tiles: MR output channels by NR consecutive outputs
+    of one row; NR, one or two vectors of lanes, is the caller's choice, and
+    MR = 16 or 8 goes with it. Tiles that hang over the end of a row or of
+    the channels store only their real part (masked stores). Each output is
+    one tile's sum over k in order, so the cut into items does not change a
+    bit.
+    """
+    N, C_in, H, W = x.shape
+    groups, blocks, K, MR = w_packed.shape
+    C_out, H_out, W_out = out.shape[1], out.shape[2], out.shape[3]
+    C_in_g = C_in // groups
+    C_out_g = C_out // groups
+    lanes = 64 // x.itemsize
+    size = x.itemsize
+    zero = x.dtype.type(0)
+    P = H_out * W_out
+    phase_len = sH * sW * Hq * Wq
+    n_tiles = (H_out + rows - 1) // rows
+    items = N * groups * n_tiles
+    T = phase_ws.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        buf = phase_ws[t]
+        buf_addr = buf.ctypes.data
+        offs_addr = offs.ctypes.data
+        # slack past the planes, read by the lanes of tiles that hang over a row's end
+        buf[C_in_g * phase_len:] = 0.0
+        for item in range(lo, hi):
+            n = item // (groups * n_tiles)
+            g = (item // n_tiles) % groups
+            r0 = (item % n_tiles) * rows
+            r1 = min(r0 + rows, H_out)
+            for c in range(C_in_g):
+                _fill_phases(x[n, g * C_in_g + c], buf[c * phase_len:(c + 1) * phase_len],
+                             r0, sH, sW, pH, pW, Hq, Wq)
+            # rows outside, channel blocks inside: the input rows of one output row
+            # stay in L1 while the (smaller) weight blocks stream from L2
+            for oh in range(r0, r1):
+                b_base = buf_addr + (oh - r0) * Wq * size
+                for blk in range(blocks):
+                    a_addr = w_packed[g, blk].ctypes.data
+                    bias_addr = b_packed[g, blk].ctypes.data
+                    co0 = g * C_out_g + blk * MR
+                    m_valid = min(MR, C_out_g - blk * MR)
+                    out_row = out[n, co0, oh].ctypes.data
+                    for ow0 in range(0, W_out, NR):
+                        n_valid = min(NR, W_out - ow0)
+                        if NR == lanes:
+                            register_tile(zero, out_row + ow0 * size, P, m_valid, n_valid, a_addr,
+                                          b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
+                                          16, 1)
+                        else:
+                            register_tile(zero, out_row + ow0 * size, P, m_valid, n_valid, a_addr,
+                                          b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
+                                          8, 2)
+
+
+@njit(parallel=True, cache=True)
+def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, S, splits,
+                             partial, phase_ws, MR, NK):
+    """Partial weight gradients by register tiles, one per (batch chunk, group).
+
+    x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + NK,),
+    the forward's tap offsets into the phase planes of a whole sample (Hq x Wq
+    each; see ``conv_forward_blocked``), zero past K; partial:
+    (B, G, C_out/G, K), zero-filled; chunk b sums samples [N*b//B,
+    N*(b+1)//B) in order, S samples at a time: runs: (S * R, 3), the output
+    pixels of S consecutive samples cut into vectors, sample-major (see
+    ``register_tile_reduce``), so that a tile sums enough pixels to pay for
+    its final reduction. Tiles are MR output channels x NK taps (4 x 6).
+    Items are (chunk, group, one of ``splits`` ranges of channel blocks): each
+    writes its own rows of ``partial``.
+    """
+    N, C_in, H, W = x.shape
+    C_out, H_out, W_out = grad_output.shape[1], grad_output.shape[2], grad_output.shape[3]
+    B, groups, C_out_g, K = partial.shape
+    C_in_g = C_in // groups
+    size = x.itemsize
+    zero = x.dtype.type(0)
+    P = H_out * W_out
+    phase_len = sH * sW * Hq * Wq
+    sample_len = C_in_g * phase_len
+    runs_per_sample = runs.shape[0] // S
+    co_blocks = (C_out_g + MR - 1) // MR
+    items = B * groups * splits
+    T = phase_ws.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        buf = phase_ws[t]
+        buf_addr = buf.ctypes.data
+        offs_addr = offs.ctypes.data
+        runs_addr = runs.ctypes.data
+        buf[S * sample_len:] = 0.0
+        for item in range(lo, hi):
+            b = item // (groups * splits)
+            g = (item // splits) % groups
+            blk_lo, blk_hi = _chunk(co_blocks, item % splits, splits)
+            n_end = N * (b + 1) // B
+            for n0 in range(N * b // B, n_end, S):
+                count = min(S, n_end - n0)
+                for s in range(count):
+                    for c in range(C_in_g):
+                        start = s * sample_len + c * phase_len
+                        _fill_phases(x[n0 + s, g * C_in_g + c], buf[start:start + phase_len],
+                                     0, sH, sW, pH, pW, Hq, Wq)
+                for blk in range(blk_lo, blk_hi):
+                    co0 = blk * MR
+                    m_valid = min(MR, C_out_g - co0)
+                    dy_addr = grad_output[n0, g * C_out_g + co0].ctypes.data
+                    out_addr = partial[b, g, co0].ctypes.data
+                    for k0 in range(0, K, NK):
+                        register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
+                                             min(NK, K - k0), dy_addr, P, buf_addr,
+                                             offs_addr + k0 * 8, runs_addr,
+                                             count * runs_per_sample, REDUCE_MR, REDUCE_NK)
 
 
 @njit(parallel=True, cache=True)

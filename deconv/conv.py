@@ -266,6 +266,55 @@ def _channel_block(c_in_g, taps, pixels, budget):
     return 1
 
 
+# An item of the blocked forward copies the input rows it needs into a buffer of
+# at most about this many elements (512 KB of float32), which stays in a core's
+# L2 cache while every block of output channels streams over it.
+_BLOCKED_ITEM_ELEMENTS = 1 << 17
+# Items wanted per call, so that small batches still share out among threads.
+_BLOCKED_MIN_ITEMS = 8
+# Weight-gradient tiles: output channels x taps (24 vector accumulators).
+_REDUCE_MR, _REDUCE_NK = _k.REDUCE_MR, _k.REDUCE_NK
+# Pixel vectors a weight-gradient tile sums before its final reduction (the
+# samples of a 1-D conv are few pixels each: several go into one tile), and
+# the items wanted (batch chunks x groups x ranges of channel blocks).
+_REDUCE_MIN_RUNS = 64
+_REDUCE_MIN_ITEMS = 8
+
+
+def _register_tile_shape(c_out_g, w_out, itemsize):
+    """(MR, NR) of the register tiles for this output: 8 channels x 2 vectors, or
+    16 x 1 vector when that wastes fewer lanes and channel rows (rows of 16
+    float32 outputs, say)."""
+    lanes = 64 // itemsize
+
+    def used(mr, nr):
+        return (c_out_g / (-(-c_out_g // mr) * mr)) * (w_out / (-(-w_out // nr) * nr))
+
+    return (8, 2 * lanes) if used(8, 2 * lanes) >= used(16, lanes) else (16, lanes)
+
+
+def _blocked_plan(n_items, weight_shape, geometry, h_out, w_out, whole_sample=False):
+    """(rows per item, Hq, Wq, offs) of the blocked forward; see
+    ``conv_forward_blocked``. ``whole_sample``: items are whole samples (the
+    weight gradient's)."""
+    _, c_in_g, kH, kW = weight_shape
+    sH, sW, _, _, dH, dW = geometry
+    qh, qw = (kH - 1) * dH // sH, (kW - 1) * dW // sW
+    Wq = w_out + qw
+    tiles = min(h_out, -(-_BLOCKED_MIN_ITEMS // max(n_items, 1)))
+    fit = _BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
+    tiles = max(tiles, -(-h_out // max(fit, 1)))
+    rows = h_out if whole_sample else -(-h_out // tiles)
+    Hq = rows + qh
+    i, j = np.divmod(np.arange(kH) * dH, sH), np.divmod(np.arange(kW) * dW, sW)
+    # tap (c, i, j) reads phase (i*dH % sH, j*dW % sW) at row i*dH // sH, column j*dW // sW
+    phase = (i[1][:, None] * sW + j[1][None, :]) * (Hq * Wq)
+    shift = i[0][:, None] * Wq + j[0][None, :]
+    plane = np.arange(c_in_g)[:, None, None] * (sH * sW * Hq * Wq)
+    offs = (plane + (phase + shift)[None]).reshape(-1).astype(np.int64)
+    return rows, Hq, Wq, offs
+
+
 def _conv_forward(x, weight, bias, geometry, groups, out):
     """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
     N, C_out, H_out, W_out = out.shape
@@ -273,31 +322,26 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     has_bias = bias is not None
-    b = bias if has_bias else np.zeros(0, dtype=x.dtype)
     if _direct(C_in_g, C_out_g):
+        b = bias if has_bias else np.zeros(0, dtype=x.dtype)
         call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, out)
         return out
-    pointwise = _is_pointwise(weight.shape, geometry, x.shape[2:], out.shape[2:])
-    wide_rows = _wide_tile_rows(geometry, weight.shape, H_out, W_out, out.size, pointwise)
-    if wide_rows:
-        # stride 1: the wide layout (see conv_forward)
-        Wp = W_out + geometry[5] * (kW - 1)
-        Hp = H_out + geometry[4] * (kH - 1)
-        with kernel_chunks(max(out.size, x.size)) as T:
-            col_ws = np.empty((T, K, wide_rows * Wp), dtype=x.dtype)
-            out_ws = np.empty((T, C_out_g, wide_rows * Wp), dtype=x.dtype)
-            pad_ws = np.empty((T, C_in_g, Hp * Wp), dtype=x.dtype)
-            _k.conv_forward(x, weight, b, has_bias, *geometry, groups, out, False, wide_rows,
-                            col_ws, out_ws, pad_ws)
-        return out
-    rows = _forward_tile_rows(K, C_out_g, H_out, W_out, out.size, pointwise)
-    tiled = rows < H_out
+    sH, sW, pH, pW, _, _ = geometry
+    MR, NR = _register_tile_shape(C_out_g, W_out, x.dtype.itemsize)
+    blocks = -(-C_out_g // MR)
+    # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
+    w_packed = np.zeros((groups, blocks * MR, K), dtype=x.dtype)
+    w_packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
+    w_packed = np.ascontiguousarray(w_packed.reshape(groups, blocks, MR, K).transpose(0, 1, 3, 2))
+    b_packed = np.zeros((groups, blocks * MR), dtype=x.dtype)
+    if has_bias:
+        b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
+    b_packed = b_packed.reshape(groups, blocks, MR)
+    rows, Hq, Wq, offs = _blocked_plan(N * groups, weight.shape, geometry, H_out, W_out)
     with kernel_chunks(max(out.size, x.size)) as T:
-        col_ws = np.empty((T, 0 if pointwise else K, rows * W_out), dtype=x.dtype)
-        out_ws = np.empty((T, C_out_g if tiled else 0, rows * W_out if tiled else 0), dtype=x.dtype)
-        pad_ws = np.empty((T, 0, 0), dtype=x.dtype)
-        _k.conv_forward(x, weight, b, has_bias, *geometry, groups, out, pointwise, rows,
-                        col_ws, out_ws, pad_ws)
+        phase_ws = np.empty((T, C_in_g * sH * sW * Hq * Wq + NR + Wq), dtype=x.dtype)
+        _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows,
+                                Hq, Wq, out, phase_ws, NR)
     return out
 
 
@@ -361,19 +405,34 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         grad_weight = np.empty(weight_shape, dtype=x.dtype)
         call(_k.depthwise_weight_grad, x, grad_output, *geometry, grad_weight)
         return grad_weight
-    pointwise = _is_pointwise(weight_shape, geometry, x.shape[2:], grad_output.shape[2:])
+    sH, sW, pH, pW, _, _ = geometry
     chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
-    c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
-                                                      max(budget_elements // 4, 1))
-    partial = np.zeros((groups, chunks, C_in_g * kH * kW, C_out_g), dtype=x.dtype)
+    K = C_in_g * kH * kW
+    _, Hq, Wq, offs = _blocked_plan(N, weight_shape, geometry, H_out, W_out, whole_sample=True)
+    offs = np.concatenate([offs, np.zeros(_REDUCE_NK, dtype=np.int64)])
+    lanes = 64 // x.dtype.itemsize
+    # (dy_off, x_off, length) of each vector of output pixels, row by row, for
+    # S samples at a time
+    per_row = -(-W_out // lanes)
+    S = max(1, min(N, _REDUCE_MIN_RUNS // (H_out * per_row),
+                   _BLOCKED_ITEM_ELEMENTS // (C_in_g * sH * sW * Hq * Wq)))
+    s, oh, ow0 = np.unravel_index(np.arange(S * H_out * per_row), (S, H_out, per_row))
+    ow0 = ow0 * lanes
+    runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
+                     s * (C_in_g * sH * sW * Hq * Wq) + oh * Wq + ow0,
+                     np.minimum(lanes, W_out - ow0)], axis=1)
+    runs = np.ascontiguousarray(runs, dtype=np.int64)
+    co_blocks = -(-C_out_g // _REDUCE_MR)
+    splits = min(co_blocks, -(-_REDUCE_MIN_ITEMS // (chunks * groups)))
+    partial = np.zeros((chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
-        col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=x.dtype)
-        prod_ws = np.empty((T, c_block * kH * kW, C_out_g), dtype=x.dtype)
-        _k.conv_weight_grad(x, grad_output, kH, kW, *geometry, pointwise, c_block, partial,
-                            col_ws, prod_ws)
-    grad_weight = np.empty(weight_shape, dtype=x.dtype)
-    _k.sum_partials(partial, grad_weight)
-    return grad_weight
+        phase_ws = np.empty((T, S * C_in_g * sH * sW * Hq * Wq + lanes + Wq), dtype=x.dtype)
+        _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, S, splits,
+                                    partial, phase_ws, _REDUCE_MR, _REDUCE_NK)
+    grad_weight = partial[0]
+    for b in range(1, chunks):
+        grad_weight += partial[b]
+    return grad_weight.reshape(weight_shape)
 
 
 # ---------------------------------------------------------------------------
