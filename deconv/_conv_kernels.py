@@ -339,8 +339,8 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
 
 
 @njit(parallel=True, cache=True)
-def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, S, splits,
-                             partial, phase_ws, MR, NK):
+def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
+                             splits, partial, phase_ws, MR, NK):
     """Partial weight gradients by register tiles, one per (batch chunk, group).
 
     x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + NK,),
@@ -348,9 +348,10 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     each; see ``conv_forward_blocked``), zero past K; partial:
     (B, G, C_out/G, K), zero-filled; chunk b sums samples [N*b//B,
     N*(b+1)//B) in order, S samples at a time: runs: (S * R, 3), the output
-    pixels of S consecutive samples cut into vectors, sample-major (see
+    pixels of S consecutive samples cut into vectors (see
     ``register_tile_reduce``), so that a tile sums enough pixels to pay for
-    its final reduction. Tiles are MR output channels x NK taps (4 x 6).
+    its final reduction: the ``full`` whole vectors of each sample for the S
+    samples in turn, then the S samples' partial vectors. Tiles are MR output channels x NK taps (4 x 6).
     Items are (chunk, group, one of ``splits`` ranges of channel blocks): each
     writes its own rows of ``partial``.
     """
@@ -363,7 +364,7 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     P = H_out * W_out
     phase_len = sH * sW * Hq * Wq
     sample_len = C_in_g * phase_len
-    runs_per_sample = runs.shape[0] // S
+    tail = runs.shape[0] // S - full
     co_blocks = (C_out_g + MR - 1) // MR
     items = B * groups * splits
     T = phase_ws.shape[0]
@@ -373,6 +374,7 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
         buf_addr = buf.ctypes.data
         offs_addr = offs.ctypes.data
         runs_addr = runs.ctypes.data
+        tail_addr = runs_addr + S * full * 3 * 8
         buf[S * sample_len:] = 0.0
         for item in range(lo, hi):
             b = item // (groups * splits)
@@ -394,8 +396,8 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                     for k0 in range(0, K, NK):
                         register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
                                              min(NK, K - k0), dy_addr, P, buf_addr,
-                                             offs_addr + k0 * 8, runs_addr,
-                                             count * runs_per_sample, REDUCE_MR, REDUCE_NK)
+                                             offs_addr + k0 * 8, runs_addr, count * full,
+                                             tail_addr, count * tail, REDUCE_MR, REDUCE_NK)
 
 
 @njit(parallel=True, cache=True)

@@ -154,21 +154,53 @@ def _declare(builder, name, ret, params):
         builder.module, ir.FunctionType(ret, params), name)
 
 
+def _loop(builder, lo, hi, init, body):
+    """Emit ``for i in range(lo, hi): values = body(i, values)`` and return the
+    values after the loop (a list of lists of SSA values, kept in phi nodes)."""
+    i64 = ir.IntType(64)
+    fn = builder.function
+    pre = builder.block
+    header = fn.append_basic_block("loop_header")
+    block = fn.append_basic_block("loop_body")
+    exit_ = fn.append_basic_block("loop_exit")
+    builder.branch(header)
+    builder.position_at_end(header)
+    i = builder.phi(i64)
+    i.add_incoming(lo, pre)
+    values = [[builder.phi(v.type) for v in row] for row in init]
+    for row, start in zip(values, init):
+        for phi, v in zip(row, start):
+            phi.add_incoming(v, pre)
+    builder.cbranch(builder.icmp_signed("<", i, hi), block, exit_)
+    builder.position_at_end(block)
+    new = body(i, values)
+    latch = builder.block
+    i.add_incoming(builder.add(i, ir.Constant(i64, 1)), latch)
+    for row, row_new in zip(values, new):
+        for phi, v in zip(row, row_new):
+            phi.add_incoming(v, latch)
+    builder.branch(header)
+    builder.position_at_end(exit_)
+    return values
+
+
 @intrinsic
 def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store, dy_addr,
-                         dy_stride, x_addr, offs_addr, runs_addr, n_runs, MR, NK):
+                         dy_stride, x_addr, offs_addr, runs_addr, n_full, tail_addr, n_tail,
+                         MR, NK):
     """The weight-gradient tile: a sum over pixels instead of over taps::
 
         out[i*out_stride + j] += sum over runs r, lanes l < len_r of
             dy[i*dy_stride + dy_off_r + l] * x[offs[j] + x_off_r + l]
 
     for i < MR output channels and j < NK taps, of which rows i < m_store and
-    columns j < n_store are stored. ``runs`` is a table of (dy_off, x_off,
-    len_r) triples, len_r <= lanes: the pixels of each output row cut into
-    vectors. Lanes past len_r are masked out of both loads, so values beside
-    a row (which may be inf or NaN) never meet a product. The MR*NK
-    accumulators are vectors in registers; each is summed over its lanes at
-    the end by halving (a fixed order). Deterministic like ``register_tile``.
+    columns j < n_store are stored. Runs are (dy_off, x_off, len_r) triples:
+    the pixels of each output row cut into vectors, ``n_full`` runs of a
+    whole vector at ``runs_addr``, then ``n_tail`` shorter ones at
+    ``tail_addr``, which are loaded with masks, so values beside a row (which
+    may be inf or NaN) never meet a product. The MR*NK accumulators are vectors in registers; each is summed
+    over its lanes at the end by halving (a fixed order). Deterministic like
+    ``register_tile``.
     """
     if zero not in _LANES:
         return None
@@ -176,18 +208,18 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         return None
     mr, nk, lanes = MR.literal_value, NK.literal_value, _LANES[zero]
     sig = types.void(zero, out_addr, out_stride, m_store, n_store, dy_addr, dy_stride, x_addr,
-                     offs_addr, runs_addr, n_runs, MR, NK)
+                     offs_addr, runs_addr, n_full, tail_addr, n_tail, MR, NK)
 
     def codegen(context, builder, signature, args):
-        out_a, ostride, m_st, n_st, dy_a, dystride, x_a, offs_a, runs_a, n_r = [
+        out_a, ostride, m_st, n_st, dy_a, dystride, x_a, offs_a, runs_a, n_f, tail_a, n_t = [
             context.cast(builder, v, t, types.int64)
-            for v, t in zip(args[1:11], signature.args[1:11])]
+            for v, t in zip(args[1:13], signature.args[1:13])]
         fp = context.get_value_type(zero)
         suffix = "v%d%s" % (lanes, "f32" if lanes == 16 else "f64")
         i64, i32 = ir.IntType(64), ir.IntType(32)
         vt = ir.VectorType(fp, lanes)
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
-        i1v, i64v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i64, lanes)
+        i1v, i32v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i32, lanes)
         fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
         mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
         out_p = builder.inttoptr(out_a, fptr)
@@ -195,6 +227,7 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         x_p = builder.inttoptr(x_a, fptr)
         offs_p = builder.inttoptr(offs_a, i64.as_pointer())
         runs_p = builder.inttoptr(runs_a, i64.as_pointer())
+        tail_p = builder.inttoptr(tail_a, i64.as_pointer())
         x_rows = [builder.gep(x_p, [builder.load(builder.gep(offs_p, [ir.Constant(i64, j)]))])
                   for j in range(nk)]
         # rows past m_store read row 0 (computed, never stored): a tile at the last
@@ -202,59 +235,45 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         dy_rows = [builder.gep(dy_p, [builder.select(
             builder.icmp_signed("<", ir.Constant(i64, i), m_st),
             builder.mul(dystride, ir.Constant(i64, i)), ir.Constant(i64, 0))]) for i in range(mr)]
-        lane_index = ir.Constant(i64v, list(range(lanes)))
+        lane_index = ir.Constant(i32v, list(range(lanes)))
         zero_v = ir.Constant(vt, [0.0] * lanes)
-
-        fn = builder.function
-        entry = builder.block
-        loop = fn.append_basic_block("reduce_loop")
-        done = fn.append_basic_block("reduce_done")
-        builder.cbranch(builder.icmp_signed(">", n_r, ir.Constant(i64, 0)), loop, done)
-
-        builder.position_at_end(loop)
-        r = builder.phi(i64)
-        r.add_incoming(ir.Constant(i64, 0), entry)
-        acc = [[builder.phi(vt) for _ in range(nk)] for _ in range(mr)]
-        for row in acc:
-            for p in row:
-                p.add_incoming(zero_v, entry)
-        run = builder.gep(runs_p, [builder.mul(r, ir.Constant(i64, 3))])
-        dy_off = builder.load(run)
-        x_off = builder.load(builder.gep(run, [ir.Constant(i64, 1)]))
-        length = builder.load(builder.gep(run, [ir.Constant(i64, 2)]))
-        mask = builder.icmp_signed("<", lane_index, _splat(builder, length, i64v))
         align = ir.Constant(i32, 4)
-        xv = [builder.call(mload, [builder.bitcast(builder.gep(x_rows[j], [x_off]), vptr), align,
-                                   mask, zero_v]) for j in range(nk)]
-        new = []
-        for i in range(mr):
-            dyv = builder.call(mload, [builder.bitcast(builder.gep(dy_rows[i], [dy_off]), vptr),
-                                       align, mask, zero_v])
-            new.append([builder.call(fma, [dyv, xv[j], acc[i][j]]) for j in range(nk)])
-        r_next = builder.add(r, ir.Constant(i64, 1))
-        last = builder.block
-        r.add_incoming(r_next, last)
-        for i in range(mr):
-            for j in range(nk):
-                acc[i][j].add_incoming(new[i][j], last)
-        builder.cbranch(builder.icmp_signed("<", r_next, n_r), loop, done)
 
-        builder.position_at_end(done)
-        result = []
-        for i in range(mr):
-            row = []
-            for j in range(nk):
-                p = builder.phi(vt)
-                p.add_incoming(zero_v, entry)
-                p.add_incoming(new[i][j], last)
-                row.append(p)
-            result.append(row)
+        def step(masked):
+            table = tail_p if masked else runs_p
+
+            def body(r, acc):
+                run = builder.gep(table, [builder.mul(r, ir.Constant(i64, 3))])
+                dy_off = builder.load(run)
+                x_off = builder.load(builder.gep(run, [ir.Constant(i64, 1)]))
+                if masked:
+                    length = builder.trunc(builder.load(builder.gep(run, [ir.Constant(i64, 2)])),
+                                           i32)
+                    mask = builder.icmp_signed("<", lane_index, _splat(builder, length, i32v))
+
+                def load(row, off):
+                    ptr = builder.bitcast(builder.gep(row, [off]), vptr)
+                    if masked:
+                        return builder.call(mload, [ptr, align, mask, zero_v])
+                    return builder.load(ptr, align=4)
+
+                xv = [load(x_rows[j], x_off) for j in range(nk)]
+                new = []
+                for i in range(mr):
+                    dyv = load(dy_rows[i], dy_off)
+                    new.append([builder.call(fma, [dyv, xv[j], acc[i][j]]) for j in range(nk)])
+                return new
+            return body
+
+        acc = [[zero_v] * nk for _ in range(mr)]
+        acc = _loop(builder, ir.Constant(i64, 0), n_f, acc, step(False))
+        acc = _loop(builder, ir.Constant(i64, 0), n_t, acc, step(True))
         for i in range(mr):
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
                 for j in range(nk):
                     with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, j), n_st)):
-                        total = _lane_sum(builder, result[i][j])
+                        total = _lane_sum(builder, acc[i][j])
                         ptr = builder.gep(dst, [ir.Constant(i64, j)])
                         builder.store(builder.fadd(builder.load(ptr), total), ptr)
         return context.get_dummy_value()

@@ -421,14 +421,17 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
                      s * (C_in_g * sH * sW * Hq * Wq) + oh * Wq + ow0,
                      np.minimum(lanes, W_out - ow0)], axis=1)
-    runs = np.ascontiguousarray(runs, dtype=np.int64)
+    # whole vectors first, then the short ones (loaded with masks)
+    is_full = runs[:, 2] == lanes
+    full = int(is_full.sum()) // S
+    runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
     co_blocks = -(-C_out_g // _REDUCE_MR)
     splits = min(co_blocks, -(-_REDUCE_MIN_ITEMS // (chunks * groups)))
     partial = np.zeros((chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
         phase_ws = np.empty((T, S * C_in_g * sH * sW * Hq * Wq + lanes + Wq), dtype=x.dtype)
-        _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, S, splits,
-                                    partial, phase_ws, _REDUCE_MR, _REDUCE_NK)
+        _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
+                                    splits, partial, phase_ws, _REDUCE_MR, _REDUCE_NK)
     grad_weight = partial[0]
     for b in range(1, chunks):
         grad_weight += partial[b]
