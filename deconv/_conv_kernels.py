@@ -44,8 +44,6 @@ from numba import njit, prange
 from deconv._kernel_common import valid_range
 from deconv._microkernel import register_tile, register_tile_reduce
 
-# The weight gradient's register tile: output channels x taps.
-REDUCE_MR, REDUCE_NK = 4, 6
 
 
 @njit(cache=True)
@@ -233,38 +231,39 @@ def _fill_phases(x_c, buf, r0, sH, sW, pH, pW, Hq, Wq):
 
     With stride 1 there is one phase, the padded plane itself; with stride s
     every tap of a strided conv reads a contiguous run of one phase plane.
-    x_c: (H, W); buf: (sH*sW*Hq*Wq,). Flat indices rather than row views
-    where the copy is strided anyway: phase rows are short, and a view costs
-    more than copying a few values.
+    x_c: (H, W); buf: (sH*sW*Hq*Wq,). One fill with zeros, then only the rows
+    that hold input are copied: phase rows are short, and per-row work counts.
     """
     H, W = x_c.shape
+    buf[:] = 0.0
     for a in range(sH):
+        i_lo, i_hi = valid_range(r0 * sH + a - pH, sH, Hq, H)
         for b in range(sW):
-            plane = (a * sW + b) * Hq * Wq
             j_lo, j_hi = valid_range(b - pW, sW, Wq, W)
+            n = j_hi - j_lo
+            if n <= 0:
+                continue
+            plane = (a * sW + b) * Hq * Wq
             c0 = j_lo * sW + b - pW
-            for i in range(Hq):
-                o = plane + i * Wq
+            for i in range(i_lo, i_hi):
                 ih = (r0 + i) * sH + a - pH
-                if ih < 0 or ih >= H or j_lo >= j_hi:
-                    for j in range(Wq):
-                        buf[o + j] = 0.0
-                    continue
-                for j in range(j_lo):
-                    buf[o + j] = 0.0
-                o += j_lo
+                o = plane + i * Wq + j_lo
                 if sW == 1:
                     # views keep this copy vectorised (flat indices that might be
                     # negative would not be)
-                    dst = buf[o:]
-                    src = x_c[ih, c0:]
-                    for j in range(j_hi - j_lo):
+                    dst = buf[o:o + n]
+                    src = x_c[ih, c0:c0 + n]
+                    for j in range(n):
                         dst[j] = src[j]
+                elif sW == 2:
+                    # a constant stride: LLVM vectorises the de-interleave
+                    dst = buf[o:o + n]
+                    src = x_c[ih, c0:]
+                    for j in range(n):
+                        dst[j] = src[2 * j]
                 else:
-                    for j in range(j_hi - j_lo):
+                    for j in range(n):
                         buf[o + j] = x_c[ih, c0 + j * sW]
-                for j in range(j_hi - j_lo, Wq - j_lo):
-                    buf[o + j] = 0.0
 
 
 @njit(parallel=True, cache=True)
@@ -351,8 +350,9 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     pixels of S consecutive samples cut into vectors (see
     ``register_tile_reduce``), so that a tile sums enough pixels to pay for
     its final reduction: the ``full`` whole vectors of each sample for the S
-    samples in turn, then the S samples' partial vectors. Tiles are MR output channels x NK taps (4 x 6).
-    Items are (chunk, group, one of ``splits`` ranges of channel blocks): each
+    samples in turn, then the S samples' partial vectors. Tiles are MR output
+    channels x NK taps: 4 x 6, or 1 x 12 for one output channel per group
+    (a depthwise conv). Items are (chunk, group, one of ``splits`` ranges of channel blocks): each
     writes its own rows of ``partial``.
     """
     N, C_in, H, W = x.shape
@@ -365,6 +365,7 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     phase_len = sH * sW * Hq * Wq
     sample_len = C_in_g * phase_len
     tail = runs.shape[0] // S - full
+    first_row = H_out - H_out      # a run-time 0: a literal would compile a second _fill_phases
     co_blocks = (C_out_g + MR - 1) // MR
     items = B * groups * splits
     T = phase_ws.shape[0]
@@ -387,17 +388,23 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                     for c in range(C_in_g):
                         start = s * sample_len + c * phase_len
                         _fill_phases(x[n0 + s, g * C_in_g + c], buf[start:start + phase_len],
-                                     0, sH, sW, pH, pW, Hq, Wq)
+                                     first_row, sH, sW, pH, pW, Hq, Wq)
                 for blk in range(blk_lo, blk_hi):
                     co0 = blk * MR
                     m_valid = min(MR, C_out_g - co0)
                     dy_addr = grad_output[n0, g * C_out_g + co0].ctypes.data
                     out_addr = partial[b, g, co0].ctypes.data
                     for k0 in range(0, K, NK):
-                        register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
-                                             min(NK, K - k0), dy_addr, P, buf_addr,
-                                             offs_addr + k0 * 8, runs_addr, count * full,
-                                             tail_addr, count * tail, REDUCE_MR, REDUCE_NK)
+                        if MR == 1:
+                            register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
+                                                 min(NK, K - k0), dy_addr, P, buf_addr,
+                                                 offs_addr + k0 * 8, runs_addr, count * full,
+                                                 tail_addr, count * tail, 1, 12)
+                        else:
+                            register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
+                                                 min(NK, K - k0), dy_addr, P, buf_addr,
+                                                 offs_addr + k0 * 8, runs_addr, count * full,
+                                                 tail_addr, count * tail, 4, 6)
 
 
 @njit(parallel=True, cache=True)
@@ -707,19 +714,33 @@ def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
 @njit(parallel=True, cache=True)
 def bias_grad(grad_output):
     """grad_bias[c] = sum of grad_output[:, c], accumulated in float64; one
-    channel per item, summed in order.
+    channel per item.
+
+    Each channel is summed in 16 interleaved running sums (lane l takes the
+    elements l, l + 16, ... of each sample's plane, samples in order; the
+    leftover elements of a plane go to lanes 0, 1, ...), which are then added
+    in lane order: a fixed order, so deterministic, and 16 independent
+    additions per step instead of one chain of dependent ones.
 
     grad_output: (N, C, H, W) returns (C,).
     """
     N, C, H, W = grad_output.shape
-    gy = grad_output.reshape((N, C, H * W))
+    P = H * W
+    gy = grad_output.reshape((N, C, P))
     out = np.empty(C, dtype=grad_output.dtype)
+    body = P - P % 16
     for c in prange(C):
-        total = 0.0
+        lanes = np.zeros(16, dtype=np.float64)
         for n in range(N):
             row = gy[n, c]
-            for p in range(H * W):
-                total += row[p]
+            for p0 in range(0, body, 16):
+                for lane in range(16):
+                    lanes[lane] += row[p0 + lane]
+            for p in range(body, P):
+                lanes[p - body] += row[p]
+        total = 0.0
+        for lane in range(16):
+            total += lanes[lane]
         out[c] = total
     return out
 
@@ -734,3 +755,19 @@ def add_bias(y, bias):
         plane = planes[item]
         for p in range(H * W):
             plane[p] += b
+
+
+@njit(parallel=True, cache=True)
+def spread_phase(phase, out, h0, w0, sH, sW):
+    """out[:, :, h0 + sH*i, w0 + sW*j] = phase[:, :, i, j]: one phase of a
+    strided transposed conv into its place. phase: (N, C, Hm, Wm)."""
+    N, C, Hm, Wm = phase.shape
+    for item in prange(N * C):
+        n = item // C
+        c = item % C
+        src = phase[n, c]
+        dst = out[n, c]
+        for i in range(Hm):
+            row = dst[h0 + sH * i]
+            for j in range(Wm):
+                row[w0 + sW * j] = src[i, j]

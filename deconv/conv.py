@@ -272,8 +272,9 @@ def _channel_block(c_in_g, taps, pixels, budget):
 _BLOCKED_ITEM_ELEMENTS = 1 << 17
 # Items wanted per call, so that small batches still share out among threads.
 _BLOCKED_MIN_ITEMS = 8
-# Weight-gradient tiles: output channels x taps (24 vector accumulators).
-_REDUCE_MR, _REDUCE_NK = _k.REDUCE_MR, _k.REDUCE_NK
+# Weight-gradient tiles: output channels x taps (24 vector accumulators), and
+# for one output channel per group (depthwise) 1 x 12.
+_REDUCE_TILE, _REDUCE_TILE_DEPTHWISE = (4, 6), (1, 12)
 # Pixel vectors a weight-gradient tile sums before its final reduction (the
 # samples of a 1-D conv are few pixels each: several go into one tile), and
 # the items wanted (batch chunks x groups x ranges of channel blocks).
@@ -345,10 +346,89 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     return out
 
 
-def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
-    """grad_input[:] = conv's input gradient (= the transposed conv of grad_output).
+def _phase_taps(k, s, p, d, size):
+    """The 1-D plan of one axis of the input gradient cut into its s phases.
 
-    grad_input must come zero-filled: some paths accumulate into it.
+    An input position i (padded: u = i + p) receives grad_output[o] * w[t] for
+    u = o*s + t*d, so the taps of phase rho = u mod s are those with
+    t*d = rho (mod s), and within a phase the sum is a stride-1 correlation of
+    grad_output with those taps in reverse. Returns, for each phase with at
+    least one tap and one position: (first position i0, number of positions,
+    taps reversed, padding, dilation) of that correlation, whose outputs are
+    positions i0, i0 + s, ...
+    """
+    plans = []
+    for rho in range(s):
+        taps = [t for t in range(k) if (t * d) % s == rho]
+        i0 = (rho - p) % s
+        count = len(range(i0, size, s))
+        if not taps or count == 0:
+            continue
+        q = [(t * d - rho) // s for t in taps]
+        dil = q[1] - q[0] if len(q) > 1 else 1
+        m0 = (i0 + p - rho) // s
+        plans.append((i0, count, taps[::-1], q[0] + (len(q) - 1) * dil - m0, dil))
+    return plans
+
+
+def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
+    """Conv's input gradient (= the transposed conv of grad_output), of ``shape``,
+    plus ``bias`` per channel when given (the transposed conv's)."""
+    C_out = grad_output.shape[1]
+    C_in_g = weight.shape[1]
+    C_out_g = C_out // groups
+    if C_in_g >= _FLIP_MIN_IN_PER_GROUP and not _direct(C_out_g, C_in_g):
+        return _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias)
+    grad_input = np.zeros(shape, dtype=grad_output.dtype)
+    _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input)
+    if bias is not None:
+        call(_k.add_bias, grad_input, bias)
+    return grad_input
+
+
+def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
+    """Conv's input gradient as sH*sW stride-1 convs, one per phase.
+
+    Each phase (the input positions congruent to given residues) is a
+    correlation of grad_output with a sub-kernel, flipped and with its channel
+    axes swapped per group (see ``_phase_taps``). It runs on the blocked
+    forward, bias included, and is then spread into its place. With stride 1
+    this is the single flipped-kernel conv, written in place. Positions that
+    no tap reaches are zero (plus the bias).
+    """
+    N = grad_output.shape[0]
+    C_out, C_in_g, kH, kW = weight.shape
+    C_out_g = C_out // groups
+    sH, sW, pH, pW, dH, dW = geometry
+    H, W = shape[2:]
+    plans_h = _phase_taps(kH, sH, pH, dH, H)
+    plans_w = _phase_taps(kW, sW, pW, dW, W)
+    covered = (sum(plan[1] for plan in plans_h) == H and sum(plan[1] for plan in plans_w) == W)
+    grad_input = np.empty(shape, dtype=grad_output.dtype)
+    if not covered:
+        grad_input[:] = 0.0
+        if bias is not None:
+            grad_input += bias.reshape(-1, 1, 1)
+    w_g = weight.reshape(groups, C_out_g, C_in_g, kH, kW)
+    for h0, rows, taps_h, pad_h, dil_h in plans_h:
+        for w0, cols, taps_w, pad_w, dil_w in plans_w:
+            sub = w_g[:, :, :, taps_h][:, :, :, :, taps_w]
+            sub = np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(
+                groups * C_in_g, C_out_g, len(taps_h), len(taps_w))
+            sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
+            if (sH, sW) == (1, 1):
+                _conv_forward(grad_output, sub, bias, sub_geometry, groups, grad_input)
+                continue
+            phase = np.empty((N, groups * C_in_g, rows, cols), dtype=grad_output.dtype)
+            _conv_forward(grad_output, sub, bias, sub_geometry, groups, phase)
+            call(_k.spread_phase, phase, grad_input, h0, w0, sH, sW)
+    return grad_input
+
+
+def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
+    """grad_input += conv's input gradient, for few input channels per group
+    (where the flipped conv would be a matrix-vector product): GEMM and
+    col2im, or the direct depthwise kernels. grad_input comes zero-filled.
     """
     N, C_out, H_out, W_out = grad_output.shape
     _, C_in_g, kH, kW = weight.shape
@@ -357,20 +437,14 @@ def _conv_input_grad(grad_output, weight, geometry, groups, grad_input):
     pointwise = _is_pointwise(weight.shape, geometry, grad_input.shape[2:], grad_output.shape[2:])
     sH, sW, pH, pW, dH, dW = geometry
     direct = _direct(C_in_g, C_out_g)
-    # (the flipped kernel has C_out/G inputs per group: one for a depthwise conv,
-    # whose input gradient is then again a direct depthwise conv)
-    # (and a flipped conv with few input channels would be a matrix-vector product)
+    # (the flipped kernel of a depthwise conv has one input channel per group:
+    # its input gradient is again a direct depthwise conv)
     flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
-            and ((direct and C_out_g == 1) or (not direct and C_in_g >= _FLIP_MIN_IN_PER_GROUP)))
+            and direct and C_out_g == 1)
     if direct and not flip:
         call(_k.depthwise_input_grad, grad_output, weight, *geometry, grad_input)
         return grad_input
     if flip:
-        # With stride 1 the transposed conv is itself a conv: of grad_output, with
-        # the kernel flipped and its channel axes swapped (per group), padded by
-        # d*(k-1) - p. Unfolding then replaces the scatter-add of col2im, and
-        # the GEMM is the forward's well-shaped (C_in/G, C_out/G*kH*kW) product.
-        # (Rows past the formula's output, from output_padding, read zeros.)
         flipped = np.ascontiguousarray(
             weight.reshape(groups, C_out_g, C_in_g, kH, kW)[:, :, :, ::-1, ::-1]
             .transpose(0, 2, 1, 3, 4)).reshape(groups * C_in_g, C_out_g, kH, kW)
@@ -401,15 +475,12 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     H_out, W_out = grad_output.shape[2:]
     P = H_out * W_out
     weight_size = C_out * C_in_g * kH * kW
-    if _direct(C_in_g, C_out_g):
-        grad_weight = np.empty(weight_shape, dtype=x.dtype)
-        call(_k.depthwise_weight_grad, x, grad_output, *geometry, grad_weight)
-        return grad_weight
     sH, sW, pH, pW, _, _ = geometry
+    MR, NK = _REDUCE_TILE_DEPTHWISE if C_out_g == 1 else _REDUCE_TILE
     chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
     K = C_in_g * kH * kW
     _, Hq, Wq, offs = _blocked_plan(N, weight_shape, geometry, H_out, W_out, whole_sample=True)
-    offs = np.concatenate([offs, np.zeros(_REDUCE_NK, dtype=np.int64)])
+    offs = np.concatenate([offs, np.zeros(NK, dtype=np.int64)])
     lanes = 64 // x.dtype.itemsize
     # (dy_off, x_off, length) of each vector of output pixels, row by row, for
     # S samples at a time
@@ -425,13 +496,13 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     is_full = runs[:, 2] == lanes
     full = int(is_full.sum()) // S
     runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
-    co_blocks = -(-C_out_g // _REDUCE_MR)
+    co_blocks = -(-C_out_g // MR)
     splits = min(co_blocks, -(-_REDUCE_MIN_ITEMS // (chunks * groups)))
     partial = np.zeros((chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
         phase_ws = np.empty((T, S * C_in_g * sH * sW * Hq * Wq + lanes + Wq), dtype=x.dtype)
         _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
-                                    splits, partial, phase_ws, _REDUCE_MR, _REDUCE_NK)
+                                    splits, partial, phase_ws, MR, NK)
     grad_weight = partial[0]
     for b in range(1, chunks):
         grad_weight += partial[b]
@@ -455,7 +526,7 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
-    grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, np.zeros(x2.shape, dtype=x.dtype))
+    grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, x2.shape)
     grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
     grad_bias = call(_k.bias_grad, gy2)
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
@@ -467,10 +538,8 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     H_out, W_out = (1,) + out if nd == 1 else out
     # The transposed conv is the adjoint of the conv whose weight has this
     # very layout: (C_in of the transposed conv = C_out of that conv, ...).
-    y = np.zeros((x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), dtype=x.dtype)
-    _conv_input_grad(to_2d(x), to_2d(weight), cfg.as_2d(), cfg.groups, y)
-    if bias is not None:
-        call(_k.add_bias, y, bias)
+    y = _conv_input_grad(to_2d(x), to_2d(weight), cfg.as_2d(), cfg.groups,
+                         (x.shape[0], weight.shape[1] * cfg.groups, H_out, W_out), bias)
     return from_2d(y, nd)
 
 
