@@ -5,37 +5,44 @@ size, H_out, W_out output size, kH, kW kernel size, K = C_in/G * kH * kW the
 length of one receptive field, P = H_out * W_out the number of output pixels,
 T the number of parallel chunks.
 
-Three kernels serve all six convolution passes, through the adjoint
-relations (Chainer's ``convolution_2d`` / ``deconvolution_2d`` do the same):
+Two register-tiled kernels serve all six convolution passes, through the
+adjoint relations (Chainer's ``convolution_2d`` / ``deconvolution_2d`` reuse
+their passes the same way):
 
-=========================  ==========================================
-conv forward               ``conv_forward``      (im2col, then GEMM)
-conv grad_input            ``conv_input_grad``   (GEMM, then col2im)
-conv grad_weight           ``conv_weight_grad``  (im2col, then GEMM)
-transposed conv forward    ``conv_input_grad``   (it *is* conv's adjoint)
-transposed grad_input      ``conv_forward``
-transposed grad_weight     ``conv_weight_grad`` with input and grad swapped
-=========================  ==========================================
+=========================  ================================================
+conv forward               ``conv_forward_blocked``
+conv grad_input            ``conv_forward_blocked``, once per stride phase
+                           (:func:`deconv.conv._conv_input_grad_phases`)
+conv grad_weight           ``conv_weight_grad_blocked``
+transposed conv forward    = conv grad_input (it *is* conv's adjoint)
+transposed grad_input      = conv forward
+transposed grad_weight     ``conv_weight_grad_blocked``, input and grad swapped
+=========================  ================================================
 
-Depthwise convolutions (one input channel per group) have too little work per
-GEMM for BLAS to pay; ``depthwise_*`` are direct loops for them.
+Both copy the input rows they need into *phase planes* (``_fill_phases``:
+the zero-padded input, split by stride phase, so that every tap of the
+receptive field is a contiguous run of one plane, at an offset from a
+table), and both run on a multiply-add tile written in LLVM IR
+(:mod:`deconv._microkernel`) that keeps its accumulators in vector
+registers: no im2col matrix and no BLAS call. Input gradients with few input
+channels per group (a flipped conv would have few outputs) keep GEMM and
+col2im (``conv_input_grad``); depthwise convolutions with few outputs per
+group use the direct loops ``depthwise_forward`` / ``depthwise_input_grad``.
 
 Threads. The work is cut into items that write disjoint parts of the result
-(a tile of output rows of one sample; a block of input channels of one
-sample; a fixed chunk of the batch for the weight gradient, whose partial sums
-are added in a fixed order). ``prange`` runs T chunks of items, and inside
-them the GEMMs are ``np.dot``, i.e. BLAS, which the caller has limited to one
-thread (:mod:`deconv._threads`): one thread pool is active at a time, and each
-core does im2col and GEMM on data in its own cache. The cut depends on the
-shapes only, never on T, so results are bitwise identical for any number of
-threads; with T = 1 the same items run in order with BLAS free to use its own
-threads.
+(tiles of output rows of a (sample, group); (batch chunk, group, range of
+channel blocks) for the weight gradient, whose chunk partial sums are added
+in a fixed order). ``prange`` runs T chunks of items. Every output element
+is one tile's sum in a fixed order, and the cut depends on the shapes only,
+so results are bitwise identical for any number of threads. Where BLAS is
+still called (``conv_input_grad``), the caller has limited it to one thread
+(:mod:`deconv._threads`), so that one thread pool is active at a time.
 
-Workspaces (per chunk ``col`` and output tiles) are allocated by the callers
+Workspaces (per chunk phase planes, ``col``) are allocated by the callers
 with NumPy: fresh multi-MB allocations inside Numba page-fault on every call.
 
 The kernels trust their arguments: shapes, dtypes and contiguity are checked
-by the public wrappers in :mod:`deconv.conv`, which also size the tiles.
+by the public wrappers in :mod:`deconv.conv`, which also plan the tiles.
 """
 
 import numpy as np
@@ -43,49 +50,6 @@ from numba import njit, prange
 
 from deconv._kernel_common import valid_range
 from deconv._microkernel import register_tile, register_tile_reduce
-
-
-
-@njit(cache=True)
-def _im2col(x, col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, oh1, W_out):
-    """Unfold the receptive fields of output rows [oh0, oh1):
-    col[(c, i, j), (oh - oh0, ow)] = x_padded[c, oh*sH + i*dH, ow*sW + j*dW].
-
-    x: (C, H, W), col: (C*kH*kW, >= (oh1 - oh0) * W_out). Padding reads as zero.
-    """
-    C, H, W = x.shape
-    for c in range(C):
-        for i in range(kH):
-            ih_lo, ih_hi = valid_range(i * dH - pH, sH, oh1, H)
-            for j in range(kW):
-                row = col[(c * kH + i) * kW + j]
-                ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
-                for oh in range(oh0, oh1):
-                    base = (oh - oh0) * W_out
-                    if oh < ih_lo or oh >= ih_hi:
-                        for ow in range(W_out):
-                            row[base + ow] = 0.0
-                        continue
-                    x_row = x[c, oh * sH + i * dH - pH]
-                    for ow in range(ow_lo):
-                        row[base + ow] = 0.0
-                    # An offset view keeps the copy loop free of a possibly
-                    # negative index, which lets LLVM vectorise it.
-                    src = x_row[ow_lo * sW + j * dW - pW:]
-                    dst = row[base + ow_lo:]
-                    if sW == 1:
-                        # the common cases get their own loops: with a run-time
-                        # stride the copy would not vectorise (4x slower)
-                        for t in range(ow_hi - ow_lo):
-                            dst[t] = src[t]
-                    elif sW == 2:
-                        for t in range(ow_hi - ow_lo):
-                            dst[t] = src[2 * t]
-                    else:
-                        for t in range(ow_hi - ow_lo):
-                            dst[t] = src[t * sW]
-                    for ow in range(ow_hi, W_out):
-                        row[base + ow] = 0.0
 
 
 @njit(cache=True)
@@ -121,107 +85,6 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
 def _chunk(items, t, T):
     """Items [lo, hi) of chunk t of T: contiguous, as even as possible."""
     return items * t // T, items * (t + 1) // T
-
-
-@njit(parallel=True, cache=True)
-def conv_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, groups, out,
-                 pointwise, tile_rows, col_ws, out_ws, pad_ws):
-    """out = conv(x, weight) + bias, cross-correlation as in PyTorch.
-
-    x: (N, C_in, H, W), weight: (C_out, C_in/G, kH, kW), bias: (C_out,),
-    out: (N, C_out, H_out, W_out). Items are tiles of ``tile_rows`` output rows
-    of one (sample, group); col_ws: (T, K, tile_rows*W_out) and
-    out_ws: (T, C_out/G, tile_rows*W_out) are per-chunk workspaces (out_ws is
-    unused, and may be (T, 0, 0), when a tile is a whole sample: the GEMM then
-    writes straight into ``out``). ``H_out, W_out`` come from ``out`` rather
-    than the formula so that the transposed conv's grad_input (which needs
-    fewer rows than the formula gives when output_padding >= stride) can use
-    this kernel.
-
-    Wide mode (pad_ws not empty: stride 1, whole samples): each input plane
-    is first copied into a zero-padded buffer of Hp x Wp, Wp = W_out +
-    dW*(kW-1), so that a row of col, one tap over all output pixels, is a
-    single contiguous copy of (H_out-1)*Wp + W_out values instead of H_out
-    short ones (the unfolding of small images was bound by the per-row cost).
-    The GEMM then also computes the kW-1 junk columns of each wide row into
-    out_ws, and only the W_out real ones are copied
-    out, ``tile_rows`` output rows at a time. pad_ws: (T, C_in/G, Hp*Wp);
-    col_ws: (T, K, tile_rows*Wp); out_ws: (T, C_out/G, tile_rows*Wp).
-    """
-    N, C_in, H, W = x.shape
-    C_out, C_in_g, kH, kW = weight.shape
-    H_out, W_out = out.shape[2], out.shape[3]
-    wide = pad_ws.shape[2] > 0
-    Wp = W_out + dW * (kW - 1)
-    Hp = H_out + dH * (kH - 1)
-    C_out_g = C_out // groups
-    K = C_in_g * kH * kW
-    P = H_out * W_out
-    T = col_ws.shape[0]
-    x_g = x.reshape((N, groups, C_in_g, H, W))          # (N, G, C_in/G, H, W)
-    w_g = weight.reshape((groups, C_out_g, K))          # (G, C_out/G, K)
-    y_g = out.reshape((N, groups, C_out_g, P))          # (N, G, C_out/G, P)
-    b_g = bias.reshape((groups, C_out_g)) if has_bias else bias.reshape((0, 0))
-    n_tiles = 1 if wide else (H_out + tile_rows - 1) // tile_rows
-    items = N * groups * n_tiles
-    for t in prange(T):
-        lo, hi = _chunk(items, t, T)
-        col = col_ws[t]                                 # (K, tile_rows*W_out)
-        for item in range(lo, hi):
-            n = item // (groups * n_tiles)
-            g = (item // n_tiles) % groups
-            oh0 = (item % n_tiles) * tile_rows
-            oh1 = min(oh0 + tile_rows, H_out)
-            y = y_g[n, g]                               # (C_out/G, P)
-            if wide:
-                # items are whole (sample, group)s here; their row tiles run in turn
-                padded = pad_ws[t]                      # (C_in/G, Hp*Wp)
-                for c in range(C_in_g):
-                    _pad_plane(x_g[n, g, c], padded[c], pH, pW, Hp, Wp)
-                tile = out_ws[t]                        # (C_out/G, tile_rows*Wp)
-                for r0 in range(0, H_out, tile_rows):
-                    r1 = min(r0 + tile_rows, H_out)
-                    length = (r1 - r0 - 1) * Wp + W_out
-                    for c in range(C_in_g):
-                        for i in range(kH):
-                            for j in range(kW):
-                                src = padded[c][(r0 + i * dH) * Wp + j * dW:]
-                                dst = col[(c * kH + i) * kW + j]
-                                for q in range(length):
-                                    dst[q] = src[q]
-                    np.dot(w_g[g], col, tile)
-                    for co in range(C_out_g):
-                        b = b_g[g, co] if has_bias else 0.0
-                        y_row = y[co]
-                        t_row = tile[co]
-                        for oh in range(r0, r1):
-                            dst = y_row[oh * W_out:]
-                            src = t_row[(oh - r0) * Wp:]
-                            for ow in range(W_out):
-                                dst[ow] = src[ow] + b
-                continue
-            if pointwise:
-                np.dot(w_g[g], x_g[n, g].reshape((K, P)), y)
-            elif n_tiles == 1:
-                # oh0 (= 0 here), not a literal 0, which would compile a
-                # second specialisation of _im2col
-                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, H_out, W_out)
-                np.dot(w_g[g], col, y)
-            else:
-                # The last tile may be short: its extra columns of col hold
-                # stale values, whose products are computed and not copied.
-                _im2col(x_g[n, g], col, kH, kW, sH, sW, pH, pW, dH, dW, oh0, oh1, W_out)
-                tile = out_ws[t]                        # (C_out/G, tile_rows*W_out)
-                np.dot(w_g[g], col, tile)
-                width = (oh1 - oh0) * W_out
-                for co in range(C_out_g):
-                    y[co, oh0 * W_out:oh0 * W_out + width] = tile[co, :width]
-            if has_bias:
-                for co in range(C_out_g):
-                    b = b_g[g, co]
-                    row = y[co]
-                    for p in range(oh0 * W_out, oh1 * W_out):
-                        row[p] += b
 
 
 @njit(cache=True)
@@ -443,74 +306,6 @@ def conv_input_grad(grad_output, weight_t, kH, kW, sH, sW, pH, pW, dH, dW, grad_
                 _col2im(col, gx_b[n, g, blk], kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
 
 
-@njit(parallel=True, cache=True)
-def conv_weight_grad(x, grad_output, kH, kW, sH, sW, pH, pW, dH, dW, pointwise, C_b, partial,
-                     col_ws, prod_ws):
-    """Partial weight gradients, one per (group, batch chunk), transposed: im2col(x) @ dY^T.
-
-    x: (N, C_in, H, W), grad_output: (N, C_out, H_out, W_out),
-    partial: (G, B, K, C_out/G) with K = C_in/G * kH * kW, zero-filled by the
-    caller; chunk b sums samples [N*b//B, N*(b+1)//B) in order, and
-    :func:`sum_partials` adds the B partials in order. col_ws: (T, Kb, P) and
-    prod_ws: (T, Kb, C_out/G) per-chunk workspaces, where Kb = C_b * kH * kW
-    for blocks of C_b input channels unfolded at a time (col_ws is unused,
-    and may be empty, when ``pointwise``). The product is formed as
-    (Kb, P) @ (P, C_out/G) rather than its transpose: BLAS runs that shape
-    about 30% faster here.
-    """
-    N, C_in, H, W = x.shape
-    _, C_out, H_out, W_out = grad_output.shape
-    groups, B, K, C_out_g = partial.shape
-    C_in_g = C_in // groups
-    P = H_out * W_out
-    T = col_ws.shape[0]
-    Kb = C_b * kH * kW
-    blocks = C_in_g // C_b
-    x_b = x.reshape((N, groups, blocks, C_b, H, W))         # (N, G, blocks, C_b, H, W)
-    gy_g = grad_output.reshape((N, groups, C_out_g, P))     # (N, G, C_out/G, P)
-    items = groups * B
-    first_row = H_out - H_out      # a run-time 0 (see conv_forward)
-    for t in prange(T):
-        lo, hi = _chunk(items, t, T)
-        col = col_ws[t]                                     # (Kb, P)
-        prod = prod_ws[t]                                   # (Kb, C_out/G)
-        for item in range(lo, hi):
-            g = item // B
-            b = item % B
-            acc = partial[g, b].reshape((K * C_out_g,))     # (K, C_out/G) flattened
-            for n in range(N * b // B, N * (b + 1) // B):
-                for blk in range(blocks):
-                    if pointwise:
-                        np.dot(x_b[n, g, blk].reshape((Kb, P)), gy_g[n, g].T, prod)
-                    else:
-                        _im2col(x_b[n, g, blk], col, kH, kW, sH, sW, pH, pW, dH, dW,
-                                first_row, H_out, W_out)
-                        np.dot(col, gy_g[n, g].T, prod)
-                    dst = acc[blk * Kb * C_out_g:]
-                    src = prod.reshape((Kb * C_out_g,))
-                    for e in range(Kb * C_out_g):
-                        dst[e] += src[e]
-
-
-@njit(cache=True)
-def sum_partials(partial, grad_weight):
-    """grad_weight[g*C_out/G + co, k] = sum over b, in order, of partial[g, b, k, co].
-
-    partial: (G, B, K, C_out/G), grad_weight: (C_out, C_in/G, kH, kW).
-    """
-    groups, B, K, C_out_g = partial.shape
-    gw = grad_weight.reshape((groups, C_out_g, K))
-    for g in range(groups):
-        for k in range(K):
-            for co in range(C_out_g):
-                gw[g, co, k] = partial[g, 0, k, co]
-        for b in range(1, B):
-            for k in range(K):
-                src = partial[g, b, k]
-                for co in range(C_out_g):
-                    gw[g, co, k] += src[co]
-
-
 @njit(cache=True)
 def _pad_plane(plane, padded, pH, pW, Hp, Wp):
     """padded[(ih + pH) * Wp + iw + pW] = plane[ih, iw], zeros elsewhere; rows and
@@ -653,62 +448,6 @@ def depthwise_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, grad_input
                         else:
                             for t in range(ow_hi - ow_lo):
                                 dst[t * sW] += w * src[t]
-
-
-@njit(parallel=True, cache=True)
-def depthwise_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, grad_weight):
-    """grad_weight of :func:`depthwise_forward`: one output channel per item.
-
-    x: (N, G, H, W), grad_output: (N, C_out, H_out, W_out), grad_weight:
-    (C_out, 1, kH, kW), overwritten. Each tap keeps a vector of running sums
-    (elementwise, so the loop vectorises; the samples are added in order),
-    summed in order at the end. Stride 1 uses the wide layout of
-    :func:`depthwise_forward`, grad_output padded with zero columns to match.
-    """
-    N, groups, H, W = x.shape
-    _, C_out, H_out, W_out = grad_output.shape
-    _, _, kH, kW = grad_weight.shape
-    M = C_out // groups
-    wide = sH == 1 and sW == 1
-    Hp = H_out + dH * (kH - 1) if wide else 0
-    Wp = W_out + dW * (kW - 1) if wide else 0
-    Q = (H_out - 1) * Wp + W_out if wide else W_out
-    for co in prange(C_out):
-        acc = np.zeros((kH * kW, Q), dtype=x.dtype)       # (taps, Q)
-        padded = np.empty(Hp * Wp, dtype=x.dtype)         # (Hp * Wp,)
-        gy_wide = np.zeros(Q, dtype=x.dtype)              # (Q,), zero past W_out in each row
-        for n in range(N):
-            plane = x[n, co // M]               # (H, W)
-            gy = grad_output[n, co]             # (H_out, W_out)
-            if wide:
-                _pad_plane(plane, padded, pH, pW, Hp, Wp)
-                for oh in range(H_out):
-                    dst = gy_wide[oh * Wp:]
-                    gy_row = gy[oh]
-                    for ow in range(W_out):
-                        dst[ow] = gy_row[ow]
-                for i in range(kH):
-                    for j in range(kW):
-                        a = acc[i * kW + j]
-                        src = padded[i * dH * Wp + j * dW:]
-                        for q in range(Q):
-                            a[q] += gy_wide[q] * src[q]
-                continue
-            for i in range(kH):
-                oh_lo, oh_hi = valid_range(i * dH - pH, sH, H_out, H)
-                for j in range(kW):
-                    ow_lo, ow_hi = valid_range(j * dW - pW, sW, W_out, W)
-                    a = acc[i * kW + j][ow_lo:]
-                    for oh in range(oh_lo, oh_hi):
-                        src = plane[oh * sH + i * dH - pH][ow_lo * sW + j * dW - pW:]
-                        row = gy[oh][ow_lo:]
-                        for t in range(ow_hi - ow_lo):
-                            a[t] += row[t] * src[t * sW]
-        for tap in range(kH * kW):
-            total = 0.0                                   # float64
-            for q in range(Q):
-                total += acc[tap, q]
-            grad_weight[co, 0, tap // kW, tap % kW] = total
 
 
 @njit(parallel=True, cache=True)

@@ -181,7 +181,8 @@ def _as_grad_output(grad_output, like, expected_shape):
 
 # ---------------------------------------------------------------------------
 # work plans: tiles and workspaces. They depend on the shapes alone, never on
-# the number of threads, so results are bitwise the same for any thread count.
+# the number of threads (and no output element's sum depends on the plan's
+# cut into items), so results are bitwise the same for any thread count.
 # ---------------------------------------------------------------------------
 
 # Batch chunks of the weight gradient, whose partial sums are added in order:
@@ -204,57 +205,23 @@ def _is_pointwise(weight_shape, geometry, in_hw, out_hw):
             and tuple(in_hw) == tuple(out_hw))
 
 
-# Direct loops beat GEMMs of one input channel per group while the output channels
-# per group are few (a depthwise conv's GEMM is a matrix-vector product);
-# measured crossover on the reference machine: between 4 and 16.
-_DIRECT_MAX_OUT_PER_GROUP = 8
+# Direct loops beat register tiles of one input channel per group while the
+# output channels per group are few (a tile of 8 or 16 channels would be mostly
+# empty). Measured on the reference machine (N=32, 64 groups, 32x32, 3x3): at 1
+# output per group direct 1.6 ms against 3.3 forward; at 2 even; at 3 or more
+# the tiles win.
+_DIRECT_MAX_OUT_PER_GROUP = 2
 
 
-# The flipped-kernel conv for a stride-1 input gradient has C_in/G output rows in
-# its GEMM; with fewer than this, GEMM + col2im is faster.
+# The input gradient as a flipped-kernel conv has C_in/G outputs per group;
+# with fewer than this, its register tiles would be mostly empty, and GEMM +
+# col2im is faster.
 _FLIP_MIN_IN_PER_GROUP = 8
 
 
 def _direct(c_in_g, c_out_g):
     """Whether a conv with these channels per group runs the direct depthwise kernels."""
     return c_in_g == 1 and c_out_g <= _DIRECT_MAX_OUT_PER_GROUP
-
-
-def _equal_tile_rows(h_out, fit):
-    """Rows per tile for tiles of at most ``fit`` rows, as equal as possible: a
-    short last tile is computed in full and mostly dropped (25 + 7 rows cost as
-    much as 25 + 25; 16 + 16 is 1.45x faster)."""
-    tiles = -(-h_out // fit)
-    return -(-h_out // tiles)
-
-
-def _wide_tile_rows(geometry, weight_shape, h_out, w_out, out_size, pointwise):
-    """Output rows per tile of the conv forward's wide layout, or 0 where it does
-    not apply: it needs stride 1, rows of more than one output (2-D), a kernel
-    wider than 1, and room in the chunk budget for the padded input planes and
-    at least one wide row of col and of the output tile."""
-    sH, sW, _, _, dH, dW = geometry
-    c_out_g, c_in_g, kH, kW = weight_shape
-    if pointwise or (sH, sW) != (1, 1) or h_out == 1 or kW == 1:
-        return 0
-    K = c_in_g * kH * kW
-    Wp = w_out + dW * (kW - 1)
-    Hp = h_out + dH * (kH - 1)
-    room = _chunk_budget(out_size) - c_in_g * Hp * Wp
-    fit = min(h_out, room // ((K + c_out_g) * Wp)) if room > 0 else 0
-    if fit < 1:
-        return 0
-    return _equal_tile_rows(h_out, fit)
-
-
-def _forward_tile_rows(K, c_out_g, h_out, w_out, out_size, pointwise):
-    """Output rows per tile of the conv forward: a whole sample when its
-    unfolded input (K, H_out*W_out) fits the chunk budget (the GEMM then writes
-    straight into the output), else as many rows as fit with their output tile."""
-    budget = _chunk_budget(out_size)
-    if pointwise or K * h_out * w_out <= budget:
-        return h_out
-    return _equal_tile_rows(h_out, max(1, min(h_out, budget // ((K + c_out_g) * w_out))))
 
 
 def _channel_block(c_in_g, taps, pixels, budget):

@@ -34,12 +34,17 @@ REF_CONVT_BWD = {1: reference.conv_transpose1d_backward, 2: reference.conv_trans
 # strategies: every drawn configuration is valid by construction
 # ---------------------------------------------------------------------------
 
+# Channels per group: few (direct loops, GEMM + col2im, register tiles mostly
+# empty) and 8 or more (the input gradient as phase convolutions; 9 and 17 leave
+# a partial tile of 8 or 16 channels).
+CHANNELS_PER_GROUP = st.sampled_from([1, 2, 3, 8, 9, 17])
+
 @st.composite
 def conv_configs(draw, nd=None):
     nd = draw(st.sampled_from(ND)) if nd is None else nd
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 3))
-    c_out = groups * draw(st.integers(1, 3))
+    c_in = groups * draw(CHANNELS_PER_GROUP)
+    c_out = groups * draw(CHANNELS_PER_GROUP)
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     padding_kind = draw(st.sampled_from(["int", "tuple", "same", "valid"]))
@@ -74,8 +79,8 @@ def conv_configs(draw, nd=None):
 def conv_transpose_configs(draw, nd=None):
     nd = draw(st.sampled_from(ND)) if nd is None else nd
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 3))
-    c_out = groups * draw(st.integers(1, 3))
+    c_in = groups * draw(CHANNELS_PER_GROUP)
+    c_out = groups * draw(CHANNELS_PER_GROUP)
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
@@ -596,10 +601,16 @@ xd = rng.standard_normal((5, 6, 17, 9)).astype(np.float32)    # depthwise: direc
 wd = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
 yd = deconv.conv2d(xd, wd, padding=1, groups=6)
 outs += [yd, *deconv.conv2d_backward(yd, xd, wd, padding=1, groups=6)]
-xs = rng.standard_normal((1, 16, 15, 15)).astype(np.float32)  # one sample: row tiles, channel blocks
+xs = rng.standard_normal((1, 16, 15, 15)).astype(np.float32)  # one sample: row tiles
 ws = rng.standard_normal((3, 16, 3, 3)).astype(np.float32)
 ys = deconv.conv2d(xs, ws, padding=1)
 outs += [ys, *deconv.conv2d_backward(ys, xs, ws, padding=1)]
+xe = rng.standard_normal((3, 18, 11, 37))                      # tiles over the edges, float64
+we = rng.standard_normal((18, 9, 3, 3))
+ye = deconv.conv2d(xe, we, stride=(2, 1), padding=1, groups=2)
+outs += [ye, *deconv.conv2d_backward(ye, xe, we, stride=(2, 1), padding=1, groups=2)]
+yet = deconv.conv_transpose2d(xe, we, stride=3, padding=1, groups=2)
+outs += [yet, *deconv.conv_transpose2d_backward(yet, xe, we, stride=3, padding=1, groups=2)]
 print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
 """
 
@@ -613,13 +624,14 @@ deconv._threads._controller = None   # as without threadpoolctl: chunks in order
 def test_bitwise_identical_across_thread_counts():
     one = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1)
     two = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
+    three = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=3, OPENBLAS_NUM_THREADS=3)
     again = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
     serial = run_hashes(_SERIAL_PREFIX + _DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2,
                         OPENBLAS_NUM_THREADS=2)
     # small calls on the calling thread alone (deconv._threads.SMALL_WORK), as by default
     small_serial = run_hashes(_DETERMINISM_SCRIPT, small_work=None, NUMBA_NUM_THREADS=2,
                               OPENBLAS_NUM_THREADS=2)
-    assert one == two == again == serial == small_serial
+    assert one == two == three == again == serial == small_serial
 
 
 # ---------------------------------------------------------------------------
@@ -763,27 +775,48 @@ def test_pointwise_shortcut_matches_reference(groups):
     dict(stride=2, padding=2, dilation=2),
     dict(stride=(1, 3), padding=(0, 1), groups=2),
 ])
-def test_tiled_and_blocked_plans_match_reference(dtype, kw):
-    """One sample with many input channels: the forward unfolds a few output rows
-    at a time, the input and weight gradients a block of channels at a time."""
+def test_register_tile_plans_match_reference(dtype, kw):
+    """One sample: the forward's items are tiles of a few output rows; 11 output
+    channels and rows of 37 leave register tiles hanging over the last channels and
+    the end of every row (stored with masks); the input gradient runs as phase convs."""
     rng = np.random.default_rng(5)
     groups = kw.get("groups", 1)
-    x = rng.uniform(-1, 1, (1, 8, 13, 11)).astype(dtype)
-    w = rng.uniform(-1, 1, (2 * groups, 8 // groups, 3, 3)).astype(dtype)
-    b = rng.uniform(-1, 1, 2 * groups).astype(dtype)
+    x = rng.uniform(-1, 1, (1, 8 * groups, 13, 75)).astype(dtype)
+    w = rng.uniform(-1, 1, (11 * groups, 8, 3, 3)).astype(dtype)
+    b = rng.uniform(-1, 1, 11 * groups).astype(dtype)
     y = deconv.conv2d(x, w, b, **kw)
     H_out, W_out = y.shape[2:]
-    K = 8 // groups * 9
-    pointwise = False
-    rows = conv_module._forward_tile_rows(K, 2, H_out, W_out, y.size, pointwise)
+    s, d = kw.get("stride", 1), kw.get("dilation", 1)
+    s, d = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
+    p = kw.get("padding", 0)
+    geometry = (s[0], s[1]) + ((p, p) if isinstance(p, int) else p) + (d[0], d[1])
+    rows, _, _, _ = conv_module._blocked_plan(groups, w.shape, geometry, H_out, W_out)
     assert rows < H_out
-    assert conv_module._channel_block(8 // groups, 9, H_out * W_out,
-                                      conv_module._chunk_budget(x.size)) < 8 // groups
+    MR, NR = conv_module._register_tile_shape(11, W_out, np.dtype(dtype).itemsize)
+    assert 11 % MR and W_out % NR
     assert_close(y, reference.conv2d(x, w, b, **kw))
     gy = rng.uniform(-1, 1, y.shape).astype(dtype)
     for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw), reference.conv2d_backward(gy, x, w, **kw)):
         assert got.dtype == dtype
         assert_close(got, want, scale=4)
+
+
+@pytest.mark.parametrize("k, s, p, d, size", list(itertools.product(
+    [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2, 4], [1, 2, 3], [1, 2, 7, 8])))
+def test_phase_taps_match_a_brute_force_count(k, s, p, d, size):
+    """Each input position of a strided input gradient gets exactly the taps (and the
+    grad_output positions) its phase's correlation gives it."""
+    n_out = (size + 2 * p - d * (k - 1) - 1) // s + 1
+    brute = {i: sorted((t, o) for t in range(k) for o in range(max(n_out, 0))
+                       if o * s + t * d == i + p) for i in range(size)}
+    seen = {}
+    for i0, count, taps, pad, dil in conv_module._phase_taps(k, s, p, d, size):
+        for m in range(count):
+            # correlation output m reads grad_output[m - pad + j*dil] with tap taps[j]
+            seen[i0 + m * s] = sorted((t, m - pad + j * dil) for j, t in enumerate(taps)
+                                      if 0 <= m - pad + j * dil < max(n_out, 0))
+    for i in range(size):
+        assert seen.get(i, []) == brute[i], i
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -798,7 +831,7 @@ def test_weight_gradient_batch_chunks_match_reference(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("multiplier", [1, 2, 12])
+@pytest.mark.parametrize("multiplier", [1, 2, 3, 12])
 @pytest.mark.parametrize("kw", [
     dict(padding=1, groups=4),
     dict(stride=2, padding=(2, 0), dilation=(1, 2), groups=4),
@@ -807,10 +840,11 @@ def test_weight_gradient_batch_chunks_match_reference(dtype):
 ])
 def test_single_input_channel_per_group_matches_reference(dtype, multiplier, kw):
     """Depthwise convs (and convs with one input channel) with few outputs per group run
-    direct loops (a wide layout for stride 1), with many the GEMMs; both against the reference."""
+    direct loops (a wide layout for stride 1), with more the register tiles (and GEMM +
+    col2im for the input gradient); all against the reference."""
     rng = np.random.default_rng(7)
     groups = kw["groups"]
-    assert conv_module._direct(1, multiplier) == (multiplier < 12)
+    assert conv_module._direct(1, multiplier) == (multiplier <= 2)
     x = rng.uniform(-1, 1, (3, groups, 9, 10)).astype(dtype)
     w = rng.uniform(-1, 1, (multiplier * groups, 1, 3, 2)).astype(dtype)
     b = rng.uniform(-1, 1, multiplier * groups).astype(dtype)
@@ -831,26 +865,39 @@ def test_single_input_channel_per_group_matches_reference(dtype, multiplier, kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kw", [dict(padding=1), dict(padding=(2, 0), dilation=(2, 1)),
-                                dict(padding=1, groups=2)])
-def test_wide_layout_with_row_tiles_matches_reference(dtype, kw):
-    """Stride 1: the forward copies each input plane into a zero-padded wide buffer and
-    unfolds a few output rows at a time, dropping the junk columns of each wide row."""
+@pytest.mark.parametrize("nd, kw", [
+    (2, dict(padding=1)), (2, dict(padding=(2, 0), dilation=(2, 1))),
+    (2, dict(padding=1, groups=2)), (2, dict(stride=2, padding=1)), (1, dict(padding=2)),
+])
+def test_nan_footprints_are_exact_in_every_pass(dtype, nd, kw):
+    """A NaN reaches exactly the outputs whose windows see it: in the forward, in the
+    input gradient (a NaN in grad_output) and in the weight gradient (a NaN in x), with
+    rows of 21 (tiles and pixel vectors that hang over each row's end read values
+    beside the row, masked out; the NaN sits at the start of a row, right after the
+    previous row's end), 8 input channels per group (the input gradient as phase convs)
+    and, for 1-D, several samples per weight-gradient tile.
+    Footprints are counted in finite arithmetic: the reference's zero insertion for
+    dilation would spread NaN further."""
     rng = np.random.default_rng(10)
     groups = kw.get("groups", 1)
-    x = rng.uniform(-1, 1, (4, 4, 12, 12)).astype(dtype)
-    w = rng.uniform(-1, 1, (16, 4 // groups, 3, 3)).astype(dtype)
-    b = rng.uniform(-1, 1, 16).astype(dtype)
-    y = deconv.conv2d(x, w, b, **kw)
-    geometry = (1, 1) + tuple(kw.get("padding", (0, 0)) if isinstance(kw.get("padding"), tuple)
-                              else (kw["padding"],) * 2) + tuple(kw.get("dilation", (1, 1)))
-    rows = conv_module._wide_tile_rows(geometry, w.shape, y.shape[2], y.shape[3], y.size, False)
-    assert 1 <= rows < y.shape[2]
-    assert_close(y, reference.conv2d(x, w, b, **kw))
-    # NaN reaches exactly the outputs whose windows see it, junk columns or not (the
-    # footprint is counted in finite arithmetic: the reference's zero insertion for
-    # dilation would spread NaN further)
-    x[1, 2, 5, 0] = np.nan
-    y = deconv.conv2d(x, w, b, **kw)
-    seen = reference.conv2d(np.isnan(x).astype(np.float64), np.ones(w.shape), **kw) > 0
+    shape = (4, 8 * groups, 9, 21) if nd == 2 else (6, 8, 37)
+    x = rng.uniform(-1, 1, shape).astype(dtype)
+    w = rng.uniform(-1, 1, (16, shape[1] // groups) + (3,) * nd).astype(dtype)
+    conv, conv_bwd, ref_conv = CONV[nd], CONV_BWD[nd], REF_CONV[nd]
+    ref_bwd = REF_CONV_BWD[nd]
+    gy = rng.uniform(0.5, 1, conv(x, w, **kw).shape).astype(dtype)
+    where = (1, 2, 5, 0) if nd == 2 else (1, 2, 36)
+    x[where] = np.nan
+    ones_w = np.ones(w.shape)
+    x_nan = np.isnan(x).astype(np.float64)
+    y = conv(x, w, **kw)
+    seen = ref_conv(x_nan, ones_w, **kw) > 0
     assert seen.any() and np.array_equal(np.isnan(y), seen)
+    _, grad_weight, _ = conv_bwd(gy, x, w, **kw)
+    seen_w = ref_bwd(np.ones(gy.shape), x_nan, ones_w, **kw)[1] > 0
+    assert seen_w.any() and not seen_w.all() and np.array_equal(np.isnan(grad_weight), seen_w)
+    x[where] = 0.0
+    gy[(0, 3) + (2,) * (nd - 1) + (gy.shape[-1] - 1,)] = np.nan
+    grad_input, _, _ = conv_bwd(gy, x, w, **kw)
+    seen_x = ref_bwd(np.isnan(gy).astype(np.float64), np.ones(x.shape), ones_w, **kw)[0] > 0
+    assert seen_x.any() and np.array_equal(np.isnan(grad_input), seen_x)
