@@ -172,27 +172,39 @@ def max_pool2d_forward(x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
 
 @njit(cache=True, parallel=True)
 def max_pool2d_backward(grad_output, indices, H, W):
-    """Scatter-add grad_output (N, C, H_out, W_out) to indices -> (N, C, H, W)."""
+    """Scatter-add grad_output (N, C, H_out, W_out) to indices -> (N, C, H, W).
+
+    Returns (grad_input, bad): ``bad`` is True if some index lies outside
+    [0, H*W); such entries are skipped, and the caller discards the result and
+    raises. (Checking here, not in a pass of its own, saves reading the
+    indices twice.)
+    """
     N, C, H_out, W_out = grad_output.shape
     P = N * C
     M = H_out * W_out
+    HW = H * W
     grad_input = np.empty((N, C, H, W), dtype=grad_output.dtype)  # (N, C, H, W)
+    bad = np.zeros(P, dtype=np.bool_)
     gp = grad_output.reshape((P, M))
     ixp = indices.reshape((P, M))
-    gip = grad_input.reshape((P, H * W))
+    gip = grad_input.reshape((P, HW))
     for p in prange(P):
         g_in = gip[p]
         g_out = gp[p]
         ix = ixp[p]
         # Zeroing each plane right before its scatter (instead of np.zeros
         # up front) keeps it in cache: 2x faster overall.
-        for t in range(H * W):
+        for t in range(HW):
             g_in[t] = 0.0
         # Sequential within the plane: overlapping windows accumulate in a
         # fixed order.
         for m in range(M):
-            g_in[ix[m]] += g_out[m]
-    return grad_input
+            i = ix[m]
+            if i < 0 or i >= HW:
+                bad[p] = True
+            else:
+                g_in[i] += g_out[m]
+    return grad_input, bad.any()
 
 
 @njit(cache=True)
@@ -304,69 +316,69 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
 
 @njit(cache=True, parallel=True)
 def max_unpool2d_forward(x, indices, H_out, W_out):
-    """out[n, c].flat[indices[n, c, i]] = x[n, c, i]; the last duplicate wins."""
+    """out[n, c].flat[indices[n, c, i]] = x[n, c, i]; the last duplicate wins.
+
+    Returns (out, bad), ``bad`` as in :func:`max_pool2d_backward`.
+    """
     N, C, H, W = x.shape
     P = N * C
     M = H * W
+    HW = H_out * W_out
     out = np.empty((N, C, H_out, W_out), dtype=x.dtype)  # (N, C, H_out, W_out)
+    bad = np.zeros(P, dtype=np.bool_)
     xp = x.reshape((P, M))
     ixp = indices.reshape((P, M))
-    op = out.reshape((P, H_out * W_out))
+    op = out.reshape((P, HW))
     for p in prange(P):
         o = op[p]
         # Zeroed plane by plane, just before the writes (cache-friendly).
-        for t in range(H_out * W_out):
+        for t in range(HW):
             o[t] = 0.0
         xv = xp[p]
         ix = ixp[p]
         for m in range(M):
-            o[ix[m]] = xv[m]
-    return out
+            i = ix[m]
+            if i < 0 or i >= HW:
+                bad[p] = True
+            else:
+                o[i] = xv[m]
+    return out, bad.any()
 
 
 @njit(cache=True, parallel=True)
 def max_unpool2d_backward(grad_output, indices):
     """grad_input[n, c, i] = grad_output[n, c].flat[indices[n, c, i]] where x[n, c, i] is the
-    value the forward kept at that position (the last duplicate), else 0."""
+    value the forward kept at that position (the last duplicate), else 0.
+
+    Returns (grad_input, bad), ``bad`` as in :func:`max_pool2d_backward`.
+    """
     N, C, H_out, W_out = grad_output.shape
     _, _, H, W = indices.shape
     P = N * C
     M = H * W
+    HW = H_out * W_out
     grad_input = np.empty((N, C, H, W), dtype=grad_output.dtype)  # (N, C, H, W)
-    gp = grad_output.reshape((P, H_out * W_out))
+    bad = np.zeros(P, dtype=np.bool_)
+    gp = grad_output.reshape((P, HW))
     ixp = indices.reshape((P, M))
     gip = grad_input.reshape((P, M))
-    for p in prange(P):
-        g_in = gip[p]
-        g_out = gp[p]
-        ix = ixp[p]
-        # owner[t]: the input that wrote output t last, i.e. the one whose value
+    # one owner table per chunk of planes, not per plane (an allocation each)
+    T = min(P, 64)
+    for t in prange(T):
+        # owner[i]: the input that wrote output i last, i.e. the one whose value
         # the forward kept. Only entries named by ix are ever read, so no fill.
-        owner = np.empty(H_out * W_out, dtype=np.int64)
-        for m in range(M):
-            owner[ix[m]] = m
-        for m in range(M):
-            t = ix[m]
-            g_in[m] = g_out[t] if owner[t] == m else 0.0
-    return grad_input
-
-
-@njit(cache=True, parallel=True)
-def any_index_out_of_range(indices, size):
-    """True if some entry of ``indices`` (int64, any shape) lies outside [0, size)."""
-    flat = indices.reshape(indices.size)
-    n = flat.size
-    # Fixed-size chunks keep the reduction branch-free (it vectorises) and
-    # parallel; the wrapper locates the first bad entry only on failure.
-    chunk = 65536
-    n_chunks = (n + chunk - 1) // chunk
-    bad = np.zeros(n_chunks, dtype=np.bool_)
-    for c in prange(n_chunks):
-        lo = c * chunk
-        hi = min(lo + chunk, n)
-        b = False
-        for i in range(lo, hi):
-            v = flat[i]
-            b |= (v < 0) | (v >= size)
-        bad[c] = b
-    return bad.any()
+        owner = np.empty(HW, dtype=np.int64)
+        for p in range(P * t // T, P * (t + 1) // T):
+            g_in = gip[p]
+            g_out = gp[p]
+            ix = ixp[p]
+            for m in range(M):
+                i = ix[m]
+                if i < 0 or i >= HW:
+                    bad[p] = True
+                else:
+                    owner[i] = m
+            for m in range(M):
+                i = ix[m]
+                g_in[m] = g_out[i] if 0 <= i < HW and owner[i] == m else 0.0
+    return grad_input, bad.any()

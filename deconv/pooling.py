@@ -111,15 +111,18 @@ def _check_batch(shape, name, other, other_name):
         )
 
 
-def _check_index_range(indices, size, name, what):
-    """Every entry of ``indices`` in [0, size); names the first bad one."""
-    if indices.size and call(_k.any_index_out_of_range, indices, size):
-        bad = (indices < 0) | (indices >= size)
-        pos = np.unravel_index(int(np.argmax(bad)), indices.shape)
-        raise ValueError(
-            f"{name} must lie in [0, {size}) ({what}), got {int(indices[pos])} at "
-            f"position {tuple(int(i) for i in pos)}"
-        )
+def _raise_bad_index(indices, size, name, what):
+    """Raise for the first entry of ``indices`` outside [0, size), naming it.
+
+    The kernels that take indices check them as they go, skip bad entries and
+    report; the result is then discarded and this raises (a separate checking
+    pass would read the indices twice)."""
+    bad = (indices < 0) | (indices >= size)
+    pos = np.unravel_index(int(np.argmax(bad)), indices.shape)
+    raise ValueError(
+        f"{name} must lie in [0, {size}) ({what}), got {int(indices[pos])} at "
+        f"position {tuple(int(i) for i in pos)}"
+    )
 
 
 def _pad2(t, fill):
@@ -273,10 +276,11 @@ def _max_pool_backward(grad_output, indices, input_shape, nd):
     if any(size < 1 for size in spatial):
         raise ValueError(f"input_shape must have spatial sizes >= 1, got {input_shape!r}")
     size = int(np.prod(spatial))
-    _check_index_range(indices, size, "indices",
-                       f"flat positions within one (n, c) plane of input_shape {input_shape}")
     H, W = _pad2(spatial, 1)
-    grad_input = call(_k.max_pool2d_backward, to_2d(grad_output), to_2d(indices), H, W)
+    grad_input, bad = call(_k.max_pool2d_backward, to_2d(grad_output), to_2d(indices), H, W)
+    if bad:
+        _raise_bad_index(indices, size, "indices",
+                         f"flat positions within one (n, c) plane of input_shape {input_shape}")
     return from_2d(grad_input, nd)
 
 
@@ -666,11 +670,12 @@ def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     out_sizes = _unpool_sizes(x, k, s, p, output_size, nd)
     size = int(np.prod(out_sizes))
-    _check_index_range(indices, size, "indices",
-                       f"flat positions within one (n, c) plane of the output of spatial "
-                       f"size {out_sizes}")
     H_out, W_out = _pad2(out_sizes, 1)
-    out = call(_k.max_unpool2d_forward, to_2d(x), to_2d(indices), H_out, W_out)
+    out, bad = call(_k.max_unpool2d_forward, to_2d(x), to_2d(indices), H_out, W_out)
+    if bad:
+        _raise_bad_index(indices, size, "indices",
+                         f"flat positions within one (n, c) plane of the output of spatial "
+                         f"size {out_sizes}")
     return from_2d(out, nd)
 
 
@@ -772,10 +777,11 @@ def _max_unpool_backward(grad_output, indices, nd):
     check_ndim(indices, "indices", nd + 2, LAYOUT[nd])
     _check_batch(indices.shape, "indices.shape", grad_output, "grad_output")
     size = int(np.prod(grad_output.shape[2:]))
-    _check_index_range(indices, size, "indices",
-                       f"flat positions within one (n, c) plane of grad_output of shape "
-                       f"{grad_output.shape}")
-    grad_input = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
+    grad_input, bad = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
+    if bad:
+        _raise_bad_index(indices, size, "indices",
+                         f"flat positions within one (n, c) plane of grad_output of shape "
+                         f"{grad_output.shape}")
     return from_2d(grad_input, nd)
 
 
