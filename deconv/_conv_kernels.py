@@ -136,7 +136,7 @@ def _fill_phases(x_c, buf, r0, sH, sW, pH, pW, Hq, Wq):
 
 @njit(parallel=True, cache=True)
 def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
-                         out, phase_ws, NR):
+                         out, phase_ws):
     """out = conv(x, weight) + bias by register tiles, without im2col.
 
     x: (N, C_in, H, W); w_packed: (G, B, K, MR), the weight of each group cut
@@ -148,12 +148,12 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     Items are (sample, group, tile of ``rows`` output rows). An item copies the
     input rows its outputs need into phase planes (``_fill_phases``, Hq x Wq
     each, C_in/G * sH * sW of them, in phase_ws[t]), then covers its outputs
-    with MR x NR register tiles: MR output channels by NR consecutive outputs
-    of one row; NR, one or two vectors of lanes, is the caller's choice, and
-    MR = 16 or 8 goes with it. Tiles that hang over the end of a row or of
-    the channels store only their real part (masked stores). Each output is
-    one tile's sum over k in order, so the cut into items does not change a
-    bit.
+    with register tiles of MR = 8 output channels by two vectors of lanes
+    (``register_tile``): 2 * lanes consecutive outputs of one row, or, for
+    rows of at most one vector (16 float32 outputs), two rows. Tiles that
+    hang over the end of a row, the last row or the last channels store only
+    their real part (masked stores). Each output is one tile's sum over k in
+    order, so the cut into items does not change a bit.
     """
     N, C_in, H, W = x.shape
     groups, blocks, K, MR = w_packed.shape
@@ -164,6 +164,10 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     size = x.itemsize
     zero = x.dtype.type(0)
     P = H_out * W_out
+    NR = 2 * lanes
+    # rows of at most one vector: a tile covers two rows, one vector each
+    pairs = W_out <= lanes and H_out > 1
+    row_step = 2 if pairs else 1
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
@@ -185,24 +189,24 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
                              r0, sH, sW, pH, pW, Hq, Wq)
             # rows outside, channel blocks inside: the input rows of one output row
             # stay in L1 while the (smaller) weight blocks stream from L2
-            for oh in range(r0, r1):
+            for oh in range(r0, r1, row_step):
                 b_base = buf_addr + (oh - r0) * Wq * size
+                n_rows = min(row_step, r1 - oh)
                 for blk in range(blocks):
                     a_addr = w_packed[g, blk].ctypes.data
                     bias_addr = b_packed[g, blk].ctypes.data
                     co0 = g * C_out_g + blk * MR
                     m_valid = min(MR, C_out_g - blk * MR)
-                    out_row = out[n, co0, oh].ctypes.data
+                    out_row = out[n, co0].ctypes.data + oh * W_out * size
+                    if pairs:
+                        # one vector per row, two rows per tile
+                        register_tile(zero, out_row, P, m_valid, W_out * n_rows, a_addr, b_base,
+                                      offs_addr, K, bias_addr, has_bias, Wq, W_out, W_out, 8, 2)
+                        continue
                     for ow0 in range(0, W_out, NR):
-                        n_valid = min(NR, W_out - ow0)
-                        if NR == lanes:
-                            register_tile(zero, out_row + ow0 * size, P, m_valid, n_valid, a_addr,
-                                          b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
-                                          16, 1)
-                        else:
-                            register_tile(zero, out_row + ow0 * size, P, m_valid, n_valid, a_addr,
-                                          b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
-                                          8, 2)
+                        register_tile(zero, out_row + ow0 * size, P, m_valid, W_out - ow0, a_addr,
+                                      b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
+                                      lanes, lanes, lanes, 8, 2)
 
 
 @njit(parallel=True, cache=True)

@@ -40,12 +40,16 @@ def _splat(builder, value, vt):
 
 @intrinsic
 def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr,
-                  offs_addr, K, bias_addr, has_bias, MR, NV):
+                  offs_addr, K, bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV):
     """See the module docstring. zero: 0 of the dtype (selects float32/float64);
-    addresses are integers (``array.ctypes.data``; out_stride and offs count
-    elements); only rows i < m_store and columns j < n_store are stored
-    (masked stores: a tile may hang over the end of a row or of the
-    channels); MR and NV compile-time constants. ``bias_addr`` must point to MR
+    addresses are integers (``array.ctypes.data``; strides and offs count
+    elements); MR and NV compile-time constants. Vector v of the NV is read
+    at ``b + v*b_vstride`` and stored at ``out + v*o_vstride``: consecutive
+    along a row (strides = lanes), or one vector per row for rows of at most
+    ``lanes`` outputs (strides = the row lengths of input planes and output).
+    Only rows i < m_store, and in vector v only the first
+    ``n_store - v*n_step`` lanes, are stored (masked stores: a tile may hang
+    over the end of a row, past the last row or past the channels). ``bias_addr`` must point to MR
     readable values even when ``has_bias`` is false."""
     if zero not in _LANES:
         return None
@@ -53,12 +57,13 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         return None
     mr, nv, lanes = MR.literal_value, NV.literal_value, _LANES[zero]
     sig = types.void(zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr, offs_addr, K,
-                     bias_addr, has_bias, MR, NV)
+                     bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV)
 
     def codegen(context, builder, signature, args):
         ints = [context.cast(builder, v, t, types.int64)
-                for v, t in zip(args[1:11], signature.args[1:11])]
-        out_a, ostride, m_st, n_st, a_a, b_a, offs_a, k_n, bias_a, with_bias = ints
+                for v, t in zip(args[1:14], signature.args[1:14])]
+        (out_a, ostride, m_st, n_st, a_a, b_a, offs_a, k_n, bias_a, with_bias, b_vs, o_vs,
+         n_stp) = ints
         with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(ir.IntType(64), 0))
         fp = context.get_value_type(zero)
         i64 = ir.IntType(64)
@@ -87,9 +92,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             for p in row:
                 p.add_incoming(zero_v, entry)
         b_row = builder.gep(b_p, [builder.load(builder.gep(offs_p, [k]))])
-        b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [ir.Constant(i64, v * lanes)]),
-                                              vptr), align=4)
-                 for v in range(nv)]
+        b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [builder.mul(
+            b_vs, ir.Constant(i64, v))]), vptr), align=4) for v in range(nv)]
         a_row = builder.gep(a_p, [builder.mul(k, ir.Constant(i64, mr))])
         new = []
         for i in range(mr):
@@ -118,9 +122,9 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         store = builder.module.globals.get("llvm.masked.store." + name[9:] + ".p0") or ir.Function(
             builder.module, ir.FunctionType(ir.VoidType(), [vt, vptr, ir.IntType(32), i1v]),
             "llvm.masked.store." + name[9:] + ".p0")
-        n_splat = _splat(builder, n_st, i64v)
-        masks = [builder.icmp_signed("<", ir.Constant(i64v, [v * lanes + l for l in range(lanes)]),
-                                     n_splat) for v in range(nv)]
+        lane_index = ir.Constant(i64v, list(range(lanes)))
+        masks = [builder.icmp_signed("<", lane_index, _splat(builder, builder.sub(
+            n_st, builder.mul(n_stp, ir.Constant(i64, v))), i64v)) for v in range(nv)]
         for i in range(mr):
             b_i = builder.select(with_bias, builder.load(builder.gep(bias_p, [ir.Constant(i64, i)])),
                                  ir.Constant(fp, 0.0))
@@ -128,7 +132,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
                 for v in range(nv):
-                    ptr = builder.bitcast(builder.gep(dst, [ir.Constant(i64, v * lanes)]), vptr)
+                    ptr = builder.bitcast(builder.gep(dst, [builder.mul(
+                        o_vs, ir.Constant(i64, v))]), vptr)
                     builder.call(store, [builder.fadd(result[i][v], b_i), ptr,
                                          ir.Constant(ir.IntType(32), 4), masks[v]])
         return context.get_dummy_value()

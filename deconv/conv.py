@@ -241,30 +241,18 @@ def _channel_block(c_in_g, taps, pixels, budget):
 _BLOCKED_ITEM_ELEMENTS = 1 << 17
 # Items wanted per call, so that small batches still share out among threads.
 _BLOCKED_MIN_ITEMS = 8
+# Output channels of a forward register tile (by two vectors of outputs).
+_FORWARD_TILE_CHANNELS = 8
 # Weight-gradient tiles: output channels x taps (24 vector accumulators), and
 # for one output channel per group (depthwise) 1 x 12.
 _REDUCE_TILE, _REDUCE_TILE_DEPTHWISE = (4, 6), (1, 12)
 # Pixel vectors a weight-gradient tile sums before its final reduction (the
-# samples of a 1-D conv are few pixels each: several go into one tile), and
-# the multiple of items wanted (batch chunks x groups x ranges of channel blocks).
+# samples of a 1-D conv are few pixels each: several go into one tile).
 _REDUCE_MIN_RUNS = 128
 # ... and at most about this many elements of phase planes for those samples
 # (1 MB of float32, a core's L2 on the reference machine): 1-D samples are
 # small, and more of them per tile ran the conv1d case's weight gradient 7% faster.
 _REDUCE_ITEM_ELEMENTS = 1 << 18
-_REDUCE_MIN_ITEMS = 8
-
-
-def _register_tile_shape(c_out_g, w_out, itemsize):
-    """(MR, NR) of the register tiles for this output: 8 channels x 2 vectors, or
-    16 x 1 vector when that wastes fewer lanes and channel rows (rows of 16
-    float32 outputs, say)."""
-    lanes = 64 // itemsize
-
-    def used(mr, nr):
-        return (c_out_g / (-(-c_out_g // mr) * mr)) * (w_out / (-(-w_out // nr) * nr))
-
-    return (8, 2 * lanes) if used(8, 2 * lanes) >= used(16, lanes) else (16, lanes)
 
 
 @functools.lru_cache(maxsize=256)
@@ -303,7 +291,8 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, out)
         return out
     sH, sW, pH, pW, _, _ = geometry
-    MR, NR = _register_tile_shape(C_out_g, W_out, x.dtype.itemsize)
+    MR = _FORWARD_TILE_CHANNELS
+    NR = 2 * 64 // x.dtype.itemsize
     blocks = -(-C_out_g // MR)
     # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
     w_packed = np.zeros((groups, blocks * MR, K), dtype=x.dtype)
@@ -317,7 +306,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     with kernel_chunks(max(out.size, x.size)) as T:
         phase_ws = np.empty((T, C_in_g * sH * sW * Hq * Wq + NR + Wq), dtype=x.dtype)
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows,
-                                Hq, Wq, out, phase_ws, NR)
+                                Hq, Wq, out, phase_ws)
     return out
 
 
@@ -449,32 +438,34 @@ def _reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, itemsize, budg
     P = H_out * W_out
     sH, sW = geometry[:2]
     MR, NK = _REDUCE_TILE_DEPTHWISE if C_out_g == 1 else _REDUCE_TILE
+    # partial sums: at most a quarter of the budget
     chunks = max(1, min(N, _MAX_BATCH_CHUNKS,
                         budget_elements // (4 * C_out * C_in_g * kH * kW)))
+    if chunks > 1 and (chunks * groups) % 2:
+        chunks -= 1                 # an even number of items: equal shares on 2 threads
     _, Hq, Wq, offs = _blocked_plan(N, weight_shape, geometry, H_out, W_out, whole_sample=True)
     offs = np.concatenate([offs, np.zeros(NK, dtype=np.int64)])
     lanes = 64 // itemsize
     # (dy_off, x_off, length) of each vector of output pixels, row by row, for
     # S samples at a time
     per_row = -(-W_out // lanes)
-    S = max(1, min(N, _REDUCE_MIN_RUNS // (H_out * per_row),
-                   _REDUCE_ITEM_ELEMENTS // (C_in_g * sH * sW * Hq * Wq)))
+    sample_len = C_in_g * sH * sW * Hq * Wq
+    # (and each thread's planes of S samples at most a quarter of the budget)
+    S = max(1, min(N, _REDUCE_MIN_RUNS // (H_out * per_row), _REDUCE_ITEM_ELEMENTS // sample_len,
+                   budget_elements // (4 * sample_len)))
     s, oh, ow0 = np.unravel_index(np.arange(S * H_out * per_row), (S, H_out, per_row))
     ow0 = ow0 * lanes
     runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
-                     s * (C_in_g * sH * sW * Hq * Wq) + oh * Wq + ow0,
+                     s * sample_len + oh * Wq + ow0,
                      np.minimum(lanes, W_out - ow0)], axis=1)
     # whole vectors first, then the short ones (loaded with masks)
     is_full = runs[:, 2] == lanes
     full = int(is_full.sum()) // S
     runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
     co_blocks = -(-C_out_g // MR)
-    # items (chunks x groups x splits) a multiple of 8 where the channel blocks
-    # allow: 2, 4 or 8 threads then get equal shares (3 chunks on 2 threads would
-    # leave one thread idle a third of the time)
-    splits = 1
-    while (chunks * groups * splits) % _REDUCE_MIN_ITEMS and splits < co_blocks:
-        splits += 1
+    # a single item (one chunk, one group) is split in two ranges of channel
+    # blocks, for two threads; a split costs a second copy of the samples' planes
+    splits = 2 if chunks * groups == 1 and co_blocks > 1 else 1
     return MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits
 
 
