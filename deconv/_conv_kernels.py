@@ -149,10 +149,10 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     input rows its outputs need into phase planes (``_fill_phases``, Hq x Wq
     each, C_in/G * sH * sW of them, in phase_ws[t]), then covers its outputs
     with register tiles of MR = 8 output channels by two vectors of lanes
-    (``register_tile``): 2 * lanes consecutive outputs of one row, or, for
-    rows of at most one vector (16 float32 outputs), two rows. Tiles that
-    hang over the end of a row, the last row or the last channels store only
-    their real part (masked stores). Each output is one tile's sum over k in
+    (``register_tile``): 2 * lanes consecutive outputs of one row, and for a
+    row's last outputs, when they fit one vector, those of two rows (one
+    vector each). Tiles that hang over the end of a row, the last row or the
+    last channels store only their real part (masked stores). Each output is one tile's sum over k in
     order, so the cut into items does not change a bit.
     """
     N, C_in, H, W = x.shape
@@ -165,9 +165,13 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     zero = x.dtype.type(0)
     P = H_out * W_out
     NR = 2 * lanes
-    # rows of at most one vector: a tile covers two rows, one vector each
-    pairs = W_out <= lanes and H_out > 1
-    row_step = 2 if pairs else 1
+    full_w = W_out - W_out % NR        # columns covered by whole tiles along the row
+    tail = W_out - full_w
+    # a tail of at most one vector (rows of 16 or 48 float32 outputs, say): the
+    # tails of two rows make one tile, one vector each, rather than two tiles
+    # with half their lanes idle
+    pair_tail = 0 < tail <= lanes and H_out > 1
+    row_step = 2 if pair_tail else 1
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
@@ -198,15 +202,22 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
                     co0 = g * C_out_g + blk * MR
                     m_valid = min(MR, C_out_g - blk * MR)
                     out_row = out[n, co0].ctypes.data + oh * W_out * size
-                    if pairs:
-                        # one vector per row, two rows per tile
-                        register_tile(zero, out_row, P, m_valid, W_out * n_rows, a_addr, b_base,
-                                      offs_addr, K, bias_addr, has_bias, Wq, W_out, W_out, 8, 2)
-                        continue
-                    for ow0 in range(0, W_out, NR):
-                        register_tile(zero, out_row + ow0 * size, P, m_valid, W_out - ow0, a_addr,
-                                      b_base + ow0 * size, offs_addr, K, bias_addr, has_bias,
-                                      lanes, lanes, lanes, 8, 2)
+                    for r in range(n_rows):
+                        b_r = b_base + r * Wq * size
+                        o_r = out_row + r * W_out * size
+                        for ow0 in range(0, full_w, NR):
+                            register_tile(zero, o_r + ow0 * size, P, m_valid, NR, a_addr,
+                                          b_r + ow0 * size, offs_addr, K, bias_addr, has_bias,
+                                          lanes, lanes, lanes, 8, 2)
+                        if tail and not pair_tail:
+                            register_tile(zero, o_r + full_w * size, P, m_valid, tail, a_addr,
+                                          b_r + full_w * size, offs_addr, K, bias_addr,
+                                          has_bias, lanes, lanes, lanes, 8, 2)
+                    if pair_tail:
+                        # the tails of two rows, one vector each, in one tile
+                        register_tile(zero, out_row + full_w * size, P, m_valid, tail * n_rows,
+                                      a_addr, b_base + full_w * size, offs_addr, K, bias_addr,
+                                      has_bias, Wq, W_out, tail, 8, 2)
 
 
 @njit(parallel=True, cache=True)

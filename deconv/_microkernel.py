@@ -48,7 +48,7 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
     along a row (strides = lanes), or one vector per row for rows of at most
     ``lanes`` outputs (strides = the row lengths of input planes and output).
     Only rows i < m_store, and in vector v only the first
-    ``n_store - v*n_step`` lanes, are stored (masked stores: a tile may hang
+    ``min(n_step, n_store - v*n_step)`` lanes, are stored (masked stores: a tile may hang
     over the end of a row, past the last row or past the channels). ``bias_addr`` must point to MR
     readable values even when ``has_bias`` is false."""
     if zero not in _LANES:
@@ -123,8 +123,11 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             builder.module, ir.FunctionType(ir.VoidType(), [vt, vptr, ir.IntType(32), i1v]),
             "llvm.masked.store." + name[9:] + ".p0")
         lane_index = ir.Constant(i64v, list(range(lanes)))
-        masks = [builder.icmp_signed("<", lane_index, _splat(builder, builder.sub(
-            n_st, builder.mul(n_stp, ir.Constant(i64, v))), i64v)) for v in range(nv)]
+        masks = []
+        for v in range(nv):
+            left = builder.sub(n_st, builder.mul(n_stp, ir.Constant(i64, v)))
+            limit = builder.select(builder.icmp_signed("<", left, n_stp), left, n_stp)
+            masks.append(builder.icmp_signed("<", lane_index, _splat(builder, limit, i64v)))
         for i in range(mr):
             b_i = builder.select(with_bias, builder.load(builder.gep(bias_p, [ir.Constant(i64, i)])),
                                  ir.Constant(fp, 0.0))
