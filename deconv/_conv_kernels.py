@@ -152,8 +152,9 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     (``register_tile``): 2 * lanes consecutive outputs of one row, and for a
     row's last outputs, when they fit one vector, those of two rows (one
     vector each). Tiles that hang over the end of a row, the last row or the
-    last channels store only their real part (masked stores). Each output is one tile's sum over k in
-    order, so the cut into items does not change a bit.
+    last channels store only their real part (masked stores). Each output is
+    one tile's sum over k in order, so the cut into items does not change a
+    bit.
     """
     N, C_in, H, W = x.shape
     groups, blocks, K, MR = w_packed.shape
@@ -239,7 +240,7 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     writes its own rows of ``partial``.
     """
     N, C_in, H, W = x.shape
-    C_out, H_out, W_out = grad_output.shape[1], grad_output.shape[2], grad_output.shape[3]
+    H_out, W_out = grad_output.shape[2], grad_output.shape[3]
     B, groups, C_out_g, K = partial.shape
     C_in_g = C_in // groups
     size = x.itemsize

@@ -1,6 +1,7 @@
-"""A register-blocked multiply-add tile, written in LLVM IR (a Numba intrinsic).
+"""Register-blocked multiply-add tiles, written in LLVM IR (Numba intrinsics).
 
-The one primitive under the blocked convolution kernels::
+The primitives under the blocked convolution kernels. ``register_tile``
+(forward and input gradient)::
 
     out[i, j] = bias[i] + sum_k a[k, i] * b[offs[k] + j],   i < MR, j < NR
 
@@ -10,18 +11,21 @@ The one primitive under the blocked convolution kernels::
 lanes. The MR x NV accumulators live in registers for the whole loop over k:
 each step loads NV vectors of b, broadcasts MR values of a and issues MR*NV
 fused multiply-adds (16 of them on 2 loads + 8 broadcasts for MR=8, NV=2).
+``register_tile_reduce`` (weight gradient) is its transpose: a sum over
+vectors of output pixels, reduced over lanes once at the end.
 
 Why IR: written as Python loops, Numba keeps the accumulators in memory and
 reloads them on every k, which caps a direct convolution at a quarter of the
 core's FMA rate (the kernel issue measured 9-28 GFLOP/s); an explicit vector
 loop with the accumulators in phi nodes runs at 106-113 GFLOP/s of the 117
 peak on the reference core, above OpenBLAS's sgemm (80-100 on these shapes).
-LLVM compiles it for the host CPU, like every Numba kernel.
+LLVM compiles it for the host CPU, like every Numba kernel; the vectors are
+512 bits wide, and on a CPU without AVX-512 LLVM splits them into halves.
 
-The sum over k runs in order, one FMA per k per lane, so every result is
-bitwise independent of where the tile sits and of how work is cut among
-threads. Callers guarantee that every address read and written is inside its
-buffer (the last tile of a row reads past the row: the buffers carry slack).
+Every sum runs in a fixed order, so every result is bitwise independent of
+where the tile sits and of how work is cut among threads. Callers guarantee
+that every address read and written is inside its buffer (tiles read past a
+row's end: the buffers carry slack).
 """
 
 from llvmlite import ir
@@ -48,9 +52,10 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
     along a row (strides = lanes), or one vector per row for rows of at most
     ``lanes`` outputs (strides = the row lengths of input planes and output).
     Only rows i < m_store, and in vector v only the first
-    ``min(n_step, n_store - v*n_step)`` lanes, are stored (masked stores: a tile may hang
-    over the end of a row, past the last row or past the channels). ``bias_addr`` must point to MR
-    readable values even when ``has_bias`` is false."""
+    ``min(n_step, n_store - v*n_step)`` lanes, are stored (masked stores: a
+    tile may hang over the end of a row, past the last row or past the
+    channels). ``bias_addr`` must point to MR readable values even when
+    ``has_bias`` is false."""
     if zero not in _LANES:
         return None
     if not isinstance(MR, types.IntegerLiteral) or not isinstance(NV, types.IntegerLiteral):
@@ -129,8 +134,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             limit = builder.select(builder.icmp_signed("<", left, n_stp), left, n_stp)
             masks.append(builder.icmp_signed("<", lane_index, _splat(builder, limit, i64v)))
         for i in range(mr):
-            b_i = builder.select(with_bias, builder.load(builder.gep(bias_p, [ir.Constant(i64, i)])),
-                                 ir.Constant(fp, 0.0))
+            bias_i = builder.load(builder.gep(bias_p, [ir.Constant(i64, i)]))
+            b_i = builder.select(with_bias, bias_i, ir.Constant(fp, 0.0))
             b_i = _splat(builder, b_i, vt)
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
@@ -206,9 +211,9 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
     the pixels of each output row cut into vectors, ``n_full`` runs of a
     whole vector at ``runs_addr``, then ``n_tail`` shorter ones at
     ``tail_addr``, which are loaded with masks, so values beside a row (which
-    may be inf or NaN) never meet a product. The MR*NK accumulators are vectors in registers; each is summed
-    over its lanes at the end by halving (a fixed order). Deterministic like
-    ``register_tile``.
+    may be inf or NaN) never meet a product. The MR*NK accumulators are
+    vectors in registers; each is summed over its lanes at the end by halving
+    (a fixed order). Deterministic like ``register_tile``.
     """
     if zero not in _LANES:
         return None
