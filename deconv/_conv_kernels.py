@@ -134,6 +134,17 @@ def _fill_phases(x_c, buf, r0, sH, sW, pH, pW, Hq, Wq):
                         buf[o + j] = x_c[ih, c0 + j * sW]
 
 
+@njit(cache=True)
+def _fill_group(x_n, g, buf, r0, sH, sW, pH, pW, Hq, Wq):
+    """The phase planes (``_fill_phases``) of the C_in/G input channels of group
+    g of one sample, one after another in buf. x_n: (C_in, H, W)."""
+    phase_len = sH * sW * Hq * Wq
+    C_in_g = buf.shape[0] // phase_len
+    for c in range(C_in_g):
+        _fill_phases(x_n[g * C_in_g + c], buf[c * phase_len:(c + 1) * phase_len],
+                     r0, sH, sW, pH, pW, Hq, Wq)
+
+
 @njit(parallel=True, cache=True)
 def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
                          out, phase_ws):
@@ -189,9 +200,7 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
             g = (item // n_tiles) % groups
             r0 = (item % n_tiles) * rows
             r1 = min(r0 + rows, H_out)
-            for c in range(C_in_g):
-                _fill_phases(x[n, g * C_in_g + c], buf[c * phase_len:(c + 1) * phase_len],
-                             r0, sH, sW, pH, pW, Hq, Wq)
+            _fill_group(x[n], g, buf[:C_in_g * phase_len], r0, sH, sW, pH, pW, Hq, Wq)
             # rows outside, channel blocks inside: the input rows of one output row
             # stay in L1 while the (smaller) weight blocks stream from L2
             for oh in range(r0, r1, row_step):
@@ -249,7 +258,7 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     phase_len = sH * sW * Hq * Wq
     sample_len = C_in_g * phase_len
     tail = runs.shape[0] // S - full
-    first_row = H_out - H_out      # a run-time 0: a literal would compile a second _fill_phases
+    first_row = H_out - H_out      # a run-time 0: a literal would compile a second _fill_group
     co_blocks = (C_out_g + MR - 1) // MR
     items = B * groups * splits
     T = phase_ws.shape[0]
@@ -269,10 +278,8 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
             for n0 in range(N * b // B, n_end, S):
                 count = min(S, n_end - n0)
                 for s in range(count):
-                    for c in range(C_in_g):
-                        start = s * sample_len + c * phase_len
-                        _fill_phases(x[n0 + s, g * C_in_g + c], buf[start:start + phase_len],
-                                     first_row, sH, sW, pH, pW, Hq, Wq)
+                    _fill_group(x[n0 + s], g, buf[s * sample_len:(s + 1) * sample_len],
+                                first_row, sH, sW, pH, pW, Hq, Wq)
                 for blk in range(blk_lo, blk_hi):
                     co0 = blk * MR
                     m_valid = min(MR, C_out_g - co0)
