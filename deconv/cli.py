@@ -12,7 +12,7 @@ def _check(args):
 
 
 def _train(args):
-    from deconv import experiments
+    from deconv.models import recipes as experiments
     result = experiments.run(
         args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,

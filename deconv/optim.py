@@ -52,7 +52,7 @@ import numbers
 
 import numpy as np
 
-from deconv._validation import FLOAT_DTYPES
+from deconv.functional.validation import FLOAT_DTYPES
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 

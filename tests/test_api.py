@@ -46,7 +46,8 @@ def test_every_op_is_checked_by_the_check_command():
 
 _SIGNATURES_SCRIPT = textwrap.dedent(r"""
     import io, json, numpy as np, deconv
-    from deconv import check, _conv_kernels, _pool_kernels, _upsample_kernels
+    from deconv import check
+    from deconv.kernels import conv as _conv_kernels, pool as _pool_kernels, upsample as _upsample_kernels
     assert check.run(configs=2, out=io.StringIO())
     # odd layouts and read-only inputs must not add signatures
     rng = np.random.default_rng(0)
@@ -205,7 +206,7 @@ def test_compare_prints_one_line_and_raises_on_disagreement(capsys):
 
 def test_small_calls_run_on_one_thread_and_restore_the_count():
     import numba
-    from deconv import _threads
+    from deconv.kernels import threads as _threads
     threads = numba.get_num_threads()
     seen = lambda *arrays: numba.get_num_threads()          # noqa: E731 (a stand-in kernel)
     assert _threads.call(seen, np.zeros(10), 3) == 1

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from deconv import _bench_worker as W
+from deconv.bench import worker as W
 from deconv import bench, cli
 
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deconv
-from deconv import conv as conv_module
+from deconv.functional import conv as conv_module
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
 from determinism import run_hashes
@@ -616,8 +616,8 @@ print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
 
 
 _SERIAL_PREFIX = r"""
-import deconv._threads
-deconv._threads._controller = None   # as without threadpoolctl: chunks in order, BLAS threaded
+import deconv.kernels.threads
+deconv.kernels.threads._controller = None   # as without threadpoolctl: chunks in order, BLAS threaded
 """
 
 
@@ -628,7 +628,7 @@ def test_bitwise_identical_across_thread_counts():
     again = run_hashes(_DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2, OPENBLAS_NUM_THREADS=2)
     serial = run_hashes(_SERIAL_PREFIX + _DETERMINISM_SCRIPT, NUMBA_NUM_THREADS=2,
                         OPENBLAS_NUM_THREADS=2)
-    # small calls on the calling thread alone (deconv._threads.SMALL_WORK), as by default
+    # small calls on the calling thread alone (deconv.kernels.threads.SMALL_WORK), as by default
     small_serial = run_hashes(_DETERMINISM_SCRIPT, small_work=None, NUMBA_NUM_THREADS=2,
                               OPENBLAS_NUM_THREADS=2)
     assert one == two == three == again == serial == small_serial

@@ -513,7 +513,7 @@ def test_read_only_inputs_are_accepted_and_never_mutated(dt):
     for result in (out2, idx2, *got, u, gu):
         assert result.flags.writeable
     # read-only inputs are copied rather than compiled for: one signature per dtype
-    from deconv import _pool_kernels
+    from deconv.kernels import pool as _pool_kernels
     for kernel in (_pool_kernels.max_pool2d_forward, _pool_kernels.max_unpool2d_forward,
                    _pool_kernels.avg_pool2d_backward, _pool_kernels.max_unpool2d_backward):
         for sig in kernel.signatures:

@@ -23,7 +23,7 @@ Both copy the input rows they need into *phase planes* (``_fill_phases``:
 the zero-padded input, split by stride phase, so that every tap of the
 receptive field is a contiguous run of one plane, at an offset from a
 table), and both run on a multiply-add tile written in LLVM IR
-(:mod:`deconv._microkernel`) that keeps its accumulators in vector
+(:mod:`deconv.kernels.microkernel`) that keeps its accumulators in vector
 registers: no im2col matrix and no BLAS call. Input gradients with few input
 channels per group (a flipped conv would have few outputs) keep GEMM and
 col2im (``conv_input_grad``); depthwise convolutions with few outputs per
@@ -36,7 +36,7 @@ in a fixed order). ``prange`` runs T chunks of items. Every output element
 is one tile's sum in a fixed order, and the cut depends on the shapes only,
 so results are bitwise identical for any number of threads. Where BLAS is
 still called (``conv_input_grad``), the caller has limited it to one thread
-(:mod:`deconv._threads`), so that one thread pool is active at a time.
+(:mod:`deconv.kernels.threads`), so that one thread pool is active at a time.
 
 Workspaces (per chunk phase planes, ``col``) are allocated by the callers
 with NumPy: fresh multi-MB allocations inside Numba page-fault on every call.
@@ -48,8 +48,8 @@ by the public wrappers in :mod:`deconv.conv`, which also plan the tiles.
 import numpy as np
 from numba import njit, prange
 
-from deconv._kernel_common import valid_range
-from deconv._microkernel import register_tile, register_tile_reduce
+from deconv.kernels.common import valid_range
+from deconv.kernels.microkernel import register_tile, register_tile_reduce
 
 
 @njit(cache=True)

@@ -16,7 +16,7 @@ and window validity are checked by the public wrappers in
 import numpy as np
 from numba import njit, prange
 
-from deconv._kernel_common import valid_range
+from deconv.kernels.common import valid_range
 
 
 @njit(cache=True, inline="always")

@@ -37,10 +37,11 @@ Examples
 
 import numpy as np
 
-from deconv import metrics, nn
-from deconv import shapes
-from deconv.data import VOCAB_SIZE
-from deconv.upsampling import upsample_bilinear2d, upsample_nearest2d
+from deconv import nn
+from deconv.models import metrics
+from deconv.functional import shapes
+from deconv.models.data import VOCAB_SIZE
+from deconv.functional.upsampling import upsample_bilinear2d, upsample_nearest2d
 
 __all__ = ["FAMILIES", "skip", "text", "classifier", "autoencoder", "superres", "build", "loss",
            "evaluate", "baseline"]
@@ -531,7 +532,7 @@ def baseline(name, dataset, factor=8):
             raise ValueError(f"superres data: target size {high.shape[-2:]} is not an integer "
                              f"multiple of the input size {low.shape[-2:]}")
     else:
-        from deconv.data import downsample
+        from deconv.models.data import downsample
 
         high = val.y
         low = downsample(high, factor)

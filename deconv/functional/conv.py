@@ -1,6 +1,6 @@
 """Convolution and transposed convolution, 1-D and 2-D, forward and backward.
 
-Public, validated wrappers around the kernels of :mod:`deconv._conv_kernels`.
+Public, validated wrappers around the kernels of :mod:`deconv.kernels.conv`.
 Semantics, argument names and layouts are those of
 ``torch.nn.functional.conv{1,2}d`` and ``conv_transpose{1,2}d``:
 
@@ -17,11 +17,11 @@ import functools
 
 import numpy as np
 
-from deconv import _conv_kernels as _k
-from deconv import shapes
-from deconv._layout import from_2d, to_2d
-from deconv._threads import call, kernel_chunks
-from deconv._validation import (
+from deconv.kernels import conv as _k
+from deconv.functional import shapes
+from deconv.functional.layout import from_2d, to_2d
+from deconv.kernels.threads import call, kernel_chunks
+from deconv.functional.validation import (
     LAYOUT,
     as_float_array,
     as_int,

@@ -4,7 +4,7 @@ Semantics are those of ``torch.nn.functional.interpolate`` (``mode='nearest'``
 and ``mode='bilinear'``, ``recompute_scale_factor`` unset),
 ``pixel_shuffle`` and ``pixel_unshuffle``, on NCL (1-D) and NCHW (2-D) arrays
 of float32 or float64. Every argument is checked here; the Numba kernels in
-:mod:`deconv._upsample_kernels` trust what they receive.
+:mod:`deconv.kernels.upsample` trust what they receive.
 
 Source-index maps
 -----------------
@@ -27,10 +27,10 @@ import numbers
 
 import numpy as np
 
-from deconv import _upsample_kernels as _k
-from deconv import shapes
-from deconv._threads import call
-from deconv._validation import (
+from deconv.kernels import upsample as _k
+from deconv.functional import shapes
+from deconv.kernels.threads import call
+from deconv.functional.validation import (
     LAYOUT,
     as_bool,
     as_float_array,

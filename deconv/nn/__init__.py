@@ -49,10 +49,10 @@ from collections import OrderedDict
 import numpy as np
 from scipy import special
 
-from deconv import conv as _conv
-from deconv import pooling as _pool
-from deconv import upsampling as _up
-from deconv._validation import as_bool, as_int, as_tuple
+from deconv.functional import conv as _conv
+from deconv.functional import pooling as _pool
+from deconv.functional import upsampling as _up
+from deconv.functional.validation import as_bool, as_int, as_tuple
 
 __all__ = [
     "Parameter", "Module",

@@ -2,7 +2,7 @@
 
 What runs
 ---------
-Cases (:func:`deconv._bench_worker.build_cases`), each a forward and a
+Cases (:func:`deconv.bench.worker.build_cases`), each a forward and a
 backward pass, in float32 (the first also in float64), at every thread count
 asked for (default 1 and 2): six convolutions (conv2d 64->64 32x32 k3; conv2d
 1->16 28x28 k5; depthwise conv2d; conv_transpose2d 16x16->32x32 k4 s2;
@@ -12,7 +12,7 @@ and bilinear x2 upsampling, pixel_shuffle x2), a training step of the
 super-resolution model (forward + L1 loss; backward + Adam step), and a
 conv2d sweep over batch size and over image size, 4 points each.
 
-Peers, each in its own process (:mod:`deconv._bench_worker`):
+Peers, each in its own process (:mod:`deconv.bench.worker`):
 ``deconv``; ``torch`` (CPU, as installed, default configuration; absent when
 ``--torch-python`` cannot import it); ``numpy`` (an im2col + matmul
 baseline of the conv ops, and the "limit": ``np.matmul`` on the conv's own
@@ -63,10 +63,10 @@ import tempfile
 import time
 import zlib
 
-from deconv import _bench_worker as W
+from deconv.bench import worker as W
 
 WORKER_SCRIPT = os.path.abspath(W.__file__)
-PACKAGE_DIR = os.path.dirname(WORKER_SCRIPT)
+PACKAGE_DIR = os.path.dirname(os.path.dirname(WORKER_SCRIPT))   # deconv/
 LIBS = ("deconv", "torch", "numpy", "scipy")
 SEED = 20240601
 
@@ -679,7 +679,7 @@ def startup_all(run, python):
         shutil.copytree(PACKAGE_DIR, dst)      # copy2 keeps mtimes: .pyc and the cache stay valid
         env = worker_env("deconv", os.cpu_count() or 1)
         env["PYTHONPATH"] = copy_root
-        script = os.path.join(dst, os.path.basename(WORKER_SCRIPT))
+        script = os.path.join(dst, os.path.relpath(WORKER_SCRIPT, PACKAGE_DIR))
         whats = ["conv2d"] + (["api"] if run.s["startup_api"] else [])
         for what in whats:
             runs = {"cold": [], "warm": []}

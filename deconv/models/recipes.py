@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deconv import data, models, optim
+from deconv import models, optim
+from deconv.models import data
 from deconv.train import Trainer
 
 

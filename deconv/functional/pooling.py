@@ -1,7 +1,7 @@
 """Max/average pooling and max unpooling, forward and backward (1-D and 2-D).
 
 Public, validated wrappers around the Numba kernels of
-:mod:`deconv._pool_kernels`, with the argument names and semantics of
+:mod:`deconv.kernels.pool`, with the argument names and semantics of
 ``torch.nn.functional``. Layouts are ``(N, C, L)`` for 1-D and
 ``(N, C, H, W)`` for 2-D; float32 and float64 are supported and float32 in
 gives float32 out. Inputs are never written to.
@@ -17,11 +17,11 @@ the argument, the value and what was expected.
 
 import numpy as np
 
-from deconv import _pool_kernels as _k
-from deconv import shapes
-from deconv._layout import from_2d, to_2d
-from deconv._threads import call
-from deconv._validation import (
+from deconv.kernels import pool as _k
+from deconv.functional import shapes
+from deconv.functional.layout import from_2d, to_2d
+from deconv.kernels.threads import call
+from deconv.functional.validation import (
     LAYOUT,
     as_bool,
     as_float_array,
