@@ -4,6 +4,12 @@ The Numba kernels trust their inputs; everything a user can get wrong is
 caught here, before any work is done, and reported as ``TypeError`` (wrong
 kind of thing) or ``ValueError`` (right kind, wrong value) naming the
 argument, the value received and what was expected.
+
+Arrays: an ndarray, or any array-like NumPy converts (nested lists and
+tuples, memoryviews, objects with ``__array__``), with NumPy's dtype rule;
+only float32/float64 data (int64 for indices) is accepted, never cast.
+Activations are batched, ``(N, C, ...)``: one given without its batch axis
+is refused with the hint to pass ``x[None]``.
 """
 
 import functools
