@@ -16,6 +16,7 @@ The module itself is callable: ``deconv.gradcheck(layer, x)`` is
 is a function.
 """
 
+import inspect
 import math
 import sys
 import types
@@ -543,8 +544,10 @@ def _gradcheck(obj, x, target, loss, eps, rtol, atol, max_full_size, n_direction
 class _CallableModule(types.ModuleType):
     """``deconv.gradcheck`` is this module, and calling it calls :func:`gradcheck`."""
 
-    def __call__(self, obj, x, target=None, **options):
-        return gradcheck(obj, x, target, **options)
+    # a static method: calling the module calls gradcheck itself
+    __call__ = staticmethod(gradcheck)
 
 
+# what inspect.signature(deconv.gradcheck) reports (it would drop the first parameter of __call__)
+__signature__ = inspect.signature(gradcheck)
 sys.modules[__name__].__class__ = _CallableModule

@@ -115,6 +115,7 @@ def test_gradcheck_is_callable_raises_by_default_and_prints_when_asked(capsys):
         report = check(nn.Tanh(), x)
         assert isinstance(report, GradcheckReport) and report.passed and report
     assert capsys.readouterr().out == ""
+    assert inspect.signature(deconv.gradcheck) == inspect.signature(gradcheck)
     assert compare("same", x, x.copy()) == 0.0
     assert capsys.readouterr().out.startswith("same | exact: True")
 
