@@ -7,17 +7,25 @@ has truncation error O(eps^2) and rounding error O(1e-16 / eps); with
 :func:`numerical_gradient` and :func:`directional_derivative` are the
 building blocks; :func:`gradcheck` checks the hand-written backward of any
 :mod:`deconv.nn` layer, network or loss against them and returns a
-:class:`GradcheckReport`. :func:`compare` is the one-line check the
-notebooks print: exact / approx / maxdiff, and an error when they disagree.
+:class:`GradcheckReport` (or raises :class:`GradcheckError`). :func:`compare`
+is the one-line check the notebooks print: exact / approx / maxdiff, and an
+error when they disagree.
+
+The module itself is callable: ``deconv.gradcheck(layer, x)`` is
+``deconv.gradcheck.gradcheck(layer, x)``, as ``torch.autograd.gradcheck``
+is a function.
 """
 
+import inspect
 import math
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["numerical_gradient", "directional_derivative", "gradcheck", "GradcheckReport",
-           "TensorCheck", "compare"]
+           "GradcheckError", "TensorCheck", "compare"]
 
 
 def compare(name, actual, expected, *, rtol=1e-7, atol=1e-10, quiet=False):
@@ -175,7 +183,7 @@ class GradcheckReport:
 
     ``report.passed`` (also ``bool(report)``) is True when every tensor
     passed; ``str(report)`` is a table; ``report["0.weight"]`` is one row;
-    :meth:`assert_passed` raises AssertionError with the table.
+    :meth:`assert_passed` raises :class:`GradcheckError` with the table.
     """
 
     def __init__(self, subject, checks, eps, evaluations):
@@ -204,9 +212,9 @@ class GradcheckReport:
                        f"{[c.name for c in self.checks]}")
 
     def assert_passed(self):
-        """Raise AssertionError (with the table) unless every tensor passed."""
+        """Raise :class:`GradcheckError` (with the table) unless every tensor passed."""
         if not self.passed:
-            raise AssertionError("gradcheck failed:\n" + str(self))
+            raise GradcheckError(self)
 
     def __str__(self):
         header = (f"gradcheck of {self.subject}: {'PASSED' if self.passed else 'FAILED'} "
@@ -229,6 +237,18 @@ class GradcheckReport:
     def __repr__(self):
         return (f"<GradcheckReport {self.subject}: {'passed' if self.passed else 'FAILED'}, "
                 f"{len(self.checks)} tensors>")
+
+
+class GradcheckError(AssertionError):
+    """A failed :func:`gradcheck`; the message is the report's table.
+
+    An AssertionError (a failed check, as in a test); ``error.report`` is the
+    :class:`GradcheckReport`, for its rows.
+    """
+
+    def __init__(self, report):
+        super().__init__("gradcheck failed:\n" + str(report))
+        self.report = report
 
 
 class _Counter:
@@ -284,7 +304,8 @@ def _generators(module):
 
 
 def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
-              max_full_size=256, n_directions=4, seed=0, check_input=True):
+              max_full_size=256, n_directions=4, seed=0, check_input=True,
+              raise_exception=True, verbose=False):
     """Check the hand-written backward of a layer, a network or a loss against central differences.
 
     Parameters
@@ -320,16 +341,41 @@ def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
         Seeds ``r`` and the directions.
     check_input : bool
         Set False to check only the parameters.
+    raise_exception : bool, default True
+        Raise :class:`GradcheckError` (its message is the table) when a
+        tensor fails, as ``torch.autograd.gradcheck`` does; False returns
+        the failing report instead.
+    verbose : bool, default False
+        Print the report (the table) before returning or raising.
 
     Returns
     -------
     GradcheckReport
         A row per tensor (``"input"`` or ``"prediction"`` first, then the
         parameters by dotted name) with the max relative error, tolerance
-        and pass/fail; ``.passed``; ``str()`` prints the table.
+        and pass/fail; ``.passed``; ``str()`` is the table. It is truthy
+        iff every tensor passed, so ``assert gradcheck(layer, x)`` reads as
+        in PyTorch.
+
+    Raises
+    ------
+    GradcheckError
+        With ``raise_exception=True`` (the default), when a tensor fails.
+        Arguments that are wrong before any check (not a Module or Loss, a
+        missing target, bad tolerances) raise TypeError or ValueError.
 
     Notes
     -----
+    *Compared with torch.autograd.gradcheck.* Like it, this raises on a
+    failure by default and its result is true on success; unlike it, it
+    takes a layer, network or loss (not a function of tensors), checks
+    the parameters as well as the input, returns a :class:`GradcheckReport`
+    (truthy, one row per tensor) rather than ``True``, tests ``max|analytic
+    - numeric| <= atol + rtol * scale`` against the largest gradient of the
+    tensor (not element by element), and checks large tensors along random
+    directions (``max_full_size``) where PyTorch differentiates every
+    element (or checks one direction with ``fast_mode``).
+
     *float64.* The check runs in float64 whatever the module's dtype: each
     parameter's ``data`` and ``grad`` are replaced by float64 arrays (a copy
     of the values and zeros) for the duration of the check, and the original
@@ -366,9 +412,17 @@ def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
     (True, ['input', 'weight', 'bias'])
     >>> layer.weight.dtype       # restored
     dtype('float32')
-    """
-    from deconv import nn  # deconv.nn imports the ops; imported here to keep this module light
 
+    The module is callable too, and prints the table when asked:
+
+    >>> import deconv
+    >>> report = deconv.gradcheck(nn.Tanh(), np.linspace(-1, 1, 3), verbose=True)
+    ... # doctest: +ELLIPSIS
+    gradcheck of Tanh(): PASSED (float64 central differences, eps=1e-06, 6 evaluations)
+    tensor  shape  check  max abs err  grad scale  rel err   tol    ok
+    ------  -----  -----  -----------  ----------  --------  -----  ---
+    input   (3,)   full   ...  1e-05  yes
+    """
     for value, name in ((eps, "eps"), (rtol, "rtol"), (atol, "atol")):
         if not (isinstance(value, (int, float)) and not isinstance(value, bool)
                 and math.isfinite(value) and value >= 0):
@@ -379,6 +433,22 @@ def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
                                  (n_directions, "n_directions", 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    for value, name in ((raise_exception, "raise_exception"), (verbose, "verbose")):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool, got {value!r}")
+    report = _gradcheck(obj, x, target, loss, eps, rtol, atol, max_full_size, n_directions,
+                        seed, check_input)
+    if verbose:
+        print(report)
+    if raise_exception:
+        report.assert_passed()
+    return report
+
+
+def _gradcheck(obj, x, target, loss, eps, rtol, atol, max_full_size, n_directions, seed,
+               check_input):
+    """:func:`gradcheck` on checked arguments: the report, passed or not."""
+    from deconv import nn  # deconv.nn imports the ops; imported here to keep this module light
 
     settings = dict(eps=eps, rtol=rtol, atol=atol, max_full_size=max_full_size,
                     n_directions=n_directions, rng=np.random.default_rng(seed))
@@ -469,3 +539,15 @@ def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
     if loss is not None:
         subject += f" -> {loss!r}"
     return GradcheckReport(subject, checks, eps, func.count)
+
+
+class _CallableModule(types.ModuleType):
+    """``deconv.gradcheck`` is this module, and calling it calls :func:`gradcheck`."""
+
+    # a static method: calling the module calls gradcheck itself
+    __call__ = staticmethod(gradcheck)
+
+
+# what inspect.signature(deconv.gradcheck) reports (it would drop the first parameter of __call__)
+__signature__ = inspect.signature(gradcheck)
+sys.modules[__name__].__class__ = _CallableModule

@@ -650,7 +650,7 @@ W4 = np.zeros((6, 2, 3, 3), np.float32)
     (lambda: deconv.conv2d(X4, W4, groups=3), ValueError, r"groups=3 must divide the input channels"),
     (lambda: deconv.conv2d(X4, np.zeros((5, 2, 3, 3), np.float32), groups=2), ValueError,
      r"groups=2 must divide the output channels C_out=5"),
-    (lambda: deconv.conv2d(X4, W4, groups=0), ValueError, r"groups must be >= 1"),
+    (lambda: deconv.conv2d(X4, W4, groups=0), ValueError, r"groups must be an int >= 1"),
     (lambda: deconv.conv2d(X4, W4, groups=2.0), TypeError, r"groups must be an int"),
     (lambda: deconv.conv2d(X4, W4, groups=2, stride=0), ValueError, r"stride must be >= 1"),
     (lambda: deconv.conv2d(X4, W4, groups=2, stride=(1, -1)), ValueError, r"stride must be >= 1"),

@@ -665,7 +665,8 @@ for dt in (np.float32, np.float64):
     x1 = x.reshape(4, 16, 576)
     o1, i1 = deconv.max_pool1d(x1, 5, stride=2, padding=2, dilation=2)
     outs += [o1, deconv.max_pool1d_backward(o1, i1, x1.shape),
-             deconv.avg_pool1d_backward(deconv.avg_pool1d(x1, 4, 3, 2), x1.shape, 4, 3, 2),
+             deconv.avg_pool1d_backward(deconv.avg_pool1d(x1, 4, 3, 2), x1.shape, 4,
+                                        stride=3, padding=2),
              deconv.max_unpool1d_backward(x1, deconv.max_pool1d(x1, 3)[1])]
 digest = json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs])
 print(digest)
@@ -799,13 +800,13 @@ BAD_CALLS = [
     ("bwd input_shape float", lambda: deconv.max_pool2d_backward(G4, I4, (2, 3, 6.0, 6)),
      TypeError, r"input_shape must be an int"),
     # avg_pool backward
-    ("avg bwd grad_output shape", lambda: deconv.avg_pool2d_backward(G4, X4.shape, 3, 1),
+    ("avg bwd grad_output shape", lambda: deconv.avg_pool2d_backward(G4, X4.shape, 3, stride=1),
      ValueError, r"grad_output must have shape \(2, 3, 4, 4\).*got \(2, 3, 3, 3\)"),
     ("avg bwd input_shape batch", lambda: deconv.avg_pool1d_backward(G3, (2, 4, 6), 2),
      ValueError, r"input_shape=\(2, 4, 6\) is inconsistent with grad_output"),
     ("avg bwd kernel too big", lambda: deconv.avg_pool1d_backward(G3, (2, 3, 2), 3),
      ValueError, r"kernel_size=3 .*larger than the padded input.*input_shape"),
-    ("avg bwd divisor", lambda: deconv.avg_pool2d_backward(G4, X4.shape, 2, 2,
+    ("avg bwd divisor", lambda: deconv.avg_pool2d_backward(G4, X4.shape, 2, stride=2,
                                                            divisor_override=-1),
      ValueError, r"divisor_override"),
     # max_unpool
@@ -813,8 +814,10 @@ BAD_CALLS = [
      r"indices must have shape \(2, 3, 3, 3\)"),
     ("unpool indices int32", lambda: deconv.max_unpool1d(G3, I3.astype(np.int32), 2), TypeError,
      r"indices must have dtype int64.*got int32"),
-    ("unpool indices list", lambda: deconv.max_unpool1d(G3, [[[0, 1, 2]]], 2), TypeError,
-     r"indices must be a NumPy array of int64"),
+    ("unpool indices list of floats", lambda: deconv.max_unpool1d(G3, [[[0.0, 1.0, 2.0]]], 2),
+     TypeError, r"indices must have dtype int64 .*got float64; convert with np.asarray"),
+    ("unpool indices list of the wrong shape", lambda: deconv.max_unpool1d(G3, [[[0, 1, 2]]], 2),
+     ValueError, r"indices must have shape \(2, 3, 3\), got \(1, 1, 3\)"),
     ("unpool indices range", lambda: deconv.max_unpool2d(G4, I4 + 36, 2), ValueError,
      r"indices must lie in \[0, 36\).*got 36"),
     ("unpool indices range with output_size",

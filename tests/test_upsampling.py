@@ -124,7 +124,8 @@ def test_bilinear_matches_reference(cfg, align_corners):
     assert y.dtype == dt and y.shape == cfg["shape"][:2] + cfg["out"]
     assert_close(y, reference.upsample_bilinear2d(x, align_corners=align_corners, **kw), dt)
     g, = _frozen(rng.standard_normal(y.shape).astype(dt))
-    gi = deconv.upsample_bilinear2d_backward(g, x.shape, align_corners, cfg["scale_factor"])
+    gi = deconv.upsample_bilinear2d_backward(
+        g, x.shape, scale_factor=cfg["scale_factor"], align_corners=align_corners)
     assert gi.dtype == dt
     expected = reference.upsample_bilinear2d_backward(g, x.shape, align_corners,
                                                       cfg["scale_factor"])
@@ -164,20 +165,20 @@ def _adjoint_pairs():
                dict(scale_factor=(2.1, 3.3)), dict(size=(4, 11)), dict(size=1)]:
         sf = kw.get("scale_factor")
         pairs.append((f"nearest2d {kw}", lambda x, kw=kw: deconv.upsample_nearest2d(x, **kw),
-                      lambda g, sf=sf: deconv.upsample_nearest2d_backward(g, S, sf), S))
+                      lambda g, sf=sf: deconv.upsample_nearest2d_backward(g, S, scale_factor=sf), S))
         for ac in (False, True):
             pairs.append((f"bilinear {kw} ac={ac}",
                           lambda x, kw=kw, ac=ac: deconv.upsample_bilinear2d(
                               x, align_corners=ac, **kw),
                           lambda g, sf=sf, ac=ac: deconv.upsample_bilinear2d_backward(
-                              g, S, ac, sf),
+                              g, S, scale_factor=sf, align_corners=ac),
                           S))
     # 1.1 and 2.05 hit PyTorch's out == in / out == 2*in cases (no shortcut in 1-D)
     for kw in [dict(scale_factor=2), dict(scale_factor=1.1), dict(scale_factor=2.05),
                dict(scale_factor=0.6), dict(scale_factor=3.3), dict(size=11), dict(size=1)]:
         sf = kw.get("scale_factor")
         pairs.append((f"nearest1d {kw}", lambda x, kw=kw: deconv.upsample_nearest1d(x, **kw),
-                      lambda g, sf=sf: deconv.upsample_nearest1d_backward(g, S1, sf), S1))
+                      lambda g, sf=sf: deconv.upsample_nearest1d_backward(g, S1, scale_factor=sf), S1))
     for r in (1, 2, 3):
         pairs.append((f"pixel_shuffle r={r}", lambda x, r=r: deconv.pixel_shuffle(x, r),
                       lambda g, r=r: deconv.pixel_shuffle_backward(g, r), (2, 2 * r * r, 3, 4)))
@@ -211,7 +212,7 @@ def test_nearest_uses_one_index_map_in_1d_and_2d_forward_and_backward():
     np.testing.assert_array_equal(deconv.upsample_nearest1d(x, scale_factor=1.1)[0, 0],
                                   [0, 1, 2, 3, 4])
     g = np.arange(1.0, 6.0).reshape(1, 1, 5)
-    np.testing.assert_array_equal(deconv.upsample_nearest1d_backward(g, x.shape, 1.1), g)
+    np.testing.assert_array_equal(deconv.upsample_nearest1d_backward(g, x.shape, scale_factor=1.1), g)
     # L_out == 2 L_in with a factor that is not 2: halving, in 1-D as in 2-D
     x = np.arange(10.0).reshape(1, 1, 10)
     y1 = deconv.upsample_nearest1d(x, scale_factor=2.05)
@@ -252,7 +253,8 @@ def test_bilinear_backward_finite_differences(kw, ac):
 
     fd = FINITE_DIFFERENCE
     numeric = numerical_gradient(loss, x, eps=fd["eps"])
-    analytic = deconv.upsample_bilinear2d_backward(g, x.shape, ac, kw.get("scale_factor"))
+    analytic = deconv.upsample_bilinear2d_backward(g, x.shape, scale_factor=kw.get("scale_factor"),
+                                                   align_corners=ac)
     np.testing.assert_allclose(analytic, numeric, rtol=fd["rtol"], atol=fd["atol"])
 
 
@@ -265,7 +267,7 @@ def test_nearest_backward_finite_differences():
         return float(np.vdot(deconv.upsample_nearest2d(x, scale_factor=(1.7, 0.8)), g))
 
     numeric = numerical_gradient(loss, x, eps=FINITE_DIFFERENCE["eps"])
-    analytic = deconv.upsample_nearest2d_backward(g, x.shape, (1.7, 0.8))
+    analytic = deconv.upsample_nearest2d_backward(g, x.shape, scale_factor=(1.7, 0.8))
     np.testing.assert_allclose(analytic, numeric, rtol=FINITE_DIFFERENCE["rtol"],
                                atol=FINITE_DIFFERENCE["atol"])
 
@@ -407,7 +409,7 @@ def test_output_size_one(dt, ac):
     if ac:
         np.testing.assert_array_equal(y, x[:, :, :1, :1])  # scale 0: the corner
     g = rng.standard_normal((2, 3, 1, 1)).astype(dt)
-    assert_close(deconv.upsample_bilinear2d_backward(g, x.shape, ac),
+    assert_close(deconv.upsample_bilinear2d_backward(g, x.shape, align_corners=ac),
                  reference.upsample_bilinear2d_backward(g, x.shape, ac), dt)
 
 
@@ -419,13 +421,13 @@ def test_downsampling(dt, sf):
     y = deconv.upsample_nearest2d(x, scale_factor=sf)
     np.testing.assert_array_equal(y, reference.upsample_nearest2d(x, scale_factor=sf).astype(dt))
     g = rng.standard_normal(y.shape).astype(dt)
-    gi = deconv.upsample_nearest2d_backward(g, x.shape, sf)
+    gi = deconv.upsample_nearest2d_backward(g, x.shape, scale_factor=sf)
     assert_close(gi, reference.upsample_nearest2d_backward(g, x.shape, sf), dt)
     assert np.count_nonzero(gi) == y.size  # skipped inputs get exactly 0
     for ac in (False, True):
         y = deconv.upsample_bilinear2d(x, scale_factor=sf, align_corners=ac)
         assert_close(y, reference.upsample_bilinear2d(x, scale_factor=sf, align_corners=ac), dt)
-        gi = deconv.upsample_bilinear2d_backward(g, x.shape, ac, sf)
+        gi = deconv.upsample_bilinear2d_backward(g, x.shape, scale_factor=sf, align_corners=ac)
         assert_close(gi, reference.upsample_bilinear2d_backward(g, x.shape, ac, sf), dt)
 
 
@@ -435,7 +437,7 @@ def test_integer_factor_two_is_repeat():
     np.testing.assert_array_equal(deconv.upsample_nearest2d(x, scale_factor=2), expected)
     np.testing.assert_array_equal(deconv.upsample_nearest2d(x, size=(8, 12)), expected)
     g = np.ones(expected.shape, np.float32)
-    np.testing.assert_array_equal(deconv.upsample_nearest2d_backward(g, x.shape, 2),
+    np.testing.assert_array_equal(deconv.upsample_nearest2d_backward(g, x.shape, scale_factor=2),
                                   np.full(x.shape, 4, np.float32))
 
 
@@ -452,13 +454,13 @@ def test_nan_propagates(dt):
         np.testing.assert_array_equal(np.isnan(y), np.isnan(ref))
         g = np.ones(y.shape, dt)
         g[1, 0, 2, 3] = np.nan
-        gi = deconv.upsample_bilinear2d_backward(g, x.shape, ac, 1.5)
+        gi = deconv.upsample_bilinear2d_backward(g, x.shape, scale_factor=1.5, align_corners=ac)
         rgi = reference.upsample_bilinear2d_backward(g, x.shape, ac, 1.5)
         assert np.isnan(gi).any()
         np.testing.assert_array_equal(np.isnan(gi), np.isnan(rgi))
     g = np.ones((2, 1, 8, 8), dt)
     g[0, 0, 5, 0] = np.nan
-    gi = deconv.upsample_nearest2d_backward(g, x.shape, 2)
+    gi = deconv.upsample_nearest2d_backward(g, x.shape, scale_factor=2)
     assert np.array_equal(np.isnan(gi), np.arange(32).reshape(x.shape) == 8)
     y = deconv.pixel_shuffle(x.reshape(2, 4, 2, 2), 2)
     assert np.isnan(y).sum() == 1
@@ -476,13 +478,13 @@ for dt in (np.float32, np.float64):
     x = rng.standard_normal((4, 16, 12, 10)).astype(dt)
     for sf in (2, (1.7, 0.6), 0.45):
         y = deconv.upsample_nearest2d(x, scale_factor=sf)
-        outs += [y, deconv.upsample_nearest2d_backward(y, x.shape, sf)]
+        outs += [y, deconv.upsample_nearest2d_backward(y, x.shape, scale_factor=sf)]
         for ac in (False, True):
             y = deconv.upsample_bilinear2d(x, scale_factor=sf, align_corners=ac)
-            outs += [y, deconv.upsample_bilinear2d_backward(y, x.shape, ac, sf)]
+            outs += [y, deconv.upsample_bilinear2d_backward(y, x.shape, scale_factor=sf, align_corners=ac)]
     x1 = x.reshape(4, 16, 120)
     y1 = deconv.upsample_nearest1d(x1, scale_factor=2.3)
-    outs += [y1, deconv.upsample_nearest1d_backward(y1, x1.shape, 2.3)]
+    outs += [y1, deconv.upsample_nearest1d_backward(y1, x1.shape, scale_factor=2.3)]
     outs += [deconv.pixel_shuffle(x, 2), deconv.pixel_unshuffle(x, 2)]
 digest = json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs])
 print(digest)
@@ -529,7 +531,7 @@ BAD_CALLS = [
     ("x not an array", lambda: deconv.upsample_bilinear2d({"a": 1}, size=2), TypeError,
      r"x must be a NumPy array"),
     ("x empty spatial", lambda: deconv.upsample_nearest2d(np.zeros((1, 1, 0, 3)), size=2),
-     ValueError, r"x must have spatial size >= 1"),
+     ValueError, r"x must have spatial sizes >= 1"),
     # size / scale_factor
     ("both size and scale_factor", lambda: deconv.upsample_nearest2d(X4, size=2, scale_factor=2),
      ValueError, r"exactly one of size and scale_factor"),
@@ -572,7 +574,7 @@ BAD_CALLS = [
         np.zeros((0, 3, 4, 6)), scale_factor=0.2), ValueError, r"gives output size"),
     ("align_corners int", lambda: deconv.upsample_bilinear2d(X4, size=2, align_corners=1),
      TypeError, r"align_corners must be a bool, got 1"),
-    ("align_corners None", lambda: deconv.upsample_bilinear2d_backward(G4, X4.shape, None),
+    ("align_corners None", lambda: deconv.upsample_bilinear2d_backward(G4, X4.shape, align_corners=None),
      TypeError, r"align_corners must be a bool, got None"),
     # backward: grad_output and input_shape
     ("bwd grad_output int", lambda: deconv.upsample_nearest2d_backward(
@@ -580,7 +582,7 @@ BAD_CALLS = [
     ("bwd grad_output ndim", lambda: deconv.upsample_nearest1d_backward(G4, X3.shape),
      ValueError, r"grad_output must be 3-D"),
     ("bwd grad_output empty spatial", lambda: deconv.upsample_bilinear2d_backward(
-        np.zeros((2, 3, 0, 4)), X4.shape), ValueError, r"grad_output must have spatial size"),
+        np.zeros((2, 3, 0, 4)), X4.shape), ValueError, r"grad_output must have spatial sizes >= 1"),
     ("bwd input_shape length", lambda: deconv.upsample_nearest2d_backward(G4, (2, 3, 4)),
      ValueError, r"input_shape must be a sequence of 4 ints"),
     ("bwd input_shape not a sequence", lambda: deconv.upsample_nearest1d_backward(G3, 6),
@@ -592,9 +594,10 @@ BAD_CALLS = [
     ("bwd input_shape zero", lambda: deconv.upsample_nearest1d_backward(G3, (2, 3, 0)),
      ValueError, r"input_shape must have spatial sizes >= 1"),
     ("bwd input_shape batch", lambda: deconv.upsample_bilinear2d_backward(G4, (3, 3, 4, 6)),
-     ValueError, r"input_shape=\(3, 3, 4, 6\) must have the \(N, C\) of grad_output, \(2, 3\)"),
+     ValueError, r"input_shape=\(3, 3, 4, 6\) is inconsistent with grad_output of shape \(2, 3, 8, 12\): "
+     r"expected the same batch and channel sizes \(N, C\) = \(2, 3\)"),
     ("bwd input_shape channels", lambda: deconv.upsample_nearest1d_backward(G3, (2, 4, 6)),
-     ValueError, r"input_shape=\(2, 4, 6\) must have the \(N, C\)"),
+     ValueError, r"input_shape=\(2, 4, 6\) is inconsistent with grad_output"),
     ("bwd scale_factor inconsistent", lambda: deconv.upsample_nearest2d_backward(
         G4, X4.shape, scale_factor=1.5), ValueError,
      r"input_shape=\(2, 3, 4, 6\) with scale_factor=1\.5 gives output size floor\(4 \* 1\.5\) "
@@ -602,9 +605,9 @@ BAD_CALLS = [
     ("bwd 1-D scale_factor inconsistent", lambda: deconv.upsample_nearest1d_backward(
         G3, X3.shape, scale_factor=3), ValueError, r"= 18 along L, but grad_output"),
     ("bwd bilinear scale_factor inconsistent", lambda: deconv.upsample_bilinear2d_backward(
-        G4, X4.shape, True, (2, 1.5)), ValueError, r"= 9 along W, but grad_output"),
+        G4, X4.shape, scale_factor=(2, 1.5), align_corners=True), ValueError, r"= 9 along W, but grad_output"),
     ("bwd scale_factor nan", lambda: deconv.upsample_bilinear2d_backward(
-        G4, X4.shape, False, float("nan")), ValueError, r"scale_factor must be a positive"),
+        G4, X4.shape, scale_factor=float("nan")), ValueError, r"scale_factor must be a positive"),
     # pixel shuffle
     ("upscale_factor 0", lambda: deconv.pixel_shuffle(X4, 0), ValueError,
      r"upscale_factor must be an int >= 1, got 0"),

@@ -24,12 +24,13 @@ from deconv.kernels.threads import call, kernel_chunks
 from deconv.functional.validation import (
     LAYOUT,
     as_float_array,
-    as_int,
+    as_positive_int,
     as_positive_tuple,
     as_tuple,
     check_ndim,
     check_same_dtype,
     check_shape_equal,
+    refuse_positional_bias,
 )
 
 __all__ = [
@@ -77,14 +78,14 @@ def _conv_padding(padding, nd, kernel, dilation, stride):
     return pad, pad
 
 
-def _check_groups(groups, c_in, c_out, c_in_name, c_out_name):
-    groups = as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
+def _check_groups(groups, c_in, c_out=None):
+    """``groups`` divides the input channels and (if given: a transposed conv
+    derives them) the output channels."""
+    groups = as_positive_int(groups, "groups")
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide {c_in_name}={c_in}")
-    if c_out % groups:
-        raise ValueError(f"groups={groups} must divide {c_out_name}={c_out}")
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    if c_out is not None and c_out % groups:
+        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
     return groups
 
 
@@ -102,7 +103,7 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
         raise ValueError(f"x must have at least one channel, got shape {x.shape}")
     if c_out < 1 or any(k < 1 for k in weight.shape[2:]):
         raise ValueError(f"weight must have C_out >= 1 and kernel sizes >= 1, got shape {weight.shape}")
-    groups = _check_groups(groups, c_in, c_out, "the input channels C_in", "the output channels C_out")
+    groups = _check_groups(groups, c_in, c_out)
     if weight.shape[1] * groups != c_in:
         raise ValueError(
             f"weight.shape[1]={weight.shape[1]} must equal C_in/groups={c_in}/{groups}"
@@ -145,11 +146,7 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
             f"weight.shape[0]={weight.shape[0]} must equal the input channels C_in={c_in} "
             f"(transposed conv weight layout {_T_WEIGHT_LAYOUT[nd]}; x shape {x.shape})"
         )
-    groups = as_int(groups, "groups")
-    if groups < 1:
-        raise ValueError(f"groups must be >= 1, got {groups}")
-    if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+    groups = _check_groups(groups, c_in)
     c_out = weight.shape[1] * groups
     if bias is not None and bias.shape != (c_out,):
         raise ValueError(
@@ -628,7 +625,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(x, weight, bias, stride, padding, dilation, groups, 1)
 
 
-def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+@refuse_positional_bias
+def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
@@ -637,8 +635,9 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
         Gradient of the loss with respect to ``conv2d(x, weight, ...)``.
     x : ndarray, shape (N, C_in, H, W)
     weight : ndarray, shape (C_out, C_in/groups, kH, kW)
-    stride, padding, dilation, groups
-        As given to :func:`conv2d`.
+    stride, padding, dilation, groups : keyword-only
+        As given to :func:`conv2d`. The backward takes no ``bias``: the
+        gradients do not depend on it, and ``grad_bias`` is always returned.
 
     Returns
     -------
@@ -672,7 +671,8 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 2)
 
 
-def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+@refuse_positional_bias
+def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of :func:`conv1d` with respect to its input, weight and bias.
 
     Parameters
@@ -680,8 +680,8 @@ def conv1d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, gro
     grad_output : ndarray, shape (N, C_out, L_out)
     x : ndarray, shape (N, C_in, L)
     weight : ndarray, shape (C_out, C_in/groups, kL)
-    stride, padding, dilation, groups
-        As given to :func:`conv1d`.
+    stride, padding, dilation, groups : keyword-only
+        As given to :func:`conv1d` (no ``bias``: see :func:`conv2d_backward`).
 
     Returns
     -------
@@ -782,7 +782,8 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1)
 
 
-def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+@refuse_positional_bias
+def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
     """Gradients of :func:`conv_transpose2d` with respect to input, weight and bias.
 
@@ -791,8 +792,8 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
     x : ndarray, shape (N, C_in, H, W)
     weight : ndarray, shape (C_in, C_out/groups, kH, kW)
-    stride, padding, output_padding, groups, dilation
-        As given to :func:`conv_transpose2d`.
+    stride, padding, output_padding, groups, dilation : keyword-only
+        As given to :func:`conv_transpose2d` (no ``bias``: see :func:`conv2d_backward`).
 
     Returns
     -------
@@ -819,7 +820,8 @@ def conv_transpose2d_backward(grad_output, x, weight, stride=1, padding=0, outpu
                                     groups, dilation, 2)
 
 
-def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+@refuse_positional_bias
+def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
     """Gradients of :func:`conv_transpose1d` with respect to input, weight and bias.
 
@@ -828,8 +830,8 @@ def conv_transpose1d_backward(grad_output, x, weight, stride=1, padding=0, outpu
     grad_output : ndarray, shape (N, C_out, L_out)
     x : ndarray, shape (N, C_in, L)
     weight : ndarray, shape (C_in, C_out/groups, kL)
-    stride, padding, output_padding, groups, dilation
-        As given to :func:`conv_transpose1d`.
+    stride, padding, output_padding, groups, dilation : keyword-only
+        As given to :func:`conv_transpose1d` (no ``bias``: see :func:`conv2d_backward`).
 
     Returns
     -------

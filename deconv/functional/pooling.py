@@ -23,15 +23,16 @@ from deconv.functional.layout import from_2d, to_2d
 from deconv.kernels.threads import call
 from deconv.functional.validation import (
     LAYOUT,
+    as_activation,
     as_bool,
-    as_float_array,
     as_index_array,
+    as_input_shape,
     as_int,
     as_positive_tuple,
     as_tuple,
+    check_batch_and_channels,
     check_ndim,
     check_shape_equal,
-    check_shape_tuple,
 )
 
 __all__ = [
@@ -55,17 +56,6 @@ _DIMS = {1: ("L",), 2: ("H", "W")}
 # --------------------------------------------------------------------------
 # validation helpers
 # --------------------------------------------------------------------------
-
-def _input(x, name, nd):
-    """A float array of layout (N, C, *spatial) with non-empty spatial sizes."""
-    x = as_float_array(x, name)
-    check_ndim(x, name, nd + 2, LAYOUT[nd])
-    if any(size < 1 for size in x.shape[2:]):
-        raise ValueError(
-            f"{name} must have spatial sizes >= 1, got shape {x.shape} (layout {LAYOUT[nd]})"
-        )
-    return x
-
 
 def _window(nd, kernel_size, stride, padding, dilation=1):
     k = as_positive_tuple(kernel_size, nd, "kernel_size")
@@ -101,16 +91,6 @@ def _check_windows_have_input(spatial, out, k, s, p, d, nd, shape):
             )
 
 
-def _check_batch(shape, name, other, other_name):
-    """Leading (N, C) of a shape tuple must agree with an array's."""
-    if tuple(shape[:2]) != tuple(other.shape[:2]):
-        raise ValueError(
-            f"{name}={tuple(shape)!r} is inconsistent with {other_name} of shape "
-            f"{other.shape}: expected the same batch and channel sizes (N, C) = "
-            f"{other.shape[:2]}"
-        )
-
-
 def _raise_bad_index(indices, size, name, what):
     """Raise for the first entry of ``indices`` outside [0, size), naming it.
 
@@ -135,7 +115,7 @@ def _pad2(t, fill):
 # --------------------------------------------------------------------------
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
-    x = _input(x, "x", nd)
+    x = as_activation(x, "x", nd)
     k, s, p, d = _window(nd, kernel_size, stride, padding, dilation)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     spatial = x.shape[2:]
@@ -267,14 +247,11 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _max_pool_backward(grad_output, indices, input_shape, nd):
-    grad_output = _input(grad_output, "grad_output", nd)
+    grad_output = as_activation(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
     check_shape_equal(indices, grad_output.shape, "indices")
-    input_shape = check_shape_tuple(input_shape, nd + 2, "input_shape")
-    _check_batch(input_shape, "input_shape", grad_output, "grad_output")
+    input_shape = as_input_shape(input_shape, nd, grad_output)
     spatial = input_shape[2:]
-    if any(size < 1 for size in spatial):
-        raise ValueError(f"input_shape must have spatial sizes >= 1, got {input_shape!r}")
     size = int(np.prod(spatial))
     H, W = _pad2(spatial, 1)
     grad_input, bad = call(_k.max_pool2d_backward, to_2d(grad_output), to_2d(indices), H, W)
@@ -382,7 +359,7 @@ def _avg_options(ceil_mode, count_include_pad, divisor_override):
 
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, nd):
-    x = _input(x, "x", nd)
+    x = as_activation(x, "x", nd)
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     ceil_mode, count_include_pad, divisor = _avg_options(ceil_mode, count_include_pad,
                                                          divisor_override)
@@ -508,13 +485,9 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override, nd):
-    grad_output = as_float_array(grad_output, "grad_output")
-    check_ndim(grad_output, "grad_output", nd + 2, LAYOUT[nd])
-    input_shape = check_shape_tuple(input_shape, nd + 2, "input_shape")
-    _check_batch(input_shape, "input_shape", grad_output, "grad_output")
+    grad_output = as_activation(grad_output, "grad_output", nd)
+    input_shape = as_input_shape(input_shape, nd, grad_output)
     spatial = input_shape[2:]
-    if any(size < 1 for size in spatial):
-        raise ValueError(f"input_shape must have spatial sizes >= 1, got {input_shape!r}")
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     ceil_mode, count_include_pad, divisor = _avg_options(ceil_mode, count_include_pad,
                                                          divisor_override)
@@ -535,7 +508,7 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
     return from_2d(grad_input, nd)
 
 
-def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+def avg_pool1d_backward(grad_output, input_shape, kernel_size, *, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Gradient of :func:`avg_pool1d` with respect to its input.
 
@@ -546,7 +519,9 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     input_shape : tuple of 3 ints
         ``(N, C, L)``, the shape of the pooled input; ``L_out`` must be the
         output size it gives.
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    kernel_size
+        As given to :func:`avg_pool1d`.
+    stride, padding, ceil_mode, count_include_pad, divisor_override : keyword-only
         As given to :func:`avg_pool1d`.
 
     Returns
@@ -574,7 +549,7 @@ def avg_pool1d_backward(grad_output, input_shape, kernel_size, stride=None, padd
                               ceil_mode, count_include_pad, divisor_override, 1)
 
 
-def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, *, stride=None, padding=0,
                         ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Gradient of :func:`avg_pool2d` with respect to its input.
 
@@ -585,7 +560,9 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None, padd
     input_shape : tuple of 4 ints
         ``(N, C, H, W)``, the shape of the pooled input; ``(H_out, W_out)``
         must be the output size it gives.
-    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    kernel_size
+        As given to :func:`avg_pool2d`.
+    stride, padding, ceil_mode, count_include_pad, divisor_override : keyword-only
         As given to :func:`avg_pool2d`.
 
     Returns
@@ -650,7 +627,7 @@ def _unpool_sizes(x, k, s, p, output_size, nd):
         )
     sizes = tuple(as_int(v, "output_size") for v in output_size)
     if len(sizes) == nd + 2:
-        _check_batch(sizes, "output_size", x, "x")
+        check_batch_and_channels(sizes, "output_size", x, "x")
         sizes = sizes[2:]
     for axis, size, dflt, ss in zip(_DIMS[nd], sizes, default, s):
         lo, hi = max(dflt - ss, 0), dflt + ss
@@ -664,7 +641,7 @@ def _unpool_sizes(x, k, s, p, output_size, nd):
 
 
 def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
-    x = _input(x, "x", nd)
+    x = as_activation(x, "x", nd)
     indices = as_index_array(indices, "indices")
     check_shape_equal(indices, x.shape, "indices")
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
@@ -772,10 +749,10 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 
 def _max_unpool_backward(grad_output, indices, nd):
-    grad_output = _input(grad_output, "grad_output", nd)
+    grad_output = as_activation(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
     check_ndim(indices, "indices", nd + 2, LAYOUT[nd])
-    _check_batch(indices.shape, "indices.shape", grad_output, "grad_output")
+    check_batch_and_channels(indices.shape, "indices.shape", grad_output, "grad_output")
     size = int(np.prod(grad_output.shape[2:]))
     grad_input, bad = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
     if bad:

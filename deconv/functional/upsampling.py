@@ -31,13 +31,13 @@ from deconv.kernels import upsample as _k
 from deconv.functional import shapes
 from deconv.kernels.threads import call
 from deconv.functional.validation import (
-    LAYOUT,
+    as_activation,
     as_bool,
     as_float_array,
-    as_int,
+    as_input_shape,
+    as_positive_int,
     as_tuple,
     check_ndim,
-    check_shape_tuple,
 )
 
 __all__ = [
@@ -80,19 +80,9 @@ def _scale_factors(scale_factor, nd):
     return tuple(out)
 
 
-def _check_spatial(array, name, nd):
-    if any(s < 1 for s in array.shape[2:]):
-        raise ValueError(
-            f"{name} must have spatial size >= 1 along {', '.join(_AXIS[nd])}, got shape "
-            f"{array.shape}"
-        )
-
-
 def _forward_setup(x, size, scale_factor, nd):
     """Validated (x, out_spatial, scale_factors); scale_factors is an nd-tuple or None."""
-    x = as_float_array(x, "x")
-    check_ndim(x, "x", nd + 2, LAYOUT[nd])
-    _check_spatial(x, "x", nd)
+    x = as_activation(x, "x", nd)
     if (size is None) == (scale_factor is None):
         raise ValueError(
             f"exactly one of size and scale_factor must be given, got size={size!r} and "
@@ -113,18 +103,8 @@ def _forward_setup(x, size, scale_factor, nd):
 
 def _backward_setup(grad_output, input_shape, scale_factor, nd):
     """Validated (grad_output, input_spatial, scale_factors or None)."""
-    grad_output = as_float_array(grad_output, "grad_output")
-    check_ndim(grad_output, "grad_output", nd + 2, LAYOUT[nd])
-    _check_spatial(grad_output, "grad_output", nd)
-    shape = check_shape_tuple(input_shape, nd + 2, "input_shape")
-    if shape[:2] != grad_output.shape[:2]:
-        raise ValueError(
-            f"input_shape={tuple(input_shape)!r} must have the (N, C) of grad_output, "
-            f"{grad_output.shape[:2]}"
-        )
-    in_sp = shape[2:]
-    if any(s < 1 for s in in_sp):
-        raise ValueError(f"input_shape must have spatial sizes >= 1, got {tuple(input_shape)!r}")
+    grad_output = as_activation(grad_output, "grad_output", nd)
+    in_sp = as_input_shape(input_shape, nd, grad_output)[2:]
     scales = None
     if scale_factor is not None:
         scales = _scale_factors(scale_factor, nd)
@@ -137,13 +117,6 @@ def _backward_setup(grad_output, input_shape, scale_factor, nd):
                     f"shape {grad_output.shape}"
                 )
     return grad_output, in_sp, scales
-
-
-def _check_factor(value, name):
-    r = as_int(value, name)
-    if r < 1:
-        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    return r
 
 
 # ---------------------------------------------------------------------------
@@ -339,7 +312,7 @@ def upsample_nearest2d(x, size=None, scale_factor=None):
     return _nearest(x, size, scale_factor, 2)
 
 
-def upsample_nearest1d_backward(grad_output, input_shape, scale_factor=None):
+def upsample_nearest1d_backward(grad_output, input_shape, *, scale_factor=None):
     """Gradient of :func:`upsample_nearest1d` with respect to its input.
 
     Parameters
@@ -347,7 +320,7 @@ def upsample_nearest1d_backward(grad_output, input_shape, scale_factor=None):
     grad_output : ndarray, shape (N, C, L_out)
     input_shape : (int, int, int)
         The forward input's shape ``(N, C, L_in)``.
-    scale_factor : float or (float,), optional
+    scale_factor : float or (float,), optional, keyword-only
         The forward's ``scale_factor``; ``None`` if it was called with ``size``.
 
     Returns
@@ -378,7 +351,7 @@ def upsample_nearest1d_backward(grad_output, input_shape, scale_factor=None):
     return _nearest_backward(grad_output, input_shape, scale_factor, 1)
 
 
-def upsample_nearest2d_backward(grad_output, input_shape, scale_factor=None):
+def upsample_nearest2d_backward(grad_output, input_shape, *, scale_factor=None):
     """Gradient of :func:`upsample_nearest2d` with respect to its input.
 
     Parameters
@@ -386,7 +359,7 @@ def upsample_nearest2d_backward(grad_output, input_shape, scale_factor=None):
     grad_output : ndarray, shape (N, C, H_out, W_out)
     input_shape : (int, int, int, int)
         The forward input's shape ``(N, C, H, W)``.
-    scale_factor : float or (float, float), optional
+    scale_factor : float or (float, float), optional, keyword-only
         The forward's ``scale_factor``; ``None`` if it was called with ``size``.
 
     Returns
@@ -493,7 +466,8 @@ def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False):
     return y
 
 
-def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, scale_factor=None):
+def upsample_bilinear2d_backward(grad_output, input_shape, *, scale_factor=None,
+                                 align_corners=False):
     """Gradient of :func:`upsample_bilinear2d` with respect to its input.
 
     Parameters
@@ -501,12 +475,12 @@ def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, 
     grad_output : ndarray, shape (N, C, H_out, W_out)
     input_shape : (int, int, int, int)
         The forward input's shape ``(N, C, H, W)``.
-    align_corners : bool
-        As in the forward.
-    scale_factor : float or (float, float), optional
+    scale_factor : float or (float, float), optional, keyword-only
         The forward's ``scale_factor`` (``None`` if it was called with
         ``size``): without ``align_corners`` it sets the interpolation
         weights, not only the output size.
+    align_corners : bool, keyword-only
+        As in the forward.
 
     Returns
     -------
@@ -549,9 +523,8 @@ def upsample_bilinear2d_backward(grad_output, input_shape, align_corners=False, 
 # pixel shuffle
 # ---------------------------------------------------------------------------
 
-def _shuffle_input(x, name, factor_name):
+def _shuffle_input(x, name, layout):
     x = as_float_array(x, name)
-    layout = "(N, C*r*r, H, W)" if factor_name == "upscale_factor" else "(N, C, H*r, W*r)"
     check_ndim(x, name, 4, layout)
     return x
 
@@ -618,8 +591,8 @@ def pixel_shuffle(x, upscale_factor):
     array([[0., 1.],
            [2., 3.]])
     """
-    r = _check_factor(upscale_factor, "upscale_factor")
-    x = _shuffle_input(x, "x", "upscale_factor")
+    r = as_positive_int(upscale_factor, "upscale_factor")
+    x = _shuffle_input(x, "x", "(N, C*r*r, H, W)")
     _check_shuffle_channels(x, "x", r, "upscale_factor")
     return _shuffle(x, r)
 
@@ -649,8 +622,8 @@ def pixel_unshuffle(x, downscale_factor):
     >>> deconv.pixel_unshuffle(x, 2).ravel()
     array([0., 1., 2., 3.])
     """
-    r = _check_factor(downscale_factor, "downscale_factor")
-    x = _shuffle_input(x, "x", "downscale_factor")
+    r = as_positive_int(downscale_factor, "downscale_factor")
+    x = _shuffle_input(x, "x", "(N, C, H*r, W*r)")
     _check_unshuffle_spatial(x, "x", r, "downscale_factor")
     return _unshuffle(x, r)
 
@@ -680,9 +653,8 @@ def pixel_shuffle_backward(grad_output, upscale_factor):
     >>> deconv.pixel_shuffle_backward(g, 2).shape
     (1, 4, 1, 1)
     """
-    r = _check_factor(upscale_factor, "upscale_factor")
-    g = as_float_array(grad_output, "grad_output")
-    check_ndim(g, "grad_output", 4, "(N, C, H*r, W*r)")
+    r = as_positive_int(upscale_factor, "upscale_factor")
+    g = _shuffle_input(grad_output, "grad_output", "(N, C, H*r, W*r)")
     _check_unshuffle_spatial(g, "grad_output", r, "upscale_factor")
     return _unshuffle(g, r)
 
@@ -713,8 +685,7 @@ def pixel_unshuffle_backward(grad_output, downscale_factor):
     array([[0., 1.],
            [2., 3.]])
     """
-    r = _check_factor(downscale_factor, "downscale_factor")
-    g = as_float_array(grad_output, "grad_output")
-    check_ndim(g, "grad_output", 4, "(N, C*r*r, H, W)")
+    r = as_positive_int(downscale_factor, "downscale_factor")
+    g = _shuffle_input(grad_output, "grad_output", "(N, C*r*r, H, W)")
     _check_shuffle_channels(g, "grad_output", r, "downscale_factor")
     return _shuffle(g, r)
