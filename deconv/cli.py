@@ -76,9 +76,10 @@ def main(argv=None):
     b = sub.add_parser(
         "bench",
         help="benchmark suite: every op forward and backward against PyTorch (when "
-             "importable), a NumPy im2col baseline, the scipy reference and the matmul limit, "
-             "each in its own process; checks results first, evaluates the targets, writes "
-             "results.json, results.md and ratios.png (see benchmarks/README.md)",
+             "importable), deconv's naive kernels, a NumPy im2col baseline, the scipy "
+             "reference and the matmul limit, each in its own process; checks results first, "
+             "evaluates the targets, writes results.json, results.md and ratios.png (see "
+             "benchmarks/README.md)",
     )
     b.add_argument("--quick", action="store_true",
                    help="1 round, no warm-up beyond the first call, 3 repeats, warm start-up only "
@@ -97,9 +98,10 @@ def main(argv=None):
                    help="output directory (default: benchmarks/ inside the repository, else .)")
     b.add_argument("--torch-python", metavar="PATH",
                    help="Python interpreter for the PyTorch worker (default: this one)")
-    b.add_argument("--peers", nargs="+", default=["torch", "numpy", "scipy"],
-                   choices=["torch", "numpy", "scipy"],
-                   help="peers to run next to deconv (default: all)")
+    b.add_argument("--peers", nargs="+", default=["torch", "numpy", "scipy", "naive"],
+                   choices=["torch", "numpy", "scipy", "naive"],
+                   help="peers to run next to deconv (default: all); 'naive' is deconv "
+                        "under deconv.kernels.use('naive'), conv cases only")
     b.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     b.add_argument("--fail-on-targets", action="store_true",
                    help="exit with status 1 when a target fails (default: only when results "

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from deconv.bench import worker as W
 from deconv import bench, cli
+from deconv.bench import cases as C
+from deconv.bench import peers, worker
 
 
 
@@ -20,21 +21,21 @@ def _random_inputs(case, seed=0):
 
 
 BASELINE_CASES = [
-    W.conv_case("stride2_pad1", "conv2d", 2, 4, 6, (7, 8), 3, stride=2, padding=1),
-    W.conv_case("groups2", "conv2d", 2, 4, 6, (7, 8), 3, groups=2),
-    W.conv_case("depthwise", "conv2d", 2, 4, 4, (6, 6), 3, padding=1, groups=4),
-    W.conv_case("transposed_s2_g2", "conv_transpose2d", 2, 4, 6, (5, 4), 4, stride=2,
+    C.conv_case("stride2_pad1", "conv2d", 2, 4, 6, (7, 8), 3, stride=2, padding=1),
+    C.conv_case("groups2", "conv2d", 2, 4, 6, (7, 8), 3, groups=2),
+    C.conv_case("depthwise", "conv2d", 2, 4, 4, (6, 6), 3, padding=1, groups=4),
+    C.conv_case("transposed_s2_g2", "conv_transpose2d", 2, 4, 6, (5, 4), 4, stride=2,
                 padding=1, groups=2),
-    W.conv_case("conv1d_s2", "conv1d", 2, 4, 6, (11,), 5, stride=2, padding=2),
-    W.conv_case("transposed1d_s3", "conv_transpose1d", 2, 4, 6, (9,), 3, stride=3, padding=1),
+    C.conv_case("conv1d_s2", "conv1d", 2, 4, 6, (11,), 5, stride=2, padding=2),
+    C.conv_case("transposed1d_s3", "conv_transpose1d", 2, 4, 6, (9,), 3, stride=3, padding=1),
 ]
 
 
 @pytest.mark.parametrize("case", BASELINE_CASES, ids=lambda c: c["name"])
 def test_numpy_baseline_matches_reference(case):
     a = _random_inputs(case)
-    ref = W.reference_outputs(case, a)
-    fwd, bwd, fwd_names, bwd_names = W.numpy_conv_impl(case, a)
+    ref = peers.reference_outputs(case, a)
+    fwd, bwd, fwd_names, bwd_names = peers.numpy_conv_impl(case, a)
     got = dict(zip(fwd_names + bwd_names, fwd() + bwd()))
     assert set(got) == set(ref) == {"y", "gx", "gw", "gb"}
     for k in ref:
@@ -44,24 +45,24 @@ def test_numpy_baseline_matches_reference(case):
 def test_numpy_baseline_keeps_float32():
     case = BASELINE_CASES[0]
     a = {k: v.astype(np.float32) for k, v in _random_inputs(case).items()}
-    fwd, bwd, _, _ = W.numpy_conv_impl(case, a)
+    fwd, bwd, _, _ = peers.numpy_conv_impl(case, a)
     assert all(o.dtype == np.float32 for o in fwd() + bwd())
 
 
 def test_flops_and_limit_shapes():
-    conv2d = W.build_cases()[0]
+    conv2d = C.build_cases()[0]
     # 2 * N * C_out * H_out * W_out * C_in * kH * kW
-    assert W.flops(conv2d, "fwd") == 2 * 32 * 64 * 32 * 32 * 64 * 9
-    assert W.flops(conv2d, "bwd") == 2 * W.flops(conv2d, "fwd")
-    transposed = next(c for c in W.build_cases() if c["name"] == "conv_transpose2d")
+    assert C.flops(conv2d, "fwd") == 2 * 32 * 64 * 32 * 32 * 64 * 9
+    assert C.flops(conv2d, "bwd") == 2 * C.flops(conv2d, "fwd")
+    transposed = next(c for c in C.build_cases() if c["name"] == "conv_transpose2d")
     # the adjoint conv: 32 -> 64 channels, 4x4 kernel, 16x16 output, N=32
-    assert W.flops(transposed, "fwd") == 2 * 32 * 64 * 16 * 16 * 32 * 16
-    assert W.limit_gemms(transposed)["fwd"] == [(1, 32 * 16, 64, 32 * 16 * 16)]
+    assert C.flops(transposed, "fwd") == 2 * 32 * 64 * 16 * 16 * 32 * 16
+    assert C.limit_gemms(transposed)["fwd"] == [(1, 32 * 16, 64, 32 * 16 * 16)]
 
 
 def test_check_version_keeps_structure():
-    depthwise = next(c for c in W.build_cases() if c["name"] == "conv2d_depthwise")
-    small = W.check_version(depthwise)
+    depthwise = next(c for c in C.build_cases() if c["name"] == "conv2d_depthwise")
+    small = C.check_version(depthwise)
     g = small["geometry"]
     assert (g["N"], g["C_in"], g["C_out"], g["groups"]) == (2, 8, 8, 8)
     assert g["spatial"] == depthwise["geometry"]["spatial"]
@@ -70,7 +71,7 @@ def test_check_version_keeps_structure():
 
 def test_select_cases():
     names = [c["name"] for c in bench.select_cases(["conv1d", "sweep_batch"])]
-    assert names == ["conv1d"] + [f"sweep_batch_n{n}" for n in W.SWEEP_BATCHES]
+    assert names == ["conv1d"] + [f"sweep_batch_n{n}" for n in C.SWEEP_BATCHES]
     with pytest.raises(bench.BenchError, match="unknown case 'nope'"):
         bench.select_cases(["nope"])
 
@@ -110,7 +111,7 @@ def _worker(key, fwd_ms, bwd_ms, limit=None):
 
 
 def test_aggregate_pairs_ratios_round_by_round():
-    case = W.build_cases()[0]
+    case = C.build_cases()[0]
     key = "conv2d|float32"
     timing = {
         (1, "deconv"): [_worker(key, 10.0, 30.0), _worker(key, 20.0, 30.0),
@@ -128,7 +129,7 @@ def test_aggregate_pairs_ratios_round_by_round():
     assert bwd["ratio_torch"] == pytest.approx(0.5)
     assert fwd["ratio_numpy"] == pytest.approx(12.0 / 40.0)
     assert fwd["fraction_of_limit"] == pytest.approx(8.0 / 12.0)
-    assert fwd["gflops"] == pytest.approx(W.flops(case, "fwd") / 12e6)
+    assert fwd["gflops"] == pytest.approx(C.flops(case, "fwd") / 12e6)
     assert bwd["fraction_of_limit"] == pytest.approx(15.0 / 30.0)
 
 
@@ -271,5 +272,191 @@ def test_cli_rejects_bad_arguments(capsys):
 
 
 def test_worker_usage_error(capsys):
-    assert W.main([]) == 2
+    assert worker.main([]) == 2
     assert "usage" in capsys.readouterr().err
+
+
+# --- the model of the training step ------------------------------------------
+
+def test_training_step_uses_models_superres_and_matches_the_reference():
+    from deconv import models
+    case = C.train_case("step", 2, 6, (4, 2))
+    model = models.superres(scale=2, channels=(4, 2), rng=0)
+    # the case's parameter shapes are read off the model itself, in parameters() order
+    assert [case["shapes"][f"p{i}"] for i in range(len(model.parameters()))] == \
+        [p.shape for p in model.parameters()]
+    a = C.make_inputs(case, "check")
+    ref = peers.reference_outputs(case, a)
+    fwd, bwd, fwd_names, bwd_names = peers.deconv_train_impl(case, a)     # float64 inputs
+    got = dict(zip(fwd_names + bwd_names, tuple(fwd()) + tuple(bwd())))
+    assert set(got) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+# --- the naive kernel set ----------------------------------------------------
+
+def test_naive_and_numpy_cover_the_conv_cases_only():
+    by_family = {c["family"]: c for c in C.build_cases("tiny")}
+    assert peers.libs_for(by_family["conv"], peers.LIBS) == list(peers.LIBS)
+    assert peers.libs_for(by_family["pool"], peers.LIBS) == ["deconv", "torch", "scipy"]
+    assert peers.libs_for(by_family["train"], peers.LIBS) == ["deconv", "torch"]
+
+
+class _StubKernelSets:
+    """Stands in for deconv.kernels.use / active (a module-wide selection)."""
+
+    def __init__(self):
+        self.current = "tiled"
+        self.entered = []
+
+    def use(self, name):
+        import contextlib
+
+        @contextlib.contextmanager
+        def selection():
+            before, self.current = self.current, name
+            self.entered.append(name)
+            try:
+                yield
+            finally:
+                self.current = before
+        return selection()
+
+    def active(self):
+        return self.current
+
+
+def test_naive_worker_runs_every_call_under_the_naive_kernel_set(tmp_path, monkeypatch):
+    import deconv
+    import deconv.kernels
+    stub = _StubKernelSets()
+    monkeypatch.setattr(deconv.kernels, "use", stub.use, raising=False)
+    monkeypatch.setattr(deconv.kernels, "active", stub.active, raising=False)
+    seen = []
+    for name in ("conv2d", "conv2d_backward"):
+        def spy(*args, _fn=getattr(deconv, name), _name=name, **kw):
+            seen.append((_name, stub.active()))
+            return _fn(*args, **kw)
+        monkeypatch.setattr(deconv, name, spy)
+    case = C.check_version(C.build_cases("tiny")[0])
+    entries = [{"key": "conv2d|float32|check", "case": case, "dtype": "float32",
+                "variant": "check"}]
+    specs, _ = C.write_inputs(entries, str(tmp_path))
+    job = {"lib": "naive", "mode": "check", "threads": 1, "out_dir": str(tmp_path),
+           "warm_call": True,
+           "entries": [{"key": "conv2d|float32", "case": case, "dtype": "float32",
+                        "arrays": specs["conv2d|float32|check"]}]}
+    res = worker.run_job(job)
+    r = res["cases"]["conv2d|float32"]
+    assert "error" not in r, r
+    assert res["kernels"] == "naive" and stub.entered == ["naive"]
+    assert stub.active() == "tiled"                      # the selection ended with the job
+    # first forward, first backward, then the warm call the cost prediction uses
+    assert seen == [("conv2d", "naive"), ("conv2d_backward", "naive")] * 2
+    assert r["warm_s"] > 0 and set(r["outputs"]) == {"y", "gx", "gw", "gb"}
+    bench.runner.require_kernel_set("naive", res)         # accepted by the parent
+
+
+def test_parent_refuses_a_worker_on_the_wrong_kernel_set():
+    check = bench.runner.require_kernel_set
+    check("deconv", {"kernels": "tiled"})
+    check("deconv", {"kernels": None})                    # a deconv without kernel sets
+    check("numpy", {})
+    for lib, got in (("naive", "tiled"), ("naive", None), ("deconv", "naive")):
+        with pytest.raises(bench.WorkerError, match=f"the {lib} worker ran deconv's"):
+            check(lib, {"kernels": got})
+
+
+def test_naive_peer_without_kernel_sets_is_a_clear_worker_error(tmp_path, monkeypatch, capsys):
+    import deconv.kernels
+    monkeypatch.delattr(deconv.kernels, "use", raising=False)
+    with pytest.raises(bench.WorkerError, match=r"needs deconv.kernels.use\('naive'\)"):
+        _tiny_run(tmp_path, ["conv2d"], ("naive",))
+    assert not (tmp_path / "results.json").exists()       # raised before any work
+    assert cli.main(["bench", "--size", "tiny", "--cases", "conv2d", "--peers", "naive",
+                     "--no-startup", "--out", str(tmp_path)]) == 1
+    assert "leave 'naive' out of --peers" in capsys.readouterr().err
+
+
+def test_budget_plan_predicts_from_the_reduced_case():
+    cases = C.build_cases()
+    conv = next(c for c in cases if c["name"] == "conv2d")
+    pool = next(c for c in cases if c["name"] == "avg_pool2d")
+    train = next(c for c in cases if c["family"] == "train")
+    sweep = next(c for c in cases if c["sweep"])
+    seconds = {"conv2d|float32": 0.01, "avg_pool2d|float32": 0.001,
+               f"{train['name']}|float32": 0.1, f"{sweep['name']}|float32": 0.01}
+    selected = [conv, pool, train, sweep]
+    # conv2d: N 32 -> 2 and 64 -> 8 channels on each side: (32*64*64) / (2*8*8) = 1024 times
+    assert C.cost_ratio(conv, C.check_version(conv)) == 1024
+    naive = bench.runner.budget_plan("naive", selected, seconds, cap_s=5.0)
+    assert naive == {"conv2d": {"predicted_s": pytest.approx(10.24), "run": False}}
+    naive = bench.runner.budget_plan("naive", selected, seconds, cap_s=11.0)
+    assert naive["conv2d"]["run"]
+    scipy = bench.runner.budget_plan("scipy", selected, seconds, cap_s=5.0)
+    assert set(scipy) == {"conv2d", "avg_pool2d"}                 # no train step, no sweep
+    assert scipy["avg_pool2d"] == {"predicted_s": pytest.approx(0.001 * 32 * 64 / (2 * 8)),
+                                   "run": True}
+
+
+class _FakeRun:
+    """Records the timing jobs instead of starting workers."""
+
+    def __init__(self, settings):
+        self.s = settings
+        self.jobs = []
+
+    def worker(self, python, job, env, label):
+        self.jobs.append(dict(job, env_threads=env["NUMBA_NUM_THREADS"]))
+        return {"cases": {e["key"]: {} for e in job["entries"]},
+                "kernels": {"naive": "naive", "deconv": "tiled"}.get(job["lib"])}
+
+    def say(self, *parts):
+        pass
+
+    def describe(self, res):
+        return ""
+
+
+def test_time_all_runs_the_naive_kernels_once_per_thread_count_where_planned():
+    cases = C.build_cases("tiny")
+    settings = bench.resolve_settings(rounds=3, repeats=10, warmup=2)
+    run = _FakeRun(settings)
+    specs = {f"{c['name']}|{dt}|full": {} for c in cases for dt in c["dtypes"]}
+    plans = {"naive": {"conv2d": {"predicted_s": 1.0, "run": True},
+                       "conv1d": {"predicted_s": 9.0, "run": False}}}
+    bench.time_all(run, cases, ["deconv", "naive"], {"deconv": "py", "naive": "py"}, [1, 2],
+                   specs, plans)
+    naive = [j for j in run.jobs if j["lib"] == "naive"]
+    deconv_jobs = [j for j in run.jobs if j["lib"] == "deconv"]
+    assert len(deconv_jobs) == 6 and len(naive) == 2      # 3 rounds x 2 thread counts; 1 x 2
+    assert [j["threads"] for j in naive] == [1, 2] and [j["env_threads"] for j in naive] == ["1", "2"]
+    for j in naive:
+        assert [e["key"] for e in j["entries"]] == ["conv2d|float32", "conv2d|float64"]
+        assert j["warmup"] == 0 and j["repeats"] == 3 and j["min_repeats"] == 1
+    assert deconv_jobs[0]["warmup"] == 2 and deconv_jobs[0]["repeats"] == 10
+
+
+def test_aggregate_and_table_show_the_naive_time_and_the_speedup():
+    cases = [c for c in C.build_cases("tiny") if c["name"] in ("conv2d", "conv1d", "avg_pool2d")]
+    timing = {
+        (1, "deconv"): [_worker("conv2d|float32", 2.0, 4.0), _worker("conv2d|float32", 2.0, 6.0)],
+        (1, "naive"): [_worker("conv2d|float32", 50.0, 180.0)],
+    }
+    for res in timing[(1, "deconv")]:
+        res["cases"].update(_worker("conv1d|float32", 1.0, 1.0)["cases"])
+        res["cases"].update(_worker("avg_pool2d|float32", 1.0, 1.0)["cases"])
+    rows = bench.aggregate([dict(c, dtypes=("float32",)) for c in cases], timing, [1])
+    by = {(r["case"], r["pass"]): r for r in rows}
+    assert by[("conv2d", "fwd")]["naive_ms"] == 50.0
+    assert by[("conv2d", "fwd")]["tiled_speedup"] == pytest.approx(25.0)
+    assert by[("conv2d", "bwd")]["tiled_speedup"] == pytest.approx(180.0 / 5.0)
+    assert "tiled_speedup" not in by[("conv1d", "fwd")]          # not planned: not run
+    naive_col = bench.TABLE_COLUMNS.index("naive ms")
+    speedup_col = bench.TABLE_COLUMNS.index("naive/deconv")
+    cells = {k: bench.table_cells(r) for k, r in by.items()}
+    assert cells[("conv2d", "fwd")][naive_col:speedup_col + 1] == ("50.0", "25.0")
+    assert cells[("conv1d", "fwd")][naive_col:speedup_col + 1] == ("-", "-")
+    assert cells[("avg_pool2d", "fwd")][naive_col:speedup_col + 1] == ("same", "same")
+    assert "| avg_pool2d | fwd | f32 | 1 | 1.00 | 0% | same | same |" in bench.markdown_table(rows)

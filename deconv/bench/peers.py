@@ -1,0 +1,559 @@
+"""The implementations ``deconv bench`` compares ("libs"), and how each is loaded.
+
+========  ==========================================================
+lib       what it runs
+========  ==========================================================
+deconv    the package's public functions with its default (tiled)
+          kernels; the training step on :func:`deconv.models.superres`
+naive     the same public functions under ``deconv.kernels.use("naive")``:
+          the plain loop nests the tiles replace (conv cases only)
+torch     ``torch.nn.functional`` and autograd (imports torch only;
+          works without NumPy: arrays travel as raw bytes)
+numpy     an im2col + matmul baseline of the conv ops written here,
+          and the "limit": ``np.matmul`` on the conv's GEMM shapes
+scipy     :mod:`deconv.reference` (scipy.signal / NumPy), loaded from
+          its file so that Numba is not imported; in float64 it is the
+          oracle every lib's outputs are checked against
+========  ==========================================================
+
+Each builder returns ``(fwd, bwd, fwd_names, bwd_names)``: two thunks
+returning tuples of arrays, and the names of those arrays (``y``, ``gx``,
+``gw``, ...), which the check compares by name.
+
+Imported by the worker processes (as a sibling module, see
+:mod:`deconv.bench.worker`): nothing here imports NumPy, torch or deconv at
+module level; each is imported by the builder of the lib that needs it.
+"""
+
+import contextlib
+import os
+import sys
+
+from . import cases as C
+
+#: every lib, in the order the workers of one round run
+LIBS = ("deconv", "torch", "numpy", "scipy", "naive")
+
+#: what each lib's worker must not have imported (checked when it ends)
+FORBIDDEN_IMPORTS = {"torch": ("deconv", "numba"), "deconv": ("torch",), "naive": ("torch",),
+                     "numpy": ("deconv", "numba", "torch"),
+                     "scipy": ("deconv", "numba", "torch")}
+
+
+def libs_for(case, libs):
+    """The libs among ``libs`` that implement ``case``.
+
+    The NumPy baseline and the naive kernel set cover the conv ops only
+    (the pooling, unpooling and upsampling kernels have a single form,
+    which is their naive one); the reference has no optimizer step.
+    """
+    family = case["family"]
+    return [lib for lib in libs
+            if not (lib in ("numpy", "naive") and family != "conv")
+            and not (lib == "scipy" and family == "train")]
+
+
+# ---------------------------------------------------------------------------
+# loading: the reference without the package; deconv's kernel sets
+# ---------------------------------------------------------------------------
+
+def load_reference_module():
+    """:mod:`deconv.reference` loaded from its file, without importing the deconv package.
+
+    It imports only NumPy and scipy, and the scipy worker must not pay for
+    (or be disturbed by) Numba.
+    """
+    if "deconv.reference" in sys.modules:
+        return sys.modules["deconv.reference"]
+    if "_deconv_reference" in sys.modules:
+        return sys.modules["_deconv_reference"]
+    import importlib.util
+    # this file is deconv/bench/peers.py; the reference is deconv/reference.py
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "reference.py")
+    spec = importlib.util.spec_from_file_location("_deconv_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["_deconv_reference"] = module
+    return module
+
+
+def naive_kernels_missing():
+    """Why deconv's naive kernel set cannot be selected (a sentence), or None if it can."""
+    import deconv.kernels as kernels
+    absent = [name for name in ("use", "active") if not hasattr(kernels, name)]
+    if not absent:
+        return None
+    return (f"the 'naive' peer needs deconv.kernels.use('naive') and deconv.kernels.active(), "
+            f"but {kernels.__file__} has no {' or '.join(absent)} (the naive kernel set is not "
+            f"in this deconv); leave 'naive' out of --peers")
+
+
+def kernel_set(lib):
+    """The context in which ``lib`` runs: the naive kernel set for 'naive', else nothing.
+
+    Raises
+    ------
+    RuntimeError
+        For 'naive' when deconv has no kernel sets (:func:`naive_kernels_missing`).
+    """
+    if lib != "naive":
+        return contextlib.nullcontext()
+    why = naive_kernels_missing()
+    if why:
+        raise RuntimeError(why)
+    import deconv.kernels
+    return deconv.kernels.use("naive")
+
+
+def active_kernel_set():
+    """``deconv.kernels.active()`` where deconv has kernel sets and is loaded, else None."""
+    kernels = sys.modules.get("deconv.kernels")
+    active = getattr(kernels, "active", None)
+    return active() if active is not None else None
+
+
+# ---------------------------------------------------------------------------
+# arrays as raw files (so that the torch worker needs no NumPy)
+# ---------------------------------------------------------------------------
+
+def load_array(spec, lib):
+    """One input (``{'file', 'dtype', 'shape'}``) as the array type of ``lib``."""
+    if lib == "torch":
+        import torch
+        dtype = {"float32": torch.float32, "float64": torch.float64,
+                 "int64": torch.int64}[spec["dtype"]]
+        with open(spec["file"], "rb") as f:
+            buf = bytearray(f.read())
+        return torch.frombuffer(buf, dtype=dtype).reshape(spec["shape"]).clone()
+    import numpy as np
+    return np.fromfile(spec["file"], dtype=spec["dtype"]).reshape(spec["shape"])
+
+
+def save_array(value, path, lib):
+    """Write one output as raw bytes; return its ``{'file', 'dtype', 'shape'}``."""
+    if lib == "torch":
+        import ctypes
+        t = value.detach().contiguous()
+        raw = ctypes.string_at(t.data_ptr(), t.numel() * t.element_size())
+        dtype = str(t.dtype).replace("torch.", "")
+        shape = list(t.shape)
+    else:
+        import numpy as np
+        arr = np.ascontiguousarray(value)
+        raw, dtype, shape = arr.tobytes(), str(arr.dtype), list(arr.shape)
+    with open(path, "wb") as f:
+        f.write(raw)
+    return {"file": path, "dtype": dtype, "shape": shape}
+
+
+def builder(lib, threads):
+    """``build(case, arrays) -> (fwd, bwd, fwd_names, bwd_names)`` of one lib.
+
+    Imports what that lib needs (an ImportError says it is not installed).
+    """
+    if lib == "torch":
+        import torch
+        torch.set_num_threads(int(threads))
+        return lambda case, a: (torch_train_impl(case, a, torch) if case["op"] == C.TRAIN_OP
+                                else torch_impl(case, a, torch))
+    if lib in ("deconv", "naive"):
+        import deconv
+        return lambda case, a: (deconv_train_impl(case, a) if case["op"] == C.TRAIN_OP
+                                else api_impl(deconv, case, a))
+    if lib == "numpy":
+        def build(case, a):
+            if case["family"] != "conv":
+                raise ValueError(f"the NumPy baseline has no {case['op']!r}")
+            return numpy_conv_impl(case, a)
+        return build
+    if lib == "scipy":
+        reference = load_reference_module()
+        return lambda case, a: api_impl(reference, case, a)
+    raise ValueError(f"unknown lib {lib!r}")
+
+
+# ---------------------------------------------------------------------------
+# deconv (tiled or naive) and the reference: the same signatures
+# ---------------------------------------------------------------------------
+
+def api_impl(module, case, a):
+    """deconv's public functions, or :mod:`deconv.reference` (same signatures).
+
+    ``a`` maps input names to NumPy arrays. Options with defaults are
+    passed by keyword (the backward functions take them keyword-only).
+    """
+    op, kw = case["op"], case["kw"]
+    if op in C.CONV_OPS:
+        f, fb = getattr(module, op), getattr(module, op + "_backward")
+        x, w, b, gy = a["x"], a["w"], a["b"], a["gy"]
+        return (lambda: (f(x, w, b, **kw),), lambda: tuple(fb(gy, x, w, **kw)),
+                ("y",), ("gx", "gw", "gb"))
+    x, gy = a.get("x"), a["gy"]
+    if op == "max_pool2d":
+        _, idx = module.max_pool2d(x, **kw)
+        return (lambda: tuple(module.max_pool2d(x, **kw)),
+                lambda: (module.max_pool2d_backward(gy, idx, x.shape),),
+                ("y", "idx"), ("gx",))
+    if op == "max_unpool2d":
+        p, idx = a["p"], a["idx"]
+        return (lambda: (module.max_unpool2d(p, idx, **kw),),
+                lambda: (module.max_unpool2d_backward(gy, idx),), ("y",), ("gp",))
+    if op in ("avg_pool2d", "upsample_nearest2d", "upsample_bilinear2d"):
+        f, fb = getattr(module, op), getattr(module, op + "_backward")
+        return (lambda: (f(x, **kw),), lambda: (fb(gy, x.shape, **kw),), ("y",), ("gx",))
+    if op == "pixel_shuffle":
+        return (lambda: (module.pixel_shuffle(x, **kw),),
+                lambda: (module.pixel_shuffle_backward(gy, **kw),), ("y",), ("gx",))
+    raise ValueError(f"no implementation of {op!r} here")
+
+
+def _param_names(count):
+    return tuple(f"g{i}" for i in range(count))
+
+
+def deconv_train_impl(case, a):
+    """A training step of :func:`deconv.models.superres` holding the job's parameters:
+    forward + L1 loss, then backward + Adam step."""
+    import numpy as np
+    from deconv import models, nn, optim
+    dtype = a["x"].dtype
+    model = models.superres(scale=2, channels=case["geometry"]["channels"], dtype=dtype, rng=0)
+    params = model.parameters()
+    given = [a[f"p{i}"] for i in range(len(params))]
+    # the parent read the shapes off this very model (cases.train_case); a
+    # mismatch means the job came from another version of deconv
+    if [p.shape for p in params] != [g.shape for g in given]:
+        raise RuntimeError(f"deconv.models.superres parameters {[p.shape for p in params]} "
+                           f"differ from the job's {[g.shape for g in given]}")
+    for p, g in zip(params, given):
+        p.data[...] = g
+    loss_fn = nn.L1Loss()
+    opt = optim.Adam(params, lr=1e-3)
+    x, t = a["x"], a["t"]
+    state = {}
+
+    def fwd():
+        y = model.forward(x)
+        state["loss"] = loss_fn(y, t)
+        return y, np.array([state["loss"]], dtype=np.float64)
+
+    def bwd():
+        model.zero_grad()
+        model.backward(loss_fn.backward())
+        grads = tuple(p.grad for p in params)
+        opt.step()
+        return grads
+
+    return fwd, bwd, ("y", "loss"), _param_names(len(params))
+
+
+def reference_train_step(case, a):
+    """The training step's forward and gradients in float64 from :mod:`deconv.reference`
+    (the oracle of the check; no optimizer step).
+
+    This writes the super-resolution network out a second time, on purpose:
+    it is the correctness reference of the deconv and torch training steps,
+    so it must not go through :mod:`deconv.nn` (whose layers it checks).
+    It follows :func:`deconv.models.superres` (scale 2, 'deconv' upsampling,
+    residual): ``p0``... are its parameters in ``parameters()`` order.
+
+    Returns
+    -------
+    dict
+        ``y``, ``loss`` and ``g0``... (the gradients of ``p0``...).
+    """
+    import numpy as np
+    R = load_reference_module()
+    f64 = {k: np.asarray(v, dtype=np.float64) for k, v in a.items()}
+    x, t = f64["x"], f64["t"]
+    W = [f64[f"p{i}"] for i in range(10)]
+    h0 = R.conv2d(x, W[0], W[1], padding=2)                   # (N, C, h, h)
+    a0 = np.maximum(h0, 0)
+    h1 = R.conv2d(a0, W[2], W[3])                              # (N, c, h, h)
+    a1 = np.maximum(h1, 0)
+    h2 = R.conv2d(a1, W[4], W[5], padding=1)                   # (N, c, h, h)
+    a2 = np.maximum(h2, 0)
+    h3 = R.conv_transpose2d(a2, W[6], W[7], stride=2, padding=1)   # (N, 3, 2h, 2h)
+    up = R.upsample_bilinear2d(x, scale_factor=2)              # (N, 3, 2h, 2h)
+    cat = np.concatenate([up, h3], axis=1)                     # (N, 6, 2h, 2h)
+    y = R.conv2d(cat, W[8], W[9])                              # (N, 3, 2h, 2h)
+    d = y - t
+    loss = np.abs(d).mean()
+    gy = np.sign(d) / d.size
+    gcat, g8, g9 = R.conv2d_backward(gy, cat, W[8])
+    ga2, g6, g7 = R.conv_transpose2d_backward(gcat[:, up.shape[1]:], a2, W[6], stride=2,
+                                              padding=1)
+    ga1, g4, g5 = R.conv2d_backward(ga2 * (h2 > 0), a1, W[4], padding=1)
+    ga0, g2, g3 = R.conv2d_backward(ga1 * (h1 > 0), a0, W[2])
+    _, g0, g1 = R.conv2d_backward(ga0 * (h0 > 0), x, W[0], padding=2)
+    out = {"y": y, "loss": np.array([loss])}
+    out.update(zip(_param_names(10), (g0, g1, g2, g3, g4, g5, g6, g7, g8, g9)))
+    return out
+
+
+def reference_outputs(case, a):
+    """Every output of a case (forward and backward) from the float64 reference."""
+    import numpy as np
+    if case["op"] == C.TRAIN_OP:
+        return reference_train_step(case, a)
+    f64 = {k: (v if v.dtype.kind == "i" else np.asarray(v, dtype=np.float64))
+           for k, v in a.items()}
+    fwd, bwd, fn, bn = api_impl(load_reference_module(), case, f64)
+    return dict(zip(fn + bn, fwd() + bwd()))
+
+
+# ---------------------------------------------------------------------------
+# NumPy: im2col + matmul baseline, and the matmul limit
+# ---------------------------------------------------------------------------
+
+def _geometry_2d(case):
+    """(stride, padding, groups) of a conv case, with 1-D ops seen as H = 1."""
+    kw = case["kw"]
+    s, p = kw["stride"], kw["padding"]
+    if case["op"].endswith("1d"):
+        return (1, s), (0, p), kw["groups"]
+    return (s, s), (p, p), kw["groups"]
+
+
+def _im2col(x, kh, kw_, stride, padding, out_hw, groups):
+    """``(G, C/G * kh * kw, N * H_out * W_out)`` columns of a padded NCHW input."""
+    import numpy as np
+    N, C = x.shape[:2]
+    (sh, sw), (ph, pw), (Ho, Wo) = stride, padding, out_hw
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (kh, kw_), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw][:, :, :Ho, :Wo]          # (N, C, Ho, Wo, kh, kw), a view
+    win = win.reshape(N, groups, C // groups, Ho, Wo, kh, kw_)
+    # the reshape below copies: this is the im2col matrix
+    return win.transpose(1, 2, 5, 6, 0, 3, 4).reshape(groups, C // groups * kh * kw_, N * Ho * Wo)
+
+
+def _col2im(cols, x_shape, kh, kw_, stride, padding, out_hw, groups):
+    """Adjoint of :func:`_im2col`: scatter-add columns back to an NCHW array."""
+    import numpy as np
+    N, C, H, W = x_shape
+    (sh, sw), (ph, pw), (Ho, Wo) = stride, padding, out_hw
+    d = cols.reshape(groups, C // groups, kh, kw_, N, Ho, Wo).transpose(4, 0, 1, 2, 3, 5, 6)
+    d = d.reshape(N, C, kh, kw_, Ho, Wo)
+    xp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw_):
+            xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw] += d[:, :, i, j]
+    return xp[:, :, ph:ph + H, pw:pw + W]
+
+
+def _grad_rows(gy, groups):
+    """``(G, C_out/G, N * H_out * W_out)`` view of an NCHW output gradient."""
+    N, Co, Ho, Wo = gy.shape
+    return gy.reshape(N, groups, Co // groups, Ho, Wo).transpose(1, 2, 0, 3, 4).reshape(
+        groups, Co // groups, N * Ho * Wo)
+
+
+def np_conv_forward(x, w, stride, padding, groups):
+    """Conv forward, NCHW, by im2col + batched matmul (one GEMM per group)."""
+    import numpy as np
+    N, _, H, W = x.shape
+    Co, _, kh, kw_ = w.shape
+    Ho = (H + 2 * padding[0] - kh) // stride[0] + 1
+    Wo = (W + 2 * padding[1] - kw_) // stride[1] + 1
+    cols = _im2col(x, kh, kw_, stride, padding, (Ho, Wo), groups)
+    y = np.matmul(w.reshape(groups, Co // groups, -1), cols)      # (G, Co/G, N*Ho*Wo)
+    return np.ascontiguousarray(y.reshape(Co, N, Ho, Wo).transpose(1, 0, 2, 3))
+
+
+def np_conv_input_grad(gy, w, x_shape, stride, padding, groups):
+    """Gradient of the conv with respect to its input: ``W.T @ grad``, then col2im."""
+    import numpy as np
+    Co, _, kh, kw_ = w.shape
+    cols = np.matmul(w.reshape(groups, Co // groups, -1).transpose(0, 2, 1),
+                     _grad_rows(gy, groups))
+    return np.ascontiguousarray(
+        _col2im(cols, x_shape, kh, kw_, stride, padding, gy.shape[2:], groups))
+
+
+def np_conv_weight_grad(gy, x, w_shape, stride, padding, groups):
+    """Gradient of the conv with respect to its weight: ``grad @ col.T``."""
+    import numpy as np
+    kh, kw_ = w_shape[2:]
+    cols = _im2col(x, kh, kw_, stride, padding, gy.shape[2:], groups)
+    return np.matmul(_grad_rows(gy, groups), cols.transpose(0, 2, 1)).reshape(w_shape)
+
+
+def numpy_conv_impl(case, a):
+    """The im2col + matmul baseline for one conv case (1-D ops as H = 1)."""
+    op = case["op"]
+    one_d = op.endswith("1d")
+    stride, padding, groups = _geometry_2d(case)
+
+    def as2d(t):
+        return t[:, :, None, :] if one_d else t
+
+    def back(t):
+        return t[:, :, 0, :] if one_d else t
+
+    x, w, gy = (as2d(a[k]) for k in ("x", "w", "gy"))
+    bias = a["b"].reshape(1, -1, 1, 1)
+    if op.startswith("conv_transpose"):
+        def fwd():
+            y = np_conv_input_grad(x, w, (gy.shape[0], gy.shape[1]) + gy.shape[2:], stride,
+                                   padding, groups)
+            y += bias
+            return (back(y),)
+
+        def bwd():
+            gx = np_conv_forward(gy, w, stride, padding, groups)
+            gw = np_conv_weight_grad(x, gy, w.shape, stride, padding, groups)
+            return back(gx), back(gw), gy.sum(axis=(0, 2, 3))
+    else:
+        def fwd():
+            y = np_conv_forward(x, w, stride, padding, groups)
+            y += bias
+            return (back(y),)
+
+        def bwd():
+            gx = np_conv_input_grad(gy, w, x.shape, stride, padding, groups)
+            gw = np_conv_weight_grad(gy, x, w.shape, stride, padding, groups)
+            return back(gx), back(gw), gy.sum(axis=(0, 2, 3))
+    return fwd, bwd, ("y",), ("gx", "gw", "gb")
+
+
+def limit_impl(case, dtype, seed=0):
+    """``np.matmul`` into preallocated outputs on the GEMM shapes of each pass."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    calls = {}
+    for name, gemms in C.limit_gemms(case).items():
+        ops = [(rng.standard_normal((b, m, k)).astype(dtype),
+                rng.standard_normal((b, k, n)).astype(dtype),
+                np.empty((b, m, n), dtype=dtype)) for b, m, k, n in gemms]
+
+        def call(ops=ops):
+            for left, right, out in ops:
+                np.matmul(left, right, out=out)
+        calls[name] = call
+    return calls["fwd"], calls["bwd"]
+
+
+# ---------------------------------------------------------------------------
+# PyTorch
+# ---------------------------------------------------------------------------
+
+def torch_impl(case, a, torch):
+    """``torch.nn.functional`` forward under ``no_grad``; backward by
+    ``torch.autograd.grad`` on a graph built once (``retain_graph=True``),
+    so the forward is outside the backward's timing."""
+    F = torch.nn.functional
+    op, kw = case["op"], case["kw"]
+
+    def leaf(t):
+        return t.detach().clone().requires_grad_(True)
+
+    if op in C.CONV_OPS:
+        f = getattr(F, op)
+        x, w, b, gy = a["x"], a["w"], a["b"], a["gy"]
+        xr, wr, br = leaf(x), leaf(w), leaf(b)
+        y = f(xr, wr, br, **kw)
+
+        def fwd():
+            with torch.no_grad():
+                return (f(x, w, b, **kw),)
+
+        return (fwd, lambda: torch.autograd.grad(y, (xr, wr, br), gy, retain_graph=True),
+                ("y",), ("gx", "gw", "gb"))
+    gy = a["gy"]
+    if op == "max_unpool2d":
+        p, idx = a["p"], a["idx"]
+        pr = leaf(p)
+        y = F.max_unpool2d(pr, idx, **kw)
+
+        def fwd():
+            with torch.no_grad():
+                return (F.max_unpool2d(p, idx, **kw),)
+        return (fwd, lambda: torch.autograd.grad(y, (pr,), gy, retain_graph=True),
+                ("y",), ("gp",))
+    x = a["x"]
+    if op == "max_pool2d":
+        def f(t):
+            return F.max_pool2d(t, return_indices=True, **kw)
+        fwd_names = ("y", "idx")
+    elif op == "avg_pool2d":
+        def f(t):
+            return F.avg_pool2d(t, **kw)
+        fwd_names = ("y",)
+    elif op == "upsample_nearest2d":
+        def f(t):
+            return F.interpolate(t, scale_factor=kw["scale_factor"], mode="nearest")
+        fwd_names = ("y",)
+    elif op == "upsample_bilinear2d":
+        def f(t):
+            return F.interpolate(t, scale_factor=kw["scale_factor"], mode="bilinear",
+                                 align_corners=kw["align_corners"])
+        fwd_names = ("y",)
+    elif op == "pixel_shuffle":
+        def f(t):
+            return F.pixel_shuffle(t, **kw)
+        fwd_names = ("y",)
+    else:
+        raise ValueError(f"no torch implementation of {op!r}")
+    xr = leaf(x)
+    out = f(xr)
+    y = out[0] if isinstance(out, tuple) else out
+
+    def fwd():
+        with torch.no_grad():
+            r = f(x)
+        return r if isinstance(r, tuple) else (r,)
+
+    return fwd, lambda: torch.autograd.grad(y, (xr,), gy, retain_graph=True), fwd_names, ("gx",)
+
+
+def torch_train_impl(case, a, torch):
+    """The same training step in PyTorch: the twin of :func:`deconv.models.superres`
+    (scale 2, 'deconv' upsampling, residual) in ``torch.nn`` layers, holding the
+    job's parameter arrays; ``L1Loss``, ``loss.backward()``, ``torch.optim.Adam``
+    (defaults). The twin is written in torch because torch is the peer; it
+    checks that its parameters have the shapes of deconv's model, in order."""
+    nn, F = torch.nn, torch.nn.functional
+    ch, c = case["geometry"]["channels"]
+
+    class SuperRes(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(
+                nn.Conv2d(3, ch, 5, padding=2), nn.ReLU(), nn.Conv2d(ch, c, 1), nn.ReLU(),
+                nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
+                nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1))
+            self.head = nn.Conv2d(6, 3, 1)
+
+        def forward(self, x):
+            up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+            return self.head(torch.cat([up, self.body(x)], dim=1))
+
+    model = SuperRes().to(a["x"].dtype)
+    params = list(model.parameters())
+    given = [a[f"p{i}"] for i in range(len(a) - 2)]          # all inputs but x and t
+    if [tuple(p.shape) for p in params] != [tuple(g.shape) for g in given]:
+        raise RuntimeError(f"torch twin parameters {[tuple(p.shape) for p in params]} differ "
+                           f"from deconv.models.superres's {[tuple(g.shape) for g in given]}")
+    with torch.no_grad():
+        for p, g in zip(params, given):
+            p.copy_(g)
+    loss_fn = nn.L1Loss()
+    opt = torch.optim.Adam(params, lr=1e-3)
+    x, t = a["x"], a["t"]
+    state = {}
+
+    def fwd():
+        y = model(x)
+        state["loss"] = loss_fn(y, t)
+        return y, state["loss"].detach().reshape(1).double()
+
+    def bwd():
+        state["loss"].backward()
+        grads = tuple(p.grad for p in params)
+        opt.step()
+        opt.zero_grad()          # set_to_none: the returned grads stay valid
+        return grads
+
+    return fwd, bwd, ("y", "loss"), _param_names(len(params))

@@ -1,0 +1,228 @@
+"""The worker processes of ``deconv bench`` and the machine they run on (parent side).
+
+:func:`run_worker` starts one worker (:mod:`deconv.bench.worker`, run as a
+script) on a job and reads its result back, with the CPU that other
+processes used meanwhile; :class:`Run` waits for a quiet machine before a
+timing worker and re-runs one that was disturbed; :func:`worker_env` pins
+every thread count and the allocator. The machine's state comes from
+``/proc``.
+"""
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from . import worker
+
+WORKER_SCRIPT = os.path.abspath(worker.__file__)
+PACKAGE_DIR = os.path.dirname(os.path.dirname(WORKER_SCRIPT))   # deconv/
+
+
+# ---------------------------------------------------------------------------
+# machine state (from /proc)
+# ---------------------------------------------------------------------------
+
+def _stat_snap():
+    """(total, idle, steal) jiffies of the whole machine from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(t) for t in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v), idle, steal
+
+
+def cpu_busy(seconds):
+    """Whole-machine CPU busy percentage over ``seconds`` (NaN without /proc/stat)."""
+    try:
+        t1, i1, _ = _stat_snap()
+        time.sleep(seconds)
+        t2, i2, _ = _stat_snap()
+    except OSError:
+        return float("nan")
+    return 100.0 * (1.0 - (i2 - i1) / max(t2 - t1, 1))
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def machine_info():
+    """CPU model, cores, memory, OS and the parent's library versions."""
+    info = {"cpu": platform.processor() or "?", "cores": os.cpu_count(),
+            "platform": platform.platform(), "hostname": platform.node(),
+            "python": sys.version.split()[0]}
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        for line in text.splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        flags = next((line.split(":", 1)[1].split() for line in text.splitlines()
+                      if line.startswith("flags")), [])
+        info["simd"] = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile")
+                        if f in flags]
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+        info["memory_gb"] = round(kb / 2**20, 1)
+    except (OSError, StopIteration):
+        pass
+    import numba
+    import numpy
+    import scipy
+    import deconv
+    info["versions"] = {"numpy": numpy.__version__, "numba": numba.__version__,
+                        "scipy": scipy.__version__, "deconv": deconv.__version__}
+    return info
+
+
+# ---------------------------------------------------------------------------
+# workers
+# ---------------------------------------------------------------------------
+
+# Every worker keeps large freed buffers for reuse (glibc's malloc), as a long
+# training process ends up doing. Without this, glibc's adaptive mmap threshold
+# makes a library's time depend on what it allocated earlier in the process:
+# PyTorch 2.13's conv2d forward (N=32, 64->64, 32x32, 2 threads) took 18.5 ms
+# fresh and 11.8 ms after a float64 run had raised the threshold, because each
+# fresh mmap of its output page-faults on first touch.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
+
+
+def worker_env(lib, threads, extra=None):
+    """The environment of a worker: thread counts pinned to ``threads``; large
+    buffers reused (:data:`MALLOC_ENV`); deconv found where this process found it."""
+    env = {k: v for k, v in os.environ.items() if k not in worker.THREAD_ENV_VARS}
+    env.update({k: str(threads) for k in worker.THREAD_ENV_VARS})
+    env.update(MALLOC_ENV)
+    if lib in ("deconv", "naive"):
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (os.path.dirname(PACKAGE_DIR), os.environ.get("PYTHONPATH")) if p)
+    env.update(extra or {})
+    return env
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed."""
+
+
+def run_worker(python, job, env, tmp, cwd=None, script=WORKER_SCRIPT):
+    """Run one worker; return its result with wall time and the machine's other load.
+
+    ``others_pct``: CPU used on the machine during the worker by anything
+    but the worker, in % of all cores; ``steal_pct``: time the hypervisor
+    gave to other guests.
+    """
+    fd, job_path = tempfile.mkstemp(suffix=".json", dir=tmp)
+    os.close(fd)
+    job = dict(job, result_path=job_path + ".result")
+    with open(job_path, "w") as f:
+        json.dump(job, f)
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        st0 = _stat_snap()
+    except OSError:
+        st0 = None
+    t = time.perf_counter()
+    proc = subprocess.run([python, script, job_path], env=env, capture_output=True, text=True,
+                          cwd=cwd)
+    wall = time.perf_counter() - t
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0 or not os.path.exists(job["result_path"]):
+        raise WorkerError(f"{job['lib']} {job['mode']} worker failed (exit {proc.returncode}, "
+                          f"{python} {script}):\n{proc.stderr[-4000:]}")
+    with open(job["result_path"]) as f:
+        res = json.load(f)
+    res["process_wall_s"] = wall
+    if st0 is not None:
+        total, idle, steal = (b - a for a, b in zip(st0, _stat_snap()))
+        child_s = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
+        child = child_s * os.sysconf("SC_CLK_TCK")
+        res["others_pct"] = max(0.0, 100.0 * (total - idle - steal - child) / max(total, 1))
+        res["steal_pct"] = 100.0 * steal / max(total, 1)
+    return res
+
+
+def torch_version(python):
+    """(version, None) if ``python`` imports torch, else (None, why)."""
+    try:
+        proc = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+                              capture_output=True, text=True, timeout=300,
+                              env=worker_env("torch", 1))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, str(e)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines()
+        return None, lines[-1] if lines else f"exit {proc.returncode}"
+    return proc.stdout.strip().splitlines()[-1], None
+
+
+class Run:
+    """State of one ``deconv bench`` run: settings, output stream, temp dir, machine sampling."""
+
+    def __init__(self, settings, stream, tmp, max_busy=30.0, max_others=20.0):
+        self.s = settings
+        self.stream = stream
+        self.tmp = tmp
+        self.max_busy = max_busy
+        self.max_others = max_others
+
+    def say(self, *parts, end="\n"):
+        print(*parts, end=end, file=self.stream, flush=True)
+
+    def wait_quiet(self):
+        """Sample the machine's CPU use; wait (up to ``max_wait`` s) while it is busy.
+
+        Returns
+        -------
+        (float, float)
+            The last busy percentage seen and the seconds waited.
+        """
+        t0 = time.time()
+        while True:
+            busy = cpu_busy(self.s["idle_sample"])
+            waited = time.time() - t0
+            if not busy > self.max_busy or waited >= self.s["max_wait"]:
+                return busy, waited
+            time.sleep(min(2.0, max(0.0, self.s["max_wait"] - waited)))
+
+    def worker(self, python, job, env, label):
+        """Run a timing worker after waiting for quiet; re-run it when disturbed.
+
+        The result gets ``busy_before_pct``, ``waited_s``, ``attempts`` and
+        ``disturbed_pct`` (other processes' CPU use in the runs thrown away).
+        """
+        disturbed = []
+        for attempt in range(self.s["retries"] + 1):
+            busy, waited = self.wait_quiet()
+            res = run_worker(python, job, env, self.tmp)
+            res.update(busy_before_pct=busy, waited_s=waited, attempts=attempt + 1,
+                       disturbed_pct=disturbed)
+            others = res.get("others_pct", 0.0)
+            if others <= self.max_others or attempt == self.s["retries"]:
+                return res
+            disturbed.append(others)
+        raise AssertionError("unreachable")
+
+    def describe(self, res):
+        """One line on a finished worker: wall time, import time, machine load."""
+        text = (f"{res['process_wall_s']:5.1f} s (import {res.get('import_s', 0.0):.1f} s; "
+                f"machine {res['busy_before_pct']:.0f}% busy before")
+        if res.get("waited_s", 0.0) >= 1.0:
+            text += f" after waiting {res['waited_s']:.0f} s"
+        text += f", others {res.get('others_pct', float('nan')):.0f}% during"
+        if res.get("disturbed_pct"):
+            text += ", re-run after " + ", ".join(f"{d:.0f}%" for d in res["disturbed_pct"])
+        return text + ")"
