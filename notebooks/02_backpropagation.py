@@ -111,34 +111,29 @@ EPS = 1e-6
 # Read the spatial index $s i + d p - P$ from left to right: output row $i$ starts its window at
 # input row $s i - P$ (stride, then padding shifts it up), and kernel tap $p$ sits $d p$ rows lower
 # (dilation spreads the taps). Note the $+\,p$: deep-learning "convolution" is a cross-correlation;
-# the kernel is not flipped. The naive implementation is that formula, one loop per index.
+# the kernel is not flipped. The naive implementation is that formula, one loop per index: it is
+# `deconv.kernels.naive.conv2d_forward`, printed below (there the group is its own loop `g`, `o`
+# and `c` count within the group, and the kernel taps are `a`, `b`). The package keeps one such loop
+# nest per pass; `with deconv.kernels.use("naive"):` makes `deconv.conv2d` and friends run them.
 
 # %%
+import inspect
+
+from deconv.kernels import naive
+
+
 def conv_out(L, k, s, P, d):
     """Output length of a convolution (floor((L + 2P - d(k-1) - 1) / s) + 1)."""
     return (L + 2 * P - d * (k - 1) - 1) // s + 1
 
 
 def conv2d_naive(x, w, b, s=1, P=0, d=1, groups=1):
-    N, C_in, H, W = x.shape                      # x: (N, C_in, H, W)
-    C_out, Cg_in, kH, kW = w.shape               # w: (C_out, C_in/groups, kH, kW)
-    Cg_out = C_out // groups
-    H_out, W_out = conv_out(H, kH, s, P, d), conv_out(W, kW, s, P, d)
-    y = np.zeros((N, C_out, H_out, W_out))       # y: (N, C_out, H_out, W_out)
-    for n in range(N):
-        for o in range(C_out):
-            first = (o // Cg_out) * Cg_in        # first input channel of o's group
-            for i in range(H_out):
-                for j in range(W_out):
-                    acc = b[o]
-                    for c in range(Cg_in):
-                        for p in range(kH):
-                            for q in range(kW):
-                                h, v = s * i + d * p - P, s * j + d * q - P
-                                if 0 <= h < H and 0 <= v < W:     # outside: the zero padding
-                                    acc += w[o, c, p, q] * x[n, first + c, h, v]
-                    y[n, o, i, j] = acc
-    return y
+    """naive.conv2d_forward with this notebook's arguments (the same s, P, d on both axes)."""
+    H_out, W_out = conv_out(x.shape[2], w.shape[2], s, P, d), conv_out(x.shape[3], w.shape[3], s, P, d)
+    return naive.conv2d_forward(x, w, b, s, s, P, P, d, d, groups, H_out, W_out)
+
+
+print(inspect.getsource(naive.conv2d_forward))
 
 
 # %% [markdown]
@@ -236,32 +231,28 @@ for name, cfg in CONFIGS.items():
 # roles ($o$ is now summed). Rows of $x$ that no window reached (the floor in $H_\text{out}$ dropped
 # them) receive exactly zero.
 #
-# Below, `conv2d_backward_naive` computes $\bar b$, $\bar w$ and $\bar x$ in one loop nest over the
-# outputs (the scatter view of $\bar x$), and `dX_gather` is the zero-insert / pad / flip / correlate
-# recipe, written with array slices (it assumes $0 \le P \le d(k-1)$, the usual case; asserted).
+# The loop nests of these gradients are in `deconv.kernels.naive`, one per pass, printed below:
+# `conv2d_input_grad` lets each input pixel gather the outputs whose windows read it (the formula
+# above, with the divisibility by $s$ made explicit), `conv2d_weight_grad` sums each tap over the
+# batch and the image, and `conv2d_bias_grad` sums $\bar y$. The scatter view of $\bar x$ — every
+# output sends $\bar y \cdot w$ back along each tap — is the transposed convolution's forward,
+# `conv_transpose2d_forward`, applied to $\bar y$ with the same weight. `dX_gather` is the
+# zero-insert / pad / flip / correlate recipe, written with array slices (it assumes
+# $0 \le P \le d(k-1)$, the usual case; asserted).
 
 # %%
 def conv2d_backward_naive(dY, x, w, s=1, P=0, d=1, groups=1):
-    N, C_in, H, W = x.shape
-    C_out, Cg_in, kH, kW = w.shape
-    Cg_out = C_out // groups
-    _, _, H_out, W_out = dY.shape                       # dY: (N, C_out, H_out, W_out)
-    db = dY.sum(axis=(0, 2, 3))                         # (C_out,)
-    dW = np.zeros_like(w)                               # (C_out, C_in/G, kH, kW)
-    dX = np.zeros_like(x)                               # (N, C_in, H, W)
-    for n in range(N):
-        for o in range(C_out):
-            first = (o // Cg_out) * Cg_in
-            for i in range(H_out):
-                for j in range(W_out):
-                    for c in range(Cg_in):
-                        for p in range(kH):
-                            for q in range(kW):
-                                h, v = s * i + d * p - P, s * j + d * q - P
-                                if 0 <= h < H and 0 <= v < W:
-                                    dW[o, c, p, q] += dY[n, o, i, j] * x[n, first + c, h, v]
-                                    dX[n, first + c, h, v] += dY[n, o, i, j] * w[o, c, p, q]  # scatter
-    return dX, dW, db
+    """(dX gathered, dX scattered, dW, db) from the naive loop nests; dY: (N, C_out, H_out, W_out)."""
+    geometry = (s, s, P, P, d, d, groups)
+    H, W = x.shape[2:]
+    dX = naive.conv2d_input_grad(dY, w, *geometry, H, W)                     # (N, C_in, H, W)
+    dX_scatter = naive.conv_transpose2d_forward(dY, w, None, *geometry, H, W)
+    dW = naive.conv2d_weight_grad(dY, x, *geometry, *w.shape[2:])             # (C_out, C_in/G, kH, kW)
+    return dX, dX_scatter, dW, naive.conv2d_bias_grad(dY)                    # ..., (C_out,)
+
+
+for f in (naive.conv2d_input_grad, naive.conv2d_weight_grad, naive.conv_transpose2d_forward):
+    print(inspect.getsource(f))
 
 
 def dX_gather(dY, w, x_shape, s=1, P=0, d=1, groups=1):
@@ -293,16 +284,17 @@ def dX_gather(dY, w, x_shape, s=1, P=0, d=1, groups=1):
 # %% [markdown]
 # ## 3. Checking the conv gradients
 #
-# For each configuration: our scatter loops and our gather recipe against `deconv.conv2d_backward`,
-# then the kernel against central differences of $L(x, w, b) = \langle \mathrm{conv2d}(x, w, b), \bar y\rangle$.
+# For each configuration: the naive loop nests (gather and scatter) and our gather recipe against
+# `deconv.conv2d_backward`, then the kernel against central differences of $L(x, w, b) = \langle \mathrm{conv2d}(x, w, b), \bar y\rangle$.
 
 # %%
 for name, D in DATA.items():
     x, w, b, kw, dY = D["x"], D["w"], D["b"], D["kw"], D["dY"]
     s, P, d, groups = kw["stride"], kw["padding"], kw["dilation"], kw["groups"]
     dX, dW, db = deconv.conv2d_backward(dY, x, w, **kw)             # the kernel
-    nX, nW, nb = conv2d_backward_naive(dY, x, w, s, P, d, groups)    # our loops
-    check(f"conv {name} dX: scatter loop vs kernel", nX, dX, NAIVE, **ALGEBRA)
+    nX, sX, nW, nb = conv2d_backward_naive(dY, x, w, s, P, d, groups)  # the loop nests
+    check(f"conv {name} dX: gather loop vs kernel", nX, dX, NAIVE, **ALGEBRA)
+    check(f"conv {name} dX: scatter loop vs kernel", sX, dX, NAIVE, **ALGEBRA)
     check(f"conv {name} dX: gather (flipped kernel) vs kernel",
           dX_gather(dY, w, x.shape, s, P, d, groups), dX, NAIVE, **ALGEBRA)
     check(f"conv {name} dW: loop vs kernel", nW, dW, NAIVE, **ALGEBRA)

@@ -38,13 +38,19 @@ REF_CONVT_BWD = {1: reference.conv_transpose1d_backward, 2: reference.conv_trans
 # empty) and 8 or more (the input gradient as phase convolutions; 9 and 17 leave
 # a partial tile of 8 or 16 channels).
 CHANNELS_PER_GROUP = st.sampled_from([1, 2, 3, 8, 9, 17])
+# The naive kernels (plain loops, one per pass) have no paths to pick by
+# channel count; smaller shapes keep their share of the suite's time small.
+SMALL_CHANNELS_PER_GROUP = st.sampled_from([1, 2, 3])
+
 
 @st.composite
-def conv_configs(draw, nd=None):
+def conv_configs(draw, nd=None, small=False):
     nd = draw(st.sampled_from(ND)) if nd is None else nd
+    channels = SMALL_CHANNELS_PER_GROUP if small else CHANNELS_PER_GROUP
+    extra = 3 if small else 6
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(CHANNELS_PER_GROUP)
-    c_out = groups * draw(CHANNELS_PER_GROUP)
+    c_in = groups * draw(channels)
+    c_out = groups * draw(channels)
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     padding_kind = draw(st.sampled_from(["int", "tuple", "same", "valid"]))
@@ -65,22 +71,25 @@ def conv_configs(draw, nd=None):
             pads = [(p, p) for p in padding]
     # smallest input for which the dilated kernel fits in the padded input
     size = tuple(
-        max(1, d * (k - 1) + 1 - (pb + pa)) + draw(st.integers(0, 6))
+        max(1, d * (k - 1) + 1 - (pb + pa)) + draw(st.integers(0, extra))
         for k, d, (pb, pa) in zip(kernel, dilation, pads)
     )
     return dict(
-        nd=nd, n=draw(st.integers(1, 3)), c_in=c_in, c_out=c_out, groups=groups, kernel=kernel,
+        nd=nd, n=draw(st.integers(1, 2 if small else 3)), c_in=c_in, c_out=c_out, groups=groups,
+        kernel=kernel,
         stride=stride, padding=padding, dilation=dilation, size=size, bias=draw(st.booleans()),
         dtype=draw(st.sampled_from(DTYPES)), seed=draw(st.integers(0, 2**31 - 1)),
     )
 
 
 @st.composite
-def conv_transpose_configs(draw, nd=None):
+def conv_transpose_configs(draw, nd=None, small=False):
     nd = draw(st.sampled_from(ND)) if nd is None else nd
+    channels = SMALL_CHANNELS_PER_GROUP if small else CHANNELS_PER_GROUP
+    extra = 3 if small else 5
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(CHANNELS_PER_GROUP)
-    c_out = groups * draw(CHANNELS_PER_GROUP)
+    c_in = groups * draw(channels)
+    c_out = groups * draw(channels)
     kernel = tuple(draw(st.integers(1, 4)) for _ in range(nd))
     stride = tuple(draw(st.integers(1, 3)) for _ in range(nd))
     dilation = tuple(draw(st.integers(1, 3)) for _ in range(nd))
@@ -90,9 +99,10 @@ def conv_transpose_configs(draw, nd=None):
     size = []
     for k, s, d, p, op in zip(kernel, stride, dilation, padding, output_padding):
         need = 2 * p - d * (k - 1) - op            # (L-1)*s must be >= need
-        size.append(1 + max(0, -(-need // s)) + draw(st.integers(0, 5)))
+        size.append(1 + max(0, -(-need // s)) + draw(st.integers(0, extra)))
     return dict(
-        nd=nd, n=draw(st.integers(1, 3)), c_in=c_in, c_out=c_out, groups=groups, kernel=kernel,
+        nd=nd, n=draw(st.integers(1, 2 if small else 3)), c_in=c_in, c_out=c_out, groups=groups,
+        kernel=kernel,
         stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
         size=tuple(size), bias=draw(st.booleans()), dtype=draw(st.sampled_from(DTYPES)),
         seed=draw(st.integers(0, 2**31 - 1)),
@@ -127,50 +137,63 @@ def conv_transpose_kwargs(cfg):
                 groups=cfg["groups"], dilation=cfg["dilation"])
 
 
+# Each property test runs on both kernel sets (deconv.kernels.use): the tiled
+# kernels on the full strategy, the naive loops on smaller shapes.
+KERNEL_SETS = deconv.kernels.KERNEL_SETS
+CONV_CONFIGS = {"tiled": conv_configs(), "naive": conv_configs(small=True)}
+CONVT_CONFIGS = {"tiled": conv_transpose_configs(), "naive": conv_transpose_configs(small=True)}
+
+
 # ---------------------------------------------------------------------------
 # against the reference
 # ---------------------------------------------------------------------------
 
-@given(conv_configs())
-def test_conv_forward_backward_match_reference(cfg):
-    nd, dt = cfg["nd"], cfg["dtype"]
-    rng, x, w, b = make_conv_arrays(cfg)
-    kw = conv_kwargs(cfg)
-    y = CONV[nd](x, w, b, **kw)
-    assert y.dtype == dt
-    assert_close(y, REF_CONV[nd](x, w, b, **kw))
-    gy = rng.uniform(-1, 1, y.shape).astype(dt)
-    gx, gw, gb = CONV_BWD[nd](gy, x, w, **kw)
-    rx, rw, rb = REF_CONV_BWD[nd](gy, x, w, **kw)
-    assert gx.dtype == gw.dtype == gb.dtype == dt
-    assert_close(gx, rx)
-    # the weight and bias gradients sum over the batch and the image
-    terms = cfg["n"] * int(np.prod(y.shape[2:]))
-    assert_close(gw, rw, scale=max(1.0, terms / 10))
-    assert_close(gb, rb, scale=max(1.0, terms / 10))
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@given(data=st.data())
+def test_conv_forward_backward_match_reference(kernel_set, data):
+    cfg = data.draw(CONV_CONFIGS[kernel_set], label="cfg")
+    with deconv.kernels.use(kernel_set):
+        nd, dt = cfg["nd"], cfg["dtype"]
+        rng, x, w, b = make_conv_arrays(cfg)
+        kw = conv_kwargs(cfg)
+        y = CONV[nd](x, w, b, **kw)
+        assert y.dtype == dt
+        assert_close(y, REF_CONV[nd](x, w, b, **kw))
+        gy = rng.uniform(-1, 1, y.shape).astype(dt)
+        gx, gw, gb = CONV_BWD[nd](gy, x, w, **kw)
+        rx, rw, rb = REF_CONV_BWD[nd](gy, x, w, **kw)
+        assert gx.dtype == gw.dtype == gb.dtype == dt
+        assert_close(gx, rx)
+        # the weight and bias gradients sum over the batch and the image
+        terms = cfg["n"] * int(np.prod(y.shape[2:]))
+        assert_close(gw, rw, scale=max(1.0, terms / 10))
+        assert_close(gb, rb, scale=max(1.0, terms / 10))
 
 
-@given(conv_transpose_configs())
-def test_conv_transpose_forward_backward_match_reference(cfg):
-    nd, dt = cfg["nd"], cfg["dtype"]
-    rng, x, w, b = make_conv_transpose_arrays(cfg)
-    kw = conv_transpose_kwargs(cfg)
-    y = CONVT[nd](x, w, b, **kw)
-    assert y.dtype == dt
-    assert y.shape[2:] == tuple(
-        deconv.shapes.conv_transpose_output_size(*args)
-        for args in zip(cfg["size"], cfg["kernel"], cfg["stride"], cfg["padding"],
-                        cfg["output_padding"], cfg["dilation"])
-    )
-    assert_close(y, REF_CONVT[nd](x, w, b, **kw))
-    gy = rng.uniform(-1, 1, y.shape).astype(dt)
-    gx, gw, gb = CONVT_BWD[nd](gy, x, w, **kw)
-    rx, rw, rb = REF_CONVT_BWD[nd](gy, x, w, **kw)
-    assert gx.dtype == gw.dtype == gb.dtype == dt
-    assert_close(gx, rx)
-    terms = cfg["n"] * int(np.prod(cfg["size"]))
-    assert_close(gw, rw, scale=max(1.0, terms / 10))
-    assert_close(gb, rb, scale=max(1.0, cfg["n"] * int(np.prod(y.shape[2:])) / 10))
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@given(data=st.data())
+def test_conv_transpose_forward_backward_match_reference(kernel_set, data):
+    cfg = data.draw(CONVT_CONFIGS[kernel_set], label="cfg")
+    with deconv.kernels.use(kernel_set):
+        nd, dt = cfg["nd"], cfg["dtype"]
+        rng, x, w, b = make_conv_transpose_arrays(cfg)
+        kw = conv_transpose_kwargs(cfg)
+        y = CONVT[nd](x, w, b, **kw)
+        assert y.dtype == dt
+        assert y.shape[2:] == tuple(
+            deconv.shapes.conv_transpose_output_size(*args)
+            for args in zip(cfg["size"], cfg["kernel"], cfg["stride"], cfg["padding"],
+                            cfg["output_padding"], cfg["dilation"])
+        )
+        assert_close(y, REF_CONVT[nd](x, w, b, **kw))
+        gy = rng.uniform(-1, 1, y.shape).astype(dt)
+        gx, gw, gb = CONVT_BWD[nd](gy, x, w, **kw)
+        rx, rw, rb = REF_CONVT_BWD[nd](gy, x, w, **kw)
+        assert gx.dtype == gw.dtype == gb.dtype == dt
+        assert_close(gx, rx)
+        terms = cfg["n"] * int(np.prod(cfg["size"]))
+        assert_close(gw, rw, scale=max(1.0, terms / 10))
+        assert_close(gb, rb, scale=max(1.0, cfg["n"] * int(np.prod(y.shape[2:])) / 10))
 
 
 # ---------------------------------------------------------------------------
@@ -181,38 +204,44 @@ def _rel(a, b):
     return abs(a - b) / max(1.0, abs(a), abs(b))
 
 
-@given(conv_configs())
-def test_conv_adjoint_identities(cfg):
-    cfg = dict(cfg, dtype=np.float64, bias=False)
-    nd = cfg["nd"]
-    rng, x, w, _ = make_conv_arrays(cfg)
-    kw = conv_kwargs(cfg)
-    y = CONV[nd](x, w, **kw)
-    r = rng.standard_normal(y.shape)
-    gx, gw, _ = CONV_BWD[nd](r, x, w, **kw)
-    # linear in x: <conv(x, w), r> = <x, grad_input(r)>; linear in w likewise
-    assert _rel(np.vdot(y, r), np.vdot(x, gx)) < 1e-12
-    assert _rel(np.vdot(y, r), np.vdot(w, gw)) < 1e-12
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@given(data=st.data())
+def test_conv_adjoint_identities(kernel_set, data):
+    cfg = data.draw(CONV_CONFIGS[kernel_set], label="cfg")
+    with deconv.kernels.use(kernel_set):
+        cfg = dict(cfg, dtype=np.float64, bias=False)
+        nd = cfg["nd"]
+        rng, x, w, _ = make_conv_arrays(cfg)
+        kw = conv_kwargs(cfg)
+        y = CONV[nd](x, w, **kw)
+        r = rng.standard_normal(y.shape)
+        gx, gw, _ = CONV_BWD[nd](r, x, w, **kw)
+        # linear in x: <conv(x, w), r> = <x, grad_input(r)>; linear in w likewise
+        assert _rel(np.vdot(y, r), np.vdot(x, gx)) < 1e-12
+        assert _rel(np.vdot(y, r), np.vdot(w, gw)) < 1e-12
 
 
-@given(conv_transpose_configs())
-def test_conv_transpose_is_the_adjoint_of_conv(cfg):
+@pytest.mark.parametrize("kernel_set", KERNEL_SETS)
+@given(data=st.data())
+def test_conv_transpose_is_the_adjoint_of_conv(kernel_set, data):
     """conv_transpose(., w) is exactly the adjoint of conv(., w) with the same geometry."""
-    cfg = dict(cfg, dtype=np.float64, bias=False)
-    nd = cfg["nd"]
-    rng, x, w, _ = make_conv_transpose_arrays(cfg)
-    kw = conv_transpose_kwargs(cfg)
-    y = CONVT[nd](x, w, **kw)
-    z = rng.standard_normal(y.shape)
-    # the transposed weight (C_in, C_out/g, k) is a conv weight mapping C_out -> C_in
-    conv_z = CONV[nd](z, w, stride=cfg["stride"], padding=cfg["padding"],
-                      dilation=cfg["dilation"], groups=cfg["groups"])
-    # with output_padding >= stride the conv sees one more row than x has
-    conv_z = conv_z[(slice(None), slice(None)) + tuple(slice(0, s) for s in cfg["size"])]
-    assert _rel(np.vdot(y, z), np.vdot(x, conv_z)) < 1e-12
-    gx, gw, _ = CONVT_BWD[nd](z, x, w, **kw)
-    assert _rel(np.vdot(y, z), np.vdot(x, gx)) < 1e-12
-    assert _rel(np.vdot(y, z), np.vdot(w, gw)) < 1e-12
+    cfg = data.draw(CONVT_CONFIGS[kernel_set], label="cfg")
+    with deconv.kernels.use(kernel_set):
+        cfg = dict(cfg, dtype=np.float64, bias=False)
+        nd = cfg["nd"]
+        rng, x, w, _ = make_conv_transpose_arrays(cfg)
+        kw = conv_transpose_kwargs(cfg)
+        y = CONVT[nd](x, w, **kw)
+        z = rng.standard_normal(y.shape)
+        # the transposed weight (C_in, C_out/g, k) is a conv weight mapping C_out -> C_in
+        conv_z = CONV[nd](z, w, stride=cfg["stride"], padding=cfg["padding"],
+                          dilation=cfg["dilation"], groups=cfg["groups"])
+        # with output_padding >= stride the conv sees one more row than x has
+        conv_z = conv_z[(slice(None), slice(None)) + tuple(slice(0, s) for s in cfg["size"])]
+        assert _rel(np.vdot(y, z), np.vdot(x, conv_z)) < 1e-12
+        gx, gw, _ = CONVT_BWD[nd](z, x, w, **kw)
+        assert _rel(np.vdot(y, z), np.vdot(x, gx)) < 1e-12
+        assert _rel(np.vdot(y, z), np.vdot(w, gw)) < 1e-12
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import functools
 
 import numpy as np
 
+from deconv import kernels
 from deconv.kernels import conv as _k
 from deconv.functional import shapes
 from deconv.functional.layout import from_2d, to_2d
@@ -499,6 +500,11 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
 def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
     H_out, W_out = (1,) + out if nd == 1 else out
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        y = naive.conv2d_forward(to_2d(x), to_2d(weight), bias, *cfg.as_2d(), cfg.groups,
+                                 H_out, W_out)
+        return from_2d(y, nd)
     y = np.empty((x.shape[0], weight.shape[0], H_out, W_out), dtype=x.dtype)
     _conv_forward(to_2d(x), to_2d(weight), bias, cfg.as_2d(), cfg.groups, y)
     return from_2d(y, nd)
@@ -509,6 +515,12 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        grad_input = naive.conv2d_input_grad(gy2, w2, *geometry, cfg.groups, *x2.shape[2:])
+        grad_weight = naive.conv2d_weight_grad(gy2, x2, *geometry, cfg.groups, *w2.shape[2:])
+        grad_bias = naive.conv2d_bias_grad(gy2)
+        return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
     grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, x2.shape)
     grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
     grad_bias = call(_k.bias_grad, gy2)
@@ -519,6 +531,11 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
     x, weight, bias, cfg, out = _conv_transpose_config(
         x, weight, bias, stride, padding, output_padding, groups, dilation, nd)
     H_out, W_out = (1,) + out if nd == 1 else out
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        y = naive.conv_transpose2d_forward(to_2d(x), to_2d(weight), bias, *cfg.as_2d(),
+                                           cfg.groups, H_out, W_out)
+        return from_2d(y, nd)
     # The transposed conv is the adjoint of the conv whose weight has this
     # very layout: (C_in of the transposed conv = C_out of that conv, ...).
     y = _conv_input_grad(to_2d(x), to_2d(weight), cfg.as_2d(), cfg.groups,
@@ -534,6 +551,14 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        grad_input = naive.conv_transpose2d_input_grad(gy2, w2, *geometry, cfg.groups,
+                                                       *x2.shape[2:])
+        grad_weight = naive.conv_transpose2d_weight_grad(gy2, x2, *geometry, cfg.groups,
+                                                         *w2.shape[2:])
+        grad_bias = naive.conv_transpose2d_bias_grad(gy2)
+        return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
     # Adjoint of the adjoint: the input gradient is an ordinary conv of
     # grad_output, evaluated at exactly the input's size (with
     # output_padding >= stride the conv formula would give one more row).
