@@ -25,7 +25,10 @@ summed over its lanes once at the end.
 
 MR, NV / NK and LANES are compile-time literals (the callers pass them from
 :mod:`deconv.kernels.plan` through :func:`deconv.kernels.common.compile_time`):
-the IR is unrolled over them, and they are part of the compiled signature.
+the IR is unrolled over them, and they are part of the compiled signature, so
+a kernel cached for one tile shape is never served for another. (The code
+generated here is not: after editing this module, delete the cached kernels
+of :mod:`deconv.kernels.conv`, as after editing :mod:`deconv.kernels.common`.)
 
 Why IR: written as Python loops, Numba keeps the accumulators in memory and
 reloads them on every k, which caps a direct convolution at a quarter of the

@@ -72,7 +72,9 @@ REDUCE_TILE_DEPTHWISE = ReduceTile(channels=1, taps=12)
 
 def chunk(items, t, T):
     """Items [lo, hi) of chunk t of T: contiguous, as even as possible; the T
-    chunks cover [0, items) exactly once. (Inlined into the kernels.)"""
+    chunks cover [0, items) exactly once. (Inlined into the kernels, which
+    Numba caches by their own file: after editing this function, delete the
+    cached kernels of :mod:`deconv.kernels.conv`.)"""
     return items * t // T, items * (t + 1) // T
 
 
@@ -191,8 +193,9 @@ class ForwardPlan(NamedTuple):
     planes: int
     """Elements of an item's phase planes: C_in/G * sH * sW * Hq * Wq."""
     workspace: int
-    """Elements of one chunk's buffer: the planes plus slack that tiles
-    hanging over a row's end read (NV * lanes + Wq, kept zero)."""
+    """Elements of one chunk's buffer: the planes plus slack, kept zero, for
+    the lanes of tiles that hang over the end of a row (NV * lanes) or past
+    the item's last row (the short tails of NV rows: NV - 1 rows of Wq)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -229,7 +232,7 @@ def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
     width = lanes(dtype)
     return ForwardPlan(FORWARD_TILE, width, rows, Hq, Wq,
                        _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
-                       planes + FORWARD_TILE.vectors * width + Wq)
+                       planes + FORWARD_TILE.vectors * width + (FORWARD_TILE.vectors - 1) * Wq)
 
 
 class ReducePlan(NamedTuple):
