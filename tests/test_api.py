@@ -1,5 +1,5 @@
 """The public surface: every op has a backward and a numpydoc docstring, each kernel
-compiles one signature per dtype, and ``deconv check`` passes, prints its table and
+compiles one signature per dtype (and tile shape), and ``deconv check`` passes, prints its table and
 fails (exit 1) when an op is wrong."""
 
 import inspect
@@ -57,6 +57,9 @@ _SIGNATURES_SCRIPT = textwrap.dedent(r"""
         x.flags.writeable = False
         y = deconv.conv2d(x, w, padding=1)
         deconv.conv2d_backward(y[:, :, ::-1], x, w, padding=1)
+        # one output channel per group: the weight gradient's depthwise tile
+        wd = w[:3, :1]
+        deconv.conv2d_backward(deconv.conv2d(x, wd, padding=1, groups=3), x, wd, padding=1, groups=3)
         deconv.conv1d(rng.standard_normal((2, 3, 16)).astype(dt)[:, :, ::2], w[:, :, 0])
         p, i = deconv.max_pool2d(x, 2)
         deconv.max_unpool2d(p[..., ::-1], np.asfortranarray(i), 2)
@@ -71,15 +74,35 @@ _SIGNATURES_SCRIPT = textwrap.dedent(r"""
 """)
 
 
-def test_each_kernel_compiles_one_signature_per_dtype():
+def test_each_kernel_compiles_one_signature_per_dtype_and_tile_shape():
+    """Odd layouts and read-only inputs add no signature. The register-tiled kernels
+    take their tile shape and vector width as compile-time literals: they compile
+    once per dtype and tile of the plan, and their signatures differ in nothing else."""
+    from deconv.kernels import plan
     out = subprocess.run([sys.executable, "-c", _SIGNATURES_SCRIPT], check=True,
                          capture_output=True, text=True, timeout=900)
     import json
     counts = json.loads(out.stdout)
     assert len(counts) >= 15
+    literal = re.compile(r"Literal\[int\]\((\d+)\)")
+    plan_tiles = {(*tile, plan.lanes(dt))
+                  for tile in (plan.FORWARD_TILE, plan.REDUCE_TILE, plan.REDUCE_TILE_DEPTHWISE)
+                  for dt in (np.float32, np.float64)}
+    tiled = set()
     for kernel, sigs in counts.items():
         first_args = [s.split(",")[0] for s in sigs]            # e.g. "(Array(float32"
-        assert len(first_args) == len(set(first_args)) <= 2, (kernel, sigs)
+        tiles = [tuple(int(v) for v in literal.findall(s)) for s in sigs]
+        assert len(set(zip(first_args, tiles))) == len(sigs), (kernel, sigs)
+        assert len(set(first_args)) <= 2, (kernel, sigs)
+        # with the literal values blanked, one signature per dtype
+        assert len({literal.sub("Literal", s) for s in sigs}) == len(set(first_args)), (kernel, sigs)
+        assert {t for t in tiles if t} <= plan_tiles, (kernel, sigs)
+        if any(tiles):
+            tiled.add(kernel.rsplit(".", 1)[1])
+    assert tiled == {"conv_forward_blocked", "conv_weight_grad_blocked"}
+    # both weight-gradient tiles were used, each once per dtype
+    grad_sigs = counts["deconv.kernels.conv.conv_weight_grad_blocked"]
+    assert len(grad_sigs) == 4, grad_sigs
 
 
 def test_check_passes_and_prints_the_table():

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import deconv
-from deconv.functional import conv as conv_module
+from deconv.kernels import plan
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
 from determinism import run_hashes
@@ -819,32 +819,14 @@ def test_register_tile_plans_match_reference(dtype, kw):
     s, d = (s, s) if isinstance(s, int) else s, (d, d) if isinstance(d, int) else d
     p = kw.get("padding", 0)
     geometry = (s[0], s[1]) + ((p, p) if isinstance(p, int) else p) + (d[0], d[1])
-    rows, _, _, _ = conv_module._blocked_plan(groups, w.shape, geometry, H_out, W_out)
-    assert rows < H_out
-    assert 11 % conv_module._FORWARD_TILE_CHANNELS and W_out % (128 // np.dtype(dtype).itemsize)
+    fwd = plan.forward_plan(groups, w.shape, geometry, H_out, W_out, np.dtype(dtype))
+    assert fwd.rows < H_out
+    assert 11 % fwd.tile.channels and W_out % (fwd.tile.vectors * fwd.lanes)
     assert_close(y, reference.conv2d(x, w, b, **kw))
     gy = rng.uniform(-1, 1, y.shape).astype(dtype)
     for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw), reference.conv2d_backward(gy, x, w, **kw)):
         assert got.dtype == dtype
         assert_close(got, want, scale=4)
-
-
-@pytest.mark.parametrize("k, s, p, d, size", list(itertools.product(
-    [1, 2, 3, 4, 5], [1, 2, 3], [0, 1, 2, 4], [1, 2, 3], [1, 2, 7, 8])))
-def test_phase_taps_match_a_brute_force_count(k, s, p, d, size):
-    """Each input position of a strided input gradient gets exactly the taps (and the
-    grad_output positions) its phase's correlation gives it."""
-    n_out = (size + 2 * p - d * (k - 1) - 1) // s + 1
-    brute = {i: sorted((t, o) for t in range(k) for o in range(max(n_out, 0))
-                       if o * s + t * d == i + p) for i in range(size)}
-    seen = {}
-    for i0, count, taps, pad, dil in conv_module._phase_taps(k, s, p, d, size):
-        for m in range(count):
-            # correlation output m reads grad_output[m - pad + j*dil] with tap taps[j]
-            seen[i0 + m * s] = sorted((t, m - pad + j * dil) for j, t in enumerate(taps)
-                                      if 0 <= m - pad + j * dil < max(n_out, 0))
-    for i in range(size):
-        assert seen.get(i, []) == brute[i], i
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -872,7 +854,7 @@ def test_single_input_channel_per_group_matches_reference(dtype, multiplier, kw)
     col2im for the input gradient); all against the reference."""
     rng = np.random.default_rng(7)
     groups = kw["groups"]
-    assert conv_module._direct(1, multiplier) == (multiplier <= 2)
+    assert plan.direct(1, multiplier) == (multiplier <= 2)
     x = rng.uniform(-1, 1, (3, groups, 9, 10)).astype(dtype)
     w = rng.uniform(-1, 1, (multiplier * groups, 1, 3, 2)).astype(dtype)
     b = rng.uniform(-1, 1, multiplier * groups).astype(dtype)

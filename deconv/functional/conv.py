@@ -13,12 +13,12 @@ Semantics, argument names and layouts are those of
 The 1-D functions run the 2-D kernels on a view with ``H = 1``.
 """
 
-import functools
-
 import numpy as np
 
 from deconv import kernels
 from deconv.kernels import conv as _k
+from deconv.kernels import plan
+from deconv.kernels.common import compile_time
 from deconv.functional import shapes
 from deconv.functional.layout import from_2d, to_2d
 from deconv.kernels.threads import call, kernel_chunks
@@ -180,102 +180,10 @@ def _as_grad_output(grad_output, like, expected_shape):
 
 
 # ---------------------------------------------------------------------------
-# work plans: tiles and workspaces. They depend on the shapes alone, never on
-# the number of threads (and no output element's sum depends on the plan's
-# cut into items), so results are bitwise the same for any thread count.
+# work plans (deconv.kernels.plan) and the kernel calls: the operands packed
+# for the kernels, tile shapes and workspaces taken from the plans (every tile
+# and workspace size is defined in deconv.kernels.plan)
 # ---------------------------------------------------------------------------
-
-# Batch chunks of the weight gradient, whose partial sums are added in order:
-# enough for a few threads, few enough that the partials stay small.
-_MAX_BATCH_CHUNKS = 8
-
-
-def _chunk_budget(output_elements):
-    """Elements one chunk's workspace may hold: half the call's output, so that
-    on two threads the workspace is no larger than the output."""
-    return max(output_elements // 2, 1)
-
-
-def _is_pointwise(weight_shape, geometry, in_hw, out_hw):
-    """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
-    the input plane itself is the (K, P) matrix. (A transposed conv with
-    dilation can ask for fewer output rows than the input has; not that.)"""
-    sH, sW, pH, pW, _, _ = geometry
-    return (weight_shape[2:] == (1, 1) and (sH, sW, pH, pW) == (1, 1, 0, 0)
-            and tuple(in_hw) == tuple(out_hw))
-
-
-# Direct loops beat register tiles of one input channel per group while the
-# output channels per group are few (a tile of 8 or 16 channels would be mostly
-# empty). Measured on the reference machine (N=32, 64 groups, 32x32, 3x3): at 1
-# output per group direct 1.6 ms against 3.3 forward; at 2 even; at 3 or more
-# the tiles win.
-_DIRECT_MAX_OUT_PER_GROUP = 2
-
-
-# The input gradient as a flipped-kernel conv has C_in/G outputs per group;
-# with fewer than this, its register tiles would be mostly empty, and GEMM +
-# col2im is faster.
-_FLIP_MIN_IN_PER_GROUP = 8
-
-
-def _direct(c_in_g, c_out_g):
-    """Whether a conv with these channels per group runs the direct depthwise kernels."""
-    return c_in_g == 1 and c_out_g <= _DIRECT_MAX_OUT_PER_GROUP
-
-
-def _channel_block(c_in_g, taps, pixels, budget):
-    """The largest divisor of C_in/G whose unfolded block (block * taps rows of
-    ``pixels``) fits in ``budget`` elements; at least 1."""
-    for block in range(c_in_g, 0, -1):
-        if c_in_g % block == 0 and block * taps * pixels <= budget:
-            return block
-    return 1
-
-
-# An item of the blocked forward copies the input rows it needs into a buffer of
-# at most about this many elements (512 KB of float32), which stays in a core's
-# L2 cache while every block of output channels streams over it.
-_BLOCKED_ITEM_ELEMENTS = 1 << 17
-# Items wanted per call, so that small batches still share out among threads.
-_BLOCKED_MIN_ITEMS = 8
-# Output channels of a forward register tile (by two vectors of outputs).
-_FORWARD_TILE_CHANNELS = 8
-# Weight-gradient tiles: output channels x taps (24 vector accumulators), and
-# for one output channel per group (depthwise) 1 x 12.
-_REDUCE_TILE, _REDUCE_TILE_DEPTHWISE = (4, 6), (1, 12)
-# Pixel vectors a weight-gradient tile sums before its final reduction (the
-# samples of a 1-D conv are few pixels each: several go into one tile).
-_REDUCE_MIN_RUNS = 128
-# ... and at most about this many elements of phase planes for those samples
-# (1 MB of float32, a core's L2 on the reference machine): 1-D samples are
-# small, and more of them per tile ran the conv1d case's weight gradient 7% faster.
-_REDUCE_ITEM_ELEMENTS = 1 << 18
-
-
-@functools.lru_cache(maxsize=256)
-def _blocked_plan(n_items, weight_shape, geometry, h_out, w_out, whole_sample=False):
-    """(rows per item, Hq, Wq, offs) of the blocked forward; see
-    ``conv_forward_blocked``. ``whole_sample``: items are whole samples (the
-    weight gradient's). Cached (small convs are called often); offs is shared:
-    never written."""
-    _, c_in_g, kH, kW = weight_shape
-    sH, sW, _, _, dH, dW = geometry
-    qh, qw = (kH - 1) * dH // sH, (kW - 1) * dW // sW
-    Wq = w_out + qw
-    tiles = min(h_out, -(-_BLOCKED_MIN_ITEMS // max(n_items, 1)))
-    fit = _BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
-    tiles = max(tiles, -(-h_out // max(fit, 1)))
-    rows = h_out if whole_sample else -(-h_out // tiles)
-    Hq = rows + qh
-    i, j = np.divmod(np.arange(kH) * dH, sH), np.divmod(np.arange(kW) * dW, sW)
-    # tap (c, i, j) reads phase (i*dH % sH, j*dW % sW) at row i*dH // sH, column j*dW // sW
-    phase = (i[1][:, None] * sW + j[1][None, :]) * (Hq * Wq)
-    shift = i[0][:, None] * Wq + j[0][None, :]
-    plane = np.arange(c_in_g)[:, None, None] * (sH * sW * Hq * Wq)
-    offs = (plane + (phase + shift)[None]).reshape(-1).astype(np.int64)
-    return rows, Hq, Wq, offs
-
 
 def _conv_forward(x, weight, bias, geometry, groups, out):
     """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
@@ -284,54 +192,29 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     has_bias = bias is not None
-    if _direct(C_in_g, C_out_g):
+    if plan.direct(C_in_g, C_out_g):
         b = bias if has_bias else np.zeros(0, dtype=x.dtype)
         call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, out)
         return out
     sH, sW, pH, pW, _, _ = geometry
-    MR = _FORWARD_TILE_CHANNELS
-    NR = 2 * 64 // x.dtype.itemsize
+    fwd = plan.forward_plan(N * groups, weight.shape, geometry, H_out, W_out, x.dtype)
+    MR = fwd.tile.channels
     blocks = -(-C_out_g // MR)
     # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
     w_packed = np.zeros((groups, blocks * MR, K), dtype=x.dtype)
     w_packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
     w_packed = np.ascontiguousarray(w_packed.reshape(groups, blocks, MR, K).transpose(0, 1, 3, 2))
+    # (G, B, MR)
     b_packed = np.zeros((groups, blocks * MR), dtype=x.dtype)
     if has_bias:
         b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
     b_packed = b_packed.reshape(groups, blocks, MR)
-    rows, Hq, Wq, offs = _blocked_plan(N * groups, weight.shape, geometry, H_out, W_out)
     with kernel_chunks(max(out.size, x.size)) as T:
-        phase_ws = np.empty((T, C_in_g * sH * sW * Hq * Wq + NR + Wq), dtype=x.dtype)
-        _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows,
-                                Hq, Wq, out, phase_ws)
+        phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
+        _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
+                                fwd.rows, fwd.Hq, fwd.Wq, out, phase_ws,
+                                *compile_time(*fwd.tile, fwd.lanes))
     return out
-
-
-@functools.lru_cache(maxsize=256)
-def _phase_taps(k, s, p, d, size):
-    """The 1-D plan of one axis of the input gradient cut into its s phases.
-
-    An input position i (padded: u = i + p) receives grad_output[o] * w[t] for
-    u = o*s + t*d, so the taps of phase rho = u mod s are those with
-    t*d = rho (mod s), and within a phase the sum is a stride-1 correlation of
-    grad_output with those taps in reverse. Returns, for each phase with at
-    least one tap and one position: (first position i0, number of positions,
-    taps reversed, padding, dilation) of that correlation, whose outputs are
-    positions i0, i0 + s, ...
-    """
-    plans = []
-    for rho in range(s):
-        taps = [t for t in range(k) if (t * d) % s == rho]
-        i0 = (rho - p) % s
-        count = len(range(i0, size, s))
-        if not taps or count == 0:
-            continue
-        q = [(t * d - rho) // s for t in taps]
-        dil = q[1] - q[0] if len(q) > 1 else 1
-        m0 = (i0 + p - rho) // s
-        plans.append((i0, count, taps[::-1], q[0] + (len(q) - 1) * dil - m0, dil))
-    return plans
 
 
 def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
@@ -340,7 +223,7 @@ def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
     C_out = grad_output.shape[1]
     C_in_g = weight.shape[1]
     C_out_g = C_out // groups
-    if C_in_g >= _FLIP_MIN_IN_PER_GROUP and not _direct(C_out_g, C_in_g):
+    if C_in_g >= plan.FLIP_MIN_IN_PER_GROUP and not plan.direct(C_out_g, C_in_g):
         return _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias)
     grad_input = np.zeros(shape, dtype=grad_output.dtype)
     _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input)
@@ -354,28 +237,28 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
 
     Each phase (the input positions congruent to given residues) is a
     correlation of grad_output with a sub-kernel, flipped and with its channel
-    axes swapped per group (see ``_phase_taps``). It runs on the blocked
-    forward, bias included, and is then spread into its place. With stride 1
-    this is the single flipped-kernel conv, written in place. Positions that
-    no tap reaches are zero (plus the bias).
+    axes swapped per group (see :func:`deconv.kernels.plan.phase_taps`). It
+    runs on the blocked forward, bias included, and is then spread into its
+    place. With stride 1 this is the single flipped-kernel conv, written in
+    place. Positions that no tap reaches are zero (plus the bias).
     """
     N = grad_output.shape[0]
     C_out, C_in_g, kH, kW = weight.shape
     C_out_g = C_out // groups
     sH, sW, pH, pW, dH, dW = geometry
     H, W = shape[2:]
-    plans_h = _phase_taps(kH, sH, pH, dH, H)
-    plans_w = _phase_taps(kW, sW, pW, dW, W)
-    covered = (sum(plan[1] for plan in plans_h) == H and sum(plan[1] for plan in plans_w) == W)
+    phases_h = plan.phase_taps(kH, sH, pH, dH, H)
+    phases_w = plan.phase_taps(kW, sW, pW, dW, W)
+    covered = (sum(ph.count for ph in phases_h) == H and sum(ph.count for ph in phases_w) == W)
     grad_input = np.empty(shape, dtype=grad_output.dtype)
     if not covered:
         grad_input[:] = 0.0
         if bias is not None:
             grad_input += bias.reshape(-1, 1, 1)
     w_g = weight.reshape(groups, C_out_g, C_in_g, kH, kW)
-    for h0, rows, taps_h, pad_h, dil_h in plans_h:
-        for w0, cols, taps_w, pad_w, dil_w in plans_w:
-            sub = w_g[:, :, :, taps_h][:, :, :, :, taps_w]
+    for h0, rows, taps_h, pad_h, dil_h in phases_h:
+        for w0, cols, taps_w, pad_w, dil_w in phases_w:
+            sub = w_g[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
             sub = np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(
                 groups * C_in_g, C_out_g, len(taps_h), len(taps_w))
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
@@ -397,9 +280,10 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
     _, C_in_g, kH, kW = weight.shape
     C_out_g = C_out // groups
     P = H_out * W_out
-    pointwise = _is_pointwise(weight.shape, geometry, grad_input.shape[2:], grad_output.shape[2:])
+    pointwise = plan.is_pointwise(weight.shape, geometry, grad_input.shape[2:],
+                                  grad_output.shape[2:])
     sH, sW, pH, pW, dH, dW = geometry
-    direct = _direct(C_in_g, C_out_g)
+    direct = plan.direct(C_in_g, C_out_g)
     # (the flipped kernel of a depthwise conv has one input channel per group:
     # its input gradient is again a direct depthwise conv)
     flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
@@ -414,8 +298,8 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
         padding = (dH * (kH - 1) - pH, dW * (kW - 1) - pW)
         return _conv_forward(grad_output, flipped, None, (1, 1) + padding + (dH, dW), groups,
                              grad_input)
-    c_block = C_in_g if pointwise else _channel_block(C_in_g, kH * kW, P,
-                                                      _chunk_budget(grad_input.size))
+    c_block = C_in_g if pointwise else plan.channel_block(C_in_g, kH * kW, P,
+                                                          plan.chunk_budget(grad_input.size))
     blocks = C_in_g // c_block
     # (G, blocks, Kb, C_out/G): each block's rows of W^T, contiguous for BLAS
     weight_t = np.ascontiguousarray(
@@ -424,47 +308,6 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
         col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=grad_output.dtype)
         _k.conv_input_grad(grad_output, weight_t, kH, kW, *geometry, grad_input, pointwise, col_ws)
     return grad_input
-
-
-@functools.lru_cache(maxsize=256)
-def _reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, itemsize, budget_elements):
-    """The weight gradient's plan (shapes only, cached: small convs are called
-    often): (MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits); see
-    ``conv_weight_grad_blocked``. The arrays are shared: never written."""
-    C_out, C_in_g, kH, kW = weight_shape
-    C_out_g = C_out // groups
-    P = H_out * W_out
-    sH, sW = geometry[:2]
-    MR, NK = _REDUCE_TILE_DEPTHWISE if C_out_g == 1 else _REDUCE_TILE
-    # partial sums: at most a quarter of the budget
-    chunks = max(1, min(N, _MAX_BATCH_CHUNKS,
-                        budget_elements // (4 * C_out * C_in_g * kH * kW)))
-    if chunks > 1 and (chunks * groups) % 2:
-        chunks -= 1                 # an even number of items: equal shares on 2 threads
-    _, Hq, Wq, offs = _blocked_plan(N, weight_shape, geometry, H_out, W_out, whole_sample=True)
-    offs = np.concatenate([offs, np.zeros(NK, dtype=np.int64)])
-    lanes = 64 // itemsize
-    # (dy_off, x_off, length) of each vector of output pixels, row by row, for
-    # S samples at a time
-    per_row = -(-W_out // lanes)
-    sample_len = C_in_g * sH * sW * Hq * Wq
-    # (and each thread's planes of S samples at most a quarter of the budget)
-    S = max(1, min(N, _REDUCE_MIN_RUNS // (H_out * per_row), _REDUCE_ITEM_ELEMENTS // sample_len,
-                   budget_elements // (4 * sample_len)))
-    s, oh, ow0 = np.unravel_index(np.arange(S * H_out * per_row), (S, H_out, per_row))
-    ow0 = ow0 * lanes
-    runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
-                     s * sample_len + oh * Wq + ow0,
-                     np.minimum(lanes, W_out - ow0)], axis=1)
-    # whole vectors first, then the short ones (loaded with masks)
-    is_full = runs[:, 2] == lanes
-    full = int(is_full.sum()) // S
-    runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
-    co_blocks = -(-C_out_g // MR)
-    # a single item (one chunk, one group) is split in two ranges of channel
-    # blocks, for two threads; a split costs a second copy of the samples' planes
-    splits = 2 if chunks * groups == 1 and co_blocks > 1 else 1
-    return MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits
 
 
 def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
@@ -479,16 +322,17 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     H_out, W_out = grad_output.shape[2:]
     sH, sW, pH, pW, _, _ = geometry
     K = C_in_g * kH * kW
-    MR, NK, chunks, Hq, Wq, offs, S, runs, full, splits = _reduce_plan(
-        N, weight_shape, geometry, groups, H_out, W_out, x.dtype.itemsize, budget_elements)
-    lanes = 64 // x.dtype.itemsize
-    partial = np.zeros((chunks, groups, C_out_g, K), dtype=x.dtype)
+    red = plan.reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
+                           budget_elements)
+    # (B, G, C_out/G, K): one partial gradient per batch chunk
+    partial = np.zeros((red.chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
-        phase_ws = np.empty((T, S * C_in_g * sH * sW * Hq * Wq + lanes + Wq), dtype=x.dtype)
-        _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
-                                    splits, partial, phase_ws, MR, NK)
+        phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
+        _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
+                                    red.runs, red.full, red.samples, red.splits, partial,
+                                    phase_ws, *compile_time(*red.tile, red.lanes))
     grad_weight = partial[0]
-    for b in range(1, chunks):
+    for b in range(1, red.chunks):
         grad_weight += partial[b]
     return grad_weight.reshape(weight_shape)
 

@@ -1,12 +1,45 @@
-"""Index helpers shared by the Numba kernels (inlined into them at compile time).
+"""Index helpers shared by the Numba kernels (inlined into them at compile
+time), and :func:`compile_time`, which makes a kernel argument a constant of
+the compiled signature.
 
 Numba's on-disk cache of a kernel is keyed on the kernel's own source file,
 so after editing this module delete the ``__pycache__/*.nbi``/``*.nbc`` files
 of the kernel modules (an installed package never changes, so users are not
-affected).
+affected). Constants passed through :func:`compile_time` need no such care:
+they are part of the signature, and a new value compiles a new kernel.
 """
 
-from numba import njit
+from numba import njit, types
+from numba.extending import typeof_impl
+
+
+class CompileTimeInt(int):
+    """An int that Numba types as its own value (``Literal[int](v)``), not as int64.
+
+    Passed to a kernel, it becomes a compile-time constant of that kernel:
+    the compiled signature carries the value (so the on-disk cache, keyed on
+    the signature, never serves a kernel compiled for another value), and
+    inside the kernel it can be handed on to an intrinsic that needs a
+    literal (the tile shape of a micro-kernel). Unlike ``numba.literally``,
+    a call with the same values dispatches straight to the compiled kernel.
+    Elsewhere it is an ordinary int.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"compile_time({int(self)})"
+
+
+@typeof_impl.register(CompileTimeInt)
+def _typeof_compile_time_int(value, context):
+    return types.literal(int(value))
+
+
+def compile_time(*values):
+    """The ints ``values`` as :class:`CompileTimeInt` (a tuple, or one value for one)."""
+    wrapped = tuple(CompileTimeInt(v) for v in values)
+    return wrapped[0] if len(wrapped) == 1 else wrapped
 
 
 @njit(cache=True, inline="always")

@@ -9,15 +9,15 @@ Two register-tiled kernels serve all six convolution passes, through the
 adjoint relations (Chainer's ``convolution_2d`` / ``deconvolution_2d`` reuse
 their passes the same way):
 
-=========================  ================================================
+=========================  =========================================================
 conv forward               ``conv_forward_blocked``
 conv grad_input            ``conv_forward_blocked``, once per stride phase
-                           (:func:`deconv.conv._conv_input_grad_phases`)
+                           (:func:`deconv.functional.conv._conv_input_grad_phases`)
 conv grad_weight           ``conv_weight_grad_blocked``
 transposed conv forward    = conv grad_input (it *is* conv's adjoint)
 transposed grad_input      = conv forward
 transposed grad_weight     ``conv_weight_grad_blocked``, input and grad swapped
-=========================  ================================================
+=========================  =========================================================
 
 Both copy the input rows they need into *phase planes* (``_fill_phases``:
 the zero-padded input, split by stride phase, so that every tap of the
@@ -42,7 +42,11 @@ Workspaces (per chunk phase planes, ``col``) are allocated by the callers
 with NumPy: fresh multi-MB allocations inside Numba page-fault on every call.
 
 The kernels trust their arguments: shapes, dtypes and contiguity are checked
-by the public wrappers in :mod:`deconv.conv`, which also plan the tiles.
+by the public wrappers in :mod:`deconv.functional.conv`. The tiles, the cut
+into items and the workspace sizes come from :mod:`deconv.kernels.plan`; the
+tile shape and the vector width arrive as compile-time literals (arguments
+wrapped by :func:`deconv.kernels.common.compile_time`), which the kernels
+hand on to the micro-kernels unchanged.
 """
 
 import numpy as np
@@ -50,6 +54,7 @@ from numba import njit, prange
 
 from deconv.kernels.common import valid_range
 from deconv.kernels.microkernel import register_tile, register_tile_reduce
+from deconv.kernels.plan import chunk
 
 
 @njit(cache=True)
@@ -81,10 +86,8 @@ def _col2im(col, x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
                             dst[t * sW] += src[t]
 
 
-@njit(cache=True, inline="always")
-def _chunk(items, t, T):
-    """Items [lo, hi) of chunk t of T: contiguous, as even as possible."""
-    return items * t // T, items * (t + 1) // T
+# items [lo, hi) of chunk t of T (the plan's split, inlined)
+_chunk = njit(cache=True, inline="always")(chunk)
 
 
 @njit(cache=True)
@@ -147,43 +150,43 @@ def _fill_group(x_n, g, buf, r0, sH, sW, pH, pW, Hq, Wq):
 
 @njit(parallel=True, cache=True)
 def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
-                         out, phase_ws):
+                         out, phase_ws, MR, NV, lanes):
     """out = conv(x, weight) + bias by register tiles, without im2col.
 
     x: (N, C_in, H, W); w_packed: (G, B, K, MR), the weight of each group cut
     into B blocks of MR output channels (zero rows past C_out/G) and stored
     tap-major; b_packed: (G, B, MR); offs: (K,), where tap k = (c, i, j) of
     the receptive field of the first output of a row reads the phase buffer;
-    out: (N, C_out, H_out, W_out).
+    out: (N, C_out, H_out, W_out); phase_ws: (T, planes + slack); MR, NV,
+    lanes: compile-time literals, the plan's tile (``ForwardPlan``).
 
     Items are (sample, group, tile of ``rows`` output rows). An item copies the
     input rows its outputs need into phase planes (``_fill_phases``, Hq x Wq
     each, C_in/G * sH * sW of them, in phase_ws[t]), then covers its outputs
-    with register tiles of MR = 8 output channels by two vectors of lanes
-    (``register_tile``): 2 * lanes consecutive outputs of one row, and for a
-    row's last outputs, when they fit one vector, those of two rows (one
+    with register tiles of MR output channels by NV vectors of lanes
+    (``register_tile``): NV * lanes consecutive outputs of one row, and for a
+    row's last outputs, when they fit one vector, those of NV rows (one
     vector each). Tiles that hang over the end of a row, the last row or the
     last channels store only their real part (masked stores). Each output is
     one tile's sum over k in order, so the cut into items does not change a
     bit.
     """
     N, C_in, H, W = x.shape
-    groups, blocks, K, MR = w_packed.shape
+    groups, blocks, K, _ = w_packed.shape          # (G, B, K, MR)
     C_out, H_out, W_out = out.shape[1], out.shape[2], out.shape[3]
     C_in_g = C_in // groups
     C_out_g = C_out // groups
-    lanes = 64 // x.itemsize
     size = x.itemsize
     zero = x.dtype.type(0)
     P = H_out * W_out
-    NR = 2 * lanes
+    NR = NV * lanes
     full_w = W_out - W_out % NR        # columns covered by whole tiles along the row
     tail = W_out - full_w
     # a tail of at most one vector (rows of 16 or 48 float32 outputs, say): the
-    # tails of two rows make one tile, one vector each, rather than two tiles
-    # with half their lanes idle
+    # tails of NV rows make one tile, one vector each, rather than NV tiles
+    # with most of their lanes idle
     pair_tail = 0 < tail <= lanes and H_out > 1
-    row_step = 2 if pair_tail else 1
+    row_step = NV if pair_tail else 1
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
@@ -218,21 +221,21 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
                         for ow0 in range(0, full_w, NR):
                             register_tile(zero, o_r + ow0 * size, P, m_valid, NR, a_addr,
                                           b_r + ow0 * size, offs_addr, K, bias_addr, has_bias,
-                                          lanes, lanes, lanes, 8, 2)
+                                          lanes, lanes, lanes, MR, NV, lanes)
                         if tail and not pair_tail:
                             register_tile(zero, o_r + full_w * size, P, m_valid, tail, a_addr,
                                           b_r + full_w * size, offs_addr, K, bias_addr,
-                                          has_bias, lanes, lanes, lanes, 8, 2)
+                                          has_bias, lanes, lanes, lanes, MR, NV, lanes)
                     if pair_tail:
-                        # the tails of two rows, one vector each, in one tile
+                        # the tails of NV rows, one vector each, in one tile
                         register_tile(zero, out_row + full_w * size, P, m_valid, tail * n_rows,
                                       a_addr, b_base + full_w * size, offs_addr, K, bias_addr,
-                                      has_bias, Wq, W_out, tail, 8, 2)
+                                      has_bias, Wq, W_out, tail, MR, NV, lanes)
 
 
 @njit(parallel=True, cache=True)
 def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
-                             splits, partial, phase_ws, MR, NK):
+                             splits, partial, phase_ws, MR, NK, lanes):
     """Partial weight gradients by register tiles, one per (batch chunk, group).
 
     x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + NK,),
@@ -244,9 +247,10 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     ``register_tile_reduce``), so that a tile sums enough pixels to pay for
     its final reduction: the ``full`` whole vectors of each sample for the S
     samples in turn, then the S samples' partial vectors. Tiles are MR output
-    channels x NK taps: 4 x 6, or 1 x 12 for one output channel per group
-    (a depthwise conv). Items are (chunk, group, one of ``splits`` ranges of channel blocks): each
-    writes its own rows of ``partial``.
+    channels x NK taps of vectors of ``lanes`` pixels, compile-time literals
+    from the plan (``ReducePlan``: 4 x 6, or 1 x 12 for one output channel per
+    group). Items are (chunk, group, one of ``splits`` ranges of channel
+    blocks): each writes its own rows of ``partial``.
     """
     N, C_in, H, W = x.shape
     H_out, W_out = grad_output.shape[2], grad_output.shape[3]
@@ -286,16 +290,10 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                     dy_addr = grad_output[n0, g * C_out_g + co0].ctypes.data
                     out_addr = partial[b, g, co0].ctypes.data
                     for k0 in range(0, K, NK):
-                        if MR == 1:
-                            register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
-                                                 min(NK, K - k0), dy_addr, P, buf_addr,
-                                                 offs_addr + k0 * 8, runs_addr, count * full,
-                                                 tail_addr, count * tail, 1, 12)
-                        else:
-                            register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
-                                                 min(NK, K - k0), dy_addr, P, buf_addr,
-                                                 offs_addr + k0 * 8, runs_addr, count * full,
-                                                 tail_addr, count * tail, 4, 6)
+                        register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
+                                             min(NK, K - k0), dy_addr, P, buf_addr,
+                                             offs_addr + k0 * 8, runs_addr, count * full,
+                                             tail_addr, count * tail, MR, NK, lanes)
 
 
 @njit(parallel=True, cache=True)

@@ -5,14 +5,30 @@ The primitives under the blocked convolution kernels. ``register_tile``
 
     out[i, j] = bias[i] + sum_k a[k, i] * b[offs[k] + j],   i < MR, j < NR
 
-``a`` is a packed (K, MR) block of weights, ``b`` a flat input buffer and
-``offs`` a table of K offsets into it; row ``i`` of the result goes to
-``out + i * out_stride``. NR = NV vector registers of 16 float32 or 8 float64
-lanes. The MR x NV accumulators live in registers for the whole loop over k:
-each step loads NV vectors of b, broadcasts MR values of a and issues MR*NV
-fused multiply-adds (16 of them on 2 loads + 8 broadcasts for MR=8, NV=2).
-``register_tile_reduce`` (weight gradient) is its transpose: a sum over
-vectors of output pixels, reduced over lanes once at the end.
+with ``a`` : (K, MR), a packed block of weights (tap-major: the MR values of
+tap k are contiguous); ``b`` a flat input buffer; ``offs`` : (K,) int64
+offsets into it; row ``i`` of the result goes to ``out + i * out_stride``.
+NR = NV * LANES: NV vector registers of LANES elements (16 float32 or 8
+float64 for 512-bit vectors, :func:`deconv.kernels.plan.lanes`). The MR x NV
+accumulators live in registers for the whole loop over k: each step loads NV
+vectors of b, broadcasts MR values of a and issues MR*NV fused multiply-adds
+(16 of them on 2 loads + 8 broadcasts for MR=8, NV=2).
+
+``register_tile_reduce`` (weight gradient) is its transpose, a sum over
+pixels instead of over taps::
+
+    out[i, j] += sum_r sum_{l < len_r} dy[i, dy_off_r + l] * x[offs[j] + x_off_r + l],
+                 i < MR, j < NK
+
+over runs r of at most LANES pixels: MR x NK vector accumulators, each
+summed over its lanes once at the end.
+
+MR, NV / NK and LANES are compile-time literals (the callers pass them from
+:mod:`deconv.kernels.plan` through :func:`deconv.kernels.common.compile_time`):
+the IR is unrolled over them, and they are part of the compiled signature, so
+a kernel cached for one tile shape is never served for another. (The code
+generated here is not: after editing this module, delete the cached kernels
+of :mod:`deconv.kernels.conv`, as after editing :mod:`deconv.kernels.common`.)
 
 Why IR: written as Python loops, Numba keeps the accumulators in memory and
 reloads them on every k, which caps a direct convolution at a quarter of the
@@ -26,45 +42,81 @@ Every sum runs in a fixed order, so every result is bitwise independent of
 where the tile sits and of how work is cut among threads. Callers guarantee
 that every address read and written is inside its buffer (tiles read past a
 row's end: the buffers carry slack).
+
+Reading the code generation: an intrinsic's ``codegen`` emits the body of
+the function once per call site. SSA values cannot be reassigned, so a value
+carried around a loop (the counter k, the accumulators) is a *phi node* at
+the top of the loop block: it takes its first value on the edge from the
+block before the loop and the value computed in the body on the back edge.
 """
 
 from llvmlite import ir
 from numba import types
+from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-_LANES = {types.float32: 16, types.float64: 8}
+_FLOAT_SUFFIX = {types.float32: "f32", types.float64: "f64"}
+
+
+def _tile_constants(name, zero, **literals):
+    """The values of the literal arguments of an intrinsic (``None`` if
+    ``zero`` is not float32/float64: no match). Non-literal ones raise: they
+    would silently compile a different kernel per value if taken at run time,
+    and the IR needs them to unroll."""
+    if zero not in _FLOAT_SUFFIX:
+        return None
+    values = {}
+    for arg, typ in literals.items():
+        if not isinstance(typ, types.IntegerLiteral) or typ.literal_value < 1:
+            raise TypingError(f"{name}: {arg} must be a positive compile-time integer literal "
+                              f"(pass it through deconv.kernels.common.compile_time), got {typ}")
+        values[arg] = typ.literal_value
+    lanes = values["LANES"]
+    if lanes & (lanes - 1):
+        raise TypingError(f"{name}: LANES must be a power of two, got {lanes}")
+    return values
 
 
 def _splat(builder, value, vt):
+    """A vector of type vt with ``value`` in every lane (insert into lane 0, then
+    shuffle lane 0 everywhere: LLVM emits one broadcast)."""
     lanes = vt.count
     v = builder.insert_element(ir.Constant(vt, ir.Undefined), value, ir.Constant(ir.IntType(32), 0))
     return builder.shuffle_vector(v, ir.Constant(vt, ir.Undefined),
                                   ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
 
 
+def _declare(builder, name, ret, params):
+    """The LLVM intrinsic ``name`` (declared once per module)."""
+    return builder.module.globals.get(name) or ir.Function(
+        builder.module, ir.FunctionType(ret, params), name)
+
+
 @intrinsic
 def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr,
-                  offs_addr, K, bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV):
+                  offs_addr, K, bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV, LANES):
     """See the module docstring. zero: 0 of the dtype (selects float32/float64);
     addresses are integers (``array.ctypes.data``; strides and offs count
-    elements); MR and NV compile-time constants. Vector v of the NV is read
-    at ``b + v*b_vstride`` and stored at ``out + v*o_vstride``: consecutive
-    along a row (strides = lanes), or one vector per row for rows of at most
-    ``lanes`` outputs (strides = the row lengths of input planes and output).
-    Only rows i < m_store, and in vector v only the first
+    elements); MR, NV and LANES compile-time literals. Vector v of the NV is
+    read at ``b + v*b_vstride`` and stored at ``out + v*o_vstride``:
+    consecutive along a row (strides = LANES), or one vector per row for rows
+    of at most LANES outputs (strides = the row lengths of input planes and
+    output). Only rows i < m_store, and in vector v only the first
     ``min(n_step, n_store - v*n_step)`` lanes, are stored (masked stores: a
     tile may hang over the end of a row, past the last row or past the
-    channels). ``bias_addr`` must point to MR readable values even when
+    channels); the other lanes are computed from whatever b holds there and
+    dropped. ``bias_addr`` must point to MR readable values even when
     ``has_bias`` is false."""
-    if zero not in _LANES:
+    tile = _tile_constants("register_tile", zero, MR=MR, NV=NV, LANES=LANES)
+    if tile is None:
         return None
-    if not isinstance(MR, types.IntegerLiteral) or not isinstance(NV, types.IntegerLiteral):
-        return None
-    mr, nv, lanes = MR.literal_value, NV.literal_value, _LANES[zero]
+    mr, nv, lanes = tile["MR"], tile["NV"], tile["LANES"]
+    suffix = "v%d%s" % (lanes, _FLOAT_SUFFIX[zero])
     sig = types.void(zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr, offs_addr, K,
-                     bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV)
+                     bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV, LANES)
 
     def codegen(context, builder, signature, args):
+        # --- entry block: run-time arguments as i64 and typed pointers
         ints = [context.cast(builder, v, t, types.int64)
                 for v, t in zip(args[1:14], signature.args[1:14])]
         (out_a, ostride, m_st, n_st, a_a, b_a, offs_a, k_n, bias_a, with_bias, b_vs, o_vs,
@@ -72,47 +124,56 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(ir.IntType(64), 0))
         fp = context.get_value_type(zero)
         i64 = ir.IntType(64)
-        vt = ir.VectorType(fp, lanes)
+        vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         out_p = builder.inttoptr(out_a, fptr)
-        a_p = builder.inttoptr(a_a, fptr)
+        a_p = builder.inttoptr(a_a, fptr)                 # a: (K, MR)
         b_p = builder.inttoptr(b_a, fptr)
-        bias_p = builder.inttoptr(bias_a, fptr)
-        offs_p = builder.inttoptr(offs_a, i64.as_pointer())
-        name = "llvm.fma.v%d%s" % (lanes, "f32" if lanes == 16 else "f64")
-        fma = builder.module.globals.get(name) or ir.Function(
-            builder.module, ir.FunctionType(vt, [vt, vt, vt]), name)
+        bias_p = builder.inttoptr(bias_a, fptr)           # bias: (MR,)
+        offs_p = builder.inttoptr(offs_a, i64.as_pointer())   # offs: (K,)
+        fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
         fn = builder.function
         entry = builder.block
         loop = fn.append_basic_block("tile_loop")
         done = fn.append_basic_block("tile_done")
         zero_v = ir.Constant(vt, [0.0] * lanes)
+        # K = 0 skips the loop: the sum over k is empty, out = bias
         builder.cbranch(builder.icmp_signed(">", k_n, ir.Constant(i64, 0)), loop, done)
 
+        # --- tile_loop, one k per pass: acc[i][v] += a[k, i] * b[offs[k] + v-th vector]
         builder.position_at_end(loop)
+        # phis: k and the MR x NV accumulators enter as 0 (from entry) and come
+        # back from the end of this block; LLVM keeps them in registers
         k = builder.phi(i64)
         k.add_incoming(ir.Constant(i64, 0), entry)
-        acc = [[builder.phi(vt) for _ in range(nv)] for _ in range(mr)]
+        acc = [[builder.phi(vt) for _ in range(nv)] for _ in range(mr)]   # (MR, NV) vectors
         for row in acc:
             for p in row:
                 p.add_incoming(zero_v, entry)
+        # b[offs[k] + j] for the NV vectors of j: NV unaligned vector loads
         b_row = builder.gep(b_p, [builder.load(builder.gep(offs_p, [k]))])
         b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [builder.mul(
             b_vs, ir.Constant(i64, v))]), vptr), align=4) for v in range(nv)]
-        a_row = builder.gep(a_p, [builder.mul(k, ir.Constant(i64, mr))])
+        a_row = builder.gep(a_p, [builder.mul(k, ir.Constant(i64, mr))])   # a[k, :]
         new = []
         for i in range(mr):
+            # a[k, i] broadcast to every lane, then one fused multiply-add per vector:
+            # acc[i][v] = a[k, i] * b_vec[v] + acc[i][v], rounded once
             a_i = _splat(builder, builder.load(builder.gep(a_row, [ir.Constant(i64, i)])), vt)
             new.append([builder.call(fma, [a_i, b_vec[v], acc[i][v]]) for v in range(nv)])
         k_next = builder.add(k, ir.Constant(i64, 1))
         last = builder.block
+        # back edge of the phis: the next pass starts from this pass's sums
         k.add_incoming(k_next, last)
         for i in range(mr):
             for v in range(nv):
                 acc[i][v].add_incoming(new[i][v], last)
         builder.cbranch(builder.icmp_signed("<", k_next, k_n), loop, done)
 
+        # --- tile_done: out[i, j] = sum + bias[i], for the stored rows and lanes only
         builder.position_at_end(done)
+        # done is reached from entry (K = 0: the sums are 0) or from the loop (the
+        # final sums): one phi per accumulator picks the one that applies
         result = []
         for i in range(mr):
             row = []
@@ -124,9 +185,10 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             result.append(row)
         i1v = ir.VectorType(ir.IntType(1), lanes)
         i64v = ir.VectorType(i64, lanes)
-        store = builder.module.globals.get("llvm.masked.store." + name[9:] + ".p0") or ir.Function(
-            builder.module, ir.FunctionType(ir.VoidType(), [vt, vptr, ir.IntType(32), i1v]),
-            "llvm.masked.store." + name[9:] + ".p0")
+        store = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
+                         [vt, vptr, ir.IntType(32), i1v])
+        # the lane masks (the j < NR part of the formula, cut to the caller's
+        # n_store): vector v stores lane l iff l < min(n_step, n_store - v*n_step)
         lane_index = ir.Constant(i64v, list(range(lanes)))
         masks = []
         for v in range(nv):
@@ -134,9 +196,11 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
             limit = builder.select(builder.icmp_signed("<", left, n_stp), left, n_stp)
             masks.append(builder.icmp_signed("<", lane_index, _splat(builder, limit, i64v)))
         for i in range(mr):
+            # bias[i] (or 0), added after the sum over k: the bias is the last term
             bias_i = builder.load(builder.gep(bias_p, [ir.Constant(i64, i)]))
             b_i = builder.select(with_bias, bias_i, ir.Constant(fp, 0.0))
             b_i = _splat(builder, b_i, vt)
+            # the row mask, i < m_store: a branch around row i's stores
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
                 for v in range(nv):
@@ -150,7 +214,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
 
 
 def _lane_sum(builder, v):
-    """Sum of the lanes of v, by adding halves: a fixed order, so deterministic."""
+    """Sum of the lanes of v, by adding halves (lanes [0, w/2) + [w/2, w), then
+    again on the result, until one lane is left): a fixed order, so deterministic."""
     width = v.type.count
     while width > 1:
         width //= 2
@@ -160,11 +225,6 @@ def _lane_sum(builder, v):
                                                       list(range(width, 2 * width))))
         v = builder.fadd(lo, hi)
     return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
-
-
-def _declare(builder, name, ret, params):
-    return builder.module.globals.get(name) or ir.Function(
-        builder.module, ir.FunctionType(ret, params), name)
 
 
 def _loop(builder, lo, hi, init, body):
@@ -177,6 +237,9 @@ def _loop(builder, lo, hi, init, body):
     block = fn.append_basic_block("loop_body")
     exit_ = fn.append_basic_block("loop_exit")
     builder.branch(header)
+    # header: the counter and the carried values are phis, entering from `pre`
+    # with their initial values and from the body's end with the updated ones;
+    # the exit reads the header's phis, so an empty range returns init
     builder.position_at_end(header)
     i = builder.phi(i64)
     i.add_incoming(lo, pre)
@@ -200,37 +263,42 @@ def _loop(builder, lo, hi, init, body):
 @intrinsic
 def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store, dy_addr,
                          dy_stride, x_addr, offs_addr, runs_addr, n_full, tail_addr, n_tail,
-                         MR, NK):
+                         MR, NK, LANES):
     """The weight-gradient tile: a sum over pixels instead of over taps::
 
         out[i*out_stride + j] += sum over runs r, lanes l < len_r of
             dy[i*dy_stride + dy_off_r + l] * x[offs[j] + x_off_r + l]
 
     for i < MR output channels and j < NK taps, of which rows i < m_store and
-    columns j < n_store are stored. Runs are (dy_off, x_off, len_r) triples:
-    the pixels of each output row cut into vectors, ``n_full`` runs of a
-    whole vector at ``runs_addr``, then ``n_tail`` shorter ones at
+    columns j < n_store are stored. Runs are (dy_off, x_off, len_r) triples
+    of int64, ``runs``: (n_full, 3) and ``tail``: (n_tail, 3): the pixels of
+    each output row cut into vectors, ``n_full`` runs of a whole vector
+    (len_r = LANES) at ``runs_addr``, then ``n_tail`` shorter ones at
     ``tail_addr``, which are loaded with masks, so values beside a row (which
-    may be inf or NaN) never meet a product. The MR*NK accumulators are
-    vectors in registers; each is summed over its lanes at the end by halving
-    (a fixed order). Deterministic like ``register_tile``.
+    may be inf or NaN) never meet a product. offs: (NK,) int64, all of them
+    valid offsets (columns j >= n_store are computed and dropped); rows
+    i >= m_store of dy are never read. The MR*NK accumulators are vectors in
+    registers, accumulated run after run (whole runs first); each is summed
+    over its lanes at the end by halving (a fixed order), then added to out.
+    Deterministic like ``register_tile``. MR, NK and LANES: compile-time
+    literals.
     """
-    if zero not in _LANES:
+    tile = _tile_constants("register_tile_reduce", zero, MR=MR, NK=NK, LANES=LANES)
+    if tile is None:
         return None
-    if not isinstance(MR, types.IntegerLiteral) or not isinstance(NK, types.IntegerLiteral):
-        return None
-    mr, nk, lanes = MR.literal_value, NK.literal_value, _LANES[zero]
+    mr, nk, lanes = tile["MR"], tile["NK"], tile["LANES"]
+    suffix = "v%d%s" % (lanes, _FLOAT_SUFFIX[zero])
     sig = types.void(zero, out_addr, out_stride, m_store, n_store, dy_addr, dy_stride, x_addr,
-                     offs_addr, runs_addr, n_full, tail_addr, n_tail, MR, NK)
+                     offs_addr, runs_addr, n_full, tail_addr, n_tail, MR, NK, LANES)
 
     def codegen(context, builder, signature, args):
+        # --- entry: run-time arguments as i64 and typed pointers
         out_a, ostride, m_st, n_st, dy_a, dystride, x_a, offs_a, runs_a, n_f, tail_a, n_t = [
             context.cast(builder, v, t, types.int64)
             for v, t in zip(args[1:13], signature.args[1:13])]
         fp = context.get_value_type(zero)
-        suffix = "v%d%s" % (lanes, "f32" if lanes == 16 else "f64")
         i64, i32 = ir.IntType(64), ir.IntType(32)
-        vt = ir.VectorType(fp, lanes)
+        vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         i1v, i32v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i32, lanes)
         fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
@@ -238,13 +306,15 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         out_p = builder.inttoptr(out_a, fptr)
         dy_p = builder.inttoptr(dy_a, fptr)
         x_p = builder.inttoptr(x_a, fptr)
-        offs_p = builder.inttoptr(offs_a, i64.as_pointer())
-        runs_p = builder.inttoptr(runs_a, i64.as_pointer())
-        tail_p = builder.inttoptr(tail_a, i64.as_pointer())
+        offs_p = builder.inttoptr(offs_a, i64.as_pointer())   # offs: (NK,)
+        runs_p = builder.inttoptr(runs_a, i64.as_pointer())   # runs: (n_full, 3)
+        tail_p = builder.inttoptr(tail_a, i64.as_pointer())   # tail: (n_tail, 3)
+        # x + offs[j], the base of column j's pixels: NK pointers, loaded once
         x_rows = [builder.gep(x_p, [builder.load(builder.gep(offs_p, [ir.Constant(i64, j)]))])
                   for j in range(nk)]
-        # rows past m_store read row 0 (computed, never stored): a tile at the last
-        # channels of an array must not read past its end
+        # dy + i*dy_stride, the base of row i's pixels. Rows past m_store read row 0
+        # (computed, never stored): a tile at the last channels of an array must
+        # not read past its end
         dy_rows = [builder.gep(dy_p, [builder.select(
             builder.icmp_signed("<", ir.Constant(i64, i), m_st),
             builder.mul(dystride, ir.Constant(i64, i)), ir.Constant(i64, 0))]) for i in range(mr)]
@@ -253,6 +323,9 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         align = ir.Constant(i32, 4)
 
         def step(masked):
+            """The body of the loop over the runs of one table: for run r,
+            acc[i][j] += dy[i, dy_off_r + l] * x[offs[j] + x_off_r + l], lane l
+            for pixel l of the run."""
             table = tail_p if masked else runs_p
 
             def body(r, acc):
@@ -260,6 +333,7 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
                 dy_off = builder.load(run)
                 x_off = builder.load(builder.gep(run, [ir.Constant(i64, 1)]))
                 if masked:
+                    # the l < len_r of the formula: lanes past the run load 0, not memory
                     length = builder.trunc(builder.load(builder.gep(run, [ir.Constant(i64, 2)])),
                                            i32)
                     mask = builder.icmp_signed("<", lane_index, _splat(builder, length, i32v))
@@ -270,6 +344,7 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
                         return builder.call(mload, [ptr, align, mask, zero_v])
                     return builder.load(ptr, align=4)
 
+                # NK vectors of x, loaded once per run and reused by the MR rows
                 xv = [load(x_rows[j], x_off) for j in range(nk)]
                 new = []
                 for i in range(mr):
@@ -278,9 +353,12 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
                 return new
             return body
 
-        acc = [[zero_v] * nk for _ in range(mr)]
+        # the sum over runs: whole runs (plain loads), then the short ones (masked
+        # loads), the accumulators carried from the first loop into the second
+        acc = [[zero_v] * nk for _ in range(mr)]          # (MR, NK) vectors
         acc = _loop(builder, ir.Constant(i64, 0), n_f, acc, step(False))
         acc = _loop(builder, ir.Constant(i64, 0), n_t, acc, step(True))
+        # --- out[i, j] += sum over the lanes, for i < m_store and j < n_store
         for i in range(mr):
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])

@@ -1,0 +1,381 @@
+"""Work plans of the convolution kernels: tile shapes, vector widths and the cut into items.
+
+Every number the register-tiled kernels (:mod:`deconv.kernels.conv`) and
+their micro-kernels (:mod:`deconv.kernels.microkernel`) agree on is defined
+here once: the vector width (:data:`VECTOR_BYTES`, :func:`lanes`), the tile
+shapes (:data:`FORWARD_TILE`, :data:`REDUCE_TILE`,
+:data:`REDUCE_TILE_DEPTHWISE`), the thresholds that choose a kernel, and the
+plans (:func:`forward_plan`, :func:`reduce_plan`, :func:`phase_taps`) that
+cut one call's work into items and size its workspaces. The callers in
+:mod:`deconv.functional.conv` pack the operands and pass these values to the
+kernels; the tile sizes and the vector width reach the micro-kernels as
+compile-time literals (:func:`deconv.kernels.common.compile_time`), so the
+compiled signature of a kernel carries them and a changed constant compiles
+a new kernel rather than reusing a cached one.
+
+A plan depends on the shapes alone, never on the number of threads, and no
+output element's sum depends on the cut into items: results are bitwise the
+same for any thread count. Plans are cached (small convolutions are called
+often); the arrays in a cached plan are shared between calls and never
+written.
+
+This module is plain Python and NumPy: importing it compiles nothing.
+"""
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# vectors and tiles
+# ---------------------------------------------------------------------------
+
+#: Bytes of one vector register of the micro-kernels (512 bits: AVX-512; on a
+#: CPU without it LLVM splits each vector into halves).
+VECTOR_BYTES = 64
+
+
+def lanes(dtype):
+    """Elements of ``dtype`` in one vector: 16 float32 or 8 float64."""
+    return VECTOR_BYTES // np.dtype(dtype).itemsize
+
+
+class ForwardTile(NamedTuple):
+    """The shape of a forward register tile (``register_tile``): MR x NV."""
+
+    channels: int
+    """MR, output channels (rows of the packed weight block)."""
+    vectors: int
+    """NV, vectors of consecutive outputs of one row (NR = NV * lanes outputs),
+    or, for rows of at most one vector, the number of rows that share a tile."""
+
+
+class ReduceTile(NamedTuple):
+    """The shape of a weight-gradient register tile (``register_tile_reduce``): MR x NK."""
+
+    channels: int
+    """MR, output channels."""
+    taps: int
+    """NK, taps (c, i, j) of the receptive field."""
+
+
+#: 8 channels x 2 vectors: 16 vector accumulators, 16 fused multiply-adds on
+#: 2 loads + 8 broadcasts per tap.
+FORWARD_TILE = ForwardTile(channels=8, vectors=2)
+#: 4 channels x 6 taps: 24 vector accumulators, 24 fused multiply-adds on
+#: 4 + 6 loads per vector of pixels.
+REDUCE_TILE = ReduceTile(channels=4, taps=6)
+#: One output channel per group (a depthwise weight gradient): 1 x 12.
+REDUCE_TILE_DEPTHWISE = ReduceTile(channels=1, taps=12)
+
+
+def chunk(items, t, T):
+    """Items [lo, hi) of chunk t of T: contiguous, as even as possible; the T
+    chunks cover [0, items) exactly once. (Inlined into the kernels, which
+    Numba caches by their own file: after editing this function, delete the
+    cached kernels of :mod:`deconv.kernels.conv`.)"""
+    return items * t // T, items * (t + 1) // T
+
+
+# ---------------------------------------------------------------------------
+# which kernel
+# ---------------------------------------------------------------------------
+
+# Direct loops beat register tiles of one input channel per group while the
+# output channels per group are few (a tile of 8 or 16 channels would be mostly
+# empty). Measured on the reference machine (N=32, 64 groups, 32x32, 3x3): at 1
+# output per group direct 1.6 ms against 3.3 forward; at 2 even; at 3 or more
+# the tiles win.
+DIRECT_MAX_OUT_PER_GROUP = 2
+
+# The input gradient as a flipped-kernel conv has C_in/G outputs per group;
+# with fewer than this, its register tiles would be mostly empty, and GEMM +
+# col2im is faster.
+FLIP_MIN_IN_PER_GROUP = 8
+
+
+def direct(c_in_g, c_out_g):
+    """Whether a conv with these channels per group runs the direct depthwise kernels."""
+    return c_in_g == 1 and c_out_g <= DIRECT_MAX_OUT_PER_GROUP
+
+
+def is_pointwise(weight_shape, geometry, in_hw, out_hw):
+    """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
+    the input plane itself is the (K, P) matrix. (A transposed conv with
+    dilation can ask for fewer output rows than the input has; not that.)"""
+    sH, sW, pH, pW, _, _ = geometry
+    return (tuple(weight_shape[2:]) == (1, 1) and (sH, sW, pH, pW) == (1, 1, 0, 0)
+            and tuple(in_hw) == tuple(out_hw))
+
+
+# ---------------------------------------------------------------------------
+# workspaces
+# ---------------------------------------------------------------------------
+
+# Batch chunks of the weight gradient, whose partial sums are added in order:
+# enough for a few threads, few enough that the partials stay small.
+MAX_BATCH_CHUNKS = 8
+
+
+def chunk_budget(output_elements):
+    """Elements one chunk's workspace may hold: half the call's output, so that
+    on two threads the workspace is no larger than the output."""
+    return max(output_elements // 2, 1)
+
+
+def channel_block(c_in_g, taps, pixels, budget):
+    """The largest divisor of C_in/G whose unfolded block (block * taps rows of
+    ``pixels``) fits in ``budget`` elements; at least 1."""
+    for block in range(c_in_g, 0, -1):
+        if c_in_g % block == 0 and block * taps * pixels <= budget:
+            return block
+    return 1
+
+
+# An item of the blocked forward copies the input rows it needs into a buffer of
+# at most about this many elements (512 KB of float32), which stays in a core's
+# L2 cache while every block of output channels streams over it.
+BLOCKED_ITEM_ELEMENTS = 1 << 17
+# Items wanted per call, so that small batches still share out among threads.
+BLOCKED_MIN_ITEMS = 8
+# Pixel vectors a weight-gradient tile sums before its final reduction (the
+# samples of a 1-D conv are few pixels each: several go into one tile).
+REDUCE_MIN_RUNS = 128
+# ... and at most about this many elements of phase planes for those samples
+# (1 MB of float32, a core's L2 on the reference machine): 1-D samples are
+# small, and more of them per tile ran the conv1d case's weight gradient 7% faster.
+REDUCE_ITEM_ELEMENTS = 1 << 18
+
+
+# ---------------------------------------------------------------------------
+# plans
+# ---------------------------------------------------------------------------
+
+def _phase_offsets(c_in_g, kernel, geometry, Hq, Wq):
+    """(K,) int64: where tap k = (c, i, j), in that order, of the receptive
+    field of a row's first output reads the phase planes (Hq x Wq each,
+    sH * sW per channel, channels one after another)."""
+    kH, kW = kernel
+    sH, sW, _, _, dH, dW = geometry
+    i, j = np.divmod(np.arange(kH) * dH, sH), np.divmod(np.arange(kW) * dW, sW)
+    # tap (c, i, j) reads phase (i*dH % sH, j*dW % sW) at row i*dH // sH, column j*dW // sW
+    phase = (i[1][:, None] * sW + j[1][None, :]) * (Hq * Wq)
+    shift = i[0][:, None] * Wq + j[0][None, :]
+    plane = np.arange(c_in_g)[:, None, None] * (sH * sW * Hq * Wq)
+    return (plane + (phase + shift)[None]).reshape(-1).astype(np.int64)
+
+
+def _phase_extent(kernel, geometry):
+    """(qh, qw): the rows and columns a phase plane holds beyond the outputs'
+    own, (k - 1) * d // s per axis."""
+    (kH, kW), (sH, sW, _, _, dH, dW) = kernel, geometry
+    return (kH - 1) * dH // sH, (kW - 1) * dW // sW
+
+
+class ForwardPlan(NamedTuple):
+    """How ``conv_forward_blocked`` cuts one call. Items are (sample, group,
+    ``rows`` output rows); element counts are of the call's dtype."""
+
+    tile: ForwardTile
+    """MR output channels x NV vectors (:data:`FORWARD_TILE`)."""
+    lanes: int
+    """Elements per vector."""
+    rows: int
+    """Output rows per item (the last item of a sample may have fewer)."""
+    Hq: int
+    """Rows of a phase plane: ``rows`` plus the kernel's reach (k-1)*d//s."""
+    Wq: int
+    """Columns of a phase plane (W_out plus the kernel's reach), the row stride."""
+    offs: np.ndarray
+    """(K,) int64, K = C_in/G * kH * kW: the element offset into an item's
+    phase planes of tap k = (c, i, j) for the item's first output."""
+    planes: int
+    """Elements of an item's phase planes: C_in/G * sH * sW * Hq * Wq."""
+    workspace: int
+    """Elements of one chunk's buffer: the planes plus slack, kept zero, for
+    the lanes of tiles that hang over the end of a row (NV * lanes) or past
+    the item's last row (the short tails of NV rows: NV - 1 rows of Wq)."""
+
+
+@functools.lru_cache(maxsize=256)
+def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
+    """The :class:`ForwardPlan` of a conv forward.
+
+    Parameters
+    ----------
+    n_items : int
+        N * G, the (sample, group) pairs; rows are cut so that the call has
+        at least :data:`BLOCKED_MIN_ITEMS` items where it can.
+    weight_shape : tuple, (C_out, C_in/G, kH, kW)
+    geometry : tuple, (sH, sW, pH, pW, dH, dW)
+    h_out, w_out : int
+    dtype : numpy.dtype
+        float32 or float64.
+
+    Notes
+    -----
+    ``rows = ceil(H_out / tiles)`` with ``tiles`` the larger of
+    ``ceil(BLOCKED_MIN_ITEMS / n_items)`` (at most H_out) and the number of
+    cuts that keep an item's planes within :data:`BLOCKED_ITEM_ELEMENTS`.
+    """
+    _, c_in_g, kH, kW = weight_shape
+    sH, sW = geometry[:2]
+    qh, qw = _phase_extent((kH, kW), geometry)
+    Wq = w_out + qw
+    tiles = min(h_out, -(-BLOCKED_MIN_ITEMS // max(n_items, 1)))
+    fit = BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
+    tiles = max(tiles, -(-h_out // max(fit, 1)))
+    rows = -(-h_out // tiles)
+    Hq = rows + qh
+    planes = c_in_g * sH * sW * Hq * Wq
+    width = lanes(dtype)
+    return ForwardPlan(FORWARD_TILE, width, rows, Hq, Wq,
+                       _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
+                       planes + FORWARD_TILE.vectors * width + (FORWARD_TILE.vectors - 1) * Wq)
+
+
+class ReducePlan(NamedTuple):
+    """How ``conv_weight_grad_blocked`` cuts one call. Items are (batch chunk,
+    group, range of channel blocks); element counts are of the call's dtype."""
+
+    tile: ReduceTile
+    """MR output channels x NK taps (:data:`REDUCE_TILE`, or
+    :data:`REDUCE_TILE_DEPTHWISE` for one output channel per group)."""
+    lanes: int
+    """Elements per vector."""
+    chunks: int
+    """B, batch chunks: chunk b sums samples [N*b//B, N*(b+1)//B) into its own
+    partial gradient; the partials are added in order afterwards."""
+    Hq: int
+    """Rows of a phase plane (a whole sample's: H_out plus the kernel's reach)."""
+    Wq: int
+    """Columns of a phase plane, the row stride."""
+    offs: np.ndarray
+    """(K + NK,) int64: the forward's tap offsets into one sample's phase
+    planes, then NK zeros read by the last tile of taps."""
+    samples: int
+    """S, samples whose planes one tile sums over at a time."""
+    runs: np.ndarray
+    """(S * R, 3) int64, R = H_out * ceil(W_out / lanes): per vector of output
+    pixels of S consecutive samples, (offset into grad_output from the
+    first sample's channel, offset into the S samples' planes, length): the
+    S * ``full`` whole vectors first, then the shorter ones."""
+    full: int
+    """Whole vectors per sample (length = lanes)."""
+    splits: int
+    """Ranges of channel blocks per (chunk, group): 2 when a call would
+    otherwise be one item, else 1."""
+    workspace: int
+    """Elements of one chunk's buffer: S samples' planes plus slack
+    (lanes + Wq, kept zero)."""
+
+
+@functools.lru_cache(maxsize=256)
+def reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype, budget_elements):
+    """The :class:`ReducePlan` of a conv weight gradient.
+
+    Parameters
+    ----------
+    N : int
+        Samples.
+    weight_shape : tuple, (C_out, C_in/G, kH, kW)
+    geometry : tuple, (sH, sW, pH, pW, dH, dW)
+    groups : int
+    H_out, W_out : int
+    dtype : numpy.dtype
+        float32 or float64.
+    budget_elements : int
+        The size of the backward's own output (its grad_input). The partial
+        gradients (``chunks`` x the weight) and each chunk's planes of S
+        samples stay within a quarter of it each.
+    """
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    P = H_out * W_out
+    sH, sW = geometry[:2]
+    tile = REDUCE_TILE_DEPTHWISE if C_out_g == 1 else REDUCE_TILE
+    chunks = max(1, min(N, MAX_BATCH_CHUNKS, budget_elements // (4 * C_out * C_in_g * kH * kW)))
+    if chunks > 1 and (chunks * groups) % 2:
+        chunks -= 1                 # an even number of items: equal shares on 2 threads
+    qh, qw = _phase_extent((kH, kW), geometry)
+    Hq, Wq = H_out + qh, W_out + qw
+    offs = np.concatenate([_phase_offsets(C_in_g, (kH, kW), geometry, Hq, Wq),
+                           np.zeros(tile.taps, dtype=np.int64)])
+    width = lanes(dtype)
+    # (dy_off, x_off, length) of each vector of output pixels, row by row, for
+    # S samples at a time
+    per_row = -(-W_out // width)
+    sample_len = C_in_g * sH * sW * Hq * Wq
+    S = max(1, min(N, REDUCE_MIN_RUNS // (H_out * per_row), REDUCE_ITEM_ELEMENTS // sample_len,
+                   budget_elements // (4 * sample_len)))
+    s, oh, ow0 = np.unravel_index(np.arange(S * H_out * per_row), (S, H_out, per_row))
+    ow0 = ow0 * width
+    runs = np.stack([s * (C_out * P) + oh * W_out + ow0,
+                     s * sample_len + oh * Wq + ow0,
+                     np.minimum(width, W_out - ow0)], axis=1)
+    # whole vectors first, then the short ones (loaded with masks)
+    is_full = runs[:, 2] == width
+    full = int(is_full.sum()) // S
+    runs = np.ascontiguousarray(np.concatenate([runs[is_full], runs[~is_full]]), dtype=np.int64)
+    co_blocks = -(-C_out_g // tile.channels)
+    # a single item (one chunk, one group) is split in two ranges of channel
+    # blocks, for two threads; a split costs a second copy of the samples' planes
+    splits = 2 if chunks * groups == 1 and co_blocks > 1 else 1
+    return ReducePlan(tile, width, chunks, Hq, Wq, offs, S, runs, full, splits,
+                      S * sample_len + width + Wq)
+
+
+class PhaseTaps(NamedTuple):
+    """One stride phase of one axis of an input gradient, as a stride-1
+    correlation of grad_output (see :func:`phase_taps`)."""
+
+    first: int
+    """i0, the first input position of the phase (positions i0, i0 + s, ...)."""
+    count: int
+    """Input positions in the phase."""
+    taps: tuple
+    """The kernel taps that reach the phase, in reverse order."""
+    padding: int
+    """Zero padding before grad_output of the correlation."""
+    dilation: int
+    """Spacing of those taps in grad_output positions."""
+
+
+@functools.lru_cache(maxsize=256)
+def phase_taps(k, s, p, d, size):
+    """The 1-D plan of one axis of the input gradient cut into its s phases.
+
+    Parameters
+    ----------
+    k, s, p, d : int
+        Kernel size, stride, padding (before) and dilation of the conv.
+    size : int
+        The input's length along the axis.
+
+    Returns
+    -------
+    phases : tuple of PhaseTaps
+        One per phase with at least one tap and one position.
+
+    Notes
+    -----
+    An input position i (padded: u = i + p) receives grad_output[o] * w[t] for
+    u = o*s + t*d, so the taps of phase rho = u mod s are those with
+    t*d = rho (mod s), and within a phase the sum is a stride-1 correlation of
+    grad_output with those taps in reverse: output m of the correlation is
+    position ``first + m*s`` and reads grad_output[m - padding + j*dilation]
+    with tap ``taps[j]``.
+    """
+    phases = []
+    for rho in range(s):
+        taps = [t for t in range(k) if (t * d) % s == rho]
+        i0 = (rho - p) % s
+        count = len(range(i0, size, s))
+        if not taps or count == 0:
+            continue
+        q = [(t * d - rho) // s for t in taps]
+        dil = q[1] - q[0] if len(q) > 1 else 1
+        m0 = (i0 + p - rho) // s
+        phases.append(PhaseTaps(i0, count, tuple(taps[::-1]), q[0] + (len(q) - 1) * dil - m0, dil))
+    return tuple(phases)
