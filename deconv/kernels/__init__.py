@@ -5,8 +5,9 @@ Every argument is checked, normalised and made C-contiguous by
 register-tiled convolution kernels (on the micro-kernel of ``microkernel``),
 ``naive`` every convolution pass as the plain loop nest of its formula,
 ``pool`` and ``upsample`` the pooling, unpooling and upsampling loops,
-``common`` the index helpers they share and ``threads`` how many threads a
-call may use.
+``plan`` the tile shapes, vector width and work plans the tiled kernels share
+(every such number defined once), ``common`` the index helpers they share and
+``threads`` how many threads a call may use.
 
 Two kernel sets compute the convolutions: ``"tiled"`` (the default, fast)
 and ``"naive"`` (the loop nests, slow and plain). :func:`use` picks one for
