@@ -9,7 +9,7 @@ is what makes a run trustworthy:
   ``np.random.Generator`` seeded with ``seed`` that draws one permutation of
   the training set per epoch. Together with deterministic kernels this makes
   two runs with the same seed bitwise identical.
-* **Checkpoints** (:func:`save_checkpoint`, :func:`load_checkpoint`): one
+* **Checkpoints** (:mod:`deconv.train.checkpoint`): one
   ``.npz`` file with the parameters, the optimizer state, the epoch and step
   counters, the state of the shuffling generator *and* of every
   ``np.random.Generator`` held by a module of the model (Dropout's ``rng``),
@@ -42,31 +42,22 @@ True
 ['epoch', 'seconds', 'steps', 'train_loss', 'val_metric']
 """
 
-import contextlib
-import json
 import math
-import numbers
 import os
-import secrets
 import sys
 import time
 
 import numpy as np
 
-__all__ = [
-    "Trainer", "NonFiniteError", "save_checkpoint", "load_checkpoint",
-    "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CHECKPOINT_NAME",
-]
+from deconv.functional.validation import as_choice, as_int_at_least, as_real, as_samples
+from deconv.train.checkpoint import (
+    CHECKPOINT_NAME, HISTORY_KEYS, empty_history, load_checkpoint, model_generators,
+    save_checkpoint,
+)
 
-#: value of the ``format`` entry of every checkpoint
-CHECKPOINT_FORMAT = "deconv.train.checkpoint"
-#: version of the layout described in :func:`save_checkpoint`; bumped on any incompatible change
-CHECKPOINT_VERSION = 1
-#: file name of the checkpoint that :class:`Trainer` keeps in ``out_dir``
-CHECKPOINT_NAME = "checkpoint.npz"
+__all__ = ["Trainer", "NonFiniteError"]
 
 _PROGRESS_MODES = ("bar", "lines", "none")
-_HISTORY_KEYS = ("epoch", "steps", "train_loss", "val_metric", "seconds")
 
 
 class NonFiniteError(FloatingPointError):
@@ -96,39 +87,15 @@ class NonFiniteError(FloatingPointError):
 # argument checking
 # ---------------------------------------------------------------------------
 
-def _int_arg(value, name, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    value = int(value)
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_lr(optimizer):
     """Refuse lr <= 0: torch's optimizers accept lr=0, but training with it is always a mistake."""
     lr = getattr(optimizer, "lr", None)
-    if lr is None:         # an optimizer without a global lr (user-defined): nothing to check
-        return
-    if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, numbers.Real):
-        raise TypeError(f"lr (optimizer.lr) must be a real number, got {lr!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr (optimizer.lr) must be a finite number > 0, got {lr!r}")
-
-
-def _as_data(value, name):
-    if value is None:
-        raise TypeError(f"{name} must be an array, got None")
-    value = np.asarray(value)
-    if value.ndim == 0:
-        raise ValueError(f"{name} must have a sample axis 0, got a 0-d array")
-    if value.dtype == object:
-        raise TypeError(f"{name} must be a numeric array, got dtype object")
-    return value
+    if lr is not None:     # an optimizer without a global lr (user-defined): nothing to check
+        as_real(lr, "lr (optimizer.lr)", 0, low_open=True)
 
 
 def _check_pair(x, y, xname, yname):
-    x, y = _as_data(x, xname), _as_data(y, yname)
+    x, y = as_samples(x, xname), as_samples(y, yname)
     if len(x) != len(y):
         raise ValueError(
             f"{xname} and {yname} must have the same number of samples (axis 0), got "
@@ -136,357 +103,6 @@ def _check_pair(x, y, xname, yname):
     if len(x) == 0:
         raise ValueError(f"{xname} is empty (0 samples)")
     return x, y
-
-
-# ---------------------------------------------------------------------------
-# random generators: finding them and writing their state without pickle
-# ---------------------------------------------------------------------------
-
-def _model_generators(model):
-    """``[(name, Generator)]``: every np.random.Generator held as an attribute by a module.
-
-    Names are ``"<module path>.<attribute>"`` (``"2.rng"``; just the attribute
-    for the root module), in the depth-first order of ``named_modules``; a
-    generator shared by several modules is listed once, under its first name.
-    """
-    out, seen = [], set()
-    for mod_name, module in model.named_modules():
-        for attr, value in vars(module).items():
-            if isinstance(value, np.random.Generator) and id(value) not in seen:
-                seen.add(id(value))
-                out.append((f"{mod_name}.{attr}" if mod_name else attr, value))
-    return out
-
-
-def _json_default(value):
-    # bit_generator.state holds ndarrays for MT19937, Philox and SFC64 (PCG64 has only ints)
-    if isinstance(value, np.ndarray):
-        return {"__ndarray__": value.dtype.str, "data": value.tolist()}
-    if isinstance(value, np.integer):
-        return int(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a generator state")
-
-
-def _json_hook(obj):
-    if set(obj) == {"__ndarray__", "data"}:
-        return np.array(obj["data"], dtype=np.dtype(obj["__ndarray__"]))
-    return obj
-
-
-def _encode_rng_state(state):
-    """A bit_generator state dict as a 0-d unicode array of JSON.
-
-    JSON writes Python ints in full decimal, so PCG64's 128-bit ``state`` and
-    ``inc`` survive exactly (a float64 or int64 array would truncate them).
-    """
-    return np.array(json.dumps(state, default=_json_default, sort_keys=True))
-
-
-def _decode_rng_state(array, key):
-    if not (isinstance(array, np.ndarray) and array.ndim == 0 and array.dtype.kind == "U"):
-        raise ValueError(f"checkpoint entry {key!r} must be a 0-d unicode array (JSON text)")
-    try:
-        state = json.loads(str(array[()]), object_hook=_json_hook)
-    except ValueError as err:
-        raise ValueError(f"checkpoint entry {key!r} is not valid JSON: {err}") from None
-    if not isinstance(state, dict) or not isinstance(state.get("bit_generator"), str):
-        raise ValueError(f"checkpoint entry {key!r} is not a bit generator state")
-    return state
-
-
-def _check_rng_fits(generator, state, what):
-    name = type(generator.bit_generator).__name__
-    if state["bit_generator"] != name:
-        raise ValueError(
-            f"{what}: the checkpoint holds a {state['bit_generator']} state, the generator is "
-            f"a {name}")
-
-
-# ---------------------------------------------------------------------------
-# checkpoints
-# ---------------------------------------------------------------------------
-
-def _scalar(value, key):
-    if not (isinstance(value, np.ndarray) and value.ndim == 0):
-        raise ValueError(f"checkpoint entry {key!r} must be a 0-d array, got {value!r:.80}")
-    return value.item()
-
-
-def _history_arrays(history):
-    """The history dict (lists) as the ``history.*`` arrays of a checkpoint."""
-    history = _empty_history() if history is None else history
-    n = len(history["epoch"])
-    for k in _HISTORY_KEYS:
-        if k not in history or len(history[k]) != n:
-            raise ValueError(f"history must have the keys {_HISTORY_KEYS}, each a list of "
-                             f"{n} entries")
-    vm = history["val_metric"]
-    return {
-        "history.epoch": np.array(history["epoch"], dtype=np.int64).reshape(n),
-        "history.steps": np.array(history["steps"], dtype=np.int64).reshape(n),
-        "history.train_loss": np.array(history["train_loss"], dtype=np.float64).reshape(n),
-        # None (no validation set) is stored as NaN plus a mask, so a metric that
-        # really was NaN is told apart from one that was never measured
-        "history.val_metric": np.array([np.nan if v is None else v for v in vm],
-                                       dtype=np.float64).reshape(n),
-        "history.val_measured": np.array([v is not None for v in vm], dtype=bool).reshape(n),
-        "history.seconds": np.array(history["seconds"], dtype=np.float64).reshape(n),
-    }
-
-
-def _history_from_arrays(arrays):
-    keys = ("epoch", "steps", "train_loss", "val_metric", "val_measured", "seconds")
-    missing = [f"history.{k}" for k in keys if f"history.{k}" not in arrays]
-    if missing:
-        raise ValueError(f"checkpoint is missing {missing}")
-    cols = {k: arrays[f"history.{k}"] for k in keys}
-    n = len(cols["epoch"])
-    if any(c.ndim != 1 or len(c) != n for c in cols.values()):
-        raise ValueError("checkpoint history entries must be 1-D arrays of one length")
-    return {
-        "epoch": [int(v) for v in cols["epoch"]],
-        "steps": [int(v) for v in cols["steps"]],
-        "train_loss": [float(v) for v in cols["train_loss"]],
-        "val_metric": [float(v) if m else None
-                       for v, m in zip(cols["val_metric"], cols["val_measured"])],
-        "seconds": [float(v) for v in cols["seconds"]],
-    }
-
-
-def _empty_history():
-    return {k: [] for k in _HISTORY_KEYS}
-
-
-def _atomic_savez(path, arrays):
-    """Write ``arrays`` to ``path`` with np.savez so that ``path`` is always a complete file.
-
-    The archive goes to a temporary file in the same directory (a rename is
-    atomic only within one file system), is flushed and fsync'ed (so that a
-    power cut after the rename cannot leave a renamed but empty file), then
-    replaces ``path`` with ``os.replace``. On any failure the temporary file
-    is removed and ``path`` is untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    # open(..., "xb") rather than mkstemp: the file gets the usual umask-based
-    # permissions instead of mkstemp's 0600
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            np.savez(f, **arrays)   # to a file object: savez does not append ".npz"
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # make the rename itself durable; not possible on every platform/file system
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, seed=None,
-                    history=None):
-    """Write a training checkpoint to one ``.npz`` file, atomically.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Destination, written exactly there (no suffix is added). The directory
-        must exist. An existing file is replaced only once the new one is
-        complete: a failure at any point leaves it as it was.
-    model : deconv.nn.Module
-        Its parameters (by :meth:`~deconv.nn.Module.named_parameters` name)
-        and the state of every ``np.random.Generator`` its modules hold.
-    optimizer : deconv.optim.Optimizer, optional
-        Its ``state_dict()`` (numbers and arrays only) and class name.
-    epoch, step : int
-        Completed epochs and optimizer steps.
-    rng : np.random.Generator, optional
-        The trainer's shuffling generator.
-    seed : int, optional
-        The seed the run started from (informative; resuming uses ``rng``).
-    history : dict of lists, optional
-        As :attr:`Trainer.history`.
-
-    Notes
-    -----
-    Format version 1 (:data:`CHECKPOINT_VERSION`); every entry is a plain
-    array, so ``np.load(path, allow_pickle=False)`` reads it:
-
-    ============================ =================================================
-    ``format``                   0-d str, ``"deconv.train.checkpoint"``
-    ``format_version``           0-d int64, ``1``
-    ``epoch``, ``step``          0-d int64: completed epochs, optimizer steps
-    ``seed``                     0-d int64 (``-1`` if not given)
-    ``model.<name>``             each parameter, its shape and dtype
-    ``optimizer``                0-d str, the optimizer's class name (absent if none)
-    ``optimizer.<key>``          each ``state_dict()`` entry; numbers as 0-d arrays
-    ``rng.shuffle``              0-d str, JSON of ``rng.bit_generator.state``
-    ``rng.model.<module>.<attr>`` the same for each generator held by a module
-    ``history.<column>``         1-D arrays, one entry per epoch: ``epoch``,
-                                 ``steps``, ``train_loss``, ``val_metric`` (NaN
-                                 where not measured), ``val_measured`` (bool),
-                                 ``seconds``
-    ============================ =================================================
-
-    Generator states are JSON because Python ints are written there in full:
-    PCG64's 128-bit ``state`` and ``inc`` are stored exactly.
-    """
-    arrays = {
-        "format": np.array(CHECKPOINT_FORMAT),
-        "format_version": np.array(CHECKPOINT_VERSION, dtype=np.int64),
-        "epoch": np.array(_int_arg(epoch, "epoch", 0), dtype=np.int64),
-        "step": np.array(_int_arg(step, "step", 0), dtype=np.int64),
-        "seed": np.array(-1 if seed is None else _int_arg(seed, "seed", 0), dtype=np.int64),
-    }
-    for name, p in model.named_parameters():
-        arrays[f"model.{name}"] = p.data
-    if optimizer is not None:
-        arrays["optimizer"] = np.array(type(optimizer).__name__)
-        for key, value in optimizer.state_dict().items():
-            value = np.asarray(value)
-            if value.dtype.kind not in "biufU":
-                raise TypeError(f"optimizer.state_dict()[{key!r}] is not a number or a numeric "
-                                f"array ({value.dtype}); it cannot be stored without pickle")
-            arrays[f"optimizer.{key}"] = value
-    if rng is not None:
-        arrays["rng.shuffle"] = _encode_rng_state(rng.bit_generator.state)
-    for name, gen in _model_generators(model):
-        arrays[f"rng.model.{name}"] = _encode_rng_state(gen.bit_generator.state)
-    arrays.update(_history_arrays(history))
-    _atomic_savez(path, arrays)
-
-
-def load_checkpoint(path, model, optimizer=None, rng=None):
-    """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
-
-    Everything is checked before anything is changed: on any error the
-    model, its generators, the optimizer and ``rng`` are left as they were.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-    model : deconv.nn.Module
-        Must have exactly the checkpoint's parameter names, shapes and
-        dtypes. Values are copied into the existing arrays, so layers and the
-        optimizer keep working on them. Every ``np.random.Generator`` held by
-        its modules is set to the saved state (names must match too).
-    optimizer : deconv.optim.Optimizer, optional
-        Same class as the saved one, over the same parameters in the same
-        order; gets the saved ``state_dict``. None: the optimizer part of the
-        file is ignored (e.g. to load weights for inference).
-    rng : np.random.Generator, optional
-        Gets the saved state of the shuffling generator (``rng.shuffle``),
-        which the checkpoint must then hold.
-
-    Returns
-    -------
-    dict
-        ``format_version``, ``epoch``, ``step``, ``seed`` (None if not
-        saved), ``rng_state`` (the shuffling generator's
-        ``bit_generator.state``, or None) and ``history`` (dict of lists).
-
-    Raises
-    ------
-    ValueError
-        The file is not a deconv checkpoint, has another format version,
-        has missing or extra parameter names or generators, a parameter of
-        another shape or dtype, or an optimizer state of another class or
-        layout.
-    """
-    path = os.fspath(path)
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-
-    fmt = arrays.get("format")
-    if fmt is None or fmt.dtype.kind != "U" or fmt.ndim != 0 or str(fmt) != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a deconv training checkpoint (its 'format' entry is "
-                         f"{None if fmt is None else str(fmt)!r}, expected {CHECKPOINT_FORMAT!r})")
-    version = _scalar(arrays.get("format_version", np.array(None)), "format_version")
-    if version != CHECKPOINT_VERSION:
-        raise ValueError(f"{path} has checkpoint format version {version!r}; this version of "
-                         f"deconv reads version {CHECKPOINT_VERSION} only")
-    for key in ("epoch", "step", "seed"):
-        if key not in arrays:
-            raise ValueError(f"{path}: checkpoint is missing the entry {key!r}")
-    epoch, step, seed = (int(_scalar(arrays[k], k)) for k in ("epoch", "step", "seed"))
-
-    # -- parameters
-    params = dict(model.named_parameters())
-    saved = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-    missing = [n for n in params if n not in saved]
-    extra = [n for n in saved if n not in params]
-    if missing or extra:
-        raise ValueError(
-            f"{path}: the checkpoint's parameters do not match the model's: "
-            + "; ".join(s for s in (
-                f"missing from the checkpoint: {missing}" if missing else "",
-                f"not in the model: {extra}" if extra else "") if s))
-    for name, p in params.items():
-        a = saved[name]
-        if a.shape != p.data.shape or a.dtype != p.data.dtype:
-            raise ValueError(
-                f"{path}: parameter {name!r} is saved with shape {a.shape} and dtype {a.dtype}, "
-                f"the model's has shape {p.data.shape} and dtype {p.data.dtype}")
-
-    # -- generators of the model
-    gens = dict(_model_generators(model))
-    saved_gens = {k[len("rng.model."):]: v for k, v in arrays.items()
-                  if k.startswith("rng.model.")}
-    missing = [n for n in gens if n not in saved_gens]
-    extra = [n for n in saved_gens if n not in gens]
-    if missing or extra:
-        raise ValueError(
-            f"{path}: the checkpoint's random generators do not match the model's "
-            f"(np.random.Generator attributes of its modules, e.g. Dropout.rng): "
-            f"missing from the checkpoint: {missing}; not in the model: {extra}")
-    gen_states = {}
-    for name, gen in gens.items():
-        state = _decode_rng_state(saved_gens[name], f"rng.model.{name}")
-        _check_rng_fits(gen, state, f"{path}: generator {name!r}")
-        gen_states[name] = state
-    rng_state = (_decode_rng_state(arrays["rng.shuffle"], "rng.shuffle")
-                 if "rng.shuffle" in arrays else None)
-    if rng is not None:
-        if rng_state is None:
-            raise ValueError(f"{path}: the checkpoint holds no shuffling generator state "
-                             f"(rng.shuffle)")
-        _check_rng_fits(rng, rng_state, f"{path}: shuffling generator")
-
-    history = _history_from_arrays(arrays)
-
-    # -- optimizer: load_state_dict validates everything before changing anything,
-    # so it goes first; nothing below can fail on checked input
-    if optimizer is not None:
-        if "optimizer" not in arrays:
-            raise ValueError(f"{path}: the checkpoint holds no optimizer state")
-        saved_type = str(arrays["optimizer"])
-        if saved_type != type(optimizer).__name__:
-            raise ValueError(f"{path}: the checkpoint holds a {saved_type} state, the optimizer "
-                             f"is a {type(optimizer).__name__}")
-        state_dict = {k[len("optimizer."):]: v for k, v in arrays.items()
-                      if k.startswith("optimizer.")}
-        try:
-            optimizer.load_state_dict(state_dict)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{path}: optimizer state does not fit the optimizer: {err}") from None
-
-    for name, p in params.items():
-        p.data[...] = saved[name]          # in place: layers and optimizer hold these arrays
-    for name, gen in gens.items():
-        gen.bit_generator.state = gen_states[name]
-    if rng is not None:
-        rng.bit_generator.state = rng_state
-    return {
-        "format_version": version, "epoch": epoch, "step": step,
-        "seed": None if seed < 0 else seed, "rng_state": rng_state, "history": history,
-    }
 
 
 # ---------------------------------------------------------------------------
@@ -659,7 +275,7 @@ class Trainer:
         self.optimizer = optimizer
         self.batch_size = batch_size
         self.epochs = epochs
-        self.seed = _int_arg(seed, "seed", 0)
+        self.seed = as_int_at_least(seed, "seed", 0)
         if metric is not None and not callable(metric):
             raise TypeError(f"metric must be callable (metric(prediction, target) -> float) "
                             f"or None, got {metric!r}")
@@ -678,18 +294,16 @@ class Trainer:
         self.rng = np.random.default_rng(self.seed)
         self.epoch = 0
         self.step = 0
-        self.history = _empty_history()
+        self.history = empty_history()
 
     # -- checks ----------------------------------------------------------------
 
     def _check_settings(self):
         """The hyper-parameters; run again by fit() because attributes may change in between."""
-        self.batch_size = _int_arg(self.batch_size, "batch_size", 1)
-        self.epochs = _int_arg(self.epochs, "epochs", 0)
-        self.checkpoint_every = _int_arg(self.checkpoint_every, "checkpoint_every", 1)
-        if self.progress is not None and self.progress not in _PROGRESS_MODES:
-            raise ValueError(f"progress must be one of {_PROGRESS_MODES} or None (automatic), "
-                             f"got {self.progress!r}")
+        self.batch_size = as_int_at_least(self.batch_size, "batch_size", 1)
+        self.epochs = as_int_at_least(self.epochs, "epochs", 0)
+        self.checkpoint_every = as_int_at_least(self.checkpoint_every, "checkpoint_every", 1)
+        as_choice(self.progress, "progress", _PROGRESS_MODES + (None,))
         _check_lr(self.optimizer)
 
     def _probe(self, x, y, xname, yname):
@@ -701,7 +315,7 @@ class Trainer:
         gradient is touched.
         """
         k = min(2, len(x))
-        gens = _model_generators(self.model)
+        gens = model_generators(self.model)
         states = [g.bit_generator.state for _, g in gens]
         self.model.eval()
         try:
@@ -757,8 +371,9 @@ class Trainer:
 
     def predict(self, x, batch_size=None):
         """The model's output on ``x`` in eval mode, in batches, joined along axis 0."""
-        x = _as_data(x, "x")
-        bs = self.batch_size if batch_size is None else _int_arg(batch_size, "batch_size", 1)
+        x = as_samples(x, "x")
+        bs = (self.batch_size if batch_size is None
+              else as_int_at_least(batch_size, "batch_size", 1))
         self.model.eval()
         outs = [self.model(x[i:i + bs]) for i in range(0, len(x), bs)]
         return np.concatenate(outs, axis=0)
@@ -871,7 +486,7 @@ class Trainer:
         seconds = time.perf_counter() - t0
 
         self.epoch = epoch
-        for key, value in zip(_HISTORY_KEYS, (epoch, self.step, train_loss, val_metric, seconds)):
+        for key, value in zip(HISTORY_KEYS, (epoch, self.step, train_loss, val_metric, seconds)):
             self.history[key].append(value)
         progress.end_epoch(epoch, train_loss, val_metric, seconds)
         if self.out_dir is not None and (epoch % self.checkpoint_every == 0
