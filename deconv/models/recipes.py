@@ -126,7 +126,8 @@ def run_name(settings):
 
     ``settings`` is a dict from :func:`resolve_settings`. The default settings
     give the family's name alone (``"superres"``); others add one part each,
-    e.g. ``"superres-x4-pixelshuffle"`` or ``"classifier-sgd-momentum0.9-seed1"``,
+    e.g. ``"superres-x4-pixelshuffle"`` or ``"classifier-sgd-momentum0.9-seed1"``
+    (SGD's default momentum, 0, adds nothing),
     so runs of different settings never share a folder and the same settings
     always find theirs again.
 
@@ -136,7 +137,8 @@ def run_name(settings):
     'classifier-epochs30-seed1'
     """
     name = settings["name"]
-    defaults = resolve_settings(name)
+    defaults = resolve_settings(name, optimizer=settings["optimizer"])   # SGD: momentum 0
+    defaults["optimizer"] = resolve_settings(name)["optimizer"]
     parts = [name]
     for key, form in _NAME_PARTS:
         if key in settings and settings[key] != defaults[key]:
