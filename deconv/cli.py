@@ -11,12 +11,16 @@ def _check(args):
     return 0 if ok else 1
 
 
-def _train(args):
-    from deconv.models import recipes as experiments
-    result = experiments.run(
-        args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,
-        resume=args.resume, scale=args.scale, upsample=args.upsample)
+def _train(args, parser):
+    from deconv.models import recipes
+    try:
+        result = recipes.run(
+            args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,
+            resume=args.resume, scale=args.scale, upsample=args.upsample)
+    except recipes.SettingsError as e:
+        # found before any training: an option that does not apply, a bad value or checkpoint
+        parser.error(str(e))
     return 0 if result["beats_baseline"] else 1
 
 
@@ -64,15 +68,20 @@ def main(argv=None):
     t.add_argument("--epochs", type=int, help="total epochs (default: the family's recipe)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
-    t.add_argument("--momentum", type=float, default=0.0, help="SGD momentum")
+    t.add_argument("--momentum", type=float, help="SGD momentum (--optimizer sgd only; default 0)")
     t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--out", default="runs", help="directory for OUT/MODEL/checkpoint.npz and samples.png")
-    t.add_argument("--resume", metavar="CKPT", help="continue from this checkpoint")
-    t.add_argument("--scale", type=int, default=2, choices=[2, 4], help="superres only")
-    t.add_argument("--upsample", default="deconv", choices=["deconv", "pixelshuffle"],
-                   help="superres only")
-    t.set_defaults(func=_train)
+    t.add_argument("--out", default="runs",
+                   help="parent directory of the run's folder OUT/RUN (checkpoint.npz, "
+                        "samples.png); RUN is MODEL for the default settings, else MODEL "
+                        "followed by each setting that differs, e.g. superres-x4-pixelshuffle")
+    t.add_argument("--resume", metavar="CKPT",
+                   help="continue from this checkpoint, or from the checkpoint in this run "
+                        "folder, up to --epochs in total (same model, --lr, --momentum, --seed)")
+    t.add_argument("--scale", type=int, choices=[2, 4], help="superres only (default 2)")
+    t.add_argument("--upsample", choices=["deconv", "pixelshuffle"],
+                   help="superres only (default deconv)")
+    t.set_defaults(func=lambda args: _train(args, t))
     b = sub.add_parser(
         "bench",
         help="benchmark suite: every op forward and backward against PyTorch (when "

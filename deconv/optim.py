@@ -47,12 +47,11 @@ Differences from torch
   warns and then updates it twice).
 """
 
-import math
 import numbers
 
 import numpy as np
 
-from deconv.functional.validation import FLOAT_DTYPES
+from deconv.functional.validation import FLOAT_DTYPES, as_bool, as_real
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -60,36 +59,6 @@ __all__ = ["Optimizer", "SGD", "Adam"]
 # ---------------------------------------------------------------------------
 # argument checking
 # ---------------------------------------------------------------------------
-
-
-def _real(value, name):
-    """A finite real number (Python or NumPy; bool refused) as a Python float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}={value!r}: must be finite")
-    return value
-
-
-def _non_negative(value, name):
-    value = _real(value, name)
-    if value < 0.0:
-        raise ValueError(f"Invalid {name}={value!r}: must be >= 0")
-    return value
-
-
-def _beta(value, name):
-    value = _real(value, name)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"Invalid {name}={value!r}: must be in [0, 1)")
-    return value
-
-
-def _flag(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
-    return bool(value)
 
 
 def _scalar_from_state(value, key):
@@ -201,7 +170,7 @@ class Optimizer:
             (torch's default), so that the next :meth:`step` skips the
             parameter unless a new gradient is assigned.
         """
-        set_to_none = _flag(set_to_none, "set_to_none")
+        set_to_none = as_bool(set_to_none, "set_to_none")
         for p in self.params:
             if p.grad is None:
                 continue
@@ -392,11 +361,11 @@ class SGD(Optimizer):
         super().__init__(params)
 
     def _set_hyper(self, lr, momentum, dampening, weight_decay, nesterov):
-        lr = _non_negative(lr, "lr")
-        momentum = _non_negative(momentum, "momentum")
-        dampening = _real(dampening, "dampening")
-        weight_decay = _non_negative(weight_decay, "weight_decay")
-        nesterov = _flag(nesterov, "nesterov")
+        lr = as_real(lr, "lr", 0)
+        momentum = as_real(momentum, "momentum", 0)
+        dampening = as_real(dampening, "dampening")
+        weight_decay = as_real(weight_decay, "weight_decay", 0)
+        nesterov = as_bool(nesterov, "nesterov")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 "nesterov=True requires momentum > 0 and dampening == 0, got "
@@ -516,11 +485,11 @@ class Adam(Optimizer):
         return (self.beta1, self.beta2)
 
     def _set_hyper(self, lr, beta1, beta2, eps, weight_decay):
-        lr = _non_negative(lr, "lr")
-        beta1 = _beta(beta1, "betas[0]")
-        beta2 = _beta(beta2, "betas[1]")
-        eps = _non_negative(eps, "eps")
-        weight_decay = _non_negative(weight_decay, "weight_decay")
+        lr = as_real(lr, "lr", 0)
+        beta1 = as_real(beta1, "betas[0]", 0, 1, high_open=True)
+        beta2 = as_real(beta2, "betas[1]", 0, 1, high_open=True)
+        eps = as_real(eps, "eps", 0)
+        weight_decay = as_real(weight_decay, "weight_decay", 0)
         self.lr, self.beta1, self.beta2 = lr, beta1, beta2
         self.eps, self.weight_decay = eps, weight_decay
 

@@ -19,7 +19,7 @@ def _subset(split, n):
 @pytest.mark.parametrize("name", list(experiments.RECIPES))
 def test_brief_training_improves_the_validation_metric(name):
     recipe = experiments.RECIPES[name]
-    dataset = recipe.load()
+    dataset = recipe.load(**recipe.options)
     train, val = _subset(dataset.train, 256), _subset(dataset.val, 128)
     model = models.build(name, rng=0)
     # the residual super-resolution net starts exactly at bilinear upsampling; on 256
@@ -39,20 +39,23 @@ def test_run_writes_checkpoint_and_figure_and_resumes(tmp_path):
                              stream=out)
     text = out.getvalue()
     assert "majority class" in text and "accuracy" in text
-    assert os.path.exists(tmp_path / "classifier" / "checkpoint.npz")
-    assert os.path.exists(tmp_path / "classifier" / "samples.png")
-    with open(tmp_path / "classifier" / "samples.png", "rb") as f:
+    # 2 epochs is not the recipe's 15: the run's folder says so
+    run_dir = tmp_path / "classifier-epochs2"
+    assert result["checkpoint"] == str(run_dir / "checkpoint.npz")
+    assert os.path.exists(run_dir / "checkpoint.npz")
+    assert os.path.exists(run_dir / "samples.png")
+    with open(run_dir / "samples.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert len(result["history"]["epoch"]) == 2
     # resuming continues from epoch 2 to 3, and equals an uninterrupted 3-epoch run
     resumed = experiments.run("classifier", epochs=3, out=str(tmp_path / "b"), progress="none",
                               stream=io.StringIO(), figure=False,
-                              resume=str(tmp_path / "classifier" / "checkpoint.npz"))
+                              resume=str(run_dir / "checkpoint.npz"))
     experiments.run("classifier", epochs=3, out=str(tmp_path / "c"), progress="none",
                     stream=io.StringIO(), figure=False)
     assert resumed["history"]["epoch"] == [1, 2, 3]
-    a = np.load(tmp_path / "b" / "classifier" / "checkpoint.npz", allow_pickle=False)
-    b = np.load(tmp_path / "c" / "classifier" / "checkpoint.npz", allow_pickle=False)
+    a = np.load(tmp_path / "b" / "classifier-epochs3" / "checkpoint.npz", allow_pickle=False)
+    b = np.load(tmp_path / "c" / "classifier-epochs3" / "checkpoint.npz", allow_pickle=False)
     weights = [k for k in a.files if k.startswith("model.")]
     assert weights and all(np.array_equal(a[k], b[k]) for k in weights)
 
@@ -72,9 +75,10 @@ def test_command_line(tmp_path, capsys):
     (dict(optimizer="adam", momentum=0.9), r"--momentum"),
 ])
 def test_bad_hyper_parameters_are_refused_before_training(tmp_path, kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(experiments.SettingsError, match=match):
         experiments.run("classifier", out=str(tmp_path), progress="none", stream=io.StringIO(),
                         **kwargs)
+    assert not any(tmp_path.iterdir())          # no run folder was made
 
 
 def test_data_subset_helper_keeps_the_mask():

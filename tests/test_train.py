@@ -581,3 +581,29 @@ def test_progress_bar_on_a_terminal():
     text = out.getvalue()
     assert "epoch 1/2" in text and "epoch 2/2" in text and "\r" in text
     assert "val loss" in text
+
+
+# ---------------------------------------------------------------------------
+# the README's loop by hand
+# ---------------------------------------------------------------------------
+
+
+def test_readme_training_loop_by_hand_runs_and_learns():
+    """The loop of README.md's "The training loop by hand" (forward, loss_fn(pred, y),
+    loss_fn.backward(), model.backward(g), opt.step()) runs and its loss falls as stated."""
+    import re
+
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "README.md")
+    with open(readme, encoding="utf-8") as f:
+        section = f.read().split("### The training loop by hand", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    for call in ("loss_fn(pred, y[batch])", "g = loss_fn.backward()", "model.backward(g)",
+                 "opt.step()"):
+        assert call in block
+    namespace = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    losses = namespace["losses"]
+    assert len(losses) == 8
+    assert all(b < a for a, b in zip(losses, losses[1:]))       # falls every epoch
+    assert round(losses[0], 2) == 0.32 and round(losses[-1], 3) == 0.010   # as the README says

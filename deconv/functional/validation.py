@@ -287,3 +287,84 @@ def refuse_positional_bias(backward):
         return backward(*args, **kwargs)
 
     return checked
+
+
+# --- checks used by optim, train and models ---
+
+
+def as_int_at_least(value, name, minimum):
+    """An integer argument (as :func:`as_int`) that must be ``>= minimum``."""
+    value = as_int(value, name)
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def as_real(value, name, low=None, high=None, *, low_open=False, high_open=False):
+    """A finite real number (Python or NumPy; bool is rejected) as a Python float.
+
+    ``low`` and ``high`` (if given) bound it, closed unless ``low_open`` or
+    ``high_open``; the message states the interval, e.g. ``in [0, 1)`` or
+    ``> 0``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if not np.isfinite(value) or below or above:
+        if low is not None and high is not None:
+            where = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            where = f" {'>' if low_open else '>='} {low}"
+        elif high is not None:
+            where = f" {'<' if high_open else '<='} {high}"
+        else:
+            where = ""
+        raise ValueError(f"{name} must be a finite number{where}, got {value!r}")
+    return value
+
+
+def as_choice(value, name, choices):
+    """One of ``choices`` (compared with ==; the message lists them)."""
+    if isinstance(value, (bool, np.bool_)) or value not in choices:
+        listing = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {listing}, got {value!r}")
+    return value
+
+
+def as_float_dtype(dtype, name="dtype"):
+    """A dtype argument that must be float32 or float64, as a ``np.dtype``."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def as_generator(rng, name="rng"):
+    """None -> a fresh ``default_rng()``; an int >= 0 -> ``default_rng(seed)``; a Generator as is.
+
+    A Generator is returned itself (not copied): whoever draws from it advances it.
+    """
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int seed or a np.random.Generator, got {rng!r}")
+    return np.random.default_rng(as_int_at_least(rng, f"{name} seed", 0))
+
+
+def as_samples(value, name):
+    """Data with samples along axis 0 (inputs or targets of a training set) as an ndarray."""
+    if value is None:
+        raise TypeError(f"{name} must be an array, got None")
+    value = np.asarray(value)
+    if value.ndim == 0:
+        raise ValueError(f"{name} must have a sample axis 0, got a 0-d array")
+    if value.dtype == object:
+        raise TypeError(f"{name} must be a numeric array, got dtype object")
+    return value

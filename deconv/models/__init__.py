@@ -42,18 +42,15 @@ from deconv.models import metrics
 from deconv.functional import shapes
 from deconv.models.data import VOCAB_SIZE
 from deconv.functional.upsampling import upsample_bilinear2d, upsample_nearest2d
+from deconv.functional.validation import as_choice, as_generator, as_int_at_least
 
-__all__ = ["FAMILIES", "skip", "text", "classifier", "autoencoder", "superres", "build", "loss",
-           "evaluate", "baseline"]
+__all__ = ["FAMILIES", "UPSAMPLERS", "skip", "text", "classifier", "autoencoder", "superres",
+           "build", "loss", "evaluate", "baseline"]
 
 #: The command-line names of the five families.
 FAMILIES = ("skip", "text", "classifier", "autoencoder", "superres")
-
-
-def _generator(rng):
-    if isinstance(rng, (bool, np.bool_)):
-        raise TypeError(f"rng must be None, an int seed or a np.random.Generator, got {rng!r}")
-    return np.random.default_rng(rng)      # a Generator is returned as is (and advanced)
+#: The two ways :func:`superres` upsamples (its ``upsample`` argument).
+UPSAMPLERS = ("deconv", "pixelshuffle")
 
 
 # ---------------------------------------------------------------------------
@@ -102,7 +99,7 @@ def skip(in_channels=1, channels=(16, 32), *, dtype=np.float32, rng=None):
     block from the ``C2`` features of one pooled position (the windows do
     not overlap). The output is linear (no final activation).
     """
-    gen = _generator(rng)
+    gen = as_generator(rng)
     c1, c2 = channels
     kw = dict(dtype=dtype, rng=gen)
     return nn.Sequential(
@@ -163,10 +160,10 @@ def text(vocab_size=VOCAB_SIZE, embedding_dim=32, channels=128, kernel_size=9, *
         The logits go to :class:`deconv.nn.CrossEntropyLoss` with the
         original windows ``(N, L)`` as targets.
     """
-    k = int(kernel_size)
-    if k < 1 or k % 2 == 0:
+    k = as_int_at_least(kernel_size, "kernel_size", 1)
+    if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd and positive, got {kernel_size!r}")
-    gen = _generator(rng)
+    gen = as_generator(rng)
     kw = dict(dtype=dtype, rng=gen)
     p = (k - 1) // 2
     return nn.Sequential(
@@ -221,7 +218,7 @@ def classifier(in_channels=1, image_size=8, num_classes=10, channels=(16, 16), *
     to ``S``, keeping the strongest of each 2x2 group of upsampled
     responses.
     """
-    gen = _generator(rng)
+    gen = as_generator(rng)
     kw = dict(dtype=dtype, rng=gen)
     c1, c2 = channels
     up = shapes.conv_transpose_output_size(image_size, 3, stride=2, padding=1, output_padding=1)
@@ -285,10 +282,10 @@ def autoencoder(in_channels=3, image_size=32, channels=(32, 64, 128), *, dtype=n
     The code holds ``C3 * (S/8)**2`` numbers (2048 by default) for the
     ``3 * S**2`` (3072) of the input.
     """
-    gen = _generator(rng)
+    gen = as_generator(rng)
     kw = dict(dtype=dtype, rng=gen)
     widths = (in_channels,) + tuple(channels)
-    sizes = [int(image_size)]
+    sizes = [as_int_at_least(image_size, "image_size", 1)]
     layers = []
     for cin, cout in zip(widths[:-1], widths[1:]):
         layers += [nn.Conv2d(cin, cout, 3, stride=2, padding=1, **kw), nn.ReLU()]
@@ -383,12 +380,9 @@ def superres(scale=2, upsample="deconv", residual=True, in_channels=3, channels=
     zero initialisation matters: with random weights the body's ReLUs die
     while it learns to output nothing, and it never moves again.
     """
-    r = int(scale)
-    if r < 1:
-        raise ValueError(f"scale must be a positive int, got {scale!r}")
-    if upsample not in ("deconv", "pixelshuffle"):
-        raise ValueError(f"upsample must be 'deconv' or 'pixelshuffle', got {upsample!r}")
-    gen = _generator(rng)
+    r = as_int_at_least(scale, "scale", 1)
+    as_choice(upsample, "upsample", UPSAMPLERS)
+    gen = as_generator(rng)
     kw = dict(dtype=dtype, rng=gen)
     c_feat, c_map = channels
     layers = [
@@ -535,8 +529,8 @@ def baseline(name, dataset, factor=8):
         from deconv.models.data import downsample
 
         high = val.y
-        low = downsample(high, factor)
-        r = int(factor)
+        r = as_int_at_least(factor, "factor", 1)
+        low = downsample(high, r)
     suffix = "" if name == "superres" else f" x{r}"
     out = {}
     for label, up in (("nearest", upsample_nearest2d), ("bilinear", upsample_bilinear2d)):

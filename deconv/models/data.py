@@ -46,6 +46,10 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from deconv.functional.validation import (
+    as_float_dtype, as_generator, as_int, as_int_at_least, as_real,
+)
+
 __all__ = [
     "Split", "Dataset",
     "digits", "digits_denoising",
@@ -85,13 +89,6 @@ class Dataset(NamedTuple):
     val: Split
 
 
-def _float_dtype(dtype):
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dt}")
-    return dt
-
-
 def _sklearn_datasets():
     """``sklearn.datasets``, imported on first use, or a clear ImportError."""
     try:
@@ -105,9 +102,7 @@ def _sklearn_datasets():
 
 def _seeded(seed, stream):
     """An independent Generator per (seed, stream): train and val noise never depend on sizes."""
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return np.random.default_rng([int(seed), stream])
+    return np.random.default_rng([as_int_at_least(seed, "seed", 0), stream])
 
 
 # ---------------------------------------------------------------------------
@@ -120,7 +115,7 @@ DIGITS_TRAIN = 1437
 
 def _digits_arrays(dtype):
     bunch = _sklearn_datasets().load_digits()
-    images = (bunch.images / 16.0).astype(_float_dtype(dtype))[:, None]    # (1797, 1, 8, 8)
+    images = (bunch.images / 16.0).astype(as_float_dtype(dtype))[:, None]    # (1797, 1, 8, 8)
     labels = bunch.target.astype(np.int64)                                  # (1797,)
     return images, labels
 
@@ -181,10 +176,8 @@ def digits_denoising(sigma=0.3, seed=0, dtype=np.float32):
     defaults the noisy validation input has a PSNR of about 12.9 dB against
     the clean images.
     """
-    sigma = float(sigma)
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    dt = _float_dtype(dtype)
+    sigma = as_real(sigma, "sigma", 0)
+    dt = as_float_dtype(dtype)
     images, _ = _digits_arrays(np.float64)
     n = DIGITS_TRAIN
     out = []
@@ -214,7 +207,7 @@ def sample_photos(dtype=np.float32):
                for name, im in zip(bunch.filenames, bunch.images)}
     images = np.stack([by_name["china.jpg"], by_name["flower.jpg"]])    # (2, 427, 640, 3) uint8
     images = images.transpose(0, 3, 1, 2).astype(np.float64) / 255.0
-    return np.ascontiguousarray(images.astype(_float_dtype(dtype)))
+    return np.ascontiguousarray(images.astype(as_float_dtype(dtype)))
 
 
 def extract_patches(images, size, stride):
@@ -230,9 +223,7 @@ def extract_patches(images, size, stride):
     images = np.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"images must have shape (N, C, H, W), got {images.shape}")
-    size, stride = int(size), int(stride)
-    if size < 1 or stride < 1:
-        raise ValueError(f"size and stride must be >= 1, got size={size}, stride={stride}")
+    size, stride = as_int_at_least(size, "size", 1), as_int_at_least(stride, "stride", 1)
     N, C, H, W = images.shape
     if size > H or size > W:
         raise ValueError(f"patch size {size} does not fit images of size {H}x{W}")
@@ -260,9 +251,7 @@ def downsample(images, factor):
     """
     from deconv.pooling import avg_pool2d
 
-    factor = int(factor)
-    if factor < 1:
-        raise ValueError(f"factor must be >= 1, got {factor}")
+    factor = as_int_at_least(factor, "factor", 1)
     return avg_pool2d(images, factor)
 
 
@@ -330,7 +319,7 @@ def superres(scale=2, patch_size=32, stride=16, dtype=np.float32):
     and stride ``scale``): the camera model of a sensor with bigger pixels,
     with no aliasing from skipped pixels.
     """
-    scale, patch_size = int(scale), int(patch_size)
+    scale, patch_size = as_int(scale, "scale"), as_int(patch_size, "patch_size")
     if scale < 1 or patch_size % scale:
         raise ValueError(f"scale must be a positive divisor of patch_size={patch_size}, "
                          f"got {scale}")
@@ -412,10 +401,8 @@ def corrupt(indices, rate=0.15, rng=0):
     if x.ndim != 2 or x.dtype.kind not in "iu":
         raise ValueError(f"indices must be a 2-D integer array (N, L), got dtype {x.dtype} and "
                          f"shape {x.shape}")
-    rate = float(rate)
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate}")
-    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rate = as_real(rate, "rate", 0, 1)
+    gen = as_generator(rng)
     N, L = x.shape
     k = int(round(rate * L))
     order = np.argsort(gen.random((N, L)), axis=1, kind="stable")
@@ -479,9 +466,7 @@ def text(window=64, rate=0.15, seed=0):
     no character is in both. The corruption is drawn once: every epoch sees
     the same corrupted training windows.
     """
-    window = int(window)
-    if window < 1:
-        raise ValueError(f"window must be >= 1, got {window}")
+    window = as_int_at_least(window, "window", 1)
     codes = encode(text_corpus())
     cut = int(len(codes) * TEXT_TRAIN_FRACTION)
     out = []

@@ -20,6 +20,8 @@ import math
 
 import numpy as np
 
+from deconv.functional.validation import as_real
+
 __all__ = ["mse", "psnr", "mae", "accuracy"]
 
 
@@ -47,8 +49,9 @@ def psnr(prediction, target, data_range=1.0):
     images dominate); ``inf`` when the arrays are equal. ``data_range`` is
     1 for images in ``[0, 1]``.
     """
+    data_range = as_real(data_range, "data_range", 0, low_open=True)
     m = mse(prediction, target)
-    return math.inf if m == 0 else float(10.0 * math.log10(float(data_range) ** 2 / m))
+    return math.inf if m == 0 else float(10.0 * math.log10(data_range**2 / m))
 
 
 def mae(prediction, target):

@@ -9,23 +9,27 @@ family's baselines, and writes the checkpoint and a PNG figure of samples.
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from deconv import models, optim
+from deconv.functional.validation import as_choice, as_int_at_least, as_real
 from deconv.models import data
-from deconv.train import Trainer
+from deconv.train import CHECKPOINT_NAME, Trainer
 
 
 @dataclass(frozen=True)
 class Recipe:
     """Data and default hyper-parameters of one family (measured to beat its baseline)."""
-    load: object          # () -> deconv.data.Dataset
+    load: object          # (**options) -> deconv.data.Dataset
     epochs: int
     batch_size: int
     lr: float
     headline: str         # the metric printed first and compared with the baselines
+    # the family's own options of ``deconv train`` and their defaults; they go to
+    # ``load`` and to the model's builder
+    options: dict = field(default_factory=dict)
 
 
 RECIPES = {
@@ -37,19 +41,141 @@ RECIPES = {
                          headline="accuracy"),
     "autoencoder": Recipe(lambda: data.patches(), epochs=20, batch_size=32, lr=2e-3,
                           headline="psnr"),
-    "superres": Recipe(lambda: data.superres(scale=2), epochs=15, batch_size=32, lr=1e-3,
-                       headline="psnr"),
+    "superres": Recipe(lambda scale, upsample: data.superres(scale=scale), epochs=15,
+                       batch_size=32, lr=1e-3, headline="psnr",
+                       options={"scale": 2, "upsample": "deconv"}),
 }
 
+#: The optimizers of ``deconv train --optimizer``.
+OPTIMIZERS = ("adam", "sgd")
 
-def _optimizer(name, params, lr, momentum):
-    if name == "adam":
-        if momentum:
-            raise ValueError("--momentum applies to --optimizer sgd only")
-        return optim.Adam(params, lr=lr)
-    if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum)
-    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+class SettingsError(ValueError):
+    """A setting of :func:`run` that is out of range, does not apply to the model or
+    contradicts the checkpoint being resumed; raised before any training (the
+    command line reports it as a usage error, exit status 2)."""
+
+
+def resolve_settings(name, *, epochs=None, batch_size=None, lr=None, optimizer="adam",
+                     momentum=None, seed=0, scale=None, upsample=None):
+    """The checked settings of a run of family ``name``, with the recipe's defaults filled in.
+
+    ``None`` means "the default" (the family's recipe, momentum 0 for SGD).
+    An option that does not apply is refused, not ignored: ``scale`` and
+    ``upsample`` belong to 'superres' only, ``momentum`` to ``optimizer='sgd'``
+    only. Returns a dict with the keys ``name``, ``epochs``, ``batch_size``,
+    ``lr``, ``optimizer``, ``momentum`` (None for Adam), ``seed`` and the
+    family's options (``scale``, ``upsample`` for 'superres').
+
+    Raises
+    ------
+    SettingsError
+        Naming the argument, its command-line option and the value.
+    """
+    try:
+        return _resolve(name, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                        momentum=momentum, seed=seed, scale=scale, upsample=upsample)
+    except (TypeError, ValueError) as err:
+        raise SettingsError(str(err)) from None
+
+
+def _resolve(name, *, epochs, batch_size, lr, optimizer, momentum, seed, **options):
+    models._check_family(name)
+    recipe = RECIPES[name]
+    for option, value in options.items():
+        if value is not None and option not in recipe.options:
+            families = [f for f, r in RECIPES.items() if option in r.options]
+            raise ValueError(f"{option} (--{option}) applies to {' and '.join(families)} only, "
+                             f"not to {name}")
+    out = {"name": name}
+    out["epochs"] = as_int_at_least(recipe.epochs if epochs is None else epochs,
+                                    "epochs (--epochs)", 0)
+    out["batch_size"] = as_int_at_least(recipe.batch_size if batch_size is None else batch_size,
+                                        "batch_size (--batch-size)", 1)
+    out["lr"] = as_real(recipe.lr if lr is None else lr, "lr (--lr)", 0, low_open=True)
+    out["optimizer"] = as_choice(optimizer, "optimizer (--optimizer)", OPTIMIZERS)
+    if optimizer == "sgd":
+        out["momentum"] = as_real(0.0 if momentum is None else momentum,
+                                  "momentum (--momentum)", 0)
+    elif momentum is not None:
+        raise ValueError(f"momentum (--momentum) applies to --optimizer sgd only, "
+                         f"not to {optimizer}")
+    else:
+        out["momentum"] = None
+    out["seed"] = as_int_at_least(seed, "seed (--seed)", 0)
+    for option, default in recipe.options.items():
+        out[option] = default if options[option] is None else options[option]
+    if "scale" in out:
+        out["scale"] = as_int_at_least(out["scale"], "scale (--scale)", 1)
+    if "upsample" in out:
+        as_choice(out["upsample"], "upsample (--upsample)", models.UPSAMPLERS)
+    return out
+
+
+# How each setting that differs from its default shows in the name of a run's folder,
+# in this order; floats by repr, which tells every two different floats apart.
+_NAME_PARTS = (
+    ("scale", "x{}"), ("upsample", "{}"), ("optimizer", "{}"), ("lr", "lr{!r}"),
+    ("momentum", "momentum{!r}"), ("batch_size", "batch{}"), ("epochs", "epochs{}"),
+    ("seed", "seed{}"),
+)
+
+
+def run_name(settings):
+    """The folder name of a run: the family, then each setting that is not its default.
+
+    ``settings`` is a dict from :func:`resolve_settings`. The default settings
+    give the family's name alone (``"superres"``); others add one part each,
+    e.g. ``"superres-x4-pixelshuffle"`` or ``"classifier-sgd-momentum0.9-seed1"``
+    (SGD's default momentum, 0, adds nothing),
+    so runs of different settings never share a folder and the same settings
+    always find theirs again.
+
+    >>> run_name(resolve_settings("superres", scale=4, upsample="pixelshuffle"))
+    'superres-x4-pixelshuffle'
+    >>> run_name(resolve_settings("classifier", epochs=30, seed=1))
+    'classifier-epochs30-seed1'
+    """
+    name = settings["name"]
+    defaults = resolve_settings(name, optimizer=settings["optimizer"])   # SGD: momentum 0
+    defaults["optimizer"] = resolve_settings(name)["optimizer"]
+    parts = [name]
+    for key, form in _NAME_PARTS:
+        if key in settings and settings[key] != defaults[key]:
+            parts.append(form.format(settings[key]))
+    return "-".join(parts)
+
+
+def _optimizer(settings, params):
+    if settings["optimizer"] == "adam":
+        return optim.Adam(params, lr=settings["lr"])
+    return optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"])
+
+
+def _checkpoint_file(resume):
+    """``resume`` as a checkpoint file: a file as is, a run's folder -> its checkpoint."""
+    path = os.fspath(resume)
+    if os.path.isdir(path):
+        path = os.path.join(path, CHECKPOINT_NAME)
+    if not os.path.isfile(path):
+        raise SettingsError(f"resume (--resume): there is no checkpoint at {path}")
+    return path
+
+
+def _check_resumed(settings, trainer, info, path):
+    """A resumed run continues with the checkpoint's optimizer and shuffling state:
+    the learning rate, momentum and seed asked must be the ones it holds."""
+    asked = {"lr": settings["lr"]}
+    if settings["momentum"] is not None:
+        asked["momentum"] = settings["momentum"]
+    held = trainer.optimizer.hyperparameters()
+    if info["seed"] is not None:
+        asked["seed"], held["seed"] = settings["seed"], info["seed"]
+    differ = [f"{k} {asked[k]!r} (the checkpoint's: {held[k]!r})" for k in asked
+              if asked[k] != held[k]]
+    if differ:
+        raise SettingsError(f"resume (--resume): {path} was trained with other settings: "
+                            f"{', '.join(differ)}; resume with the settings of that run")
 
 
 def _format(metrics):
@@ -61,36 +187,47 @@ def _format(metrics):
     return ", ".join(parts)
 
 
-def run(name, *, epochs=None, batch_size=None, lr=None, momentum=0.0, optimizer="adam", seed=0,
-        out="runs", resume=None, scale=2, upsample="deconv", progress=None, stream=None,
+def run(name, *, epochs=None, batch_size=None, lr=None, momentum=None, optimizer="adam", seed=0,
+        out="runs", resume=None, scale=None, upsample=None, progress=None, stream=None,
         figure=True):
     """Train family ``name``; return ``{"metrics", "baselines", "history", "seconds", ...}``.
 
     ``epochs``, ``batch_size`` and ``lr`` default to the family's recipe;
-    ``scale`` and ``upsample`` apply to 'superres' only. ``resume`` names a
-    checkpoint to continue from (training goes on up to ``epochs`` in total).
+    ``scale`` and ``upsample`` apply to 'superres' only and ``momentum`` to
+    ``optimizer='sgd'`` only (see :func:`resolve_settings`). The checkpoint
+    and figure go to ``out/<run_name>/`` (:func:`run_name`: ``out/superres``
+    for the default settings). ``resume`` names a checkpoint, or the folder
+    of a run, to continue from (training goes on up to ``epochs`` in total);
+    its learning rate, momentum and seed must be those asked.
+
+    Raises
+    ------
+    SettingsError
+        Before any training, for a setting that is out of range or does not
+        apply, a missing checkpoint, or one that does not fit the settings.
     """
-    if name not in RECIPES:
-        raise ValueError(f"unknown model {name!r}; expected one of {', '.join(RECIPES)}")
+    settings = resolve_settings(name, epochs=epochs, batch_size=batch_size, lr=lr,
+                                optimizer=optimizer, momentum=momentum, seed=seed, scale=scale,
+                                upsample=upsample)
+    resume = None if resume is None else _checkpoint_file(resume)
     stream = sys.stdout if stream is None else stream
     recipe = RECIPES[name]
-    epochs = recipe.epochs if epochs is None else epochs
-    batch_size = recipe.batch_size if batch_size is None else batch_size
-    lr = recipe.lr if lr is None else lr
-    if name == "superres":
-        dataset = data.superres(scale=scale)
-        model = models.build(name, scale=scale, upsample=upsample, rng=seed)
-    else:
-        dataset = recipe.load()
-        model = models.build(name, rng=seed)
+    options = {k: settings[k] for k in recipe.options}
+    dataset = recipe.load(**options)
+    model = models.build(name, rng=settings["seed"], **options)
     loss = models.loss(name)
-    opt = _optimizer(optimizer, model.parameters(), lr, momentum)
-    out_dir = os.path.join(out, name)
-    os.makedirs(out_dir, exist_ok=True)
-    trainer = Trainer(model, loss, opt, batch_size=batch_size, epochs=epochs, seed=seed,
-                      out_dir=out_dir, progress=progress, stream=stream)
+    opt = _optimizer(settings, model.parameters())
+    out_dir = os.path.join(out, run_name(settings))
+    trainer = Trainer(model, loss, opt, batch_size=settings["batch_size"],
+                      epochs=settings["epochs"], seed=settings["seed"], out_dir=out_dir,
+                      progress=progress, stream=stream)
     if resume is not None:
-        trainer.load_checkpoint(resume)
+        try:
+            info = trainer.load_checkpoint(resume)
+        except ValueError as err:
+            raise SettingsError(f"resume (--resume): {err}") from None
+        _check_resumed(settings, trainer, info, resume)
+    os.makedirs(out_dir, exist_ok=True)
     start = time.perf_counter()
     history = trainer.fit(dataset.train.x, dataset.train.y, dataset.val.x, dataset.val.y)
     seconds = time.perf_counter() - start
