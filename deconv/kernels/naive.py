@@ -246,28 +246,11 @@ def conv_transpose2d_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, gro
     grad_output (a tap over the padding multiplies the weight by zero, so an
     inf weight there gives NaN). Returns grad_input, shape (N, C_in, H, W).
     """
-    N, C_out, H_out, W_out = grad_output.shape  # grad_output: (N, C_out, H_out, W_out)
-    C_in, O, kH, kW = weight.shape              # weight: (C_in, C_out/G, kH, kW)
-    C = C_in // groups
-    zero = grad_output.dtype.type(0)
-    grad_input = np.empty((N, C_in, H, W), grad_output.dtype)   # (N, C_in, H, W)
-    for n in range(N):
-        for g in range(groups):
-            for c in range(C):
-                for i in range(H):
-                    for j in range(W):
-                        acc = zero
-                        for o in range(O):
-                            for a in range(kH):
-                                u = i * sH + a * dH - pH
-                                for b in range(kW):
-                                    v = j * sW + b * dW - pW
-                                    gy_pad = zero     # the tap may lie over the padding
-                                    if 0 <= u < H_out and 0 <= v < W_out:
-                                        gy_pad = grad_output[n, g * O + o, u, v]
-                                    acc += weight[g * C + c, o, a, b] * gy_pad
-                        grad_input[n, g * C + c, i, j] = acc
-    return grad_input
+    # The formula is conv2d_forward's, term for term: the transposed conv's
+    # weight (C_in, C_out/G, kH, kW) is laid out as a conv weight with C_in
+    # outputs, and grad_output plays the conv's input. One loop nest serves
+    # both (the adjoint of the adjoint is the conv itself), in the same order.
+    return conv2d_forward(grad_output, weight, None, sH, sW, pH, pW, dH, dW, groups, H, W)
 
 
 @njit(cache=True)
@@ -281,29 +264,10 @@ def conv_transpose2d_weight_grad(grad_output, x, sH, sW, pH, pW, dH, dW, groups,
     the taps whose copy was cut off NaN). Returns grad_weight, shape
     (C_in, C_out/G, kH, kW).
     """
-    N, C_out, H_out, W_out = grad_output.shape  # grad_output: (N, C_out, H_out, W_out)
-    _, C_in, H, W = x.shape                     # x: (N, C_in, H, W)
-    C = C_in // groups
-    O = C_out // groups
-    zero = x.dtype.type(0)
-    grad_weight = np.empty((C_in, O, kH, kW), x.dtype)   # (C_in, C_out/G, kH, kW)
-    for g in range(groups):
-        for c in range(C):
-            for o in range(O):
-                for a in range(kH):
-                    for b in range(kW):
-                        acc = zero
-                        for n in range(N):
-                            for i in range(H):
-                                u = i * sH + a * dH - pH
-                                for j in range(W):
-                                    v = j * sW + b * dW - pW
-                                    gy_pad = zero     # the tap may lie over the padding
-                                    if 0 <= u < H_out and 0 <= v < W_out:
-                                        gy_pad = grad_output[n, g * O + o, u, v]
-                                    acc += x[n, g * C + c, i, j] * gy_pad
-                        grad_weight[g * C + c, o, a, b] = acc
-    return grad_weight
+    # The formula is conv2d_weight_grad's with the roles swapped: x plays the
+    # conv's output gradient and grad_output the conv's input (the transposed
+    # conv is the adjoint of that conv). The sums run in the same order.
+    return conv2d_weight_grad(x, grad_output, sH, sW, pH, pW, dH, dW, groups, kH, kW)
 
 
 # The bias of a transposed conv is added per output channel, like a conv's:
