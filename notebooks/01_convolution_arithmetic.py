@@ -80,26 +80,41 @@ def pair(v):
 # Read it as a window: output row $u$ looks at the padded rows $u s,\ u s + d,\ \dots,\ u s +
 # (k-1)d$, a window whose first row is $u s$ and whose extent is $\hat k = d(k-1)+1$ rows. The
 # window slides by $s$. The output has one row per window position that still fits inside the
-# padded input. Below is that sentence as code: `rows` lists every start $0, s, 2s, \dots$ that
-# leaves room for the window, and the output has `len(rows)` rows. No output-size formula is
-# used; the size *emerges* from the counting, so comparing it with `deconv.shapes` later is a
-# real test.
+# padded input.
+#
+# The formula itself, one loop per index, is `deconv.kernels.naive.conv2d_forward`, printed
+# below: the package's plain loop nest of the convolution (there $u, v$ are the input row and
+# column, $i, j$ the output's, $a, b$ the kernel taps, and the group is a loop of its own; here
+# there is one group). It reads the zero padding as an explicit zero instead of padding the
+# array, and it is told the output size rather than computing it. We give it that size by
+# counting, which is the sentence above as code: `rows` lists every start $0, s, 2s, \dots$ of
+# the window in the padded input that leaves room for it, and the output has `len(rows)` rows.
+# No output-size formula is used; the size *emerges* from the counting, so comparing it with
+# `deconv.shapes` later is a real test.
 
 # %%
+import inspect
+
+from deconv.kernels import naive
+
+
 def conv2d_naive(x, w, stride=1, padding=0, dilation=1):
-    """Cross-correlation by sliding the window. x (N, C_in, H, W), w (C_out, C_in, kH, kW)."""
+    """naive.conv2d_forward, the output size counted by sliding the window.
+
+    x (N, C_in, H, W), w (C_out, C_in, kH, kW) -> (N, C_out, H_out, W_out).
+    """
     (sH, sW), (pH, pW), (dH, dW) = pair(stride), pair(padding), pair(dilation)
-    C_out, C_in, kH, kW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pH, pH), (pW, pW)))      # (N, C_in, H + 2pH, W + 2pW)
+    kH, kW = w.shape[2:]
     extH, extW = dH * (kH - 1) + 1, dW * (kW - 1) + 1          # extent of the dilated window
-    rows = range(0, xp.shape[2] - extH + 1, sH)                 # every start that leaves room
-    cols = range(0, xp.shape[3] - extW + 1, sW)
-    y = np.zeros((x.shape[0], C_out, len(rows), len(cols)))    # (N, C_out, H_out, W_out)
-    for u, r in enumerate(rows):
-        for v, c in enumerate(cols):
-            patch = xp[:, :, r:r + extH:dH, c:c + extW:dW]     # (N, C_in, kH, kW)
-            y[:, :, u, v] = np.einsum("nchw,ochw->no", patch, w)
-    return y
+    rows = range(0, x.shape[2] + 2 * pH - extH + 1, sH)         # every start that leaves room
+    cols = range(0, x.shape[3] + 2 * pW - extW + 1, sW)
+    # Section 7 passes views (a cropped canvas, a flipped kernel): C-order copies keep the kernel
+    # to one compiled specialisation.
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    return naive.conv2d_forward(x, w, None, sH, sW, pH, pW, dH, dW, 1, len(rows), len(cols))
+
+
+print(inspect.getsource(naive.conv2d_forward))
 
 
 x = rng.standard_normal((2, 3, 7, 9))                           # (N, C_in, H, W)

@@ -302,27 +302,48 @@ plt.show()
 # $\langle \mathrm{conv}(x), \delta\rangle = \langle x, \mathrm{conv}^\top(\delta)\rangle$.
 # The bias does not appear in the gradient, and the deconvnet does not use it either.
 #
-# The naive scatter, then the comparisons, for $F = W_2$ (layer 2's filters, $C_{out} = C_2$,
-# $C_{in} = C_1$, on the $4\times 4$ grid):
+# Both readings are loop nests in `deconv.kernels.naive`, printed below. The scatter is the
+# transposed convolution's forward, `conv_transpose2d_forward`, given $\delta$ as its input and
+# $F$ as its weight: each $\delta$ value paints its scaled filter, and a product whose target
+# falls in the padding is never computed (that is the crop). The displayed sum itself, read as a
+# gather over the filters' taps, is the convolution's `conv2d_input_grad`. (In the printed code
+# $i, j$ index $\delta$'s grid, $u, v$ the input's and $a, b$ the taps. `conv2d_input_grad`
+# names the channels as $F$ does; `conv_transpose2d_forward` names them from the transposed
+# convolution's side, so there `c` runs over $\delta$'s channels, $F$'s $o$, and `o` over $F$'s $c$.)
+# Then the comparisons, for $F = W_2$ (layer 2's filters, $C_{out} = C_2$, $C_{in} = C_1$, on the
+# $4\times 4$ grid):
 
 # %%
+import inspect
+
+from deconv.kernels import naive
+
+
 def conv_transpose_naive(d, F, P):
-    """Scatter: every d[n, o, y, x] paints d * F[o] onto the padded canvas at (y, x); crop P."""
-    N, Co, H, W = d.shape                             # Co = the convolution's C_out
-    _, Ci, k, _ = F.shape                             # F is the convolution's (C_out, C_in, k, k)
-    canvas = np.zeros((N, Ci, H + k - 1, W + k - 1))  # (N, C_in, H+k-1, W+k-1)
-    for n in range(N):
-        for o in range(Co):
-            for y in range(H):
-                for x in range(W):
-                    canvas[n, :, y:y + k, x:x + k] += d[n, o, y, x] * F[o]
-    return canvas[:, :, P:P + H, P:P + W]             # (N, C_in, H, W) for P = (k-1)/2
+    """Scatter: naive.conv_transpose2d_forward of d with the conv's filters F, stride 1, no bias."""
+    H, W = d.shape[2:]                                # d: (N, C_out, H, W), the conv's output grid
+    k = F.shape[2]                                    # F is the convolution's (C_out, C_in, k, k)
+    F = np.asarray(F, d.dtype)                        # one dtype through the loop
+    H_in, W_in = H + k - 1 - 2 * P, W + k - 1 - 2 * P  # canvas less P a side: H, W for P = (k-1)/2
+    return naive.conv_transpose2d_forward(d, F, None, 1, 1, P, P, 1, 1, 1, H_in, W_in)  # (N, C_in, H, W)
+
+
+def conv_input_grad_naive(d, F, P):
+    """Gather: naive.conv2d_input_grad, the displayed sum, for a stride-1 conv that kept the size."""
+    H, W = d.shape[2:]
+    return naive.conv2d_input_grad(d, np.asarray(F, d.dtype), 1, 1, P, P, 1, 1, 1, H, W)  # (N, C_in, H, W)
+
+
+for f in (naive.conv_transpose2d_forward, naive.conv2d_input_grad):
+    print(inspect.getsource(f))
 
 
 d = rng.standard_normal((4, C2, 4, 4))                # a signal at layer 2, (N, C2, 4, 4)
 p1_small = fv["p1"][:4]                               # the conv's input, (4, C1, 4, 4)
 ct = deconv.conv_transpose2d(d, W2, padding=1)        # (4, C1, 4, 4)
 compare("conv_transpose2d(W2) vs naive scatter", ct, conv_transpose_naive(d, W2, 1),
+        rtol=1e-12, atol=1e-14)
+compare("conv_transpose2d(W2) vs naive gather", ct, conv_input_grad_naive(d, W2, 1),
         rtol=1e-12, atol=1e-14)
 gi, _, _ = deconv.conv2d_backward(d, p1_small, W2, padding=1)
 compare("conv_transpose2d(W2) vs conv2d_backward grad_input", ct, gi, rtol=1e-12, atol=1e-14)
@@ -858,11 +879,11 @@ assert corr_ink > 0.5
 #   backward passes: max-unpooling with the recorded switches equals `max_pool2d_backward`
 #   bit for bit (and is the transpose of the selection the pooling made); the transposed
 #   filters (`conv_transpose2d` with the conv's own weight array) equal `conv2d_backward`'s
-#   input gradient and the convolution with flipped, channel-swapped filters. Replacing the
-#   deconvnet's rectification by the forward ReLU masks turns its projection into the input
-#   gradient, equal to the model's hand-written backward to $10^{-10}$ and to central
-#   differences to $10^{-6}$ — which is Simonyan et al.'s remark and the first of
-#   Springenberg et al.'s three rules.
+#   input gradient, the naive scatter and gather loop nests of `deconv.kernels.naive`, and the
+#   convolution with flipped, channel-swapped filters. Replacing the deconvnet's rectification
+#   by the forward ReLU masks turns its projection into the input gradient, equal to the
+#   model's hand-written backward to $10^{-10}$ and to central differences to $10^{-6}$ — which
+#   is Simonyan et al.'s remark and the first of Springenberg et al.'s three rules.
 # * **Reproduced qualitatively.** Top-9 activations of layer-2 maps come mostly from one or two
 #   digit classes and a fixed part of the image; their deconvnet projections highlight the
 #   strokes that drive them (the paper's Fig. 2). Occlusion (Fig. 7): the true-class

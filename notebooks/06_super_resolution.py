@@ -280,11 +280,17 @@ for r in SCALES:
 # every HR pixel receives exactly $k/r = 2$ contributions per axis ($2\times2$ LR pixels),
 # and because $k$ is a multiple of $r$ that count is the *same* for every output pixel, so the
 # layer has no built-in checkerboard (Odena, Dumoulin & Olah, 2016: uneven overlap when $k$ is
-# not divisible by the stride). The naive loop below is exactly the formula: one `einsum` per
-# LR pixel, then crop $p$ from each side.
+# not divisible by the stride). The formula as a plain loop nest, one loop per letter, is
+# `deconv.kernels.naive.conv_transpose2d_forward` (printed in notebooks 02 and 05). Below we
+# write it the way the formula reads as *patches*: one `einsum` per LR pixel paints its
+# $(C_{out}, k, k)$ patch onto an uncropped canvas, then $p$ is cropped from each side. We check
+# that patch form against the naive loop nest and against deconv's kernel.
 
 # %%
-def conv_transpose2d_naive(x, w, b, r, p):
+from deconv.kernels import naive
+
+
+def conv_transpose2d_patches(x, w, b, r, p):
     """x (N, C_in, h, w), w (C_in, C_out, k, k), b (C_out,) -> (N, C_out, (h-1)r - 2p + k, ...)."""
     N, C_in, h, wd = x.shape
     _, C_out, k, _ = w.shape
@@ -305,8 +311,11 @@ for r in SCALES:
     b = rng.standard_normal(3)
     y = deconv.conv_transpose2d(x, w, b, stride=r, padding=p)
     assert y.shape == (2, 3, r * 6, r * 7)                   # (N, C_out, rh, rw)
-    compare(f"x{r}: transposed conv, naive scatter vs deconv", y,
-            conv_transpose2d_naive(x, w, b, r, p), rtol=1e-12, atol=1e-12)
+    patches = conv_transpose2d_patches(x, w, b, r, p)
+    compare(f"x{r}: transposed conv, einsum patches vs deconv", y, patches, rtol=1e-12, atol=1e-12)
+    loops = naive.conv_transpose2d_forward(x, w, b, r, r, p, p, 1, 1, 1, r * 6, r * 7)  # (N, C_out, rh, rw)
+    compare(f"x{r}: transposed conv, einsum patches vs naive loop nest", patches, loops,
+            rtol=1e-12, atol=1e-12)
     # overlap: with x = 1 and w = 1 every interior output pixel counts its contributions
     ones = deconv.conv_transpose2d(np.ones((1, 1, 6, 6)), np.ones((1, 1, k, k)),
                                    stride=r, padding=p)                # (1, 1, 6r, 6r)
@@ -812,9 +821,10 @@ plt.show()
 #   $r/2$ (FSRCNN's upsampler, in its even-kernel form) equals a $3\times3$ convolution to
 #   $3r^2$ channels followed by a pixel shuffle (ESPCN's upsampler) whose kernels use $4/9$ of
 #   their taps — the observation of Shi et al. (2016b) — to $10^{-12}$ in float64 at
-#   $r = 2$ and $4$. Naive NumPy versions of the transposed conv, the pixel shuffle and both
-#   interpolations agree with deconv's kernels; the whole network's backward agrees with
-#   central differences to better than $10^{-6}$ relative.
+#   $r = 2$ and $4$. Naive NumPy versions of the transposed conv (one `einsum` per LR pixel,
+#   also checked against the loop nest `deconv.kernels.naive.conv_transpose2d_forward`), the
+#   pixel shuffle and both interpolations agree with deconv's kernels; the whole network's
+#   backward agrees with central differences to better than $10^{-6}$ relative.
 # * **Reproduced in kind: the cost argument.** Counted from the layer shapes, processing in
 #   LR space makes our models $3.2$–$3.7\times$ cheaper per output pixel than the same
 #   layers after pre-upsampling at $\times 2$, and $7.3$–$10.5\times$ at $\times 4$; the body's
