@@ -146,3 +146,67 @@ def check_shape_tuple(value, ndim, name):
 def check_shape_equal(array, expected, name):
     if tuple(array.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {array.shape}")
+
+
+# --- checks used by the layers ---
+# deconv.nn validates its constructor arguments and inputs with these (and
+# with the helpers above); the layers prefix every message with their name.
+
+def as_positive_int(value, name):
+    """A size, count or factor: an int (see :func:`as_int`) that is at least 1."""
+    value = as_int(value, name)
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value}")
+    return value
+
+
+def as_float_dtype(dtype, name="dtype"):
+    """``np.float32`` or ``np.float64``, given as anything ``np.dtype`` understands."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dtype!r}") from None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be np.float32 or np.float64, got {dt}")
+    return dt
+
+
+def as_generator(rng, name="rng"):
+    """None -> a fresh ``default_rng()``; an int >= 0 -> ``default_rng(seed)``; a Generator as is."""
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"{name} must be None, an int seed or a np.random.Generator, got {rng!r}")
+    if rng < 0:
+        raise ValueError(f"{name} seed must be >= 0, got {rng}")
+    return np.random.default_rng(int(rng))
+
+
+def as_integer_array(value, name, what="indices"):
+    """Indices (class labels, token ids): an integer ndarray, or an array-like of ints.
+
+    Non-ndarray array-likes go through ``np.asarray``; a float, bool or
+    complex result is refused, since it names no index.
+    """
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be an integer array of {what}, got dtype {array.dtype} "
+            f"(convert with .astype(np.int64) if the values are whole numbers)")
+    return array
+
+
+def check_batched(array, ndim, name="input"):
+    """``array`` has the ``ndim``-D layout ``(N, C, ...)``; an unbatched one gets a hint.
+
+    deconv never guesses a missing batch axis (PyTorch does for some ops):
+    one sample of shape ``(C, H, W)`` is passed as ``x[None]``.
+    """
+    if array.ndim == ndim:
+        return
+    message = f"expected {ndim}-D {name} {LAYOUT[ndim - 2]}, got shape {array.shape}"
+    if array.ndim == ndim - 1:
+        message += "; for one sample pass x[None]"
+    raise ValueError(message)
