@@ -155,12 +155,18 @@ class Module:
                 f"cannot assign {name!r} before Module.__init__() is called; call "
                 f"super().__init__() first in {type(self).__name__}.__init__"
             )
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
+        # A name re-assigned with the same kind keeps its place in the order
+        # (as torch's dict assignment does), so tying ``b.weight = a.weight``
+        # leaves the state_dict keys in the order of the PyTorch twin.
         if isinstance(value, Parameter):
+            self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
+            self._parameters.pop(name, None)
             self._modules[name] = value
+        else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
