@@ -90,6 +90,7 @@ class Parameter:
     __slots__ = ("data", "grad")
 
     def __init__(self, data):
+        """Keep ``data`` (float32 or float64 ndarray, not copied) and a zero gradient."""
         if not isinstance(data, np.ndarray) or data.dtype not in FLOAT_DTYPES:
             raise TypeError(
                 "Parameter data must be a NumPy array of float32 or float64, got "
@@ -272,6 +273,7 @@ class Module:
         seen = set()
 
         def walk(module, name):
+            """Yield ``module`` once, then its sub-modules under dotted names."""
             if id(module) in seen:
                 return
             seen.add(id(module))
