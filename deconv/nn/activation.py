@@ -13,6 +13,10 @@ __all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
 class ReLU(Module):
     """``max(x, 0)``, as ``torch.nn.ReLU``; the gradient at 0 is 0.
 
+    Notes
+    -----
+    Any input shape; the output has the input's shape and dtype.
+
     Examples
     --------
     >>> import numpy as np
@@ -22,13 +26,32 @@ class ReLU(Module):
     """
 
     def forward(self, x):
-        """Elementwise, any shape."""
+        """Elementwise, any shape.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         self._save(x, positive=x > 0)
         return np.maximum(x, 0)
 
     def backward(self, grad_output):
-        """``grad_output * (x > 0)``."""
+        """``grad_output * (x > 0)``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         return g * c["positive"]
 
@@ -67,20 +90,44 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
     def forward(self, x):
-        """Elementwise, any shape."""
+        """Elementwise, any shape.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         positive = x > 0
         self._save(x, positive=positive)
         return np.where(positive, x, x * self.negative_slope)
 
     def backward(self, grad_output):
-        """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` elsewhere."""
+        """``grad_output`` where ``x > 0``, ``negative_slope * grad_output`` elsewhere.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         return np.where(c["positive"], g, g * self.negative_slope)
 
 
 class Sigmoid(Module):
     """``1 / (1 + exp(-x))`` (``scipy.special.expit``, stable for large ``|x|``).
+
+    Notes
+    -----
+    Any input shape; the output has the input's shape and dtype. The
+    backward uses the saved output: ``y' = y (1 - y)``.
 
     Examples
     --------
@@ -91,21 +138,45 @@ class Sigmoid(Module):
     """
 
     def forward(self, x):
-        """Elementwise, any shape."""
+        """Elementwise, any shape.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         y = special.expit(x)
         self._save(y, y=y)
         return y
 
     def backward(self, grad_output):
-        """``grad_output * y * (1 - y)``."""
+        """``grad_output * y * (1 - y)``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         y = c["y"]
         return g * (y * (1 - y))
 
 
 class Tanh(Module):
-    """Hyperbolic tangent.
+    """Hyperbolic tangent, as ``torch.nn.Tanh``.
+
+    Notes
+    -----
+    Any input shape; the output has the input's shape and dtype. The
+    backward uses the saved output: ``y' = 1 - y**2``.
 
     Examples
     --------
@@ -116,14 +187,33 @@ class Tanh(Module):
     """
 
     def forward(self, x):
-        """Elementwise, any shape."""
+        """Elementwise, any shape.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         y = np.tanh(x)
         self._save(y, y=y)
         return y
 
     def backward(self, grad_output):
-        """``grad_output * (1 - y**2)``."""
+        """``grad_output * (1 - y**2)``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         y = c["y"]
         return g * (1 - y * y)

@@ -105,14 +105,35 @@ class Sequential(Module):
         return items[index][1]
 
     def forward(self, x):
-        """Apply every module in order."""
+        """Apply every module in order.
+
+        Parameters
+        ----------
+        x : ndarray or array-like
+            What the first module takes.
+
+        Returns
+        -------
+        y : ndarray
+            What the last module returns.
+        """
         for m in self._modules.values():
             x = m.forward(x)
         self._save(done=True)
         return x
 
     def backward(self, grad_output):
-        """Every module's backward in reverse order; returns the first module's input gradient."""
+        """Every module's backward in reverse order; returns the first module's input gradient.
+
+        Parameters
+        ----------
+        grad_output : ndarray, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray or None
+            The first module's input gradient (None after an Embedding).
+        """
         self._saved()
         g = grad_output
         for m in reversed(self._modules.values()):
@@ -175,7 +196,17 @@ class Concat(Module):
         return list(self._modules.values())[index]
 
     def forward(self, x):
-        """``(N, C, *spatial) -> (N, sum of the branches' channels, *spatial_out)``."""
+        """``(N, C, *spatial) -> (N, sum of the branches' channels, *spatial_out)``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (N, C, *spatial)
+            Given to every branch.
+
+        Returns
+        -------
+        y : ndarray, shape (N, sum of the branches' channels, *spatial_out)
+        """
         outs = [m.forward(x) for m in self._modules.values()]
         first = outs[0]
         for i, o in enumerate(outs):
@@ -190,7 +221,16 @@ class Concat(Module):
         return y
 
     def backward(self, grad_output):
-        """Split the gradient along axis 1 and sum the branches' input gradients."""
+        """Split the gradient along axis 1 and sum the branches' input gradients.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         bounds = np.cumsum(c["channels"])[:-1]
         total = None

@@ -56,7 +56,17 @@ class Dropout(Module):
         return f"p={self.p}"
 
     def forward(self, x):
-        """Training: ``x * mask / (1 - p)``; eval: ``x``."""
+        """Training: ``x * mask / (1 - p)``; eval: ``x``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         if not self.training or self.p == 0:
             self._save(x, mask=None)
@@ -70,7 +80,16 @@ class Dropout(Module):
         return x * mask
 
     def backward(self, grad_output):
-        """``grad_output`` times the forward's scaled mask."""
+        """``grad_output`` times the forward's scaled mask.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         return g if c["mask"] is None else g * c["mask"]
 

@@ -91,7 +91,16 @@ class Linear(Module):
         return y
 
     def backward(self, grad_output):
-        """``grad_input = g @ weight``; adds ``g^T x`` and ``sum g`` into the gradients."""
+        """``grad_input = g @ weight``; adds ``g^T x`` and ``sum g`` into the gradients.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape (*, out_features)
+
+        Returns
+        -------
+        grad_input : ndarray, shape (*, in_features)
+        """
         c, g = self._saved_and_grad(grad_output)
         x, w = c["x"], c["w"]
         g2 = g.reshape(-1, self.out_features)    # (M, out)
@@ -195,7 +204,17 @@ class Embedding(Module):
         return y
 
     def backward(self, grad_output):
-        """Add the gradient rows into ``weight.grad``; returns None."""
+        """Add the gradient rows into ``weight.grad``; returns None.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape (*, embedding_dim)
+
+        Returns
+        -------
+        None
+            there is no gradient with respect to integer indices.
+        """
         c, g = self._saved_and_grad(grad_output)
         idx = c["indices"].ravel()
         rows = g.reshape(-1, self.embedding_dim)

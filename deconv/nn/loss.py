@@ -40,11 +40,25 @@ class Loss:
         return self.forward(prediction, target)
 
     def forward(self, prediction, target):
-        """The loss value (a float); remembers what :meth:`backward` needs."""
+        """The loss value (a float); remembers what :meth:`backward` needs.
+
+        Parameters
+        ----------
+        prediction, target : ndarray or array-like
+
+        Returns
+        -------
+        loss : float
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def backward(self):
-        """Gradient of the last forward's value with respect to ``prediction``."""
+        """Gradient of the last forward's value with respect to ``prediction``.
+
+        Returns
+        -------
+        grad_prediction : ndarray, shape and dtype of ``prediction``
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def _saved(self):
@@ -98,7 +112,18 @@ class MSELoss(Loss):
     """
 
     def forward(self, prediction, target):
-        """``prediction`` and ``target`` of one shape -> float."""
+        """``prediction`` and ``target`` of one shape -> float.
+
+        Parameters
+        ----------
+        prediction : ndarray or array-like, float32 or float64, any shape
+        target : ndarray or array-like, shape of ``prediction``
+            Real values, cast to the prediction's dtype.
+
+        Returns
+        -------
+        loss : float
+        """
         p, t = self._prediction_and_target(prediction, target)
         d = p - t
         div = self._divisor(d.size)
@@ -108,7 +133,12 @@ class MSELoss(Loss):
         return value
 
     def backward(self):
-        """``2 (prediction - target) / n``."""
+        """``2 (prediction - target) / n``.
+
+        Returns
+        -------
+        grad_prediction : ndarray, shape and dtype of ``prediction``
+        """
         c = self._saved()
         with np.errstate(invalid="ignore", divide="ignore"):
             return c["d"] * (2.0 / c["div"]) if c["div"] else c["d"] * np.nan
@@ -134,7 +164,18 @@ class L1Loss(Loss):
     """
 
     def forward(self, prediction, target):
-        """``prediction`` and ``target`` of one shape -> float."""
+        """``prediction`` and ``target`` of one shape -> float.
+
+        Parameters
+        ----------
+        prediction : ndarray or array-like, float32 or float64, any shape
+        target : ndarray or array-like, shape of ``prediction``
+            Real values, cast to the prediction's dtype.
+
+        Returns
+        -------
+        loss : float
+        """
         p, t = self._prediction_and_target(prediction, target)
         d = p - t
         div = self._divisor(d.size)
@@ -144,7 +185,12 @@ class L1Loss(Loss):
         return value
 
     def backward(self):
-        """``sign(prediction - target) / n``."""
+        """``sign(prediction - target) / n``.
+
+        Returns
+        -------
+        grad_prediction : ndarray, shape and dtype of ``prediction``
+        """
         c = self._saved()
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.sign(c["d"]) * (1.0 / c["div"]) if c["div"] else c["d"] * np.nan
@@ -208,7 +254,19 @@ class CrossEntropyLoss(Loss):
                 f"reduction={self.reduction!r}{', weight=...' if self.weight is not None else ''})")
 
     def forward(self, prediction, target):
-        """Logits ``(N, C, *d)`` and integer targets ``(N, *d)`` -> float."""
+        """Logits ``(N, C, *d)`` and integer targets ``(N, *d)`` -> float.
+
+        Parameters
+        ----------
+        prediction : ndarray or array-like, shape (N, C) or (N, C, d1, ...)
+            Logits, float32 or float64.
+        target : ndarray or array-like of int, shape (N,) or (N, d1, ...)
+            Class indices in ``[0, C)`` or ``ignore_index``.
+
+        Returns
+        -------
+        loss : float
+        """
         with prefixed("CrossEntropyLoss"):
             logits = as_float_array(prediction, "prediction (logits)")
         if logits.ndim < 2 or logits.shape[1] < 1:
@@ -255,7 +313,12 @@ class CrossEntropyLoss(Loss):
         return value
 
     def backward(self):
-        """``w_i (softmax(z_i) - onehot(t_i)) / denominator``, shape and dtype of the logits."""
+        """``w_i (softmax(z_i) - onehot(t_i)) / denominator``, shape and dtype of the logits.
+
+        Returns
+        -------
+        grad_prediction : ndarray, shape and dtype of the logits
+        """
         c = self._saved()
         e, s, t, w, denom, shape = c["e"], c["s"], c["t"], c["w"], c["denom"], c["shape"]
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -179,11 +179,30 @@ class Module:
     # -- computation ---------------------------------------------------------
 
     def forward(self, x):
-        """Compute the output and remember what :meth:`backward` needs."""
+        """Compute the output and remember what :meth:`backward` needs.
+
+        Parameters
+        ----------
+        x : ndarray or array-like
+
+        Returns
+        -------
+        y : ndarray
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def backward(self, grad_output):
-        """Input gradient of the last forward; adds the parameter gradients to ``.grad``."""
+        """Input gradient of the last forward; adds the parameter gradients to ``.grad``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray or None, shape of the last input
+            None when the input was not a float array (indices).
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def __call__(self, x):

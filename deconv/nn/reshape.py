@@ -46,7 +46,16 @@ class Flatten(Module):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
 
     def forward(self, x):
-        """``(d0, .., d_start, .., d_end, ..) -> (d0, .., prod, ..)`` (a view when possible)."""
+        """``(d0, .., d_start, .., d_end, ..) -> (d0, .., prod, ..)`` (a view when possible).
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (d_0, ..., d_{n-1})
+
+        Returns
+        -------
+        y : ndarray, shape (d_0, ..., d_s * ... * d_e, ..., d_{n-1})
+        """
         x = self._input(x)
         s = self.start_dim + x.ndim if self.start_dim < 0 else self.start_dim
         e = self.end_dim + x.ndim if self.end_dim < 0 else self.end_dim
@@ -60,7 +69,16 @@ class Flatten(Module):
         return y
 
     def backward(self, grad_output):
-        """Reshape the gradient back to the input's shape."""
+        """Reshape the gradient back to the input's shape.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         c, g = self._saved_and_grad(grad_output)
         return g.reshape(c["input_shape"])
 
@@ -104,7 +122,16 @@ class Permute(Module):
         return f"dims={self.dims}"
 
     def forward(self, x):
-        """``x.transpose(dims)`` (a view)."""
+        """``x.transpose(dims)`` (a view).
+
+        Parameters
+        ----------
+        x : ndarray or array-like, ``len(dims)`` axes
+
+        Returns
+        -------
+        y : ndarray, shape ``tuple(x.shape[d] for d in dims)``
+        """
         x = self._input(x)
         if x.ndim != len(self.dims):
             raise ValueError(f"{self._short_repr()} expects a {len(self.dims)}-D input, got shape "
@@ -114,7 +141,16 @@ class Permute(Module):
         return y
 
     def backward(self, grad_output):
-        """The inverse permutation of the gradient."""
+        """The inverse permutation of the gradient.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         _, g = self._saved_and_grad(grad_output)
         return g.transpose(np.argsort(self.dims))
 
@@ -140,13 +176,32 @@ class Identity(Module):
     """
 
     def forward(self, x):
-        """``x`` itself (not a copy) if it is a C-contiguous writeable float array."""
+        """``x`` itself (not a copy) if it is a C-contiguous writeable float array.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, any shape
+            float32 or float64.
+
+        Returns
+        -------
+        y : ndarray, shape and dtype of ``x``
+        """
         x = self._input(x)
         self._save(x)
         return x
 
     def backward(self, grad_output):
-        """``grad_output`` itself."""
+        """``grad_output`` itself.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         _, g = self._saved_and_grad(grad_output)
         return g
 

@@ -175,7 +175,16 @@ class PixelShuffle(Module):
         return f"upscale_factor={self.upscale_factor}"
 
     def forward(self, x):
-        """Rearrange channels into space: ``(N, C*r*r, H, W) -> (N, C, H*r, W*r)``."""
+        """Rearrange channels into space: ``(N, C*r*r, H, W) -> (N, C, H*r, W*r)``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (N, C*r*r, H, W)
+
+        Returns
+        -------
+        y : ndarray, shape (N, C, H*r, W*r)
+        """
         x = self._input(x, 4)
         with prefixed(self._short_repr()):
             y = _up.pixel_shuffle(x, self.upscale_factor)
@@ -183,7 +192,16 @@ class PixelShuffle(Module):
         return y
 
     def backward(self, grad_output):
-        """The inverse rearrangement (a permutation's adjoint)."""
+        """The inverse rearrangement (a permutation's adjoint).
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         _, g = self._saved_and_grad(grad_output)
         with prefixed(self._short_repr()):
             return _up.pixel_shuffle_backward(g, self.upscale_factor)
@@ -220,7 +238,16 @@ class PixelUnshuffle(Module):
         return f"downscale_factor={self.downscale_factor}"
 
     def forward(self, x):
-        """Rearrange space into channels: ``(N, C, H*r, W*r) -> (N, C*r*r, H, W)``."""
+        """Rearrange space into channels: ``(N, C, H*r, W*r) -> (N, C*r*r, H, W)``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (N, C, H*r, W*r)
+
+        Returns
+        -------
+        y : ndarray, shape (N, C*r*r, H, W)
+        """
         x = self._input(x, 4)
         with prefixed(self._short_repr()):
             y = _up.pixel_unshuffle(x, self.downscale_factor)
@@ -228,7 +255,16 @@ class PixelUnshuffle(Module):
         return y
 
     def backward(self, grad_output):
-        """The inverse rearrangement."""
+        """The inverse rearrangement.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
         _, g = self._saved_and_grad(grad_output)
         with prefixed(self._short_repr()):
             return _up.pixel_unshuffle_backward(g, self.downscale_factor)
