@@ -368,3 +368,21 @@ def as_samples(value, name):
     if value.dtype == object:
         raise TypeError(f"{name} must be a numeric array, got dtype object")
     return value
+
+
+# --- checks used by the layers ---
+# deconv.nn validates its constructor arguments and inputs with these and the
+# helpers above; the layers prefix every message with their name.
+
+def as_integer_array(value, name, what="indices"):
+    """Indices (class labels, token ids): an integer ndarray, or an array-like of ints.
+
+    Non-ndarray array-likes go through ``np.asarray``; a float, bool or
+    complex result is refused, since it names no index.
+    """
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be an integer array of {what}, got dtype {array.dtype} "
+            f"(convert with .astype(np.int64) if the values are whole numbers)")
+    return array

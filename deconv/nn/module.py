@@ -1,0 +1,538 @@
+"""The base classes: :class:`Parameter` (an array and its gradient) and :class:`Module`.
+
+A :class:`Module` registers the :class:`Parameter` and :class:`Module`
+attributes assigned to it, in assignment order; from that registry come
+:meth:`Module.named_parameters`, :meth:`Module.state_dict` and
+:meth:`Module.load_state_dict`, with the key names of ``torch.nn``
+(``"0.weight"``, ``"encoder.1.bias"``). It also holds the helpers every layer
+uses to check its input and its upstream gradient, so that their errors name
+the layer.
+"""
+
+import contextlib
+import math
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from deconv.functional.validation import (
+    FLOAT_DTYPES, as_bool, as_float_array, as_float_dtype, check_ndim, LAYOUT,
+)
+
+__all__ = ["Parameter", "Module"]
+
+
+@contextlib.contextmanager
+def prefixed(where):
+    """Re-raise TypeError/ValueError with ``where`` (the layer) in front of the message."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from None
+
+
+def torch_uniform_bounds(fan_in):
+    """Bounds of torch's default init: kaiming_uniform_(a=sqrt(5)) (weight), 1/sqrt(fan_in) (bias).
+
+    Computed with the very float operations of ``torch.nn.init`` (both are
+    ``1/sqrt(fan_in)`` up to one rounding).
+
+    Parameters
+    ----------
+    fan_in : int
+        ``weight.shape[1] * prod(kernel_size)`` (``in_features`` for Linear).
+
+    Returns
+    -------
+    weight_bound, bias_bound : float
+    """
+    gain = math.sqrt(2.0 / (1 + math.sqrt(5) ** 2))
+    weight_bound = math.sqrt(3.0) * (gain / math.sqrt(fan_in))
+    bias_bound = 1 / math.sqrt(fan_in)
+    return weight_bound, bias_bound
+
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys.__doc__ = """What :meth:`Module.load_state_dict` did not match (torch's ``_IncompatibleKeys``).
+
+missing_keys : list of str
+    Parameter names of the module absent from the dict (left unchanged).
+unexpected_keys : list of str
+    Keys of the dict that name no parameter (ignored).
+"""
+
+
+class Parameter:
+    """A trainable array and its accumulated gradient.
+
+    Parameters
+    ----------
+    data : ndarray of float32 or float64
+        The values; stored as given (not copied).
+
+    Attributes
+    ----------
+    data : ndarray
+        Current values; layers read it at every forward.
+    grad : ndarray, same shape and dtype as ``data``
+        Sum of the gradients of every backward since the last
+        :meth:`zero_grad`; starts at zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> p = nn.Parameter(np.ones((2, 3), dtype=np.float32))
+    >>> p.grad.dtype, p.grad.shape, float(p.grad.sum())
+    (dtype('float32'), (2, 3), 0.0)
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data):
+        """Keep ``data`` (float32 or float64 ndarray, not copied) and a zero gradient."""
+        if not isinstance(data, np.ndarray) or data.dtype not in FLOAT_DTYPES:
+            raise TypeError(
+                "Parameter data must be a NumPy array of float32 or float64, got "
+                + (f"dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__)
+            )
+        self.data = data
+        self.grad = np.zeros_like(data)
+
+    @property
+    def shape(self):
+        """Shape of ``data``."""
+        return self.data.shape
+
+    @property
+    def dtype(self):
+        """dtype of ``data`` (float32 or float64)."""
+        return self.data.dtype
+
+    @property
+    def size(self):
+        """Number of elements of ``data``."""
+        return self.data.size
+
+    def zero_grad(self):
+        """Set ``grad`` to zero in place."""
+        self.grad[...] = 0
+
+    def __repr__(self):
+        """``Parameter(shape=..., dtype=...)`` (the values are not printed)."""
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer and network.
+
+    Subclasses call ``super().__init__()`` first, then assign
+    :class:`Parameter` and :class:`Module` attributes, which are registered
+    in assignment order (that order is the one of :meth:`parameters` and
+    :meth:`named_parameters`, as in PyTorch). They implement
+    :meth:`forward` and :meth:`backward`.
+
+    :meth:`state_dict` and :meth:`load_state_dict` use the parameter names
+    of :meth:`named_parameters`, which are those of ``torch.nn``, so weights
+    move between a deconv network and its PyTorch twin as a dict of arrays.
+
+    Attributes
+    ----------
+    training : bool
+        True after construction and :meth:`train`, False after :meth:`eval`.
+    """
+
+    def __init__(self):
+        """Empty registries, training mode, no forward saved yet."""
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_cache", None)
+
+    def __setattr__(self, name, value):
+        """Register a :class:`Parameter` or :class:`Module` value under ``name`` (in order)."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"cannot assign {name!r} before Module.__init__() is called; call "
+                f"super().__init__() first in {type(self).__name__}.__init__"
+            )
+        # A name re-assigned with the same kind keeps its place in the order
+        # (as torch's dict assignment does), so tying ``b.weight = a.weight``
+        # leaves the state_dict keys in the order of the PyTorch twin.
+        if isinstance(value, Parameter):
+            self._modules.pop(name, None)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._parameters.pop(name, None)
+            self._modules[name] = value
+        else:
+            self._parameters.pop(name, None)
+            self._modules.pop(name, None)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        """Remove the attribute and its registration."""
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    # -- computation ---------------------------------------------------------
+
+    def forward(self, x):
+        """Compute the output and remember what :meth:`backward` needs.
+
+        Parameters
+        ----------
+        x : ndarray or array-like
+
+        Returns
+        -------
+        y : ndarray
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
+
+    def backward(self, grad_output):
+        """Input gradient of the last forward; adds the parameter gradients to ``.grad``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray or None, shape of the last input
+            None when the input was not a float array (indices).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
+
+    def __call__(self, x):
+        """``module(x)`` is ``module.forward(x)``."""
+        return self.forward(x)
+
+    def _save(self, output=None, **values):
+        """Keep ``values`` for the backward of this forward (replacing the last ones).
+
+        ``output``, the forward's result, fixes the shape and dtype that
+        :meth:`_saved_and_grad` requires of the upstream gradient.
+        """
+        if output is not None:
+            values["output_like"] = (output.shape, output.dtype)
+        object.__setattr__(self, "_cache", values)
+
+    def _saved(self):
+        """The values the last forward saved; RuntimeError if there was none."""
+        if self._cache is None:
+            raise RuntimeError(
+                f"{self._short_repr()}.backward() called before forward(): run a forward "
+                f"pass first (backward differentiates the last forward)"
+            )
+        return self._cache
+
+    def _saved_and_grad(self, grad_output):
+        """The saved values and ``grad_output`` checked against the last forward's output.
+
+        ``grad_output`` goes through ``as_float_array`` (array-likes
+        accepted, as by the functional ops) and must have the output's shape
+        and dtype (float32 in gives float32 out, backward included).
+        """
+        cache = self._saved()
+        shape, dtype = cache["output_like"]
+        with prefixed(self._short_repr()):
+            grad_output = as_float_array(grad_output, "grad_output")
+        if grad_output.shape != shape:
+            raise ValueError(
+                f"{self._short_repr()}: grad_output must have the shape of the last forward's "
+                f"output {shape}, got {grad_output.shape}"
+            )
+        if grad_output.dtype != dtype:
+            raise TypeError(
+                f"{self._short_repr()}: grad_output must have the dtype of the last forward's "
+                f"output ({dtype}), got {grad_output.dtype}; convert it with "
+                f".astype(np.{dtype})"
+            )
+        return cache, grad_output
+
+    def _input(self, x, ndim=None):
+        """``x`` as a float32/float64 array, as every functional op takes it.
+
+        Array-likes are converted by
+        :func:`deconv.functional.validation.as_float_array` (a list of
+        Python floats becomes float64; integer, bool, complex and float16
+        data are refused). With ``ndim``, the batched layout is required
+        (an unbatched input is refused with a hint). Errors name the layer.
+        """
+        with prefixed(self._short_repr()):
+            x = as_float_array(x, "input")
+            if ndim is not None:
+                check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
+        return x
+
+    def _check_parameter_dtype(self, x, dtype):
+        """A layer with parameters takes inputs of their dtype only: say how to convert."""
+        if x.dtype != dtype:
+            raise TypeError(
+                f"{self._short_repr()} has {dtype} parameters but the input has dtype "
+                f"{x.dtype}; convert the input (x.astype(np.{dtype})) or the layer "
+                f"(layer.to(np.{x.dtype}))"
+            )
+
+    # -- structure -----------------------------------------------------------
+
+    def named_children(self):
+        """Iterator over ``(name, module)`` of the direct sub-modules, in registration order."""
+        return iter(self._modules.items())
+
+    def children(self):
+        """Iterator over the direct sub-modules."""
+        return (m for _, m in self.named_children())
+
+    def named_modules(self, prefix=""):
+        """Iterator over ``(dotted_name, module)``: this module (named ``prefix``), then the
+        sub-modules, depth-first."""
+        seen = set()
+
+        def walk(module, name):
+            """Yield ``module`` once, then its sub-modules under dotted names."""
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            yield name, module
+            for child_name, child in module._modules.items():
+                yield from walk(child, f"{name}.{child_name}" if name else child_name)
+
+        return walk(self, prefix)
+
+    def modules(self):
+        """Iterator over this module and every sub-module, depth-first."""
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix=""):
+        """``(dotted_name, Parameter)`` pairs, in PyTorch's order.
+
+        A module's own parameters (in assignment order) come before those of
+        its sub-modules, which follow depth-first; names are dotted paths
+        (``"0.weight"``, ``"3.1.0.bias"``), as in ``torch.nn.Module``. A
+        parameter shared by several modules is listed once, under its first
+        name.
+
+        Returns
+        -------
+        list of (str, Parameter)
+        """
+        out, seen = [], set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, p in module._parameters.items():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    out.append((f"{mod_name}.{name}" if mod_name else name, p))
+        return out
+
+    def parameters(self):
+        """Every :class:`Parameter`, in the order of :meth:`named_parameters`.
+
+        Returns
+        -------
+        list of Parameter
+        """
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self):
+        """Set the ``.grad`` of every parameter to zero (in place)."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def train(self, mode=True):
+        """Set the training flag of this module and every sub-module; returns ``self``."""
+        with prefixed(type(self).__name__ + ".train"):
+            mode = as_bool(mode, "mode")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self):
+        """Evaluation mode (``train(False)``): Dropout becomes the identity. Returns ``self``."""
+        return self.train(False)
+
+    def to(self, dtype):
+        """Convert every parameter (values and gradients) to float32 or float64; returns ``self``.
+
+        The :class:`Parameter` objects are kept (an optimizer holding them
+        keeps working); their arrays are replaced.
+        """
+        with prefixed(type(self).__name__ + ".to"):
+            dt = as_float_dtype(dtype)
+        for p in self.parameters():
+            p.data = p.data.astype(dt)
+            p.grad = p.grad.astype(dt)
+        return self
+
+    # -- state: PyTorch's key names ------------------------------------------
+
+    def _every_named_parameter(self, prefix=""):
+        """``(dotted_name, Parameter)`` in :meth:`named_parameters` order, duplicates kept.
+
+        A parameter shared by two modules appears under both names, as in
+        ``torch.nn.Module.state_dict``.
+        """
+        for name, p in self._parameters.items():
+            yield (f"{prefix}.{name}" if prefix else name), p
+        for child_name, child in self._modules.items():
+            yield from child._every_named_parameter(
+                f"{prefix}.{child_name}" if prefix else child_name)
+
+    def state_dict(self):
+        """Copies of every parameter's values under PyTorch's key names.
+
+        Returns
+        -------
+        state : OrderedDict of str -> ndarray
+            ``"0.weight"``, ``"encoder.1.bias"``...: the dotted path of each
+            parameter (children of a :class:`Sequential` named by index,
+            attributes by name), in the order of ``torch.nn.Module.state_dict``
+            (a module's own parameters, then its children's, depth-first). A
+            shared parameter appears under each of its names. The arrays are
+            copies: a later optimizer step does not change a saved dict.
+
+        Notes
+        -----
+        There are no buffers (no layer here keeps running statistics), so the
+        keys are exactly those of a PyTorch twin with the same structure;
+        ``np.savez(path, **model.state_dict())`` and
+        ``model.load_state_dict(np.load(path))`` round-trip.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deconv import nn
+        >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU(), nn.Linear(4, 3, rng=0))
+        >>> {k: v.shape for k, v in net.state_dict().items()}
+        {'0.weight': (2, 1, 3, 3), '0.bias': (2,), '2.weight': (3, 4), '2.bias': (3,)}
+        """
+        return OrderedDict((name, p.data.copy()) for name, p in self._every_named_parameter())
+
+    def load_state_dict(self, state_dict, strict=True):
+        """Copy parameter values from a dict keyed like :meth:`state_dict` (e.g. a PyTorch twin's).
+
+        Parameters
+        ----------
+        state_dict : mapping of str -> array-like
+            A dict, an ``OrderedDict``, the ``NpzFile`` of ``np.load`` or a
+            PyTorch ``state_dict()`` (CPU tensors convert with
+            ``np.asarray``). Values must be float32 or float64 arrays of
+            each parameter's shape.
+        strict : bool, default True
+            Every parameter must have a key and every key a parameter
+            (ValueError otherwise). With False, missing keys leave their
+            parameters unchanged and unexpected keys are ignored.
+
+        Returns
+        -------
+        IncompatibleKeys
+            Named tuple ``(missing_keys, unexpected_keys)`` of lists, as
+            torch returns (both empty after a strict load).
+
+        Raises
+        ------
+        TypeError
+            A key that is not a str, or a value whose dtype is not float32
+            or float64 (integer, bool, complex and float16 data are refused).
+        ValueError
+            Missing or unexpected keys under ``strict``; a value whose shape
+            differs from its parameter's (arrays are never reshaped); two
+            different values for one shared parameter.
+
+        Notes
+        -----
+        Everything is checked before any parameter changes, so a failed load
+        leaves the module as it was. The values are copied *into* the
+        existing arrays (as torch's ``param.copy_``): the :class:`Parameter`
+        objects and their arrays stay those an optimizer holds, and the dict
+        is not aliased. A value is cast to its parameter's dtype, as torch
+        does: a float64 array loads into a float32 model rounded to float32,
+        a float32 array into a float64 model exactly. The model's dtype is
+        chosen at construction (or with :meth:`to`), never by the dict.
+        Gradients are left as they are.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deconv import nn
+        >>> a = nn.Sequential(nn.Linear(2, 2, rng=0), nn.Tanh(), nn.Linear(2, 1, rng=1))
+        >>> b = nn.Sequential(nn.Linear(2, 2, rng=2), nn.Tanh(), nn.Linear(2, 1, rng=3))
+        >>> b.load_state_dict(a.state_dict())
+        IncompatibleKeys(missing_keys=[], unexpected_keys=[])
+        >>> x = np.ones((1, 2), dtype=np.float32)
+        >>> bool((a(x) == b(x)).all())
+        True
+        """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not (hasattr(state_dict, "keys") and hasattr(state_dict, "__getitem__")):
+            raise TypeError(
+                f"{where}: state_dict must be a mapping of parameter names to arrays (a dict, "
+                f"an np.load'ed .npz, a torch state_dict), got {type(state_dict).__name__}")
+        with prefixed(where):
+            strict = as_bool(strict, "strict")
+        keys = list(state_dict.keys())
+        for key in keys:
+            if not isinstance(key, str):
+                raise TypeError(f"{where}: keys must be str parameter names, got {key!r}")
+        targets = list(self._every_named_parameter())
+        own = {name for name, _ in targets}
+        given = set(keys)
+        missing = [name for name, _ in targets if name not in given]
+        unexpected = [key for key in keys if key not in own]
+        if strict and (missing or unexpected):
+            raise ValueError(
+                f"{where}: the keys do not match the parameter names: missing keys {missing}, "
+                f"unexpected keys {unexpected} (strict=False loads the matching ones)")
+        updates = {}                                   # id(Parameter) -> (name, Parameter, values)
+        for name, p in targets:
+            if name not in given:
+                continue
+            value = state_dict[name]
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if array.dtype.kind != "f" or array.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+                raise TypeError(
+                    f"{where}: {name!r} must be a float32 or float64 array, got dtype "
+                    f"{array.dtype}")
+            if array.shape != p.shape:
+                raise ValueError(
+                    f"{where}: {name!r} has shape {array.shape} but the parameter has shape "
+                    f"{p.shape} (arrays are never reshaped)")
+            if not p.data.flags.writeable:
+                raise ValueError(f"{where}: the array of parameter {name!r} is read-only")
+            values = array.astype(p.dtype)             # a copy, in the parameter's dtype
+            if id(p) in updates and not np.array_equal(updates[id(p)][2], values,
+                                                        equal_nan=True):
+                raise ValueError(
+                    f"{where}: {updates[id(p)][0]!r} and {name!r} name one shared parameter "
+                    f"but hold different values")
+            updates[id(p)] = (name, p, values)
+        for _, p, values in updates.values():
+            p.data[...] = values
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing ------------------------------------------------------------
+
+    def extra_repr(self):
+        """The text inside the parentheses of this module's one-line repr."""
+        return ""
+
+    def _short_repr(self):
+        """``ClassName(extra_repr)``: how errors and containers name this module."""
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def __repr__(self):
+        """One line for a leaf; one line per child, indented, for a container (as torch)."""
+        if not self._modules:
+            return self._short_repr()
+        lines = [f"{type(self).__name__}("]
+        if self.extra_repr():
+            lines.append(f"  {self.extra_repr()}")
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        lines.append(")")
+        return "\n".join(lines)
+
+

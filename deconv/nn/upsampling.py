@@ -1,0 +1,273 @@
+"""Upsampling layers: Upsample (nearest, bilinear), PixelShuffle, PixelUnshuffle.
+
+The computation is that of :mod:`deconv.functional.upsampling`.
+"""
+
+import numpy as np
+
+from deconv.functional import upsampling as _up
+from deconv.functional.validation import as_bool, as_positive_int, check_ndim, LAYOUT
+from deconv.nn.module import Module, prefixed
+
+__all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle"]
+
+
+class Upsample(Module):
+    """Nearest or bilinear upsampling, as ``torch.nn.Upsample``.
+
+    Parameters
+    ----------
+    size : int or tuple of ints, optional
+        Output spatial size.
+    scale_factor : float or tuple of floats, optional
+        Multiplier of the spatial size. Give exactly one of ``size`` and
+        ``scale_factor``.
+    mode : {'nearest', 'bilinear'}
+        'nearest' for 3-D ``(N, C, L)`` and 4-D ``(N, C, H, W)`` inputs
+        (:func:`deconv.upsample_nearest1d` / ``2d``), 'bilinear' for 4-D
+        only (:func:`deconv.upsample_bilinear2d`).
+    align_corners : bool, default False
+        Only with 'bilinear' (True with 'nearest' is refused, as in torch);
+        None means False.
+
+    Notes
+    -----
+    Output size ``size``, or ``floor(L * scale_factor)`` per axis. A given
+    ``scale_factor`` enters the index map (``recompute_scale_factor=None``
+    in torch), forward and backward alike.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> nn.Upsample(scale_factor=2)(np.array([[[1., 2.]]]))
+    array([[[1., 1., 2., 2.]]])
+    >>> nn.Upsample(size=(1, 4), mode='bilinear')(np.array([[[[0., 1.]]]]))
+    array([[[[0.  , 0.25, 0.75, 1.  ]]]])
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=False):
+        """Check and store the arguments; errors start with ``Upsample:``."""
+        super().__init__()
+        if (size is None) == (scale_factor is None):
+            raise ValueError(
+                f"Upsample: give exactly one of size and scale_factor, got size={size!r} and "
+                f"scale_factor={scale_factor!r}")
+        if mode not in ("nearest", "bilinear"):
+            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if align_corners is None:
+            align_corners = False
+        with prefixed("Upsample"):
+            align_corners = as_bool(align_corners, "align_corners")
+        if align_corners and mode != "bilinear":
+            raise ValueError(
+                f"Upsample: align_corners can only be set with mode='bilinear', got "
+                f"mode={mode!r} and align_corners=True")
+        if scale_factor is not None:
+            if isinstance(scale_factor, (list, tuple)):
+                scale_factor = tuple(scale_factor)
+            elif isinstance(scale_factor, (bool, np.bool_)) or not isinstance(
+                    scale_factor, (int, float, np.integer, np.floating)):
+                raise TypeError(
+                    f"Upsample: scale_factor must be a positive float or a tuple of them, got "
+                    f"{scale_factor!r}")
+            else:
+                scale_factor = float(scale_factor)
+        if isinstance(size, list):
+            size = tuple(size)
+        self.size = size
+        self.scale_factor = scale_factor
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def extra_repr(self):
+        """The output size or scale factor, the mode and a non-default align_corners."""
+        s = (f"size={self.size!r}" if self.size is not None
+             else f"scale_factor={self.scale_factor!r}")
+        s += f", mode={self.mode!r}"
+        if self.align_corners:
+            s += ", align_corners=True"
+        return s
+
+    def _functions(self, ndim):
+        """The (forward, backward) functional ops for a ``ndim``-D input of this mode."""
+        if self.mode == "bilinear":
+            return _up.upsample_bilinear2d, _up.upsample_bilinear2d_backward
+        if ndim == 3:
+            return _up.upsample_nearest1d, _up.upsample_nearest1d_backward
+        return _up.upsample_nearest2d, _up.upsample_nearest2d_backward
+
+    def _check_input(self, x):
+        """A float array: 4-D ``(N, C, H, W)`` for 'bilinear', 3-D or 4-D for 'nearest'."""
+        x = self._input(x)
+        if self.mode == "bilinear" or x.ndim < 3:
+            with prefixed(self._short_repr()):
+                ndim = 4 if self.mode == "bilinear" else 3
+                check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
+        elif x.ndim > 4:
+            raise ValueError(
+                f"{self._short_repr()}: mode='nearest' needs a 3-D (N, C, L) or 4-D (N, C, H, W) "
+                f"input, got shape {x.shape}")
+        return x
+
+    def forward(self, x):
+        """Upsample ``x``.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, C, L) or (N, C, H, W)
+
+        Returns
+        -------
+        y : ndarray, shape (N, C, *spatial_out)
+        """
+        x = self._check_input(x)
+        fwd, _ = self._functions(x.ndim)
+        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
+        with prefixed(self._short_repr()):
+            y = fwd(x, size=self.size, scale_factor=self.scale_factor, **kw)
+        self._save(y, input_shape=x.shape)
+        return y
+
+    def backward(self, grad_output):
+        """The adjoint of the forward's interpolation map.
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
+        c, g = self._saved_and_grad(grad_output)
+        _, bwd = self._functions(g.ndim)
+        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
+        with prefixed(self._short_repr()):
+            return bwd(g, c["input_shape"], scale_factor=self.scale_factor, **kw)
+
+
+class PixelShuffle(Module):
+    """``(N, C*r*r, H, W) -> (N, C, H*r, W*r)``, as ``torch.nn.PixelShuffle``.
+
+    Parameters
+    ----------
+    upscale_factor : int
+        ``r >= 1``.
+
+    Notes
+    -----
+    ``y[n, c, h*r + i, w*r + j] = x[n, c*r*r + i*r + j, h, w]``; see
+    :func:`deconv.pixel_shuffle`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> nn.PixelShuffle(2)(np.arange(4.0).reshape(1, 4, 1, 1))[0, 0]
+    array([[0., 1.],
+           [2., 3.]])
+    """
+
+    def __init__(self, upscale_factor):
+        """Check and store ``upscale_factor``."""
+        super().__init__()
+        with prefixed("PixelShuffle"):
+            self.upscale_factor = as_positive_int(upscale_factor, "upscale_factor")
+
+    def extra_repr(self):
+        """The factor."""
+        return f"upscale_factor={self.upscale_factor}"
+
+    def forward(self, x):
+        """Rearrange channels into space: ``(N, C*r*r, H, W) -> (N, C, H*r, W*r)``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (N, C*r*r, H, W)
+
+        Returns
+        -------
+        y : ndarray, shape (N, C, H*r, W*r)
+        """
+        x = self._input(x, 4)
+        with prefixed(self._short_repr()):
+            y = _up.pixel_shuffle(x, self.upscale_factor)
+        self._save(y)
+        return y
+
+    def backward(self, grad_output):
+        """The inverse rearrangement (a permutation's adjoint).
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
+        _, g = self._saved_and_grad(grad_output)
+        with prefixed(self._short_repr()):
+            return _up.pixel_shuffle_backward(g, self.upscale_factor)
+
+
+class PixelUnshuffle(Module):
+    """``(N, C, H*r, W*r) -> (N, C*r*r, H, W)``, as ``torch.nn.PixelUnshuffle``.
+
+    Parameters
+    ----------
+    downscale_factor : int
+        ``r >= 1``; ``H`` and ``W`` of the input must be multiples of it.
+
+    Notes
+    -----
+    The inverse of :class:`PixelShuffle`; see :func:`deconv.pixel_unshuffle`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> nn.PixelUnshuffle(2)(np.arange(4.0).reshape(1, 1, 2, 2)).ravel()
+    array([0., 1., 2., 3.])
+    """
+
+    def __init__(self, downscale_factor):
+        """Check and store ``downscale_factor``."""
+        super().__init__()
+        with prefixed("PixelUnshuffle"):
+            self.downscale_factor = as_positive_int(downscale_factor, "downscale_factor")
+
+    def extra_repr(self):
+        """The factor."""
+        return f"downscale_factor={self.downscale_factor}"
+
+    def forward(self, x):
+        """Rearrange space into channels: ``(N, C, H*r, W*r) -> (N, C*r*r, H, W)``.
+
+        Parameters
+        ----------
+        x : ndarray or array-like, shape (N, C, H*r, W*r)
+
+        Returns
+        -------
+        y : ndarray, shape (N, C*r*r, H, W)
+        """
+        x = self._input(x, 4)
+        with prefixed(self._short_repr()):
+            y = _up.pixel_unshuffle(x, self.downscale_factor)
+        self._save(y)
+        return y
+
+    def backward(self, grad_output):
+        """The inverse rearrangement.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, shape and dtype of the last output
+
+        Returns
+        -------
+        grad_input : ndarray, shape of the last input
+        """
+        _, g = self._saved_and_grad(grad_output)
+        with prefixed(self._short_repr()):
+            return _up.pixel_unshuffle_backward(g, self.downscale_factor)
+
+
