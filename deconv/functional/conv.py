@@ -13,6 +13,8 @@ Semantics, argument names and layouts are those of
 The 1-D functions run the 2-D kernels on a view with ``H = 1``.
 """
 
+import functools
+
 import numpy as np
 
 from deconv import kernels
@@ -185,6 +187,13 @@ def _as_grad_output(grad_output, like, expected_shape):
 # and workspace size is defined in deconv.kernels.plan)
 # ---------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
+def _tile_constants(tile, lanes):
+    """The tile shape and the vector width as compile-time constants of a kernel call
+    (made once: small convs are called often)."""
+    return compile_time(*tile, lanes)
+
+
 def _conv_forward(x, weight, bias, geometry, groups, out):
     """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
     N, C_out, H_out, W_out = out.shape
@@ -213,7 +222,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
                                 fwd.rows, fwd.Hq, fwd.Wq, out, phase_ws,
-                                *compile_time(*fwd.tile, fwd.lanes))
+                                *_tile_constants(fwd.tile, fwd.lanes))
     return out
 
 
@@ -330,7 +339,7 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
         _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
                                     red.runs, red.full, red.samples, red.splits, partial,
-                                    phase_ws, *compile_time(*red.tile, red.lanes))
+                                    phase_ws, *_tile_constants(red.tile, red.lanes))
     grad_weight = partial[0]
     for b in range(1, red.chunks):
         grad_weight += partial[b]

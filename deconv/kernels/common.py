@@ -9,6 +9,8 @@ affected). Constants passed through :func:`compile_time` need no such care:
 they are part of the signature, and a new value compiles a new kernel.
 """
 
+import functools
+
 from numba import njit, types
 from numba.extending import typeof_impl
 
@@ -25,20 +27,35 @@ class CompileTimeInt(int):
     Elsewhere it is an ordinary int.
     """
 
-    __slots__ = ()
+    # The instance carries its Numba type as ``_numba_type_``: Numba's
+    # dispatcher reads that attribute in C, where any other object of an
+    # unregistered class costs a call back into Python at every kernel call.
 
     def __repr__(self):
         return f"compile_time({int(self)})"
 
 
+@functools.lru_cache(maxsize=None)
+def _literal_type(value):
+    # building a Literal type costs tens of microseconds; a kernel call types
+    # its arguments every time, and small convs are called often
+    return types.literal(value)
+
+
+def _compile_time_int(value):
+    wrapped = CompileTimeInt(value)
+    wrapped._numba_type_ = _literal_type(int(value))
+    return wrapped
+
+
 @typeof_impl.register(CompileTimeInt)
 def _typeof_compile_time_int(value, context):
-    return types.literal(int(value))
+    return _literal_type(int(value))
 
 
 def compile_time(*values):
     """The ints ``values`` as :class:`CompileTimeInt` (a tuple, or one value for one)."""
-    wrapped = tuple(CompileTimeInt(v) for v in values)
+    wrapped = tuple(_compile_time_int(v) for v in values)
     return wrapped[0] if len(wrapped) == 1 else wrapped
 
 
