@@ -145,7 +145,7 @@ class _ConvNd(Module):
         w = self.weight.data
         b = None if self.bias is None else self.bias.data
         fn = self._functional[0]
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = fn(x, w, bias=b, **self._kwargs())     # (N, C_out, *spatial_out)
         self._save(y, x=x, w=w)
         return y
@@ -163,7 +163,7 @@ class _ConvNd(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         fn = self._functional[1]
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs())
         self.weight.grad += gw
         if self.bias is not None:

@@ -191,7 +191,7 @@ class Embedding(Module):
         y : ndarray, shape (*, embedding_dim)
             dtype of ``weight``.
         """
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             indices = as_integer_array(indices, "input")
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
             bad = indices[(indices < 0) | (indices >= self.num_embeddings)].ravel()[0]

@@ -24,11 +24,16 @@ __all__ = ["Parameter", "Module"]
 
 @contextlib.contextmanager
 def prefixed(where):
-    """Re-raise TypeError/ValueError with ``where`` (the layer) in front of the message."""
+    """Re-raise TypeError/ValueError with ``where`` (the layer) in front of the message.
+
+    ``where`` is a string, or a module, whose short repr is then made only when
+    an error is raised (layers run this on every forward and backward).
+    """
     try:
         yield
     except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from None
+        label = where._short_repr() if hasattr(where, "_short_repr") else where
+        raise type(err)(f"{label}: {err}") from None
 
 
 def torch_uniform_bounds(fan_in):
@@ -237,7 +242,7 @@ class Module:
         """
         cache = self._saved()
         shape, dtype = cache["output_like"]
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             grad_output = as_float_array(grad_output, "grad_output")
         if grad_output.shape != shape:
             raise ValueError(
@@ -261,7 +266,7 @@ class Module:
         data are refused). With ``ndim``, the batched layout is required
         (an unbatched input is refused with a hint). Errors name the layer.
         """
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             x = as_float_array(x, "input")
             if ndim is not None:
                 check_ndim(x, "x", ndim, LAYOUT[ndim - 2])

@@ -79,7 +79,7 @@ class _MaxPoolNd(Module):
         """
         x = self._input(x, self._nd + 2)
         fn = _pool.max_pool1d if self._nd == 1 else _pool.max_pool2d
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y, idx = fn(x, self.kernel_size, stride=self.stride, padding=self.padding,
                         dilation=self.dilation, ceil_mode=self.ceil_mode)
         self._save(y, indices=idx, input_shape=x.shape)
@@ -94,7 +94,7 @@ class _MaxPoolNd(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         fn = _pool.max_pool1d_backward if self._nd == 1 else _pool.max_pool2d_backward
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return fn(g, c["indices"], c["input_shape"])
 
 
@@ -212,7 +212,7 @@ class _AvgPoolNd(Module):
         """
         x = self._input(x, self._nd + 2)
         fn = _pool.avg_pool1d if self._nd == 1 else _pool.avg_pool2d
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = fn(x, self.kernel_size, **self._kwargs())
         self._save(y, input_shape=x.shape)
         return y
@@ -226,7 +226,7 @@ class _AvgPoolNd(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         fn = _pool.avg_pool1d_backward if self._nd == 1 else _pool.avg_pool2d_backward
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return fn(g, c["input_shape"], self.kernel_size, **self._kwargs())
 
 
@@ -338,7 +338,7 @@ class _MaxUnpoolNd(Module):
         # extent the pool's input size is always an admissible output size.
         extent = tuple(d * (k - 1) + 1 for k, d in zip(pool.kernel_size, pool.dilation))
         fn = _pool.max_unpool1d if self._nd == 1 else _pool.max_unpool2d
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = fn(x, idx, extent, stride=pool.stride, padding=pool.padding,
                    output_size=in_shape[2:])
         self._save(y, indices=idx)
@@ -353,7 +353,7 @@ class _MaxUnpoolNd(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         fn = _pool.max_unpool1d_backward if self._nd == 1 else _pool.max_unpool2d_backward
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return fn(g, c["indices"])
 
 

@@ -101,7 +101,7 @@ class Upsample(Module):
         """A float array: 4-D ``(N, C, H, W)`` for 'bilinear', 3-D or 4-D for 'nearest'."""
         x = self._input(x)
         if self.mode == "bilinear" or x.ndim < 3:
-            with prefixed(self._short_repr()):
+            with prefixed(self):
                 ndim = 4 if self.mode == "bilinear" else 3
                 check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
         elif x.ndim > 4:
@@ -124,7 +124,7 @@ class Upsample(Module):
         x = self._check_input(x)
         fwd, _ = self._functions(x.ndim)
         kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = fwd(x, size=self.size, scale_factor=self.scale_factor, **kw)
         self._save(y, input_shape=x.shape)
         return y
@@ -139,7 +139,7 @@ class Upsample(Module):
         c, g = self._saved_and_grad(grad_output)
         _, bwd = self._functions(g.ndim)
         kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return bwd(g, c["input_shape"], scale_factor=self.scale_factor, **kw)
 
 
@@ -187,7 +187,7 @@ class PixelShuffle(Module):
         y : ndarray, shape (N, C, H*r, W*r)
         """
         x = self._input(x, 4)
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = _up.pixel_shuffle(x, self.upscale_factor)
         self._save(y)
         return y
@@ -204,7 +204,7 @@ class PixelShuffle(Module):
         grad_input : ndarray, shape of the last input
         """
         _, g = self._saved_and_grad(grad_output)
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return _up.pixel_shuffle_backward(g, self.upscale_factor)
 
 
@@ -250,7 +250,7 @@ class PixelUnshuffle(Module):
         y : ndarray, shape (N, C*r*r, H, W)
         """
         x = self._input(x, 4)
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             y = _up.pixel_unshuffle(x, self.downscale_factor)
         self._save(y)
         return y
@@ -267,7 +267,7 @@ class PixelUnshuffle(Module):
         grad_input : ndarray, shape of the last input
         """
         _, g = self._saved_and_grad(grad_output)
-        with prefixed(self._short_repr()):
+        with prefixed(self):
             return _up.pixel_unshuffle_backward(g, self.downscale_factor)
 
 
