@@ -8,6 +8,12 @@ touches only its own plane, so no two iterations ever write the same element;
 scatter-adds inside a plane run sequentially in a fixed order. Results are
 therefore bitwise identical whatever ``NUMBA_NUM_THREADS`` is.
 
+The pooling kernels loop tap by tap over all outputs at once and visit only
+the taps that some window places on the input (:func:`_taps_with_input`,
+found by arithmetic): their work is bounded by the outputs and the input,
+never by ``kernel_size`` (a 65537 x 65537 window over a 1x1 input is one tap).
+Every tap they visit therefore has a non-empty range of outputs.
+
 The kernels trust their arguments: shapes, dtypes, contiguity, index ranges
 and window validity are checked by the public wrappers in
 :mod:`deconv.pooling`.
@@ -173,8 +179,6 @@ def max_pool2d_forward(x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
             for j in taps_w:
                 rw = j * dW - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _gather_tap(xf, tap2, lo_h, hi_h, lo_w, hi_w, lo_h * sH + rh,
                             lo_w * sW + rw, sH, sW)
                 # Out-of-bounds taps read -inf: never taken (a -inf window
@@ -303,8 +307,6 @@ def avg_pool2d_forward(x, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pa
             for j in taps_w:
                 rw = j - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _add_tap(acc2[lo_h:hi_h, lo_w:hi_w], xf, lo_h * sH + rh, lo_w * sW + rw,
                          sH, sW)
         o = op[p]
@@ -348,8 +350,6 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
             for j in taps_w:
                 rw = j - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _scatter_add_tap(gf, g2[lo_h:hi_h, lo_w:hi_w], lo_h * sH + rh,
                                  lo_w * sW + rw, sH, sW)
     return grad_input
