@@ -27,6 +27,11 @@ Examples
 
 import math
 
+from deconv.kernels.common import valid_range
+
+# Plain Python (no Numba dispatch) for checks made once per call.
+_tap_range = valid_range.py_func
+
 __all__ = [
     "effective_kernel_size",
     "same_padding",
@@ -178,9 +183,12 @@ def pool_window_has_input(input_size, output_size, kernel_size, stride, padding,
     padding; the maximum of such a window is undefined, so max pooling
     refuses it (PyTorch returns an out-of-range index there).
     """
+    # The taps of window o inside [0, L) are an index range found by
+    # arithmetic (the kernels' valid_range, run as plain Python): O(outputs),
+    # whatever kernel_size is.
     for o in range(output_size):
-        start = o * stride - padding
-        if not any(0 <= start + j * dilation < input_size for j in range(kernel_size)):
+        lo, hi = _tap_range(o * stride - padding, dilation, kernel_size, input_size)
+        if lo >= hi:
             return False
     return True
 

@@ -8,6 +8,12 @@ touches only its own plane, so no two iterations ever write the same element;
 scatter-adds inside a plane run sequentially in a fixed order. Results are
 therefore bitwise identical whatever ``NUMBA_NUM_THREADS`` is.
 
+The pooling kernels loop tap by tap over all outputs at once and visit only
+the taps that some window places on the input (:func:`_taps_with_input`,
+found by arithmetic): their work is bounded by the outputs and the input,
+never by ``kernel_size`` (a 65537 x 65537 window over a 1x1 input is one tap).
+Every tap they visit therefore has a non-empty range of outputs.
+
 The kernels trust their arguments: shapes, dtypes, contiguity, index ranges
 and window validity are checked by the public wrappers in
 :mod:`deconv.pooling`.
@@ -19,12 +25,38 @@ from numba import njit, prange
 from deconv.kernels.common import valid_range
 
 
-@njit(cache=True, inline="always")
-def _first_tap(start, dilation):
-    """First in-bounds tap ``start + j*dilation >= 0`` (the wrapper guarantees one exists)."""
-    if start >= 0:
-        return start
-    return start + ((-start + dilation - 1) // dilation) * dilation
+@njit(cache=True)
+def _taps_with_input(L, L_out, k, s, p, d):
+    """Tap indices ``i`` (ascending) that put some window on the input -> (n_taps,) int64.
+
+    Tap ``i`` of window ``o`` reads position ``o*s - p + i*d``. The taps of
+    window ``o`` inside ``[0, L)`` form the range ``valid_range(o*s - p, d, k, L)``;
+    the result is the union of these ranges, found without visiting the
+    ``k`` taps: a tap outside the union reads padding for every window and
+    can be skipped by the tap loops with no change to any result, so their
+    work is bounded by the outputs and the input, not by ``kernel_size``
+    (``k = 65537`` on a 1x1 input visits one tap, not 65537**2).
+    """
+    # Both ends of a window's range fall as o grows (its start moves right),
+    # so walking o downwards meets the ranges in ascending order and one
+    # running end merges them.
+    n_taps = 0
+    end = 0
+    for o in range(L_out - 1, -1, -1):
+        lo, hi = valid_range(o * s - p, d, k, L)
+        if max(lo, end) < hi:
+            n_taps += hi - max(lo, end)
+        end = max(end, hi)
+    taps = np.empty(n_taps, dtype=np.int64)  # (n_taps,)
+    n_taps = 0
+    end = 0
+    for o in range(L_out - 1, -1, -1):
+        lo, hi = valid_range(o * s - p, d, k, L)
+        for i in range(max(lo, end), hi):
+            taps[n_taps] = i
+            n_taps += 1
+        end = max(end, hi)
+    return taps
 
 
 @njit(cache=True, inline="always")
@@ -108,15 +140,22 @@ def max_pool2d_forward(x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
     ip = ind.reshape((P, M))
 
     # Plane-independent tables over the flattened output (oh, ow): an all
-    # -inf window reports its first in-bounds tap, so the running argmax
-    # starts there; tap (i, j) of output t reads flat input base[t] + const.
+    # -inf window reports its first in-bounds tap (the wrapper guarantees
+    # one), so the running argmax starts there; tap (i, j) of output t reads
+    # flat input base[t] + const.
     first = np.empty(M, dtype=np.int64)  # (H_out*W_out,)
     base = np.empty(M, dtype=np.int64)  # (H_out*W_out,)
     for oh in range(H_out):
+        h_start = oh * sH - pH
+        h_first = h_start + valid_range(h_start, dH, kH, H)[0] * dH
         for ow in range(W_out):
+            w_start = ow * sW - pW
+            w_first = w_start + valid_range(w_start, dW, kW, W)[0] * dW
             t = oh * W_out + ow
-            first[t] = _first_tap(oh * sH - pH, dH) * W + _first_tap(ow * sW - pW, dW)
+            first[t] = h_first * W + w_first
             base[t] = oh * sH * W + ow * sW
+    taps_h = _taps_with_input(H, H_out, kH, sH, pH, dH)  # (n_taps_h,)
+    taps_w = _taps_with_input(W, W_out, kW, sW, pW, dW)  # (n_taps_w,)
 
     neg_inf = -np.inf
     for p in prange(P):
@@ -132,14 +171,14 @@ def max_pool2d_forward(x, kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out):
         for t in range(M):
             o[t] = neg_inf
             ix[t] = first[t]
-        for i in range(kH):
+        # Row-major tap order (the first maximum wins), skipping only taps
+        # that read padding for every window.
+        for i in taps_h:
             rh = i * dH - pH
             lo_h, hi_h = valid_range(rh, sH, H_out, H)
-            for j in range(kW):
+            for j in taps_w:
                 rw = j * dW - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _gather_tap(xf, tap2, lo_h, hi_h, lo_w, hi_w, lo_h * sH + rh,
                             lo_w * sW + rw, sH, sW)
                 # Out-of-bounds taps read -inf: never taken (a -inf window
@@ -252,6 +291,9 @@ def avg_pool2d_forward(x, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pa
     op = out.reshape((P, M))
     div = _avg_divisors(H, W, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pad,
                         divisor_override)  # (H_out*W_out,)
+    # Taps that read padding for every window add nothing: not visited.
+    taps_h = _taps_with_input(H, H_out, kH, sH, pH, 1)  # (n_taps_h,)
+    taps_w = _taps_with_input(W, W_out, kW, sW, pW, 1)  # (n_taps_w,)
     for p in prange(P):
         xf = xp[p]  # (H, W)
         # Sum tap by tap over all outputs (the window-by-window loop nest
@@ -259,14 +301,12 @@ def avg_pool2d_forward(x, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pa
         # float32 window sums are then exact in all but extreme cases.
         acc = np.zeros(M, dtype=np.float64)  # (H_out*W_out,)
         acc2 = acc.reshape((H_out, W_out))
-        for i in range(kH):
+        for i in taps_h:
             rh = i - pH
             lo_h, hi_h = valid_range(rh, sH, H_out, H)
-            for j in range(kW):
+            for j in taps_w:
                 rw = j - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _add_tap(acc2[lo_h:hi_h, lo_w:hi_w], xf, lo_h * sH + rh, lo_w * sW + rw,
                          sH, sW)
         o = op[p]
@@ -288,6 +328,9 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
     gflat = grad_input.reshape((P, H * W))
     div = _avg_divisors(H, W, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pad,
                         divisor_override)  # (H_out*W_out,)
+    # Taps that read padding for every window add nothing: not visited.
+    taps_h = _taps_with_input(H, H_out, kH, sH, pH, 1)  # (n_taps_h,)
+    taps_w = _taps_with_input(W, W_out, kW, sW, pW, 1)  # (n_taps_w,)
     for p in prange(P):
         gf = gip[p]  # (H, W)
         g_out = gp[p]
@@ -301,14 +344,12 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
         # Tap by tap, sequentially within the plane: overlapping windows
         # accumulate in a fixed order.
         g2 = g.reshape((H_out, W_out))
-        for i in range(kH):
+        for i in taps_h:
             rh = i - pH
             lo_h, hi_h = valid_range(rh, sH, H_out, H)
-            for j in range(kW):
+            for j in taps_w:
                 rw = j - pW
                 lo_w, hi_w = valid_range(rw, sW, W_out, W)
-                if lo_h >= hi_h or lo_w >= hi_w:
-                    continue
                 _scatter_add_tap(gf, g2[lo_h:hi_h, lo_w:hi_w], lo_h * sH + rh,
                                  lo_w * sW + rw, sH, sW)
     return grad_input
