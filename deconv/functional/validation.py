@@ -210,7 +210,7 @@ def byte_cap(limit):
     ...     deconv.upsample_nearest1d(np.ones((1, 1, 100)), scale_factor=4)
     Traceback (most recent call last):
     ...
-    ValueError: output of shape (1, 1, 400) would take 3.05e-06 GiB (3200 bytes), over the cap of 9.31e-07 GiB (1000 bytes) (DECONV_MAX_BYTES, or deconv.functional.validation.byte_cap)
+    ValueError: output of shape (1, 1, 400) would take 2.98e-06 GiB (3200 bytes), over the cap of 9.31e-07 GiB (1000 bytes) (DECONV_MAX_BYTES, or deconv.functional.validation.byte_cap)
     """
     global _cap_override
     limit = None if limit is None else _as_cap(limit, "limit")
