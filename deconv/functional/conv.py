@@ -30,9 +30,12 @@ from deconv.functional.validation import (
     as_positive_int,
     as_positive_tuple,
     as_tuple,
+    check_bias,
+    check_bytes,
     check_ndim,
     check_same_dtype,
     check_shape_equal,
+    kernel_ready,
     refuse_positional_bias,
 )
 
@@ -93,7 +96,9 @@ def _check_groups(groups, c_in, c_out=None):
 
 
 def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
-    """Validate a convolution call; return (x, weight, bias, config, output spatial shape)."""
+    """Validate a convolution call; return (x, weight, bias, config, output spatial shape).
+
+    The arrays come back checked, not yet copied: see :func:`_ready`."""
     x = as_float_array(x, "x")
     weight = as_float_array(weight, "weight")
     check_ndim(x, "x", nd + 2, LAYOUT[nd])
@@ -112,8 +117,7 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
             f"weight.shape[1]={weight.shape[1]} must equal C_in/groups={c_in}/{groups}"
             f" (weight shape {weight.shape}, x shape {x.shape})"
         )
-    if bias is not None and bias.shape != (c_out,):
-        raise ValueError(f"bias must have shape ({c_out},) (C_out), got {bias.shape}")
+    check_bias(bias, c_out)
     cfg = _Config()
     cfg.nd = nd
     cfg.kernel = tuple(weight.shape[2:])
@@ -131,7 +135,8 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
 
 
 def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
-    """Validate a transposed-convolution call; return (x, weight, bias, config, output spatial shape)."""
+    """Validate a transposed-convolution call; return (x, weight, bias, config, output
+    spatial shape), the arrays checked, not yet copied (see :func:`_ready`)."""
     x = as_float_array(x, "x")
     weight = as_float_array(weight, "weight")
     check_ndim(x, "x", nd + 2, LAYOUT[nd])
@@ -151,10 +156,7 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
         )
     groups = _check_groups(groups, c_in)
     c_out = weight.shape[1] * groups
-    if bias is not None and bias.shape != (c_out,):
-        raise ValueError(
-            f"bias must have shape ({c_out},) (C_out = weight.shape[1] * groups), got {bias.shape}"
-        )
+    check_bias(bias, c_out, "C_out = weight.shape[1] * groups")
     if isinstance(padding, str):
         raise ValueError(f"padding must be an int or a tuple of ints for a transposed conv, got {padding!r}")
     cfg = _Config()
@@ -171,6 +173,14 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
                                           cfg.output_padding, cfg.dilation)
     )
     return x, weight, bias, cfg, out
+
+
+def _ready(what, outputs, **arrays):
+    """The last step of the checks: refuse ``outputs`` (``(shape, dtype)`` pairs,
+    named by ``what``) over the byte cap, then make ``arrays`` (None passes through)
+    kernel-ready, copying only now that every check of the call has passed."""
+    check_bytes(what, *outputs)
+    return [None if a is None else kernel_ready(a, name) for name, a in arrays.items()]
 
 
 def _as_grad_output(grad_output, like, expected_shape):
@@ -219,6 +229,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
     b_packed = b_packed.reshape(groups, blocks, MR)
     with kernel_chunks(max(out.size, x.size)) as T:
+        check_bytes("workspace", ((T, fwd.workspace), x.dtype))
         phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
                                 fwd.rows, fwd.Hq, fwd.Wq, out, phase_ws,
@@ -314,7 +325,9 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
     weight_t = np.ascontiguousarray(
         weight.reshape(groups, C_out_g, blocks, c_block * kH * kW).transpose(0, 2, 3, 1))
     with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
-        col_ws = np.empty((T, 0 if pointwise else c_block * kH * kW, P), dtype=grad_output.dtype)
+        col_shape = (T, 0 if pointwise else c_block * kH * kW, P)
+        check_bytes("workspace", (col_shape, grad_output.dtype))
+        col_ws = np.empty(col_shape, dtype=grad_output.dtype)
         _k.conv_input_grad(grad_output, weight_t, kH, kW, *geometry, grad_input, pointwise, col_ws)
     return grad_input
 
@@ -334,8 +347,10 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     red = plan.reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
                            budget_elements)
     # (B, G, C_out/G, K): one partial gradient per batch chunk
+    check_bytes("workspace", ((red.chunks, groups, C_out_g, K), x.dtype))
     partial = np.zeros((red.chunks, groups, C_out_g, K), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
+        check_bytes("workspace", ((T, red.workspace), x.dtype))
         phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
         _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
                                     red.runs, red.full, red.samples, red.splits, partial,
@@ -352,6 +367,8 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
 
 def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
+    x, weight, bias = _ready("output", [((x.shape[0], weight.shape[0]) + out, x.dtype)],
+                             x=x, weight=weight, bias=bias)
     H_out, W_out = (1,) + out if nd == 1 else out
     if kernels.active() == "naive":
         from deconv.kernels import naive
@@ -366,6 +383,10 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
 def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
+    grad_output, x, weight = _ready(
+        "outputs (grad_input, grad_weight, grad_bias)",
+        [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
+        grad_output=grad_output, x=x, weight=weight)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
     if kernels.active() == "naive":
@@ -383,6 +404,8 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
 def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
     x, weight, bias, cfg, out = _conv_transpose_config(
         x, weight, bias, stride, padding, output_padding, groups, dilation, nd)
+    x, weight, bias = _ready("output", [((x.shape[0], weight.shape[1] * cfg.groups) + out, x.dtype)],
+                             x=x, weight=weight, bias=bias)
     H_out, W_out = (1,) + out if nd == 1 else out
     if kernels.active() == "naive":
         from deconv.kernels import naive
@@ -402,6 +425,10 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
         x, weight, None, stride, padding, output_padding, groups, dilation, nd)
     c_out = weight.shape[1] * cfg.groups
     grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
+    grad_output, x, weight = _ready(
+        "outputs (grad_input, grad_weight, grad_bias)",
+        [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],
+        grad_output=grad_output, x=x, weight=weight)
     x2, w2, gy2 = to_2d(x), to_2d(weight), to_2d(grad_output)
     geometry = cfg.as_2d()
     if kernels.active() == "naive":

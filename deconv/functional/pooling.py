@@ -12,7 +12,10 @@ index ``h*W + w`` is simply ``w``.
 
 Every argument a user can get wrong is checked before any work, and raises
 ``TypeError`` (wrong kind of thing) or ``ValueError`` (wrong value) naming
-the argument, the value and what was expected.
+the argument, the value and what was expected. The outputs are then held
+to the byte cap (:func:`deconv.functional.validation.check_bytes`), and
+only then are the inputs made contiguous
+(:func:`deconv.functional.validation.kernel_ready`).
 """
 
 import numpy as np
@@ -23,16 +26,18 @@ from deconv.functional.layout import from_2d, to_2d
 from deconv.kernels.threads import call
 from deconv.functional.validation import (
     LAYOUT,
-    as_activation,
     as_bool,
     as_index_array,
     as_input_shape,
     as_int,
     as_positive_tuple,
     as_tuple,
+    check_activation,
     check_batch_and_channels,
+    check_bytes,
     check_ndim,
     check_shape_equal,
+    kernel_ready,
 )
 
 __all__ = [
@@ -115,12 +120,15 @@ def _pad2(t, fill):
 # --------------------------------------------------------------------------
 
 def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
-    x = as_activation(x, "x", nd)
+    x = check_activation(x, "x", nd)
     k, s, p, d = _window(nd, kernel_size, stride, padding, dilation)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     spatial = x.shape[2:]
     out_sizes = _pool_sizes(spatial, k, s, p, d, ceil_mode, nd, "x", x.shape)
+    out_shape = x.shape[:2] + out_sizes
+    check_bytes("outputs (values, indices)", (out_shape, x.dtype), (out_shape, np.int64))
     _check_windows_have_input(spatial, out_sizes, k, s, p, d, nd, x.shape)
+    x = kernel_ready(x, "x")
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -247,10 +255,12 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 
 
 def _max_pool_backward(grad_output, indices, input_shape, nd):
-    grad_output = as_activation(grad_output, "grad_output", nd)
+    grad_output = check_activation(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
     check_shape_equal(indices, grad_output.shape, "indices")
     input_shape = as_input_shape(input_shape, nd, grad_output)
+    check_bytes("output", (input_shape, grad_output.dtype))
+    grad_output, indices = kernel_ready(grad_output, "grad_output"), kernel_ready(indices, "indices")
     spatial = input_shape[2:]
     size = int(np.prod(spatial))
     H, W = _pad2(spatial, 1)
@@ -359,11 +369,13 @@ def _avg_options(ceil_mode, count_include_pad, divisor_override):
 
 def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
               divisor_override, nd):
-    x = as_activation(x, "x", nd)
+    x = check_activation(x, "x", nd)
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     ceil_mode, count_include_pad, divisor = _avg_options(ceil_mode, count_include_pad,
                                                          divisor_override)
     out_sizes = _pool_sizes(x.shape[2:], k, s, p, (1,) * nd, ceil_mode, nd, "x", x.shape)
+    check_bytes("output", (x.shape[:2] + out_sizes, x.dtype))
+    x = kernel_ready(x, "x")
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -485,7 +497,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
 
 def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
                        count_include_pad, divisor_override, nd):
-    grad_output = as_activation(grad_output, "grad_output", nd)
+    grad_output = check_activation(grad_output, "grad_output", nd)
     input_shape = as_input_shape(input_shape, nd, grad_output)
     spatial = input_shape[2:]
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
@@ -499,6 +511,8 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
             f"grad_output must have shape {expected} (the avg_pool{nd}d output for "
             f"input_shape={input_shape}), got {grad_output.shape}"
         )
+    check_bytes("output", (input_shape, grad_output.dtype))
+    grad_output = kernel_ready(grad_output, "grad_output")
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -641,11 +655,13 @@ def _unpool_sizes(x, k, s, p, output_size, nd):
 
 
 def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
-    x = as_activation(x, "x", nd)
+    x = check_activation(x, "x", nd)
     indices = as_index_array(indices, "indices")
     check_shape_equal(indices, x.shape, "indices")
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     out_sizes = _unpool_sizes(x, k, s, p, output_size, nd)
+    check_bytes("output", (x.shape[:2] + out_sizes, x.dtype))
+    x, indices = kernel_ready(x, "x"), kernel_ready(indices, "indices")
     size = int(np.prod(out_sizes))
     H_out, W_out = _pad2(out_sizes, 1)
     out, bad = call(_k.max_unpool2d_forward, to_2d(x), to_2d(indices), H_out, W_out)
@@ -749,10 +765,12 @@ def max_unpool2d(x, indices, kernel_size, stride=None, padding=0, output_size=No
 
 
 def _max_unpool_backward(grad_output, indices, nd):
-    grad_output = as_activation(grad_output, "grad_output", nd)
+    grad_output = check_activation(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
     check_ndim(indices, "indices", nd + 2, LAYOUT[nd])
     check_batch_and_channels(indices.shape, "indices.shape", grad_output, "grad_output")
+    check_bytes("output", (indices.shape, grad_output.dtype))
+    grad_output, indices = kernel_ready(grad_output, "grad_output"), kernel_ready(indices, "indices")
     size = int(np.prod(grad_output.shape[2:]))
     grad_input, bad = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
     if bad:

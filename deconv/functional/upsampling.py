@@ -22,22 +22,23 @@ output size), the backward functions take it too: pass the forward's
 ``scale_factor`` to get the gradient of that very forward.
 """
 
-import math
-import numbers
-
 import numpy as np
 
 from deconv.kernels import upsample as _k
 from deconv.functional import shapes
 from deconv.kernels.threads import call
 from deconv.functional.validation import (
-    as_activation,
     as_bool,
     as_float_array,
     as_input_shape,
     as_positive_int,
+    as_scale_factors,
     as_tuple,
+    check_activation,
+    check_bytes,
     check_ndim,
+    check_scaled_size,
+    kernel_ready,
 )
 
 __all__ = [
@@ -60,55 +61,44 @@ _AXIS = {1: ("L",), 2: ("H", "W")}
 # argument checking
 # ---------------------------------------------------------------------------
 
-def _scale_factors(scale_factor, nd):
-    """A positive finite float, or a sequence of ``nd`` of them, as an ``nd``-tuple of floats."""
-    expected = f"a positive finite float or a sequence of {nd} positive finite floats"
-    if isinstance(scale_factor, (list, tuple)):
-        if len(scale_factor) != nd:
-            raise ValueError(f"scale_factor must be {expected}, got {scale_factor!r}")
-        items = tuple(scale_factor)
-    else:
-        items = (scale_factor,) * nd
-    out = []
-    for v in items:
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-            raise TypeError(f"scale_factor must be {expected}, got {scale_factor!r}")
-        f = float(v)
-        if not math.isfinite(f) or f <= 0.0:
-            raise ValueError(f"scale_factor must be {expected}, got {scale_factor!r}")
-        out.append(f)
-    return tuple(out)
-
-
 def _forward_setup(x, size, scale_factor, nd):
-    """Validated (x, out_spatial, scale_factors); scale_factors is an nd-tuple or None."""
-    x = as_activation(x, "x", nd)
+    """Validated (x, out_spatial, scale_factors); scale_factors is an nd-tuple or None.
+
+    ``x`` is made kernel-ready last, once the output passed the byte cap."""
+    x = check_activation(x, "x", nd)
     if (size is None) == (scale_factor is None):
         raise ValueError(
             f"exactly one of size and scale_factor must be given, got size={size!r} and "
             f"scale_factor={scale_factor!r}"
         )
+    scales = None
     if size is not None:
-        return x, as_tuple(size, nd, "size", minimum=1), None
-    scales = _scale_factors(scale_factor, nd)
-    out = tuple(shapes.upsample_output_size(L, scale_factor=f) for L, f in zip(x.shape[2:], scales))
-    for axis, L, f, o in zip(_AXIS[nd], x.shape[2:], scales, out):
-        if o < 1:
-            raise ValueError(
-                f"scale_factor={scale_factor!r} gives output size floor({L} * {f}) = {o} along "
-                f"{axis}; expected >= 1"
-            )
-    return x, out, scales
+        out = as_tuple(size, nd, "size", minimum=1)
+    else:
+        scales = as_scale_factors(scale_factor, nd)
+        for axis, L, f in zip(_AXIS[nd], x.shape[2:], scales):
+            check_scaled_size(L, f, scale_factor, axis)
+        out = tuple(shapes.upsample_output_size(L, scale_factor=f)
+                    for L, f in zip(x.shape[2:], scales))
+        for axis, L, f, o in zip(_AXIS[nd], x.shape[2:], scales, out):
+            if o < 1:
+                raise ValueError(
+                    f"scale_factor={scale_factor!r} gives output size floor({L} * {f}) = {o} "
+                    f"along {axis}; expected >= 1"
+                )
+    check_bytes("output", (x.shape[:2] + out, x.dtype))
+    return kernel_ready(x, "x"), out, scales
 
 
 def _backward_setup(grad_output, input_shape, scale_factor, nd):
     """Validated (grad_output, input_spatial, scale_factors or None)."""
-    grad_output = as_activation(grad_output, "grad_output", nd)
+    grad_output = check_activation(grad_output, "grad_output", nd)
     in_sp = as_input_shape(input_shape, nd, grad_output)[2:]
     scales = None
     if scale_factor is not None:
-        scales = _scale_factors(scale_factor, nd)
+        scales = as_scale_factors(scale_factor, nd)
         for axis, L, f, o in zip(_AXIS[nd], in_sp, scales, grad_output.shape[2:]):
+            check_scaled_size(L, f, scale_factor, axis)
             expected = shapes.upsample_output_size(L, scale_factor=f)
             if expected != o:
                 raise ValueError(
@@ -116,7 +106,8 @@ def _backward_setup(grad_output, input_shape, scale_factor, nd):
                     f"output size floor({L} * {f}) = {expected} along {axis}, but grad_output has "
                     f"shape {grad_output.shape}"
                 )
-    return grad_output, in_sp, scales
+    check_bytes("output", (grad_output.shape[:2] + in_sp, grad_output.dtype))
+    return kernel_ready(grad_output, "grad_output"), in_sp, scales
 
 
 # ---------------------------------------------------------------------------
@@ -190,11 +181,11 @@ def _nearest(x, size, scale_factor, nd):
     x, out_sp, scales = _forward_setup(x, size, scale_factor, nd)
     scales = scales or (None,) * nd
     in_sp = x.shape[2:]
-    maps = [_nearest_source(L, o, f) for L, o, f in zip(in_sp, out_sp, scales)]
-    if nd == 1:
-        maps = [np.zeros(1, dtype=np.int64)] + maps
     y = np.empty(x.shape[:2] + out_sp, dtype=x.dtype)
-    if y.size:
+    if y.size:   # (no tables for an empty batch: size may be up to 2**31 - 1)
+        maps = [_nearest_source(L, o, f) for L, o, f in zip(in_sp, out_sp, scales)]
+        if nd == 1:
+            maps = [np.zeros(1, dtype=np.int64)] + maps
         call(_k.nearest_forward, _planes(x, nd), maps[0], maps[1], _planes(y, nd))
     return y
 
@@ -203,12 +194,12 @@ def _nearest_backward(grad_output, input_shape, scale_factor, nd):
     g, in_sp, scales = _backward_setup(grad_output, input_shape, scale_factor, nd)
     scales = scales or (None,) * nd
     out_sp = g.shape[2:]
-    # The forward's own map, so that the result is its exact adjoint.
-    starts = [_starts(_nearest_source(L, o, f), L) for L, o, f in zip(in_sp, out_sp, scales)]
-    if nd == 1:
-        starts = [np.array([0, 1], dtype=np.int64)] + starts
     gi = np.empty(g.shape[:2] + in_sp, dtype=g.dtype)
     if gi.size:
+        # The forward's own map, so that the result is its exact adjoint.
+        starts = [_starts(_nearest_source(L, o, f), L) for L, o, f in zip(in_sp, out_sp, scales)]
+        if nd == 1:
+            starts = [np.array([0, 1], dtype=np.int64)] + starts
         call(_k.nearest_backward, _planes(g, nd), starts[0], starts[1], _planes(gi, nd))
     return gi
 
@@ -454,10 +445,10 @@ def upsample_bilinear2d(x, size=None, scale_factor=None, align_corners=False):
     """
     align_corners = as_bool(align_corners, "align_corners")
     x, out_sp, scales = _forward_setup(x, size, scale_factor, 2)
-    (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
-        x.shape[2:], out_sp, align_corners, scales, x.dtype)
     y = np.empty(x.shape[:2] + out_sp, dtype=x.dtype)
     if y.size:
+        (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
+            x.shape[2:], out_sp, align_corners, scales, x.dtype)
         row_used = np.zeros(x.shape[2], dtype=np.bool_)
         row_used[h0] = True
         row_used[h1] = True
@@ -506,10 +497,10 @@ def upsample_bilinear2d_backward(grad_output, input_shape, *, scale_factor=None,
     """
     align_corners = as_bool(align_corners, "align_corners")
     g, in_sp, scales = _backward_setup(grad_output, input_shape, scale_factor, 2)
-    (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
-        in_sp, g.shape[2:], align_corners, scales, g.dtype)
     gi = np.empty(g.shape[:2] + in_sp, dtype=g.dtype)
     if gi.size:
+        (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = _bilinear_tables(
+            in_sp, g.shape[2:], align_corners, scales, g.dtype)
         W = in_sp[1]
         call(_k.bilinear_backward, 
             _planes(g, 2), h0, h1, lh0, lh1,
@@ -546,16 +537,22 @@ def _check_unshuffle_spatial(x, name, r, factor_name):
         )
 
 
-def _shuffle(x, r):
+def _shuffle(x, r, name):
+    """pixel_shuffle of a checked ``x``: the cap, the copy if needed, the kernel."""
     n, crr, h, w = x.shape
+    check_bytes("output", ((n, crr // (r * r), h * r, w * r), x.dtype))
+    x = kernel_ready(x, name)
     out = np.empty((n, crr // (r * r), h * r, w * r), dtype=x.dtype)
     if out.size:
         call(_k.pixel_shuffle, x, r, out)
     return out
 
 
-def _unshuffle(x, r):
+def _unshuffle(x, r, name):
+    """pixel_unshuffle of a checked ``x``: the cap, the copy if needed, the kernel."""
     n, c, hr, wr = x.shape
+    check_bytes("output", ((n, c * r * r, hr // r, wr // r), x.dtype))
+    x = kernel_ready(x, name)
     out = np.empty((n, c * r * r, hr // r, wr // r), dtype=x.dtype)
     if out.size:
         call(_k.pixel_unshuffle, x, r, out)
@@ -594,7 +591,7 @@ def pixel_shuffle(x, upscale_factor):
     r = as_positive_int(upscale_factor, "upscale_factor")
     x = _shuffle_input(x, "x", "(N, C*r*r, H, W)")
     _check_shuffle_channels(x, "x", r, "upscale_factor")
-    return _shuffle(x, r)
+    return _shuffle(x, r, "x")
 
 
 def pixel_unshuffle(x, downscale_factor):
@@ -625,7 +622,7 @@ def pixel_unshuffle(x, downscale_factor):
     r = as_positive_int(downscale_factor, "downscale_factor")
     x = _shuffle_input(x, "x", "(N, C, H*r, W*r)")
     _check_unshuffle_spatial(x, "x", r, "downscale_factor")
-    return _unshuffle(x, r)
+    return _unshuffle(x, r, "x")
 
 
 def pixel_shuffle_backward(grad_output, upscale_factor):
@@ -656,7 +653,7 @@ def pixel_shuffle_backward(grad_output, upscale_factor):
     r = as_positive_int(upscale_factor, "upscale_factor")
     g = _shuffle_input(grad_output, "grad_output", "(N, C, H*r, W*r)")
     _check_unshuffle_spatial(g, "grad_output", r, "upscale_factor")
-    return _unshuffle(g, r)
+    return _unshuffle(g, r, "grad_output")
 
 
 def pixel_unshuffle_backward(grad_output, downscale_factor):
@@ -688,4 +685,4 @@ def pixel_unshuffle_backward(grad_output, downscale_factor):
     r = as_positive_int(downscale_factor, "downscale_factor")
     g = _shuffle_input(grad_output, "grad_output", "(N, C*r*r, H, W)")
     _check_shuffle_channels(g, "grad_output", r, "downscale_factor")
-    return _shuffle(g, r)
+    return _shuffle(g, r, "grad_output")

@@ -10,12 +10,40 @@ tuples, memoryviews, objects with ``__array__``), with NumPy's dtype rule;
 only float32/float64 data (int64 for indices) is accepted, never cast.
 Activations are batched, ``(N, C, ...)``: one given without its batch axis
 is refused with the hint to pass ``x[None]``.
+
+Check first, copy last
+----------------------
+Every check that can run on the object given (its type, dtype, ndim,
+shapes, the channel and group counts, the other arguments, the size of the
+result) runs before anything is copied or allocated: :func:`as_float_array`
+and :func:`check_activation` convert array-likes but never copy an ndarray,
+and the ops make their operands C-contiguous with :func:`kernel_ready` only
+once every check of the call has passed. A broadcast view of 2**33 elements
+with the wrong ndim is thus refused at once, without touching memory.
+
+The byte cap
+------------
+No op allocates an output, a workspace or a contiguous copy of an input
+larger than :func:`max_bytes`; it raises a ValueError that gives the shape
+and the size instead (``output of shape (...) would take 32 GiB, over the
+cap of 8 GiB``), before allocating, rather than leave it to the operating
+system's overcommit. The cap is, in order of precedence:
+
+* the value set by the context manager ``with byte_cap(n): ...`` (bytes;
+  ``None`` restores the next rule), process-wide while the block runs;
+* the environment variable ``DECONV_MAX_BYTES`` (an integer number of
+  bytes), read at each call;
+* half of the machine's physical memory (:data:`DEFAULT_MAX_BYTES`;
+  8 GiB where the operating system does not tell).
 """
 
+import contextlib
 import functools
 import inspect
+import math
 import numbers
 import operator
+import os
 
 import numpy as np
 
@@ -63,45 +91,60 @@ def _conversion_hint(name, dtype, wanted):
 
 
 def as_float_array(value, name):
-    """Return ``value`` as a C-contiguous float32/float64 ndarray.
+    """Return ``value`` as a float32/float64 ndarray, checked but not copied.
 
     Lists, tuples, memoryviews and objects with ``__array__`` are converted
     with ``np.asarray`` and follow NumPy's dtype rule (a list of Python
     floats is float64); integer, bool, complex, float16 and object results
     are refused with a TypeError that says how to convert. (A scalar becomes
-    a 0-d array, which the op's ``check_ndim`` then refuses.)
+    a 0-d array, which the op's shape checks then refuse.)
 
-    A contiguous, writeable input is returned as is (it is never written
-    to); anything else (Fortran order, negative strides, views, read-only
-    arrays) is copied once, so that the kernels see one memory layout and
-    compile one signature per dtype: Numba types a read-only array
-    differently and would compile and cache a second version of every kernel.
+    An ndarray is returned itself, whatever its memory layout, byte order or
+    writeability (a broadcast view stays a view): the op checks its shape
+    first and makes it contiguous with :func:`kernel_ready` last.
     """
     array = _as_array(value, name, "float32 or float64 numbers")
-    if array.dtype.kind == "f" and array.dtype.newbyteorder("=") in FLOAT_DTYPES:
-        # e.g. big-endian '>f4' data read from a file: the same numbers
-        array = array.astype(array.dtype.newbyteorder("="), copy=False)
-    if array.dtype not in FLOAT_DTYPES:
+    if _native(array.dtype) not in FLOAT_DTYPES:
         source = _describe(value) if isinstance(value, np.ndarray) else type(value).__name__
         raise TypeError(
             f"{name} must have dtype float32 or float64, got {array.dtype} ({source}); "
             f"{_conversion_hint(name, array.dtype, 'np.float32')} (or np.float64)"
         )
-    return _kernel_ready(array)
+    return array
 
 
-def _kernel_ready(array):
-    array = np.ascontiguousarray(array)
-    return array if array.flags.writeable else array.copy()
+def _native(dtype):
+    """``dtype`` in the machine's byte order (big-endian '>f4' data are the same numbers)."""
+    return dtype.newbyteorder("=") if dtype.kind == "f" else dtype
+
+
+def kernel_ready(array, name):
+    """``array`` as the kernels take it: C-contiguous, writeable, native byte order.
+
+    Call it only after every check of the op has passed. An array already so
+    is returned as is (the kernels never write to their inputs); anything
+    else (Fortran order, negative strides, views, read-only or big-endian
+    arrays) is copied once, after :func:`check_bytes` has accepted the copy's
+    size, so that the kernels see one memory layout and compile one
+    signature per dtype: Numba types a read-only array differently and would
+    compile and cache a second version of every kernel. The shape is kept
+    (a 0-d array stays 0-d, unlike ``np.ascontiguousarray``).
+    """
+    dtype = _native(array.dtype)
+    if array.flags.c_contiguous and array.flags.writeable and array.dtype == dtype:
+        return array
+    check_bytes(f"the contiguous copy of {name}", (array.shape, dtype))
+    return np.array(array, dtype=dtype, order="C", copy=True)
 
 
 def as_index_array(value, name):
-    """Return ``value`` as a C-contiguous int64 ndarray (max-pool switches).
+    """Return ``value`` as an int64 ndarray (max-pool switches), checked but not copied.
 
     Array-likes are converted as by :func:`as_float_array`; the result must
     be int64, so a list of Python ints is accepted (NumPy makes it int64)
     while int32 arrays, floats and bools are refused: the indices index
-    planes of up to 2**63 elements and are never silently cast.
+    planes of up to 2**63 elements and are never silently cast. Make it
+    contiguous with :func:`kernel_ready` once the op's checks passed.
     """
     array = _as_array(value, name, "int64 indices")
     if array.dtype != np.int64:
@@ -109,7 +152,94 @@ def as_index_array(value, name):
             f"{name} must have dtype int64 (as returned by max_pool), got {array.dtype}; "
             f"{_conversion_hint(name, array.dtype, 'np.int64')}"
         )
-    return _kernel_ready(array)
+    return array
+
+
+# --- the byte cap ---
+
+def _physical_memory_half():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):   # no sysconf, or a name it lacks
+        return 8 * 2**30
+
+
+#: The cap without override: half of the physical memory (8 GiB if unknown).
+DEFAULT_MAX_BYTES = _physical_memory_half()
+
+_cap_override = None
+
+
+def _as_cap(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int number of bytes, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a number of bytes >= 0, got {value!r}")
+    return int(value)
+
+
+def max_bytes():
+    """The largest allocation (bytes) an op may make: see "The byte cap" above."""
+    if _cap_override is not None:
+        return _cap_override
+    env = os.environ.get("DECONV_MAX_BYTES")
+    if env is None or env.strip() == "":
+        return DEFAULT_MAX_BYTES
+    try:
+        value = int(env.strip())
+    except ValueError:
+        raise ValueError(
+            f"the environment variable DECONV_MAX_BYTES must be an integer number of bytes, "
+            f"got {env!r}"
+        ) from None
+    return _as_cap(value, "DECONV_MAX_BYTES")
+
+
+@contextlib.contextmanager
+def byte_cap(limit):
+    """Within the block, ops refuse allocations over ``limit`` bytes (``None``: no override).
+
+    Process-wide (the override is a module global, not per thread); the
+    previous cap is restored on exit.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> from deconv.functional.validation import byte_cap
+    >>> with byte_cap(1000):
+    ...     deconv.upsample_nearest1d(np.ones((1, 1, 100)), scale_factor=4)
+    Traceback (most recent call last):
+    ...
+    ValueError: output of shape (1, 1, 400) would take 2.98e-06 GiB (3200 bytes), over the cap of 9.31e-07 GiB (1000 bytes) (DECONV_MAX_BYTES, or deconv.functional.validation.byte_cap)
+    """
+    global _cap_override
+    limit = None if limit is None else _as_cap(limit, "limit")
+    previous, _cap_override = _cap_override, limit
+    try:
+        yield limit
+    finally:
+        _cap_override = previous
+
+
+def _size(nbytes):
+    return f"{nbytes / 2**30:.3g} GiB ({nbytes} bytes)"
+
+
+def check_bytes(what, *parts):
+    """Refuse a call whose ``parts`` (``(shape, dtype)`` pairs) exceed :func:`max_bytes`.
+
+    ``what`` names them (``"output"``, ``"outputs (values, indices)"``); the
+    size is computed in Python ints, so it cannot overflow.
+    """
+    total = sum(math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in parts)
+    cap = max_bytes()
+    if total > cap:
+        shapes = " and ".join(str(tuple(shape)) for shape, _ in parts)
+        raise ValueError(
+            f"{what} of shape{'s' if len(parts) > 1 else ''} {shapes} would take "
+            f"{_size(total)}, over the cap of {_size(cap)} (DECONV_MAX_BYTES, or "
+            f"deconv.functional.validation.byte_cap)"
+        )
 
 
 def _unbatched_hint(name, got_ndim, ndim, layout, what):
@@ -133,11 +263,11 @@ def check_ndim(array, name, ndim, layout):
         )
 
 
-def as_activation(value, name, nd, layout=None):
+def check_activation(value, name, nd, layout=None):
     """A float array of layout ``(N, C, *spatial)`` with ``nd`` spatial sizes, each >= 1.
 
     ``N`` and ``C`` may be 0. ``layout`` words the axes for the errors
-    (default: ``LAYOUT[nd]``).
+    (default: ``LAYOUT[nd]``). Checked, not copied: see :func:`kernel_ready`.
     """
     layout = layout or LAYOUT[nd]
     array = as_float_array(value, name)
@@ -162,7 +292,7 @@ def check_batch_and_channels(shape, name, other, other_name):
 def check_same_dtype(**arrays):
     """All non-None arrays share one dtype; float32 in gives float32 out."""
     present = {k: v for k, v in arrays.items() if v is not None}
-    dtypes = {v.dtype for v in present.values()}
+    dtypes = {_native(v.dtype) for v in present.values()}
     if len(dtypes) > 1:
         listing = ", ".join(f"{k}: {v.dtype}" for k, v in present.items())
         raise TypeError(f"arguments must share one dtype, got {listing}")
@@ -226,6 +356,45 @@ def as_positive_tuple(value, n, name):
     return as_tuple(value, n, name, minimum=1)
 
 
+def as_scale_factors(scale_factor, nd):
+    """An upsampling ``scale_factor``: a positive finite float, or a sequence of ``nd``
+    of them, as an ``nd``-tuple of Python floats."""
+    expected = f"a positive finite float or a sequence of {nd} positive finite floats"
+    if isinstance(scale_factor, (list, tuple)):
+        if len(scale_factor) != nd:
+            raise ValueError(f"scale_factor must be {expected}, got {scale_factor!r}")
+        items = tuple(scale_factor)
+    else:
+        items = (scale_factor,) * nd
+    out = []
+    for v in items:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(f"scale_factor must be {expected}, got {scale_factor!r}")
+        try:
+            f = float(v)
+        except OverflowError:       # an int beyond the float range
+            raise ValueError(f"scale_factor must be {expected}, got {scale_factor!r}") from None
+        if not math.isfinite(f) or f <= 0.0:
+            raise ValueError(f"scale_factor must be {expected}, got {scale_factor!r}")
+        out.append(f)
+    return tuple(out)
+
+
+def check_scaled_size(input_size, factor, scale_factor, axis):
+    """``input_size * factor`` (one axis of an upsampling) is a size an int64 kernel can index.
+
+    Refuses products beyond :data:`MAX_INT_ARGUMENT` (``size`` has the same
+    bound) before ``floor`` would overflow or meet infinity; ``scale_factor``
+    is the argument as the user gave it, for the message.
+    """
+    product = float(input_size) * factor
+    if not product < MAX_INT_ARGUMENT + 1:      # also inf
+        raise ValueError(
+            f"scale_factor={scale_factor!r} gives output size floor({input_size} * {factor}) "
+            f"= {product:.6g} along {axis}; expected at most {MAX_INT_ARGUMENT}, as for size"
+        )
+
+
 def check_shape_tuple(value, ndim, name, layout=None):
     """A shape argument of ``ndim`` non-negative ints; ``layout`` words its axes."""
     if not isinstance(value, (list, tuple)) or len(value) != ndim:
@@ -253,6 +422,20 @@ def as_input_shape(value, nd, grad_output, name="input_shape"):
 def check_shape_equal(array, expected, name):
     if tuple(array.shape) != tuple(expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {array.shape}")
+
+
+def check_bias(bias, c_out, meaning="C_out"):
+    """``bias`` (None or an array) has shape ``(c_out,)``; ``meaning`` says where ``c_out`` comes from.
+
+    A 0-d bias is refused like any other wrong shape (PyTorch refuses it
+    too): a scalar does not say how many channels it is meant for.
+    """
+    if bias is not None and bias.shape != (c_out,):
+        zero_d = " (a 0-d array: pass np.full(C_out, value) for one value per channel)" \
+            if bias.ndim == 0 else ""
+        raise ValueError(
+            f"bias must have shape ({c_out},) ({meaning}), got shape {bias.shape}{zero_d}"
+        )
 
 
 def _looks_like_bias(value):
