@@ -292,3 +292,9 @@ def test_every_layer_and_loss_documents_parameters_notes_and_a_runnable_example(
     doc = getattr(nn, name).__doc__
     assert "Examples\n    --------\n    >>> " in doc
     assert "Notes\n    -----" in doc
+
+
+def test_big_endian_input_is_the_same_numbers_to_a_layer():
+    layer = nn.Conv2d(2, 3, 3, padding=1, rng=0)
+    x = np.random.default_rng(0).standard_normal((1, 2, 5, 5)).astype(np.float32)
+    np.testing.assert_array_equal(layer(x.astype(">f4")), layer(x))

@@ -273,8 +273,11 @@ class Module:
         return x
 
     def _check_parameter_dtype(self, x, dtype):
-        """A layer with parameters takes inputs of their dtype only: say how to convert."""
-        if x.dtype != dtype:
+        """A layer with parameters takes inputs of their dtype only: say how to convert.
+
+        Byte order does not count: the ops take big-endian data as the same numbers.
+        """
+        if x.dtype.newbyteorder("=") != dtype:
             raise TypeError(
                 f"{self._short_repr()} has {dtype} parameters but the input has dtype "
                 f"{x.dtype}; convert the input (x.astype(np.{dtype})) or the layer "
