@@ -324,7 +324,7 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
     # (G, blocks, Kb, C_out/G): each block's rows of W^T, contiguous for BLAS
     weight_t = np.ascontiguousarray(
         weight.reshape(groups, C_out_g, blocks, c_block * kH * kW).transpose(0, 2, 3, 1))
-    with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
+    with kernel_chunks(max(grad_input.size, grad_output.size), blas=True) as T:
         col_shape = (T, 0 if pointwise else c_block * kH * kW, P)
         check_bytes("workspace", (col_shape, grad_output.dtype))
         col_ws = np.empty(col_shape, dtype=grad_output.dtype)

@@ -4,16 +4,19 @@ Every parallel kernel of the package is launched through :func:`call` or
 :func:`kernel_chunks`, so three decisions live here:
 
 - **Small calls run on the calling thread alone** (:data:`SMALL_WORK`).
-- **One thread pool at a time.** The convolution kernels split their work into
+- **One thread pool at a time.** One convolution kernel (the input gradient
+  with few input channels per group, GEMM + col2im) splits its work into
   chunks that Numba runs in parallel, each chunk calling BLAS (``np.dot``) on
   its own tiles. BLAS's own threads would then compete with Numba's for the
-  same cores (and OpenBLAS serialises concurrent callers), so while such a
-  kernel runs, the BLAS libraries of the process are limited to one thread
-  with threadpoolctl, the library made for the job, and restored afterwards.
-  threadpoolctl is optional (the ``fast`` extra; scikit-learn brings it too).
-  Without it, or with Numba limited to one thread, the kernels run their
-  chunks one after another and BLAS keeps its threads; the results are
-  bitwise the same either way, since the work is cut by the shapes alone.
+  same cores (and OpenBLAS serialises concurrent callers), so while that
+  kernel runs (``kernel_chunks(..., blas=True)``), the BLAS libraries of the
+  process are limited to one thread with threadpoolctl, the library made for
+  the job, and restored afterwards. threadpoolctl is optional (the ``fast``
+  extra; scikit-learn brings it too). Without it, or with Numba limited to
+  one thread, that kernel runs its chunks one after another and BLAS keeps
+  its threads; the results are bitwise the same either way, since the work
+  is cut by the shapes alone. The register-tiled kernels call no BLAS and
+  touch no BLAS setting.
 - **Concurrent callers.** Numba's ``workqueue`` threading layer (its fallback
   when neither OpenMP nor TBB loads) aborts the process when two Python
   threads launch parallel regions at once. Under that layer the parallel
@@ -128,13 +131,17 @@ def _blas_on_one_thread(controller):
 
 
 @contextlib.contextmanager
-def _chunks(work):
+def _chunks(work, blas):
     threads = numba.get_num_threads()
     if threads > 1 and work < SMALL_WORK:
         with _one_thread():
             yield 1
         return
-    controller = _get_controller() if threads > 1 else None
+    if threads == 1 or not blas:
+        # a kernel that calls no BLAS has no second pool to hold back
+        yield threads
+        return
+    controller = _get_controller()
     if controller is None:
         yield 1
         return
@@ -143,21 +150,22 @@ def _chunks(work):
 
 
 @contextlib.contextmanager
-def kernel_chunks(work):
+def kernel_chunks(work, *, blas=False):
     """Yield T, the number of chunks a conv kernel should run in parallel.
 
-    T is Numba's thread count when BLAS can be held to one thread meanwhile,
-    else 1; and 1, on the calling thread alone, when the largest array of the
-    call has fewer than :data:`SMALL_WORK` elements. The kernel must be
+    T is Numba's thread count, and 1, on the calling thread alone, when the
+    largest array of the call has fewer than :data:`SMALL_WORK` elements. A
+    kernel that calls BLAS in its chunks (``blas=True``) gets more than one
+    chunk only when BLAS can be held to one thread meanwhile (threadpoolctl). The kernel must be
     launched inside the block: under the ``workqueue`` threading layer the
     block holds the parallel-region lock.
     """
     lock = _parallel_region_lock()
     if lock is None:
-        with _chunks(work) as chunks:
+        with _chunks(work, blas) as chunks:
             yield chunks
         return
-    with lock, _chunks(work) as chunks:
+    with lock, _chunks(work, blas) as chunks:
         yield chunks
 
 
