@@ -292,8 +292,11 @@ def avg_pool2d_forward(x, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pa
     div = _avg_divisors(H, W, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pad,
                         divisor_override)  # (H_out*W_out,)
     # Taps that read padding for every window add nothing: not visited.
-    taps_h = _taps_with_input(H, H_out, kH, sH, pH, 1)  # (n_taps_h,)
-    taps_w = _taps_with_input(W, W_out, kW, sW, pW, 1)  # (n_taps_w,)
+    # avg pooling has no dilation; a run-time 1, since a literal 1 would compile
+    # a second _taps_with_input
+    undilated = kH - kH + 1
+    taps_h = _taps_with_input(H, H_out, kH, sH, pH, undilated)  # (n_taps_h,)
+    taps_w = _taps_with_input(W, W_out, kW, sW, pW, undilated)  # (n_taps_w,)
     for p in prange(P):
         xf = xp[p]  # (H, W)
         # Sum tap by tap over all outputs (the window-by-window loop nest
@@ -329,8 +332,11 @@ def avg_pool2d_backward(grad_output, H, W, kH, kW, sH, sW, pH, pW, count_include
     div = _avg_divisors(H, W, kH, kW, sH, sW, pH, pW, H_out, W_out, count_include_pad,
                         divisor_override)  # (H_out*W_out,)
     # Taps that read padding for every window add nothing: not visited.
-    taps_h = _taps_with_input(H, H_out, kH, sH, pH, 1)  # (n_taps_h,)
-    taps_w = _taps_with_input(W, W_out, kW, sW, pW, 1)  # (n_taps_w,)
+    # avg pooling has no dilation; a run-time 1, since a literal 1 would compile
+    # a second _taps_with_input
+    undilated = kH - kH + 1
+    taps_h = _taps_with_input(H, H_out, kH, sH, pH, undilated)  # (n_taps_h,)
+    taps_w = _taps_with_input(W, W_out, kW, sW, pW, undilated)  # (n_taps_w,)
     for p in prange(P):
         gf = gip[p]  # (H, W)
         g_out = gp[p]
