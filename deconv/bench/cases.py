@@ -13,6 +13,7 @@ parent only.
 """
 
 import os
+import sys
 import zlib
 
 CONV_OPS = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
@@ -278,6 +279,27 @@ def _seed(case_name, variant):
     return SEED + zlib.crc32(f"{case_name}/{variant}".encode())
 
 
+def load_reference_module():
+    """:mod:`deconv.reference` loaded from its file, without importing the deconv package.
+
+    It imports only NumPy and scipy, and the scipy worker must not pay for
+    (or be disturbed by) Numba.
+    """
+    if "deconv.reference" in sys.modules:
+        return sys.modules["deconv.reference"]
+    if "_deconv_reference" in sys.modules:
+        return sys.modules["_deconv_reference"]
+    import importlib.util
+    # this file is deconv/bench/cases.py; the reference is deconv/reference.py
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "reference.py")
+    spec = importlib.util.spec_from_file_location("_deconv_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["_deconv_reference"] = module
+    return module
+
+
 def make_inputs(case, variant):
     """float64 inputs of one case from its own seed (NumPy arrays; ``idx`` int64).
 
@@ -306,8 +328,7 @@ def make_inputs(case, variant):
             continue
         a[name] = rng.standard_normal(shape)
     if case["op"] == "max_unpool2d":
-        from . import peers
-        a["p"], a["idx"] = peers.load_reference_module().max_pool2d(a.pop("x"), **case["kw"])
+        a["p"], a["idx"] = load_reference_module().max_pool2d(a.pop("x"), **case["kw"])
     return a
 
 

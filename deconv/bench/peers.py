@@ -57,26 +57,6 @@ def libs_for(case, libs):
 # loading: the reference without the package; deconv's kernel sets
 # ---------------------------------------------------------------------------
 
-def load_reference_module():
-    """:mod:`deconv.reference` loaded from its file, without importing the deconv package.
-
-    It imports only NumPy and scipy, and the scipy worker must not pay for
-    (or be disturbed by) Numba.
-    """
-    if "deconv.reference" in sys.modules:
-        return sys.modules["deconv.reference"]
-    if "_deconv_reference" in sys.modules:
-        return sys.modules["_deconv_reference"]
-    import importlib.util
-    # this file is deconv/bench/peers.py; the reference is deconv/reference.py
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                        "reference.py")
-    spec = importlib.util.spec_from_file_location("_deconv_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["_deconv_reference"] = module
-    return module
-
 
 def naive_kernels_missing():
     """Why deconv's naive kernel set cannot be selected (a sentence), or None if it can."""
@@ -168,7 +148,7 @@ def builder(lib, threads):
             return numpy_conv_impl(case, a)
         return build
     if lib == "scipy":
-        reference = load_reference_module()
+        reference = C.load_reference_module()
         return lambda case, a: api_impl(reference, case, a)
     raise ValueError(f"unknown lib {lib!r}")
 
@@ -264,7 +244,7 @@ def reference_train_step(case, a):
         ``y``, ``loss`` and ``g0``... (the gradients of ``p0``...).
     """
     import numpy as np
-    R = load_reference_module()
+    R = C.load_reference_module()
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in a.items()}
     x, t = f64["x"], f64["t"]
     W = [f64[f"p{i}"] for i in range(10)]
@@ -299,7 +279,7 @@ def reference_outputs(case, a):
         return reference_train_step(case, a)
     f64 = {k: (v if v.dtype.kind == "i" else np.asarray(v, dtype=np.float64))
            for k, v in a.items()}
-    fwd, bwd, fn, bn = api_impl(load_reference_module(), case, f64)
+    fwd, bwd, fn, bn = api_impl(C.load_reference_module(), case, f64)
     return dict(zip(fn + bn, fwd() + bwd()))
 
 
