@@ -1,4 +1,4 @@
-"""Bad input is refused early and clearly (issue 11, reproducers 4, 5, 6).
+"""Bad input is refused early and clearly (issue 11, reproducers 3 (forward), 4, 5, 6).
 
 * upsampling scale factors whose output size overflows raise a ValueError
   naming ``scale_factor`` and its value, forward and backward, every mode;
@@ -384,3 +384,43 @@ def test_one_output_channel_refuses_a_zero_d_bias_too(name, op, x_shape, w_shape
 
 def re_shape(shape):
     return str(shape).replace("(", r"\(").replace(")", r"\)")
+
+
+# --- reproducer 3: a depthwise conv whose padding dwarfs its input ---
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dilation, padding", [(2**20, 2**19), (2**14, 2**13), ((1, 2**20), (1, 2**19))])
+def test_depthwise_conv_with_huge_dilation_and_padding(dtype, dilation, padding):
+    # Every tap of the one output reads padding (the taps straddle the single
+    # pixel), so the output is zero; the naive loop nests say the same. The
+    # forward (and the input gradient, a flipped depthwise forward) used to
+    # allocate the padded plane and die with a SystemError.
+    x = np.ones((1, 1, 1, 1), dtype)
+    w = np.ones((1, 1, 2, 2), dtype)
+    y = deconv.conv2d(x, w, dilation=dilation, padding=padding)
+    with deconv.kernels.use("naive"):
+        y_naive = deconv.conv2d(x, w, dilation=dilation, padding=padding)
+        grads_naive = deconv.conv2d_backward(np.ones_like(y), x, w, dilation=dilation,
+                                             padding=padding)
+    assert y.shape == y_naive.shape and y.dtype == dtype
+    np.testing.assert_array_equal(y, y_naive)
+    np.testing.assert_array_equal(y, np.zeros_like(y))
+    # The weight gradient's phase planes still grow with the dilation: over
+    # the byte cap the backward is refused with a ValueError, never anything
+    # else; within it, it gives the naive gradients.
+    try:
+        grads = deconv.conv2d_backward(np.ones_like(y), x, w, dilation=dilation, padding=padding)
+    except ValueError as e:
+        assert "workspace" in str(e) and "over the cap" in str(e)
+    else:
+        for g, g_naive in zip(grads, grads_naive):
+            np.testing.assert_array_equal(g, g_naive)
+
+
+def test_depthwise_wide_buffer_is_bounded_by_the_input_and_output():
+    from deconv.kernels import plan
+    # the benchmark's depthwise layer keeps its wide buffer ...
+    assert plan.depthwise_wide((32, 32), (32, 32), (3, 3), (1, 1, 1, 1, 1, 1))
+    # ... a padding that dwarfs the planes does not, nor any stride
+    assert not plan.depthwise_wide((1, 1), (1, 1), (2, 2), (1, 1, 2**19, 2**19, 2**20, 2**20))
+    assert not plan.depthwise_wide((32, 32), (16, 16), (3, 3), (2, 2, 1, 1, 1, 1))

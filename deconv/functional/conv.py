@@ -213,7 +213,8 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     has_bias = bias is not None
     if plan.direct(C_in_g, C_out_g):
         b = bias if has_bias else np.zeros(0, dtype=x.dtype)
-        call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, out)
+        wide = plan.depthwise_wide(x.shape[2:], out.shape[2:], weight.shape[2:], geometry)
+        call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, wide, out)
         return out
     sH, sW, pH, pW, _, _ = geometry
     fwd = plan.forward_plan(N * groups, weight.shape, geometry, H_out, W_out, x.dtype)

@@ -384,23 +384,23 @@ def _wide_taps(acc, padded, w, dH, dW, Wp, Q):
 
 
 @njit(parallel=True, cache=True)
-def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, out):
+def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, out):
     """out = conv(x, weight) + bias for one input channel per group (C_in/G = 1).
 
     x: (N, G, H, W), weight: (C_out, 1, kH, kW) with C_out = G * M, out:
     (N, C_out, H_out, W_out). Direct loops, one (sample, output channel)
     plane per item; each output element accumulates the taps in a fixed order.
 
-    Stride 1 uses a "wide" layout: the input plane is copied into a zero-padded
-    buffer Hp x Wp, with Wp = W_out + dW*(kW-1), and every tap is then one
-    contiguous multiply-add over the whole plane (the last kW-1 columns of each
-    wide row are computed and dropped), instead of one short loop per row.
+    ``wide`` (stride 1 only; :func:`deconv.kernels.plan.depthwise_wide`): the
+    input plane is copied into a zero-padded buffer Hp x Wp, with
+    Wp = W_out + dW*(kW-1), and every tap is then one contiguous multiply-add
+    over the whole plane (the last kW-1 columns of each wide row are computed
+    and dropped), instead of one short loop per row.
     """
     N, groups, H, W = x.shape
     C_out, _, kH, kW = weight.shape
     H_out, W_out = out.shape[2], out.shape[3]
     M = C_out // groups
-    wide = sH == 1 and sW == 1
     Hp = H_out + dH * (kH - 1) if wide else 0
     Wp = W_out + dW * (kW - 1) if wide else 0
     Q = (H_out - 1) * Wp + W_out if wide else 0

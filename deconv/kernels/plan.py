@@ -100,6 +100,25 @@ def direct(c_in_g, c_out_g):
     return c_in_g == 1 and c_out_g <= DIRECT_MAX_OUT_PER_GROUP
 
 
+# The direct depthwise forward at stride 1 copies each input plane into a
+# zero-padded "wide" buffer of (H_out + dH*(kH-1)) x (W_out + dW*(kW-1)) and
+# runs every tap over it in one pass. Its padding can be far larger than the
+# input and the output (a dilation of 2**20 with the padding to match on a
+# 1x1 input asks for 2**40 elements); past this many times the elements of
+# one input and one output plane, the row loops run instead.
+WIDE_MAX_GROWTH = 4
+
+
+def depthwise_wide(in_hw, out_hw, kernel_hw, geometry):
+    """Whether the direct depthwise forward uses its wide buffer (see :data:`WIDE_MAX_GROWTH`)."""
+    sH, sW, _, _, dH, dW = geometry
+    if (sH, sW) != (1, 1):
+        return False
+    (H, W), (H_out, W_out), (kH, kW) = in_hw, out_hw, kernel_hw
+    wide = (H_out + dH * (kH - 1)) * (W_out + dW * (kW - 1))
+    return wide <= WIDE_MAX_GROWTH * (H * W + H_out * W_out)
+
+
 def is_pointwise(weight_shape, geometry, in_hw, out_hw):
     """A 1x1, stride-1, unpadded conv over the whole input needs no unfolding:
     the input plane itself is the (K, P) matrix. (A transposed conv with
