@@ -216,6 +216,11 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         wide = plan.depthwise_wide(x.shape[2:], out.shape[2:], weight.shape[2:], geometry)
         call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, wide, out)
         return out
+    if not plan.forward_fits(weight.shape, geometry, W_out, x.size + out.size):
+        # a stride or dilation far beyond the input: the loop nest, no planes
+        from deconv.kernels import naive
+        out[:] = naive.conv2d_forward(x, weight, bias, *geometry, groups, H_out, W_out)
+        return out
     sH, sW, pH, pW, _, _ = geometry
     fwd = plan.forward_plan(N * groups, weight.shape, geometry, H_out, W_out, x.dtype)
     MR = fwd.tile.channels
@@ -345,6 +350,10 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     H_out, W_out = grad_output.shape[2:]
     sH, sW, pH, pW, _, _ = geometry
     K = C_in_g * kH * kW
+    if not plan.reduce_fits(weight_shape, geometry, H_out, W_out, x.size + grad_output.size):
+        # a stride or dilation far beyond the input: the loop nest, no planes
+        from deconv.kernels import naive
+        return naive.conv2d_weight_grad(grad_output, x, *geometry, groups, kH, kW)
     red = plan.reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
                            budget_elements)
     # (B, G, C_out/G, K): one partial gradient per batch chunk

@@ -192,6 +192,62 @@ def _phase_extent(kernel, geometry):
     return (kH - 1) * dH // sH, (kW - 1) * dW // sW
 
 
+# The phase planes of a tiled pass hold the padded input its items read: about
+# the input itself, but a stride or a dilation far larger than the input (or a
+# padding to match) spreads a few pixels over planes of stride**2 or
+# dilation**2 elements (a stride of 2**16 on a 5x5 input: 2**32 per channel).
+# Tiled passes run only while one chunk's planes take at most this many times
+# the elements of the pass's operands and result, plus the floor below; past
+# that the naive loop nests run (:mod:`deconv.kernels.naive`), whose time is
+# the formula's own terms and whose workspace is nothing. No layer of a real
+# network comes near it (the stride 2 of a 1x1 conv gives planes of the
+# input's own size).
+PLANES_PER_OPERAND_ELEMENT = 4
+PLANES_FLOOR = BLOCKED_ITEM_ELEMENTS
+
+
+def _planes_fit(planes, operand_elements):
+    return planes <= PLANES_PER_OPERAND_ELEMENT * operand_elements + PLANES_FLOOR
+
+
+def forward_fits(weight_shape, geometry, w_out, operand_elements):
+    """Whether the tiled forward's phase planes are bounded by its operands.
+
+    The least an item of :func:`forward_plan` copies is the planes of one
+    output row, C_in/G * sH * sW * (1 + qh) * (W_out + qw) elements
+    (:func:`_phase_extent`); ``operand_elements`` counts the input and the
+    output. Checked before :func:`forward_plan` is made (its tap offsets are
+    int64).
+
+    >>> forward_fits((8, 8, 1, 1), (1, 1, 0, 0, 1, 1), 5, 8 * 25 * 2)
+    True
+    >>> forward_fits((8, 8, 1, 1), (2**16, 2**16, 0, 0, 1, 1), 1, 8 * 25 + 8)
+    False
+    """
+    _, c_in_g, kH, kW = weight_shape
+    sH, sW = geometry[:2]
+    qh, qw = _phase_extent((kH, kW), geometry)
+    return _planes_fit(c_in_g * sH * sW * (1 + qh) * (w_out + qw), operand_elements)
+
+
+def reduce_fits(weight_shape, geometry, h_out, w_out, operand_elements):
+    """Whether the tiled weight gradient's phase planes are bounded by its operands.
+
+    The least a tile of :func:`reduce_plan` sums over is one sample's planes,
+    C_in/G * sH * sW * (H_out + qh) * (W_out + qw) elements; ``operand_elements``
+    counts the input and grad_output.
+
+    >>> reduce_fits((8, 8, 3, 3), (2, 2, 1, 1, 1, 1), 16, 16, 8 * 32 * 32 + 8 * 16 * 16)
+    True
+    >>> reduce_fits((1, 1, 2, 2), (1, 1, 2**13, 2**13, 2**14, 2**14), 1, 1, 2)
+    False
+    """
+    _, c_in_g, kH, kW = weight_shape
+    sH, sW = geometry[:2]
+    qh, qw = _phase_extent((kH, kW), geometry)
+    return _planes_fit(c_in_g * sH * sW * (h_out + qh) * (w_out + qw), operand_elements)
+
+
 class ForwardPlan(NamedTuple):
     """How ``conv_forward_blocked`` cuts one call. Items are (sample, group,
     ``rows`` output rows); element counts are of the call's dtype."""
@@ -386,12 +442,14 @@ def phase_taps(k, s, p, d, size):
     position ``first + m*s`` and reads grad_output[m - padding + j*dilation]
     with tap ``taps[j]``.
     """
+    by_phase = {}               # only the phases some tap reaches: at most k of the s
+    for t in range(k):
+        by_phase.setdefault((t * d) % s, []).append(t)
     phases = []
-    for rho in range(s):
-        taps = [t for t in range(k) if (t * d) % s == rho]
+    for rho, taps in sorted(by_phase.items()):
         i0 = (rho - p) % s
         count = len(range(i0, size, s))
-        if not taps or count == 0:
+        if count == 0:
             continue
         q = [(t * d - rho) // s for t in taps]
         dil = q[1] - q[0] if len(q) > 1 else 1
