@@ -249,10 +249,16 @@ def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
     C_out = grad_output.shape[1]
     C_in_g = weight.shape[1]
     C_out_g = C_out // groups
-    if C_in_g >= plan.FLIP_MIN_IN_PER_GROUP and not plan.direct(C_out_g, C_in_g):
+    # The flipped-kernel paths gather over a zero-padded grad_output, where an
+    # inf or NaN weight meets zeros that the scatter never reads (0 * inf = NaN):
+    # such a weight takes the scatter (GEMM and col2im, or the direct kernel),
+    # which gives the naive kernels' NaN pattern.
+    exact = bool(np.isfinite(weight).all())
+    if (exact and C_in_g >= plan.FLIP_MIN_IN_PER_GROUP
+            and not plan.direct(C_out_g, C_in_g)):
         return _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias)
     grad_input = np.zeros(shape, dtype=grad_output.dtype)
-    _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input)
+    _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, flip_ok=exact)
     if bias is not None:
         call(_k.add_bias, grad_input, bias)
     return grad_input
@@ -297,10 +303,11 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     return grad_input
 
 
-def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
+def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, flip_ok=True):
     """grad_input += conv's input gradient, for few input channels per group
     (where the flipped conv would be a matrix-vector product): GEMM and
     col2im, or the direct depthwise kernels. grad_input comes zero-filled.
+    ``flip_ok=False`` keeps to the scatters (for a weight with inf or NaN).
     """
     N, C_out, H_out, W_out = grad_output.shape
     _, C_in_g, kH, kW = weight.shape
@@ -312,7 +319,7 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input):
     direct = plan.direct(C_in_g, C_out_g)
     # (the flipped kernel of a depthwise conv has one input channel per group:
     # its input gradient is again a direct depthwise conv)
-    flip = (not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
+    flip = (flip_ok and not pointwise and (sH, sW) == (1, 1) and pH <= dH * (kH - 1) and pW <= dW * (kW - 1)
             and direct and C_out_g == 1)
     if direct and not flip:
         call(_k.depthwise_input_grad, grad_output, weight, *geometry, grad_input)
@@ -366,8 +373,9 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
                                     red.runs, red.full, red.samples, red.splits, partial,
                                     phase_ws, *_tile_constants(red.tile, red.lanes))
     grad_weight = partial[0]
-    for b in range(1, red.chunks):
-        grad_weight += partial[b]
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
+        for b in range(1, red.chunks):
+            grad_weight += partial[b]
     return grad_weight.reshape(weight_shape)
 
 

@@ -383,6 +383,17 @@ def _wide_taps(acc, padded, w, dH, dW, Wp, Q):
                 acc[q] += w0 * s0[q]
 
 
+@njit(cache=True, inline="always")
+def _add_outside(y, value, oh_lo, oh_hi, ow_lo, ow_hi):
+    """y[oh, ow] += value wherever (oh, ow) is outside [oh_lo, oh_hi) x [ow_lo, ow_hi)."""
+    H_out, W_out = y.shape
+    for oh in range(H_out):
+        inside = oh_lo <= oh < oh_hi
+        for ow in range(W_out):
+            if not (inside and ow_lo <= ow < ow_hi):
+                y[oh, ow] += value
+
+
 @njit(parallel=True, cache=True)
 def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, out):
     """out = conv(x, weight) + bias for one input channel per group (C_in/G = 1).
@@ -438,6 +449,10 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
                         dst = y[oh][ow_lo:]
                         for t2 in range(ow_hi - ow_lo):
                             dst[t2] += w * src[t2 * sW]
+                    if not np.isfinite(w):
+                        # the skipped taps multiply w by the padding's zeros:
+                        # 0 * inf is NaN, as in the wide path and the naive loops
+                        _add_outside(y, w * 0.0, oh_lo, oh_hi, ow_lo, ow_hi)
 
 
 @njit(parallel=True, cache=True)
