@@ -28,3 +28,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # Scripts that regenerate the fixtures in tests/data need PyTorch, so they are not collected.
 collect_ignore = ["make_torch_fixtures.py", "make_optim_fixtures.py"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz test's outcome counts (tests/test_fuzz.py), when it ran."""
+    import sys
+    fuzzing = sys.modules.get("fuzzing")
+    if fuzzing is None or not fuzzing.OUTCOMES:
+        return
+    totals = {}
+    for (_, outcome), n in fuzzing.OUTCOMES.items():
+        totals[outcome] = totals.get(outcome, 0) + n
+    targets = len({t for t, _ in fuzzing.OUTCOMES})
+    terminalreporter.write_line(
+        f"fuzz: {sum(totals.values())} calls over {targets} targets: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(totals.items())))

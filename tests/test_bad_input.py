@@ -419,3 +419,142 @@ def test_depthwise_wide_buffer_is_bounded_by_the_input_and_output():
     # ... a padding that dwarfs the planes does not, nor any stride
     assert not plan.depthwise_wide((1, 1), (1, 1), (2, 2), (1, 1, 2**19, 2**19, 2**20, 2**20))
     assert not plan.depthwise_wide((32, 32), (16, 16), (3, 3), (2, 2, 1, 1, 1, 1))
+
+
+# --- found by the fuzz (tests/test_fuzz.py), each a clean error now ---
+
+def _refused_without_allocating(call, exc, match):
+    tracemalloc.start()
+    try:
+        with pytest.raises(exc, match=match):
+            call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**24, f"allocated {peak} bytes before refusing"
+
+
+def test_ints_beyond_the_float_range_are_refused_naming_the_argument():
+    from deconv import nn, optim
+    p = nn.Parameter(np.ones(3))
+    for make, name in [(lambda: optim.SGD([p], lr=0.1, dampening=10**400), "dampening"),
+                       (lambda: optim.Adam([p], lr=-10**400), "lr"),
+                       (lambda: nn.LeakyReLU(10**400), "negative_slope"),
+                       (lambda: nn.Upsample(scale_factor=10**400), "scale_factor")]:
+        with pytest.raises(ValueError, match=rf"{name} must be .*finite"):
+            make()
+
+
+def test_an_array_where_a_choice_belongs_is_refused_naming_it():
+    from deconv import nn
+    from deconv.functional.validation import as_choice
+    for make in (lambda: nn.L1Loss(reduction=np.array([1, 2])),
+                 lambda: nn.MSELoss(reduction=np.array("mean"))):
+        with pytest.raises(ValueError, match=r"reduction must be"):
+            make()
+    with pytest.raises(ValueError, match=r"mode must be"):
+        nn.Upsample(scale_factor=2, mode=np.array(["nearest", "bilinear"]))
+    # compared with choices of its own type only: True is not 1, an array is never one
+    with pytest.raises(ValueError, match=r"progress must be one of"):
+        as_choice(np.array(["bar"]), "progress", ("bar", None))
+    assert as_choice(np.str_("bar"), "progress", ("bar", None)) == "bar"
+
+
+@pytest.mark.parametrize("make", [
+    lambda nn: nn.Linear(2**31 - 1, 1),
+    lambda nn: nn.Conv2d(2**20, 2**20, 3),
+    lambda nn: nn.ConvTranspose1d(2**16, 2**16, 2**10),
+    lambda nn: nn.Embedding(2**30, 2**6),
+], ids=["Linear", "Conv2d", "ConvTranspose1d", "Embedding"])
+def test_layer_parameters_over_the_cap_are_refused_before_they_are_drawn(make):
+    from deconv import nn
+    _refused_without_allocating(lambda: make(nn), ValueError,
+                                r"weight \(drawn in float64\) of shapes .* would take")
+
+
+@pytest.mark.parametrize("name", ["ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout"])
+def test_elementwise_layers_refuse_a_huge_broadcast_view_before_allocating(name):
+    from deconv import nn
+    view = np.broadcast_to(np.float32(1.0), (2**11, 2**11, 2**11))   # 32 GiB if copied
+    layer = getattr(nn, name)()
+    _refused_without_allocating(lambda: layer(view), ValueError,
+                                rf"{name}\(.*\): output of shapes? .* would take")
+
+
+def test_other_layers_and_losses_refuse_huge_broadcast_views_before_allocating():
+    from deconv import nn
+    view = np.broadcast_to(np.float32(1.0), (2**22, 2**11))
+    linear = nn.Linear(2**11, 2**11)
+    _refused_without_allocating(lambda: linear(view), ValueError,
+                                r"Linear\(.*\): output of shape \(4194304, 2048\) would take")
+    _refused_without_allocating(lambda: nn.MSELoss()(view, view), ValueError,
+                                r"MSELoss: intermediates of shapes .* would take")
+    labels = np.zeros(2**22, np.int64)
+    _refused_without_allocating(lambda: nn.CrossEntropyLoss()(view, labels),
+                                ValueError, r"CrossEntropyLoss: intermediates .* would take")
+    indices = np.broadcast_to(np.int64(0), (2**16, 2**16))
+    _refused_without_allocating(lambda: nn.Embedding(3, 4)(indices), ValueError,
+                                r"Embedding\(.*\): output of shapes .* would take")
+
+
+def test_the_trainer_names_a_wrong_model_loss_or_optimizer_and_bad_data():
+    from deconv import nn, optim
+    from deconv.train import Trainer
+    model = nn.Sequential(nn.Linear(3, 2))
+    sgd = optim.SGD(model.parameters(), lr=0.1)
+    kw = dict(batch_size=2, epochs=1, seed=0, progress="none")
+    for args, match in [((model, np.ones(3), sgd), r"loss must be an instance of deconv.nn.Loss"),
+                        ((model, nn.ReLU, sgd), r"loss must be .*got the class ReLU"),
+                        ((np.ones(3), nn.MSELoss(), sgd), r"model must be an instance"),
+                        ((model, nn.MSELoss(), "sgd"), r"optimizer must be an instance")]:
+        with pytest.raises(TypeError, match=match):
+            Trainer(*args, **kw)
+    trainer = Trainer(model, nn.MSELoss(), sgd, **kw)
+    x, y = np.ones((4, 3), np.float32), np.ones((4, 2), np.float32)
+    x[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"x_train must be finite, got nan at position \(2, 1\)"):
+        trainer.fit(x, y)
+    with pytest.raises(TypeError, match=r"y_train must be a real .* got dtype complex"):
+        trainer.fit(np.ones((4, 3), np.float32), y + 1j)
+
+
+def test_a_layer_takes_a_native_gradient_after_a_big_endian_input():
+    from deconv import nn
+    x = np.arange(6, dtype=">f4").reshape(2, 3)
+    for layer in (nn.Identity(), nn.Flatten(0), nn.ReLU()):
+        y = layer(x)
+        g = layer.backward(np.ones(y.shape, np.float32))
+        assert g.shape == x.shape
+
+
+def test_consistency_errors_name_what_the_expected_shape_comes_from():
+    x = np.ones((1, 1, 5), np.float32)
+    w = np.ones((1, 1, 3), np.float32)
+    with pytest.raises(ValueError, match=r"grad_output must have shape \(1, 1, 2\) \(conv1d's "
+                       r"output for x of shape \(1, 1, 5\), weight of shape \(1, 1, 3\), "
+                       r"stride=\(2,\), padding=\(0,\), dilation=\(1,\), groups=1\), got"):
+        deconv.conv1d_backward(np.ones((1, 1, 3), np.float32), x, w, stride=2)
+    with pytest.raises(ValueError, match=r"weight of shape \(1, 1, 9\) on x of shape \(1, 1, 5\): "
+                       r"kernel_size=9"):
+        deconv.conv1d(x, np.ones((1, 1, 9), np.float32))
+    with pytest.raises(ValueError, match=r"must divide the output channels C_out=3 "
+                       r"\(weight.shape\[0\]\)"):
+        deconv.conv1d(np.ones((1, 2, 5), np.float32), np.ones((3, 1, 3), np.float32), groups=2)
+    with pytest.raises(ValueError, match=r"indices must have shape \(1, 1, 2\) \(that of "
+                       r"grad_output\)"):
+        deconv.max_pool1d_backward(np.ones((1, 1, 2)), np.zeros((1, 1, 3), np.int64), (1, 1, 4))
+    with pytest.raises(ValueError, match=r"along L of input_shape"):
+        deconv.upsample_nearest1d_backward(np.ones((1, 1, 4)), (1, 1, 2**31 - 1), scale_factor=2)
+    with pytest.raises(ValueError, match=r"output_size=None: the default"):
+        deconv.max_unpool1d(np.ones((1, 1, 1)), np.zeros((1, 1, 1), np.int64), 2, 3, padding=1)
+
+
+def test_relu_backward_is_a_select_as_in_pytorch():
+    # torch's threshold_backward: an infinite upstream gradient where x <= 0
+    # gives 0 (a product would give 0 * inf = nan there)
+    from deconv import nn
+    relu = nn.ReLU()
+    relu(np.array([-1.0, 0.0, 2.0], np.float32))
+    g = relu.backward(np.array([np.inf, -np.inf, np.inf], np.float32))
+    np.testing.assert_array_equal(g, [0.0, 0.0, np.inf])
+    assert g.dtype == np.float32

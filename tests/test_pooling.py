@@ -817,7 +817,7 @@ BAD_CALLS = [
     ("unpool indices list of floats", lambda: deconv.max_unpool1d(G3, [[[0.0, 1.0, 2.0]]], 2),
      TypeError, r"indices must have dtype int64 .*got float64; convert with np.asarray"),
     ("unpool indices list of the wrong shape", lambda: deconv.max_unpool1d(G3, [[[0, 1, 2]]], 2),
-     ValueError, r"indices must have shape \(2, 3, 3\), got \(1, 1, 3\)"),
+     ValueError, r"indices must have shape \(2, 3, 3\) \(that of x\), got \(1, 1, 3\)"),
     ("unpool indices range", lambda: deconv.max_unpool2d(G4, I4 + 36, 2), ValueError,
      r"indices must lie in \[0, 36\).*got 36"),
     ("unpool indices range with output_size",

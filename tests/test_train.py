@@ -378,16 +378,23 @@ def _trained_with_checkpoint(tmp_path, opt_name="adam"):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NumPy reports the overflow too
-def test_inf_input_stops_before_the_step_and_keeps_the_checkpoint(tmp_path):
+class InfCrossEntropy(nn.CrossEntropyLoss):
+    """A cross-entropy whose value is inf on every batch (finite data can still overflow a loss)."""
+
+    def forward(self, prediction, target):
+        super().forward(prediction, target)
+        return float("inf")
+
+
+def test_inf_loss_stops_before_the_step_and_keeps_the_checkpoint(tmp_path):
     tr, x, y, path = _trained_with_checkpoint(tmp_path)
     on_disk = open(path, "rb").read()
     good = params_of(tr.model)
     good_opt = tr.optimizer.state_dict()
-    x_bad = x.copy()
-    x_bad[:] = np.inf                                  # every batch of epoch 3 is poisoned
+    tr.loss = InfCrossEntropy()                        # every batch of epoch 3 is poisoned
     tr.epochs = 4
     with pytest.raises(NonFiniteError) as info:
-        tr.fit(x_bad, y, x[:4], y[:4])
+        tr.fit(x, y, x[:4], y[:4])
     err = info.value
     assert (err.epoch, err.step, err.tensor) == (3, 11, "loss")
     assert "epoch 3, step 11" in str(err) and "left as it was" in str(err)
@@ -415,6 +422,20 @@ class NaNGradMSE(nn.MSELoss):
             g = g.copy()
             g[0, 0] = np.nan
         return g
+
+
+def test_inf_or_nan_data_is_refused_before_the_first_step(tmp_path):
+    tr, x, y, path = _trained_with_checkpoint(tmp_path)
+    good = params_of(tr.model)
+    x_bad = x.copy()
+    x_bad[5, 0] = np.inf
+    tr.epochs = 4
+    with pytest.raises(ValueError, match=r"x_train must be finite, got inf at position \(5, 0"):
+        tr.fit(x_bad, y, x[:4], y[:4])
+    with pytest.raises(ValueError, match=r"x_val must be finite, got nan"):
+        tr.fit(x, y, np.full_like(x[:4], np.nan), y[:4])
+    assert_params_equal(good, params_of(tr.model))
+    assert tr.epoch == 2
 
 
 def test_nan_gradient_names_the_parameter(tmp_path):

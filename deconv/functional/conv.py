@@ -89,9 +89,10 @@ def _check_groups(groups, c_in, c_out=None):
     derives them) the output channels."""
     groups = as_positive_int(groups, "groups")
     if c_in % groups:
-        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in}")
+        raise ValueError(f"groups={groups} must divide the input channels C_in={c_in} (x.shape[1])")
     if c_out is not None and c_out % groups:
-        raise ValueError(f"groups={groups} must divide the output channels C_out={c_out}")
+        raise ValueError(
+            f"groups={groups} must divide the output channels C_out={c_out} (weight.shape[0])")
     return groups
 
 
@@ -117,7 +118,7 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
             f"weight.shape[1]={weight.shape[1]} must equal C_in/groups={c_in}/{groups}"
             f" (weight shape {weight.shape}, x shape {x.shape})"
         )
-    check_bias(bias, c_out)
+    check_bias(bias, c_out, "C_out = weight.shape[0]")
     cfg = _Config()
     cfg.nd = nd
     cfg.kernel = tuple(weight.shape[2:])
@@ -126,11 +127,14 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
     cfg.pad_before, cfg.pad_after = _conv_padding(padding, nd, cfg.kernel, cfg.dilation, cfg.stride)
     cfg.groups = groups
     cfg.output_padding = (0,) * nd
-    out = tuple(
-        shapes.conv_output_size(size, k, s, (pb, pa), d)
-        for size, k, s, pb, pa, d in zip(x.shape[2:], cfg.kernel, cfg.stride,
-                                           cfg.pad_before, cfg.pad_after, cfg.dilation)
-    )
+    try:
+        out = tuple(
+            shapes.conv_output_size(size, k, s, (pb, pa), d)
+            for size, k, s, pb, pa, d in zip(x.shape[2:], cfg.kernel, cfg.stride,
+                                               cfg.pad_before, cfg.pad_after, cfg.dilation)
+        )
+    except ValueError as err:               # the kernel size is the weight's
+        raise ValueError(f"weight of shape {weight.shape} on x of shape {x.shape}: {err}") from None
     return x, weight, bias, cfg, out
 
 
@@ -183,11 +187,21 @@ def _ready(what, outputs, **arrays):
     return [None if a is None else kernel_ready(a, name) for name, a in arrays.items()]
 
 
-def _as_grad_output(grad_output, like, expected_shape):
+def _as_grad_output(grad_output, like, weight, expected_shape, cfg, op):
+    """grad_output of ``op``'s output shape, which the message derives from x,
+    weight and the options."""
     grad_output = as_float_array(grad_output, "grad_output")
     check_ndim(grad_output, "grad_output", like.ndim, LAYOUT[like.ndim - 2])
     check_same_dtype(grad_output=grad_output, x=like)
-    check_shape_equal(grad_output, expected_shape, "grad_output")
+    padding = cfg.pad_before if cfg.pad_before == cfg.pad_after else \
+        tuple(zip(cfg.pad_before, cfg.pad_after))
+    options = f"stride={cfg.stride}, padding={padding}"
+    if op.startswith("conv_transpose"):
+        options += f", output_padding={cfg.output_padding}"
+    options += f", dilation={cfg.dilation}, groups={cfg.groups}"
+    check_shape_equal(grad_output, expected_shape, "grad_output",
+                      f"{op}'s output for x of shape {like.shape}, weight of shape "
+                      f"{weight.shape}, {options}")
     return grad_output
 
 
@@ -400,7 +414,8 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
 
 def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
-    grad_output = _as_grad_output(grad_output, x, (x.shape[0], weight.shape[0]) + out)
+    grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], weight.shape[0]) + out,
+                                  cfg, f"conv{nd}d")
     grad_output, x, weight = _ready(
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
@@ -442,7 +457,8 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     x, weight, _, cfg, out = _conv_transpose_config(
         x, weight, None, stride, padding, output_padding, groups, dilation, nd)
     c_out = weight.shape[1] * cfg.groups
-    grad_output = _as_grad_output(grad_output, x, (x.shape[0], c_out) + out)
+    grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], c_out) + out, cfg,
+                                  f"conv_transpose{nd}d")
     grad_output, x, weight = _ready(
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],

@@ -257,7 +257,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=Fal
 def _max_pool_backward(grad_output, indices, input_shape, nd):
     grad_output = check_activation(grad_output, "grad_output", nd)
     indices = as_index_array(indices, "indices")
-    check_shape_equal(indices, grad_output.shape, "indices")
+    check_shape_equal(indices, grad_output.shape, "indices", "that of grad_output")
     input_shape = as_input_shape(input_shape, nd, grad_output)
     check_bytes("output", (input_shape, grad_output.dtype))
     grad_output, indices = kernel_ready(grad_output, "grad_output"), kernel_ready(indices, "indices")
@@ -509,7 +509,8 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
     if grad_output.shape != expected:
         raise ValueError(
             f"grad_output must have shape {expected} (the avg_pool{nd}d output for "
-            f"input_shape={input_shape}), got {grad_output.shape}"
+            f"input_shape={input_shape}, kernel_size={k}, stride={s}, padding={p}, "
+            f"ceil_mode={ceil_mode}), got {grad_output.shape}"
         )
     check_bytes("output", (input_shape, grad_output.dtype))
     grad_output = kernel_ready(grad_output, "grad_output")
@@ -625,7 +626,8 @@ def _unpool_sizes(x, k, s, p, output_size, nd):
             if size < 1:
                 raise ValueError(
                     f"max_unpool{nd}d output size along axis {axis} would be {size} "
-                    f"(x shape {x.shape}, kernel_size={k}, stride={s}, padding={p}); "
+                    f"(x shape {x.shape}, kernel_size={k}, stride={s}, padding={p}, "
+                    f"output_size=None: the default (L-1)*stride - 2*padding + kernel_size); "
                     f"expected >= 1"
                 )
         return default
@@ -657,7 +659,7 @@ def _unpool_sizes(x, k, s, p, output_size, nd):
 def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
     x = check_activation(x, "x", nd)
     indices = as_index_array(indices, "indices")
-    check_shape_equal(indices, x.shape, "indices")
+    check_shape_equal(indices, x.shape, "indices", "that of x")
     k, s, p, _ = _window(nd, kernel_size, stride, padding)
     out_sizes = _unpool_sizes(x, k, s, p, output_size, nd)
     check_bytes("output", (x.shape[:2] + out_sizes, x.dtype))
@@ -668,7 +670,9 @@ def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
     if bad:
         _raise_bad_index(indices, size, "indices",
                          f"flat positions within one (n, c) plane of the output of spatial "
-                         f"size {out_sizes}")
+                         f"size {out_sizes}, "
+                         + ("the default of output_size=None" if output_size is None
+                            else f"from output_size={output_size!r}"))
     return from_2d(out, nd)
 
 

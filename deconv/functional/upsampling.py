@@ -98,7 +98,7 @@ def _backward_setup(grad_output, input_shape, scale_factor, nd):
     if scale_factor is not None:
         scales = as_scale_factors(scale_factor, nd)
         for axis, L, f, o in zip(_AXIS[nd], in_sp, scales, grad_output.shape[2:]):
-            check_scaled_size(L, f, scale_factor, axis)
+            check_scaled_size(L, f, scale_factor, axis, "input_shape")
             expected = shapes.upsample_output_size(L, scale_factor=f)
             if expected != o:
                 raise ValueError(

@@ -380,18 +380,20 @@ def as_scale_factors(scale_factor, nd):
     return tuple(out)
 
 
-def check_scaled_size(input_size, factor, scale_factor, axis):
+def check_scaled_size(input_size, factor, scale_factor, axis, source="x"):
     """``input_size * factor`` (one axis of an upsampling) is a size an int64 kernel can index.
 
     Refuses products beyond :data:`MAX_INT_ARGUMENT` (``size`` has the same
     bound) before ``floor`` would overflow or meet infinity; ``scale_factor``
-    is the argument as the user gave it, for the message.
+    is the argument as the user gave it, for the message, and ``source`` the
+    argument that holds ``input_size``.
     """
     product = float(input_size) * factor
     if not product < MAX_INT_ARGUMENT + 1:      # also inf
         raise ValueError(
             f"scale_factor={scale_factor!r} gives output size floor({input_size} * {factor}) "
-            f"= {product:.6g} along {axis}; expected at most {MAX_INT_ARGUMENT}, as for size"
+            f"= {product:.6g} along {axis} of {source}; expected at most {MAX_INT_ARGUMENT}, "
+            f"as for size"
         )
 
 
@@ -419,9 +421,12 @@ def as_input_shape(value, nd, grad_output, name="input_shape"):
     return shape
 
 
-def check_shape_equal(array, expected, name):
+def check_shape_equal(array, expected, name, why=None):
+    """``array`` (the argument ``name``) has shape ``expected``; ``why`` says
+    where that shape comes from (``"that of grad_output"``)."""
     if tuple(array.shape) != tuple(expected):
-        raise ValueError(f"{name} must have shape {tuple(expected)}, got {array.shape}")
+        because = f" ({why})" if why else ""
+        raise ValueError(f"{name} must have shape {tuple(expected)}{because}, got {array.shape}")
 
 
 def check_bias(bias, c_out, meaning="C_out"):
@@ -492,7 +497,12 @@ def as_real(value, name, low=None, high=None, *, low_open=False, high_open=False
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+    shown = None
+    try:
+        value = float(value)
+    except OverflowError:                   # an int beyond the float range
+        shown = f"an int of {len(str(abs(value)))} digits"
+        value = math.inf if value > 0 else -math.inf
     below = low is not None and (value <= low if low_open else value < low)
     above = high is not None and (value >= high if high_open else value > high)
     if not np.isfinite(value) or below or above:
@@ -504,13 +514,20 @@ def as_real(value, name, low=None, high=None, *, low_open=False, high_open=False
             where = f" {'<' if high_open else '<='} {high}"
         else:
             where = ""
-        raise ValueError(f"{name} must be a finite number{where}, got {value!r}")
+        shown = shown or repr(value)
+        raise ValueError(f"{name} must be a finite number{where}, got {shown}")
     return value
 
 
 def as_choice(value, name, choices):
-    """One of ``choices`` (compared with ==; the message lists them)."""
-    if isinstance(value, (bool, np.bool_)) or value not in choices:
+    """One of ``choices`` (the message lists them).
+
+    A value is compared only with choices of its own type (so an array, whose
+    ``==`` is elementwise, or a bool, which equals 1, never matches by accident).
+    """
+    if isinstance(value, (bool, np.bool_)) or not any(
+            (value is c) or (c is not None and isinstance(value, type(c)) and value == c)
+            for c in choices):
         listing = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{name} must be one of {listing}, got {value!r}")
     return value
@@ -548,8 +565,9 @@ def as_samples(value, name):
     value = np.asarray(value)
     if value.ndim == 0:
         raise ValueError(f"{name} must have a sample axis 0, got a 0-d array")
-    if value.dtype == object:
-        raise TypeError(f"{name} must be a numeric array, got dtype object")
+    if value.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real (bool, integer or float) array, got dtype "
+                        f"{value.dtype}")
     return value
 
 

@@ -37,7 +37,7 @@ class ReLU(Module):
         -------
         y : ndarray, shape and dtype of ``x``
         """
-        x = self._input(x)
+        x = self._input(x, like_input=(None, np.bool_))
         self._save(x, positive=x > 0)
         return np.maximum(x, 0)
 
@@ -53,7 +53,8 @@ class ReLU(Module):
         grad_input : ndarray, shape of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        return g * c["positive"]
+        # a select, as torch's threshold_backward: an infinite gradient where x <= 0 gives 0
+        return np.where(c["positive"], g, g.dtype.type(0))
 
 
 class LeakyReLU(Module):
@@ -81,9 +82,15 @@ class LeakyReLU(Module):
         if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(
                 negative_slope, (int, float, np.integer, np.floating)):
             raise TypeError(f"LeakyReLU: negative_slope must be a float, got {negative_slope!r}")
-        if not math.isfinite(negative_slope):
-            raise ValueError(f"LeakyReLU: negative_slope must be finite, got {negative_slope!r}")
-        self.negative_slope = float(negative_slope)
+        try:
+            slope = float(negative_slope)
+        except OverflowError:                    # an int beyond the float range
+            slope = math.inf
+        if not math.isfinite(slope):
+            shown = f"an int of {len(str(negative_slope))} digits" if math.isinf(slope) and \
+                isinstance(negative_slope, int) else repr(negative_slope)
+            raise ValueError(f"LeakyReLU: negative_slope must be finite, got {shown}")
+        self.negative_slope = slope
 
     def extra_repr(self):
         """The slope."""
@@ -101,7 +108,7 @@ class LeakyReLU(Module):
         -------
         y : ndarray, shape and dtype of ``x``
         """
-        x = self._input(x)
+        x = self._input(x, like_input=(None, np.bool_, None))
         positive = x > 0
         self._save(x, positive=positive)
         return np.where(positive, x, x * self.negative_slope)
@@ -149,7 +156,7 @@ class Sigmoid(Module):
         -------
         y : ndarray, shape and dtype of ``x``
         """
-        x = self._input(x)
+        x = self._input(x, like_input=(None,))
         y = special.expit(x)
         self._save(y, y=y)
         return y
@@ -198,7 +205,7 @@ class Tanh(Module):
         -------
         y : ndarray, shape and dtype of ``x``
         """
-        x = self._input(x)
+        x = self._input(x, like_input=(None,))
         y = np.tanh(x)
         self._save(y, y=y)
         return y

@@ -34,6 +34,11 @@ def _check_unique(container):
     walk(container, "")
 
 
+
+def _describe(value):
+    """``the class ReLU`` or ``a ndarray``: what was passed where a module belongs."""
+    return f"the class {value.__name__}" if isinstance(value, type) else f"a {type(value).__name__}"
+
 class Sequential(Module):
     """Modules applied in order; backward runs them in reverse.
 
@@ -72,7 +77,7 @@ class Sequential(Module):
         for name, m in items:
             if not isinstance(m, Module):
                 raise TypeError(
-                    f"Sequential: every element must be a Module, got {type(m).__name__} at "
+                    f"Sequential: modules must be Module instances, got {_describe(m)} at "
                     f"position {name}")
             setattr(self, name, m)
         _check_unique(self)
@@ -178,7 +183,7 @@ class Concat(Module):
         for i, m in enumerate(branches):
             if not isinstance(m, Module):
                 raise TypeError(
-                    f"Concat: every branch must be a Module, got {type(m).__name__} at "
+                    f"Concat: branches must be Module instances, got {_describe(m)} at "
                     f"position {i}")
             setattr(self, str(i), m)
         _check_unique(self)
@@ -215,7 +220,9 @@ class Concat(Module):
                 shapes = ", ".join(f"branch {j}: {np.shape(a)}" for j, a in enumerate(outs))
                 raise ValueError(
                     f"Concat: branch outputs must agree on every axis but the channel axis 1, "
-                    f"got {shapes}")
+                    f"got {shapes} for an input of shape {np.shape(x)}")
+        self._check_bytes("output", (first.shape[:1] + (sum(o.shape[1] for o in outs),)
+                                     + first.shape[2:], first.dtype))
         y = np.concatenate(outs, axis=1)
         self._save(y, channels=[o.shape[1] for o in outs])
         return y

@@ -14,7 +14,9 @@ from deconv.functional import conv as _conv
 from deconv.functional.validation import (
     as_bool, as_float_dtype, as_generator, as_positive_int, as_tuple,
 )
-from deconv.nn.module import Module, Parameter, prefixed, torch_uniform_bounds
+from deconv.nn.module import (
+    Module, Parameter, check_parameter_bytes, prefixed, torch_uniform_bounds,
+)
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
@@ -84,6 +86,8 @@ class _ConvNd(Module):
             shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
         # torch's _calculate_fan_in_and_fan_out: weight.shape[1] * prod(kernel),
         # for transposed convs too (there weight.shape[1] = C_out/groups).
+        with prefixed(name):
+            check_parameter_bytes(shape, dt)
         fan_in = shape[1] * math.prod(self.kernel_size)
         w_bound, b_bound = torch_uniform_bounds(fan_in)
         self.weight = Parameter(gen.uniform(-w_bound, w_bound, size=shape).astype(dt))

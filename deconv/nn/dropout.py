@@ -71,6 +71,8 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             self._save(x, mask=None)
             return x
+        # the draw (float64), the kept mask, the scaled mask and the output
+        self._check_bytes("output", *[(x.shape, d) for d in (np.float64, np.bool_, x.dtype, x.dtype)])
         if self.p == 1:
             mask = np.zeros(x.shape, dtype=x.dtype)
         else:

@@ -3,9 +3,11 @@
 import numpy as np
 
 from deconv.functional.validation import (
-    as_bool, as_float_dtype, as_generator, as_int, as_integer_array, as_positive_int,
+    as_bool, as_float_dtype, as_generator, as_int, as_integer_array, as_positive_int, check_bytes,
 )
-from deconv.nn.module import Module, Parameter, prefixed, torch_uniform_bounds
+from deconv.nn.module import (
+    Module, Parameter, check_parameter_bytes, prefixed, torch_uniform_bounds,
+)
 
 __all__ = ["Linear", "Embedding"]
 
@@ -50,6 +52,7 @@ class Linear(Module):
             bias = as_bool(bias, "bias")
             dt = as_float_dtype(dtype)
             gen = as_generator(rng)
+            check_parameter_bytes((self.out_features, self.in_features), dt)
         w_bound, b_bound = torch_uniform_bounds(self.in_features)
         self.weight = Parameter(
             gen.uniform(-w_bound, w_bound, size=(self.out_features, self.in_features)).astype(dt))
@@ -83,6 +86,7 @@ class Linear(Module):
                 f"{self._short_repr()} expects input of shape (*, in_features={self.in_features}), "
                 f"got shape {x.shape}")
         self._check_parameter_dtype(x, self.weight.dtype)
+        self._check_bytes("output", (x.shape[:-1] + (self.out_features,), x.dtype))
         w = self.weight.data                     # (out, in)
         y = x @ w.T                              # (*, out)
         if self.bias is not None:
@@ -164,6 +168,7 @@ class Embedding(Module):
                 padding_idx %= self.num_embeddings
             dt = as_float_dtype(dtype)
             gen = as_generator(rng)
+            check_parameter_bytes((self.num_embeddings, self.embedding_dim), dt)
         self.padding_idx = padding_idx
         w = gen.standard_normal((self.num_embeddings, self.embedding_dim)).astype(dt)
         if padding_idx is not None:
@@ -193,6 +198,10 @@ class Embedding(Module):
         """
         with prefixed(self):
             indices = as_integer_array(indices, "input")
+            # checked before the range scan: indices may be a broadcast view far
+            # larger than its memory
+            check_bytes("output", (indices.shape + (self.embedding_dim,), self.weight.dtype),
+                        (indices.shape, np.intp))
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
             bad = indices[(indices < 0) | (indices >= self.num_embeddings)].ravel()[0]
             raise ValueError(

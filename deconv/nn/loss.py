@@ -8,7 +8,7 @@ returns a Python float and ``backward()`` the gradient with respect to
 
 import numpy as np
 
-from deconv.functional.validation import as_float_array, as_int, as_integer_array
+from deconv.functional.validation import as_float_array, as_int, as_integer_array, check_bytes
 from deconv.nn.module import prefixed
 
 __all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss"]
@@ -29,7 +29,7 @@ class Loss:
 
     def __init__(self, reduction="mean"):
         """Check and store ``reduction``; no forward saved yet."""
-        if reduction not in ("mean", "sum"):
+        if not any(isinstance(reduction, str) and reduction == r for r in ("mean", "sum")):
             raise ValueError(
                 f"{type(self).__name__}: reduction must be 'mean' or 'sum', got {reduction!r}")
         self.reduction = reduction
@@ -79,6 +79,10 @@ class Loss:
         if target.shape != prediction.shape:
             raise ValueError(f"{name}: target shape {target.shape} must equal the prediction "
                              f"shape {prediction.shape}")
+        with prefixed(name):
+            # the difference and its float64 square (either may be a broadcast view)
+            check_bytes("intermediates", (prediction.shape, prediction.dtype),
+                        (prediction.shape, np.float64))
         return prediction, target.astype(prediction.dtype, copy=False)
 
     def _divisor(self, n):
@@ -271,7 +275,8 @@ class CrossEntropyLoss(Loss):
             logits = as_float_array(prediction, "prediction (logits)")
         if logits.ndim < 2 or logits.shape[1] < 1:
             raise ValueError(
-                f"CrossEntropyLoss: logits must have shape (N, C) or (N, C, d1, ...) with C >= 1, "
+                f"CrossEntropyLoss: prediction (logits) must have shape (N, C) or (N, C, d1, ...) "
+                f"with C >= 1, "
                 f"got shape {logits.shape}")
         with prefixed("CrossEntropyLoss"):
             target = as_integer_array(target, "target", what="class indices "
@@ -280,12 +285,17 @@ class CrossEntropyLoss(Loss):
         expected = logits.shape[:1] + logits.shape[2:]
         if target.shape != expected:
             raise ValueError(
-                f"CrossEntropyLoss: target shape {target.shape} does not match logits shape "
-                f"{logits.shape}; expected {expected} (the logits' shape without the class axis 1)")
+                f"CrossEntropyLoss: target shape {target.shape} does not match the prediction "
+                f"(logits) shape {logits.shape}; expected {expected} (the logits' shape without "
+                f"the class axis 1)")
+        with prefixed("CrossEntropyLoss"):
+            # the log-softmax's temporaries (the logits may be a broadcast view)
+            check_bytes("intermediates", *[(logits.shape, d) for d in (logits.dtype,) * 3],
+                        (target.shape, np.int64))
         if self.weight is not None and self.weight.shape != (C,):
             raise ValueError(
                 f"CrossEntropyLoss: weight has shape {self.weight.shape}, expected ({C},) for "
-                f"{C} classes")
+                f"the {C} classes of the prediction (logits) of shape {logits.shape}")
         t = target.reshape(-1).astype(np.int64)               # (M,)
         valid = t != self.ignore_index                        # (M,)
         bad = valid & ((t < 0) | (t >= C))

@@ -16,7 +16,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from deconv.functional.validation import (
-    FLOAT_DTYPES, as_bool, as_float_array, as_float_dtype, check_ndim, LAYOUT,
+    FLOAT_DTYPES, as_bool, as_float_array, as_float_dtype, check_bytes, check_ndim, LAYOUT,
 )
 
 __all__ = ["Parameter", "Module"]
@@ -34,6 +34,11 @@ def prefixed(where):
     except (TypeError, ValueError) as err:
         label = where._short_repr() if hasattr(where, "_short_repr") else where
         raise type(err)(f"{label}: {err}") from None
+
+
+def check_parameter_bytes(shape, dtype):
+    """Refuse a parameter over the byte cap before it is drawn (in float64, then cast)."""
+    check_bytes("weight (drawn in float64)", (shape, np.float64), (shape, dtype))
 
 
 def torch_uniform_bounds(fan_in):
@@ -221,7 +226,8 @@ class Module:
         :meth:`_saved_and_grad` requires of the upstream gradient.
         """
         if output is not None:
-            values["output_like"] = (output.shape, output.dtype)
+            # byte order does not count (a big-endian input may be passed through)
+            values["output_like"] = (output.shape, output.dtype.newbyteorder("="))
         object.__setattr__(self, "_cache", values)
 
     def _saved(self):
@@ -249,7 +255,7 @@ class Module:
                 f"{self._short_repr()}: grad_output must have the shape of the last forward's "
                 f"output {shape}, got {grad_output.shape}"
             )
-        if grad_output.dtype != dtype:
+        if grad_output.dtype.newbyteorder("=") != dtype:
             raise TypeError(
                 f"{self._short_repr()}: grad_output must have the dtype of the last forward's "
                 f"output ({dtype}), got {grad_output.dtype}; convert it with "
@@ -257,20 +263,32 @@ class Module:
             )
         return cache, grad_output
 
-    def _input(self, x, ndim=None):
+    def _input(self, x, ndim=None, like_input=()):
         """``x`` as a float32/float64 array, as every functional op takes it.
 
         Array-likes are converted by
         :func:`deconv.functional.validation.as_float_array` (a list of
         Python floats becomes float64; integer, bool, complex and float16
         data are refused). With ``ndim``, the batched layout is required
-        (an unbatched input is refused with a hint). Errors name the layer.
+        (an unbatched input is refused with a hint). ``like_input``: the
+        dtypes of the arrays of x's shape the forward allocates (its output
+        and what it saves), refused over the byte cap before any is made (x
+        may be a broadcast view far larger than its memory). Errors name the
+        layer.
         """
         with prefixed(self):
             x = as_float_array(x, "input")
             if ndim is not None:
                 check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
+            if like_input:
+                check_bytes("output", *[(x.shape, x.dtype if d is None else d)
+                                        for d in like_input])
         return x
+
+    def _check_bytes(self, what, *parts):
+        """:func:`~deconv.functional.validation.check_bytes`, the error naming the layer."""
+        with prefixed(self):
+            check_bytes(what, *parts)
 
     def _check_parameter_dtype(self, x, dtype):
         """A layer with parameters takes inputs of their dtype only: say how to convert.

@@ -64,6 +64,8 @@ class Flatten(Module):
                 f"{self._short_repr()}: start_dim and end_dim must index axes of the input, "
                 f"start <= end, got an input of shape {x.shape}")
         shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
+        if not x.flags.c_contiguous:             # the reshape may copy
+            self._check_bytes("output", (shape, x.dtype))
         y = x.reshape(shape)
         self._save(y, input_shape=x.shape)
         return y

@@ -53,7 +53,7 @@ class Upsample(Module):
             raise ValueError(
                 f"Upsample: give exactly one of size and scale_factor, got size={size!r} and "
                 f"scale_factor={scale_factor!r}")
-        if mode not in ("nearest", "bilinear"):
+        if not any(isinstance(mode, str) and mode == m for m in ("nearest", "bilinear")):
             raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
         if align_corners is None:
             align_corners = False
@@ -72,7 +72,11 @@ class Upsample(Module):
                     f"Upsample: scale_factor must be a positive float or a tuple of them, got "
                     f"{scale_factor!r}")
             else:
-                scale_factor = float(scale_factor)
+                try:
+                    scale_factor = float(scale_factor)
+                except OverflowError:            # an int beyond the float range
+                    raise ValueError(f"Upsample: scale_factor must be a positive finite float, "
+                                     f"got an int of {len(str(scale_factor))} digits") from None
         if isinstance(size, list):
             size = tuple(size)
         self.size = size

@@ -102,7 +102,25 @@ def _check_pair(x, y, xname, yname):
             f"{len(x)} inputs and {len(y)} targets")
     if len(x) == 0:
         raise ValueError(f"{xname} is empty (0 samples)")
+    for name, data in ((xname, x), (yname, y)):
+        _check_finite(data, name)
     return x, y
+
+
+def _check_finite(data, name):
+    """NaN or inf in the data would only surface as a NonFiniteError mid-epoch:
+    refuse it up front, naming the first bad position. Checked a block of
+    samples at a time (data may be a broadcast view far larger than its memory)."""
+    if data.dtype.kind not in "fc":
+        return
+    step = max(1, 2**20 // max(1, data[0].size))
+    for start in range(0, len(data), step):
+        bad = ~np.isfinite(data[start:start + step])
+        if bad.any():
+            pos = np.unravel_index(int(np.argmax(bad)), bad.shape)
+            pos = (pos[0] + start,) + tuple(pos[1:])
+            raise ValueError(f"{name} must be finite, got {data[pos]} at position "
+                             f"{tuple(int(i) for i in pos)}")
 
 
 # ---------------------------------------------------------------------------
@@ -178,6 +196,20 @@ def _auto_progress(stream):
 # ---------------------------------------------------------------------------
 # the trainer
 # ---------------------------------------------------------------------------
+
+def _check_parts(model, loss, optimizer):
+    """The model, loss and optimizer are instances of deconv's classes (not the
+    classes themselves, nor arrays): TypeError naming the argument."""
+    from deconv import nn, optim
+    for name, value, cls, what in (("model", model, nn.Module, "deconv.nn.Module"),
+                                   ("loss", loss, nn.Loss, "deconv.nn.Loss (MSELoss, ...)"),
+                                   ("optimizer", optimizer, optim.Optimizer,
+                                    "deconv.optim.Optimizer (SGD, Adam)")):
+        if not isinstance(value, cls):
+            kind = f"the class {value.__name__}" if isinstance(value, type) else \
+                f"a {type(value).__name__}"
+            raise TypeError(f"{name} must be an instance of {what}, got {kind}")
+
 
 class Trainer:
     """Mini-batch training of a :class:`deconv.nn.Module` with a loss and an optimizer.
@@ -270,6 +302,7 @@ class Trainer:
 
     def __init__(self, model, loss, optimizer, *, batch_size, epochs, seed, metric=None,
                  out_dir=None, checkpoint_every=1, progress=None, stream=None):
+        _check_parts(model, loss, optimizer)
         self.model = model
         self.loss = loss
         self.optimizer = optimizer

@@ -1,0 +1,783 @@
+"""Valid calls of every public function, and the bad arguments that perturb them.
+
+Used by ``tests/test_fuzz.py``. Each :class:`Target` draws a *valid* call
+(small shapes, built directly) as an ordered mapping ``name -> Arg(value,
+kind)``; the test replaces one or two arguments by a bad value of their kind
+(:func:`bad_value`) and runs the call under :func:`guarded`. The only
+acceptable outcomes are a result or a ``ValueError``/``TypeError`` whose
+message names a perturbed argument (:func:`names_argument`).
+
+A valid call builds its output gradients and indices with deconv's own
+forwards: the fuzz checks that bad input fails cleanly, not the numbers (the
+property tests do that against the references).
+"""
+
+import collections
+import io
+import math
+import os
+import re
+import resource
+import faulthandler
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+from hypothesis import strategies as st
+
+import deconv
+from deconv import nn, optim
+from deconv.train import Trainer
+
+Arg = collections.namedtuple("Arg", "value kind")
+
+# per-call limits: memory the call may map beyond what the process maps before
+# it, wall time it may take (first calls include JIT compilation), and the
+# byte cap the ops run under (valid calls with big outputs meet it and are
+# refused, naming the output)
+MEMORY_HEADROOM = 3 * 2**30
+CALL_SECONDS = 60
+HANG_SECONDS = 300
+FUZZ_BYTE_CAP = 2**28
+
+# outcomes of all calls in this process, by (target, outcome): read by the
+# terminal summary (conftest.py)
+OUTCOMES = collections.Counter()
+
+NAN, INF = float("nan"), float("inf")
+
+
+class Follow:
+    """An output gradient that follows the forward: the valid one while the
+    output keeps its shape and dtype, else ones like the output (so that a
+    perturbed input that is still valid is not blamed on grad_output)."""
+
+    def __init__(self, array):
+        self.array = array
+
+    def like(self, y):
+        y = np.asarray(y)
+        if self.array.shape == y.shape and self.array.dtype == y.dtype:
+            return self.array
+        # a view: y may be a broadcast view far larger than its memory
+        return np.broadcast_to(np.ones((), y.dtype), y.shape)
+
+    def __repr__(self):
+        return f"Follow({self.array!r})"
+
+
+def _grad(g, y):
+    return g.like(y) if isinstance(g, Follow) else g
+
+
+class Target(NamedTuple):
+    name: str
+    build: Callable      # draw -> {name: Arg}
+    run: Callable        # {name: value} -> result
+
+
+# ---------------------------------------------------------------------------
+# bad values by kind
+# ---------------------------------------------------------------------------
+
+class _Opaque:
+    def __repr__(self):
+        return "<opaque object>"
+
+
+ANY_BAD = [None, "1", b"1", _Opaque(), [], (), {}, 1.5, NAN, INF, -INF, 1j, True, -1, 0,
+           2**63, -2**63 - 1, 10**400, np.array([1, 2]), Ellipsis]
+INT_BAD = [0, -1, -7, 2**31 - 1, 2**31, 2**62, 2**63 - 1, 2**63, 2**64, -2**63, 1.0, 2.5,
+           np.float32(2), np.int8(3), np.uint64(2**63), np.int64(2**62), True, False, "2",
+           NAN, INF, np.array(2), np.array([2])]
+REAL_BAD = [NAN, INF, -INF, -1.0, 0.0, 1.0, 1.5, 1e308, -1e-300, 2.0**1023, 10**400, "0.1",
+            None, True, 1j, np.float16(0.1), np.float32(NAN), (0.1,), []]
+BOOL_BAD = [2, -1, 0.5, "True", "false", None, np.bool_(True), 1, 0, NAN, [], np.array([True])]
+CHOICE_BAD = ["", "bogus", "NEAREST", "Mean", " mean", None, 1, b"mean", ["mean"], True]
+
+
+def _ints_bad(nd):
+    seqs = [(2,) * (nd + 1), (2,) * (nd - 1), (0,) * nd, (-1,) * nd, (2**31,) * nd,
+            (2**63,) * nd, (2**31 - 1,) * nd, (1.5,) * nd, [2] * nd, np.array([2] * nd),
+            (None,) * nd, ("2",) * nd, (True,) * nd, ((2,),) * nd, (2, 2**40)[:nd]]
+    return INT_BAD + seqs
+
+
+def _shape_bad(shape):
+    shape = tuple(shape)
+    n = len(shape)
+    head = shape[:2] if n > 2 else ()
+    return [shape[:-1], shape + (1,), (-1,) * n, (0,) * n, head + (0,) * (n - len(head)),
+            (2**31,) * n, head + (2**31 - 1,) * (n - len(head)), (2**63,) * n, (2**64,) * n,
+            tuple(float(s) for s in shape), tuple(str(s) for s in shape), "1,2", None, 3,
+            list(shape), np.array(shape), (shape[0] + 1,) + shape[1:],
+            tuple(s + 1 for s in shape), shape[-1:], tuple(np.int64(s) for s in shape),
+            shape[:-1] + (NAN,)]
+
+
+def _scale_bad(nd):
+    return [0, 0.0, -1.0, -2, NAN, INF, 1e308, 1.7976931348623157e308, 2.0**1023, 10**400,
+            1e-300, 1e-3, 0.49, float(2**31), (2.0,) * (nd + 1), (2.0, NAN)[:nd] + (2.0,) * (nd - 2),
+            "2", True, 1j, [], (INF,) * nd, (0.5, 2**40)[:nd]]
+
+
+def _size_bad(nd):
+    return _ints_bad(nd) + [(2**31 - 1,) * nd, (2**30,) * nd, (65536,) * nd, (1,) * nd]
+
+
+def _huge_view(ndim, dtype):
+    """A read-only broadcast view of 2**33 elements with ``ndim`` axes."""
+    per = [33 // ndim + (1 if i < 33 % ndim else 0) for i in range(ndim)]
+    return np.broadcast_to(np.asarray(1, dtype=dtype), tuple(2**p for p in per))
+
+
+def _array_bad(a):
+    """Bad (and some valid but unusual) variants of the float array ``a``."""
+    out = [a[None], a.reshape(-1), np.float64(1.0), 1.0, None, "x", a.tolist(),
+           a[:0], a[..., :0], np.ascontiguousarray(a[..., ::-1]), a[..., ::2], np.asfortranarray(a),
+           _huge_view(a.ndim + 1, a.dtype), _huge_view(max(a.ndim - 1, 1), a.dtype),
+           np.full_like(a, NAN), np.full_like(a, INF), np.full_like(a, -INF),
+           np.zeros_like(a), a * 1e38, a.astype(a.dtype.newbyteorder(">"))]
+    if a.ndim > 1:
+        out += [a[0], a[:, :0], np.concatenate([a, a[:, :1]], axis=1), a[:, :-1] if a.shape[1] > 1
+                else a[:, :0], np.swapaxes(a, 0, 1), np.broadcast_to(a[:1], (3,) + a.shape[1:])]
+        big = (2**14, a.shape[1]) + (2**12,) * (a.ndim - 2)
+        out.append(np.broadcast_to(a[:1, :, *([slice(0, 1)] * (a.ndim - 2))], big))
+    for dtype in (np.int32, np.int64, np.bool_, np.complex64, np.complex128, np.float16,
+                  object, np.uint8, np.float32, np.float64):
+        if np.dtype(dtype) != a.dtype:
+            out.append(a.astype(dtype))
+    return out
+
+
+def _index_bad(idx, plane):
+    out = [idx.astype(np.float32), idx.astype(np.float64), idx.astype(np.int32),
+           idx.astype(np.uint64), idx.astype(np.bool_), idx[None], idx.reshape(-1), idx[:0],
+           np.full_like(idx, -1), np.full_like(idx, plane), np.full_like(idx, 2**62),
+           np.full_like(idx, -2**63), idx[..., ::-1], np.asfortranarray(idx), None, idx.tolist(),
+           _huge_view(idx.ndim + 1, np.int64), np.zeros_like(idx)]
+    if idx.ndim > 1:
+        out += [idx[:, :0], np.concatenate([idx, idx[:, :1]], axis=1), idx[0]]
+    return out
+
+
+def bad_value(kind, value):
+    """The strategy of bad values for an argument of ``kind`` whose valid value is ``value``."""
+    if kind == "array":
+        if isinstance(value, Follow):
+            value = value.array
+        pool = _array_bad(value) if isinstance(value, np.ndarray) else []
+    elif kind == "bias":
+        pool = (_array_bad(value) if value is not None else []) + [np.zeros(()), np.zeros((1,)),
+                                                                  np.zeros((2, 3))]
+    elif kind == "indices":
+        pool = _index_bad(*value)
+    elif kind.startswith("ints"):
+        pool = _ints_bad(int(kind[4:]))
+    elif kind == "int":
+        pool = INT_BAD
+    elif kind == "real":
+        pool = REAL_BAD
+    elif kind == "bool":
+        pool = BOOL_BAD
+    elif kind == "choice":
+        pool = CHOICE_BAD
+    elif kind == "shape":
+        pool = _shape_bad(value)
+    elif kind.startswith("size"):
+        pool = _size_bad(int(kind[4:]))
+    elif kind.startswith("scale"):
+        pool = _scale_bad(int(kind[5:]))
+    elif kind == "betas":
+        pool = [(1.0, 0.999), (0.9, 1.0), (-0.1, 0.9), (NAN, 0.9), (0.9,), (0.9, 0.9, 0.9), 0.9,
+                "0.9", (0.9, "0.9"), (0.9, None), (INF, 0.5)]
+    elif kind == "module":
+        pool = [nn.ReLU, np.ones(3), "relu", lambda x: x, nn.Linear(3, 3), nn.MSELoss()]
+    elif kind == "params":
+        pool = [[], [np.ones(3)], "w", [None], [nn.Parameter(np.ones(3)), "w"], np.ones(3),
+                [nn.Parameter(np.ones(3, np.float16))] if False else [object()],
+                iter([]), {"lr": 0.1}]
+    elif kind == "callable":
+        pool = [1, "accuracy", np.ones(3)]
+    elif kind == "path":
+        pool = [1, 2.5, b"\0", "bad\0path", ["dir"]]
+    elif kind == "stream":
+        pool = [1, "stdout", np.ones(3)]
+    elif kind == "labels":
+        value, classes = value
+        pool = [value.astype(np.float32), value.astype(np.float64) + 0.5, np.full_like(value, classes),
+                np.full_like(value, -1), np.full_like(value, 2**62), value[:-1], value[None],
+                value.astype(np.bool_), value.astype(np.complex64), np.full_like(value, -100)]
+    else:
+        raise AssertionError(kind)
+    return st.sampled_from(pool + ANY_BAD)
+
+
+# ---------------------------------------------------------------------------
+# the call guard and the outcome rule
+# ---------------------------------------------------------------------------
+
+_CAP = re.compile(r"would take [\d.e+]+ [KMGT]?i?B \(\d+ bytes\), over the cap of")
+
+
+def names_argument(message, names):
+    """Whether ``message`` names one of ``names`` as a word (``x`` in
+    ``x must be 4-D``, ``weight.shape[1]``, ``betas[0]``)."""
+    return any(re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", message) for n in names)
+
+
+def _mapped_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[0]) * resource.getpagesize()
+
+
+class guarded:
+    """Run a block under an address-space limit (what the process maps now
+    plus :data:`MEMORY_HEADROOM`), a hang guard that ends the process with
+    every thread's traceback, and the fuzz byte cap."""
+
+    def __enter__(self):
+        from deconv.functional.validation import byte_cap
+        self.old = resource.getrlimit(resource.RLIMIT_AS)
+        limit = _mapped_bytes() + MEMORY_HEADROOM
+        if self.old[1] != resource.RLIM_INFINITY:
+            limit = min(limit, self.old[1])
+        resource.setrlimit(resource.RLIMIT_AS, (limit, self.old[1]))
+        faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
+        self.cap = byte_cap(FUZZ_BYTE_CAP)
+        self.cap.__enter__()
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+        self.cap.__exit__(*exc)
+        faulthandler.cancel_dump_traceback_later()
+        resource.setrlimit(resource.RLIMIT_AS, self.old)
+        return False
+
+
+# ---------------------------------------------------------------------------
+# valid calls
+# ---------------------------------------------------------------------------
+
+def _dtype(draw):
+    return np.dtype(draw(st.sampled_from([np.float32, np.float64])))
+
+
+def _rand(draw, shape, dtype):
+    seed = draw(st.integers(0, 2**16))
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def _tuple_or_int(draw, values):
+    """An int or a tuple of ints as PyTorch takes them."""
+    if len(set(values)) == 1 and draw(st.booleans()):
+        return values[0]
+    return tuple(values)
+
+
+def _conv_geometry(draw, nd, transposed):
+    k = [draw(st.integers(1, 3)) for _ in range(nd)]
+    s = [draw(st.integers(1, 2)) for _ in range(nd)]
+    d = [draw(st.integers(1, 2)) for _ in range(nd)]
+    p = [draw(st.integers(0, 2)) for _ in range(nd)]
+    if transposed:
+        op = [draw(st.integers(0, max(si, di) - 1)) for si, di in zip(s, d)]
+        # the output (n - 1) s - 2 p + d (k - 1) + op + 1 must be positive
+        size = [max(1, -(-(2 * pi - di * (ki - 1) - opi) // si) + 1) + draw(st.integers(0, 3))
+                for ki, si, di, pi, opi in zip(k, s, d, p, op)]
+        out = [(n - 1) * si - 2 * pi + di * (ki - 1) + opi + 1
+               for n, ki, si, di, pi, opi in zip(size, k, s, d, p, op)]
+    else:
+        op = None
+        size = [max(1, di * (ki - 1) + 1 - 2 * pi) + draw(st.integers(0, 3))
+                for ki, di, pi in zip(k, d, p)]
+        out = [(n + 2 * pi - di * (ki - 1) - 1) // si + 1
+               for n, ki, si, di, pi in zip(size, k, s, d, p)]
+    return k, s, d, p, op, size, out
+
+
+def conv_call(nd, transposed, backward):
+    conv = {(1, False): deconv.conv1d, (2, False): deconv.conv2d,
+            (1, True): deconv.conv_transpose1d, (2, True): deconv.conv_transpose2d}[nd, transposed]
+    fn = getattr(deconv, conv.__name__ + "_backward") if backward else conv
+    names = ["stride", "padding", "dilation", "groups"] + (["output_padding"] if transposed else [])
+
+    def build(draw):
+        dtype = _dtype(draw)
+        N, G = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        k, s, d, p, op, size, out = _conv_geometry(draw, nd, transposed)
+        x = _rand(draw, (N, G * c_in_g) + tuple(size), dtype)
+        w_shape = (G * c_in_g, c_out_g) if transposed else (G * c_out_g, c_in_g)
+        w = _rand(draw, w_shape + tuple(k), dtype)
+        args = {}
+        if backward:
+            args["grad_output"] = Arg(_rand(draw, (N, G * c_out_g) + tuple(out), dtype), "array")
+        args["x"] = Arg(x, "array")
+        args["weight"] = Arg(w, "array")
+        if not backward:
+            bias = _rand(draw, (G * c_out_g,), dtype) if draw(st.booleans()) else None
+            args["bias"] = Arg(bias, "bias")
+        kind = f"ints{nd}"
+        args["stride"] = Arg(_tuple_or_int(draw, s), kind)
+        args["padding"] = Arg(_tuple_or_int(draw, p), kind)
+        args["dilation"] = Arg(_tuple_or_int(draw, d), kind)
+        args["groups"] = Arg(G, "int")
+        if transposed:
+            args["output_padding"] = Arg(_tuple_or_int(draw, op), kind)
+        return args
+
+    def run(a):
+        if backward:
+            return fn(a["grad_output"], a["x"], a["weight"], **{n: a[n] for n in names})
+        return fn(a["x"], a["weight"], a["bias"], **{n: a[n] for n in names})
+
+    return Target(fn.__name__, build, run)
+
+
+def _pool_geometry(draw, nd, dilated):
+    k = [draw(st.integers(1, 3)) for _ in range(nd)]
+    s = [draw(st.integers(1, 3)) for _ in range(nd)]
+    p = [draw(st.integers(0, ki // 2)) for ki in k]
+    d = [draw(st.integers(1, 2)) if dilated else 1 for _ in range(nd)]
+    size = [di * (ki - 1) + 1 + draw(st.integers(0, 4)) for ki, di in zip(k, d)]
+    return k, s, p, d, size
+
+
+def pool_call(nd, kind, backward):
+    fwd = getattr(deconv, f"{kind}_pool{nd}d")
+    fn = getattr(deconv, f"{kind}_pool{nd}d_backward") if backward else fwd
+    ints = f"ints{nd}"
+
+    def build(draw):
+        dtype = _dtype(draw)
+        k, s, p, d, size = _pool_geometry(draw, nd, kind == "max")
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(size)
+        x = _rand(draw, shape, dtype)
+        opts = {"kernel_size": Arg(_tuple_or_int(draw, k), ints),
+                "stride": Arg(_tuple_or_int(draw, s) if draw(st.booleans()) else None, ints),
+                "padding": Arg(_tuple_or_int(draw, p), ints)}
+        if kind == "max":
+            opts["dilation"] = Arg(_tuple_or_int(draw, d), ints)
+            # ceil_mode only without dilation: no window may start in the padding alone
+            opts["ceil_mode"] = Arg(draw(st.booleans()) and max(d) == 1, "bool")
+        else:
+            opts["ceil_mode"] = Arg(draw(st.booleans()), "bool")
+            opts["count_include_pad"] = Arg(draw(st.booleans()), "bool")
+            opts["divisor_override"] = Arg(draw(st.sampled_from([None, 1, 3])), "int")
+        if not backward:
+            return {"x": Arg(x, "array"), **opts}
+        values = {n: v.value for n, v in opts.items()}
+        if kind == "max":
+            y, idx = fwd(x, **values)
+            plane = math.prod(size)
+            return {"grad_output": Arg(_rand(draw, y.shape, dtype), "array"),
+                    "indices": Arg((idx, plane), "indices"), "input_shape": Arg(shape, "shape")}
+        y = fwd(x, **values)
+        return {"grad_output": Arg(_rand(draw, y.shape, dtype), "array"),
+                "input_shape": Arg(shape, "shape"), **opts}
+
+    def run(a):
+        if not backward:
+            return fn(a.pop("x"), **a)
+        if kind == "max":
+            return fn(a["grad_output"], _indices(a["indices"]), a["input_shape"])
+        return fn(a.pop("grad_output"), a.pop("input_shape"), a.pop("kernel_size"), **a)
+
+    return Target(fn.__name__, build, run)
+
+
+def _indices(value):
+    return value[0] if isinstance(value, tuple) and len(value) == 2 and \
+        isinstance(value[0], np.ndarray) and isinstance(value[1], int) else value
+
+
+def unpool_call(nd, backward):
+    fn = getattr(deconv, f"max_unpool{nd}d" + ("_backward" if backward else ""))
+    pool = getattr(deconv, f"max_pool{nd}d")
+    ints = f"ints{nd}"
+
+    def build(draw):
+        dtype = _dtype(draw)
+        k, s, p, _, size = _pool_geometry(draw, nd, False)
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(size)
+        y, idx = pool(_rand(draw, shape, dtype), k, s, p)
+        plane = math.prod(size)
+        if backward:
+            return {"grad_output": Arg(_rand(draw, shape, dtype), "array"),
+                    "indices": Arg((idx, plane), "indices")}
+        default = tuple((n - 1) * si - 2 * pi + ki for n, si, pi, ki in zip(y.shape[2:], s, p, k))
+        output_size = draw(st.sampled_from([shape, shape[2:]] + ([None] if default == tuple(size)
+                                                                else [])))
+        return {"x": Arg(y, "array"), "indices": Arg((idx, plane), "indices"),
+                "kernel_size": Arg(_tuple_or_int(draw, k), ints),
+                "stride": Arg(tuple(s), ints), "padding": Arg(tuple(p), ints),
+                "output_size": Arg(output_size, "shape" if output_size else f"size{nd}")}
+
+    def run(a):
+        a["indices"] = _indices(a["indices"])
+        if backward:
+            return fn(a["grad_output"], a["indices"])
+        return fn(a.pop("x"), a.pop("indices"), a.pop("kernel_size"), **a)
+
+    return Target(fn.__name__, build, run)
+
+
+def upsample_call(name, backward):
+    nd = 1 if name.endswith("1d") else 2
+    fwd = getattr(deconv, name)
+    fn = getattr(deconv, name + "_backward") if backward else fwd
+    bilinear = "bilinear" in name
+
+    def build(draw):
+        dtype = _dtype(draw)
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(
+            draw(st.integers(1, 5)) for _ in range(nd))
+        x = _rand(draw, shape, dtype)
+        if draw(st.booleans()):
+            size = tuple(draw(st.integers(1, 9)) for _ in range(nd))
+            opts = {"size": Arg(size, f"size{nd}"), "scale_factor": Arg(None, f"scale{nd}")}
+        else:
+            scale = draw(st.sampled_from([2, 2.0, 1.5, 1, 3]))
+            opts = {"size": Arg(None, f"size{nd}"), "scale_factor": Arg(scale, f"scale{nd}")}
+        if bilinear:
+            opts["align_corners"] = Arg(draw(st.booleans()), "bool")
+        if not backward:
+            return {"x": Arg(x, "array"), **opts}
+        y = fwd(x, **{n: v.value for n, v in opts.items()})
+        out = {"grad_output": Arg(_rand(draw, y.shape, dtype), "array"),
+               "input_shape": Arg(shape, "shape")}
+        if opts["scale_factor"].value is not None:
+            out["scale_factor"] = opts["scale_factor"]
+        if bilinear:
+            out["align_corners"] = opts["align_corners"]
+        return out
+
+    def run(a):
+        if backward:
+            return fn(a.pop("grad_output"), a.pop("input_shape"), **a)
+        return fn(a.pop("x"), **a)
+
+    return Target(fn.__name__, build, run)
+
+
+def shuffle_call(name, backward):
+    fn = getattr(deconv, name + ("_backward" if backward else ""))
+    factor_name = "upscale_factor" if name == "pixel_shuffle" else "downscale_factor"
+    array_name = "grad_output" if backward else "x"
+
+    def build(draw):
+        dtype = _dtype(draw)
+        r = draw(st.integers(1, 3))
+        N, C, H, W = (draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+                      draw(st.integers(1, 3)))
+        up = (name == "pixel_shuffle") != backward
+        shape = (N, C * r * r, H, W) if up else (N, C, H * r, W * r)
+        return {array_name: Arg(_rand(draw, shape, dtype), "array"), factor_name: Arg(r, "int")}
+
+    def run(a):
+        return fn(a[array_name], a[factor_name])
+
+    return Target(fn.__name__, build, run)
+
+
+# --- layers ------------------------------------------------------------------
+
+def layer_call(name, make_args, uses_input=True):
+    """A layer: construct from the drawn constructor arguments, forward x,
+    backward grad_output (built from the valid call's forward)."""
+    cls = getattr(nn, name)
+
+    def build(draw):
+        ctor, x = make_args(draw)
+        args = dict(ctor)
+        args["x"] = Arg(x, "array")
+        layer = cls(**{n: v.value for n, v in ctor.items()})
+        y = layer(x)
+        args["grad_output"] = Arg(Follow(_rand(draw, np.shape(y), np.asarray(y).dtype)), "array")
+        return args
+
+    def run(a):
+        x, g = a.pop("x"), a.pop("grad_output")
+        layer = cls(**a)
+        return layer.backward(_grad(g, layer(x)))
+
+    return Target(f"nn.{name}", build, run)
+
+
+def _conv_layer_args(nd, transposed):
+    def make(draw):
+        dtype = _dtype(draw)
+        G = draw(st.integers(1, 2))
+        c_in, c_out = G * draw(st.integers(1, 3)), G * draw(st.integers(1, 3))
+        k, s, d, p, op, size, _ = _conv_geometry(draw, nd, transposed)
+        ints = f"ints{nd}"
+        ctor = {"in_channels": Arg(c_in, "int"), "out_channels": Arg(c_out, "int"),
+                "kernel_size": Arg(_tuple_or_int(draw, k), ints),
+                "stride": Arg(_tuple_or_int(draw, s), ints),
+                "padding": Arg(_tuple_or_int(draw, p), ints),
+                "dilation": Arg(_tuple_or_int(draw, d), ints), "groups": Arg(G, "int"),
+                "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
+        if transposed:
+            ctor["output_padding"] = Arg(_tuple_or_int(draw, op), ints)
+        x = _rand(draw, (draw(st.integers(1, 2)), c_in) + tuple(size), dtype)
+        return ctor, x
+    return make
+
+
+def _pool_layer_args(nd, kind):
+    def make(draw):
+        k, s, p, d, size = _pool_geometry(draw, nd, kind == "Max")
+        ints = f"ints{nd}"
+        ctor = {"kernel_size": Arg(_tuple_or_int(draw, k), ints),
+                "stride": Arg(_tuple_or_int(draw, s), ints), "padding": Arg(tuple(p), ints)}
+        if kind == "Max":
+            ctor["dilation"] = Arg(tuple(d), ints)
+            ctor["ceil_mode"] = Arg(draw(st.booleans()) and max(d) == 1, "bool")
+        else:
+            ctor["ceil_mode"] = Arg(draw(st.booleans()), "bool")
+            ctor["count_include_pad"] = Arg(draw(st.booleans()), "bool")
+            ctor["divisor_override"] = Arg(draw(st.sampled_from([None, 2])), "int")
+        x = _rand(draw, (1, draw(st.integers(1, 3))) + tuple(size), _dtype(draw))
+        return ctor, x
+    return make
+
+
+def _upsample_layer_args(draw):
+    mode = draw(st.sampled_from(["nearest", "bilinear"]))
+    nd = 2 if mode == "bilinear" else draw(st.sampled_from([1, 2]))
+    if draw(st.booleans()):
+        ctor = {"size": Arg(tuple(draw(st.integers(1, 7)) for _ in range(nd)), f"size{nd}")}
+    else:
+        ctor = {"scale_factor": Arg(draw(st.sampled_from([2, 1.5, 1])), f"scale{nd}")}
+    ctor["mode"] = Arg(mode, "choice")
+    if mode == "bilinear":
+        ctor["align_corners"] = Arg(draw(st.booleans()), "bool")
+    x = _rand(draw, (1, 2) + (draw(st.integers(1, 4)),) * nd, _dtype(draw))
+    return ctor, x
+
+
+def _shuffle_layer_args(name):
+    def make(draw):
+        r = draw(st.integers(1, 3))
+        n = "upscale_factor" if name == "PixelShuffle" else "downscale_factor"
+        shape = (1, 2 * r * r, 2, 3) if name == "PixelShuffle" else (1, 2, 2 * r, 3 * r)
+        return {n: Arg(r, "int")}, _rand(draw, shape, _dtype(draw))
+    return make
+
+
+def _linear_args(draw):
+    dtype = _dtype(draw)
+    i, o = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ctor = {"in_features": Arg(i, "int"), "out_features": Arg(o, "int"),
+            "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
+    return ctor, _rand(draw, (draw(st.integers(1, 3)), i), dtype)
+
+
+def _plain_args(extra):
+    def make(draw):
+        shape = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(2, 4))))
+        return {n: Arg(draw(v), k) for n, (v, k) in extra.items()}, _rand(draw, shape, _dtype(draw))
+    return make
+
+
+def _permute_args(draw):
+    ndim = draw(st.integers(2, 4))
+    dims = tuple(draw(st.permutations(range(ndim))))
+    return {"dims": Arg(dims, f"ints{ndim}")}, _rand(draw, (2, 3, 1, 2)[:ndim], _dtype(draw))
+
+
+def unpool_layer_call(nd):
+    pool_cls, cls = getattr(nn, f"MaxPool{nd}d"), getattr(nn, f"MaxUnpool{nd}d")
+
+    def build(draw):
+        k, s, p, _, size = _pool_geometry(draw, nd, False)
+        x = _rand(draw, (1, 2) + tuple(size), _dtype(draw))
+        pool = pool_cls(k, s, p)
+        y = pool(x)
+        z = cls(pool)(y)
+        return {"pool": Arg(pool, "module"), "x": Arg(y, "array"),
+                "grad_output": Arg(Follow(_rand(draw, z.shape, z.dtype)), "array")}
+
+    def run(a):
+        layer = cls(a["pool"])
+        return layer.backward(_grad(a["grad_output"], layer(a["x"])))
+
+    return Target(f"nn.MaxUnpool{nd}d", build, run)
+
+
+def embedding_call():
+    def build(draw):
+        n, dim = draw(st.integers(1, 5)), draw(st.integers(1, 4))
+        pad = draw(st.sampled_from([None, 0, -1]))
+        idx = np.asarray(draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=6)))
+        dtype = _dtype(draw)
+        return {"num_embeddings": Arg(n, "int"), "embedding_dim": Arg(dim, "int"),
+                "padding_idx": Arg(pad, "int"), "dtype": Arg(dtype, "choice"),
+                "indices": Arg((idx, n), "labels"),
+                "grad_output": Arg(Follow(_rand(draw, idx.shape + (dim,), dtype)), "array")}
+
+    def run(a):
+        idx, g = _labels(a.pop("indices")), a.pop("grad_output")
+        layer = nn.Embedding(**a)
+        return layer.backward(_grad(g, layer(idx)))
+
+    return Target("nn.Embedding", build, run)
+
+
+def _labels(value):
+    return value[0] if isinstance(value, tuple) and len(value) == 2 and \
+        isinstance(value[0], np.ndarray) and isinstance(value[1], int) else value
+
+
+def container_call(name):
+    cls = getattr(nn, name)
+
+    def build(draw):
+        dtype = _dtype(draw)
+        width = draw(st.integers(1, 3))
+        mods = [nn.Linear(width, width, dtype=dtype), nn.ReLU()][:draw(st.integers(1, 2))]
+        x = _rand(draw, (2, width), dtype)
+        y = cls(*mods)(x)
+        args = {f"module{i}": Arg(m, "module") for i, m in enumerate(mods)}
+        args["x"] = Arg(x, "array")
+        args["grad_output"] = Arg(Follow(_rand(draw, y.shape, dtype)), "array")
+        return args
+
+    def run(a):
+        mods = [a.pop(n) for n in list(a) if n.startswith("module")]
+        layer = cls(*mods)
+        return layer.backward(_grad(a["grad_output"], layer(a["x"])))
+
+    return Target(f"nn.{name}", build, run)
+
+
+def loss_call(name):
+    cls = getattr(nn, name)
+
+    def build(draw):
+        dtype = _dtype(draw)
+        N, C = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+        args = {"reduction": Arg(draw(st.sampled_from(["mean", "sum"])), "choice"),
+                "prediction": Arg(_rand(draw, (N, C), dtype), "array")}
+        if name == "CrossEntropyLoss":
+            labels = np.asarray(draw(st.lists(st.integers(0, C - 1), min_size=N, max_size=N)))
+            args["target"] = Arg((labels, C), "labels")
+            args["weight"] = Arg(np.abs(_rand(draw, (C,), dtype)) if draw(st.booleans()) else None,
+                                 "bias")
+            args["ignore_index"] = Arg(draw(st.sampled_from([-100, 0])), "int")
+        else:
+            args["target"] = Arg(_rand(draw, (N, C), dtype), "array")
+        return args
+
+    def run(a):
+        prediction, target = a.pop("prediction"), _labels(a.pop("target"))
+        loss = cls(**a)
+        value = loss(prediction, target)
+        grad = loss.backward()
+        return value, grad
+
+    return Target(f"nn.{name}", build, run)
+
+
+def optimizer_call(name):
+    cls = getattr(optim, name)
+
+    def build(draw):
+        dtype = _dtype(draw)
+        p = nn.Parameter(_rand(draw, (draw(st.integers(1, 4)),), dtype))
+        p.grad[...] = _rand(draw, p.data.shape, dtype)
+        args = {"params": Arg([p], "params"), "lr": Arg(draw(st.sampled_from([0.1, 1e-3])), "real")}
+        if name == "SGD":
+            args["momentum"] = Arg(draw(st.sampled_from([0, 0.9])), "real")
+            args["dampening"] = Arg(draw(st.sampled_from([0, 0.1])), "real")
+            args["weight_decay"] = Arg(draw(st.sampled_from([0, 1e-4])), "real")
+            args["nesterov"] = Arg(False, "bool")
+        else:
+            args["betas"] = Arg((0.9, 0.999), "betas")
+            args["eps"] = Arg(draw(st.sampled_from([1e-8, 1e-6])), "real")
+            args["weight_decay"] = Arg(draw(st.sampled_from([0, 1e-4])), "real")
+        return args
+
+    def run(a):
+        opt = cls(**a)
+        opt.step()
+        opt.step()
+        opt.zero_grad()
+        return opt
+
+    return Target(f"optim.{name}", build, run)
+
+
+def trainer_call():
+    def build(draw):
+        dtype = np.dtype(np.float64)
+        n = draw(st.integers(2, 5))
+        model = nn.Sequential(nn.Linear(3, 2, dtype=dtype))
+        return {
+            "model": Arg(model, "module"), "loss": Arg(nn.MSELoss(), "module"),
+            "optimizer": Arg(optim.SGD(model.parameters(), lr=0.1), "module"),
+            "batch_size": Arg(draw(st.integers(1, 3)), "int"),
+            "epochs": Arg(draw(st.integers(1, 2)), "int"), "seed": Arg(0, "int"),
+            "metric": Arg(None, "callable"), "checkpoint_every": Arg(1, "int"),
+            "progress": Arg("none", "choice"), "stream": Arg(io.StringIO(), "stream"),
+            "x_train": Arg(_rand(draw, (n, 3), dtype), "array"),
+            "y_train": Arg(_rand(draw, (n, 2), dtype), "array"),
+            "x_val": Arg(_rand(draw, (2, 3), dtype), "array"),
+            "y_val": Arg(_rand(draw, (2, 2), dtype), "array"),
+        }
+
+    def run(a):
+        data = {n: a.pop(n) for n in ("x_train", "y_train", "x_val", "y_val")}
+        trainer = Trainer(a.pop("model"), a.pop("loss"), a.pop("optimizer"), **a)
+        return trainer.fit(**data)
+
+    return Target("train.Trainer", build, run)
+
+
+def all_targets():
+    targets = []
+    for nd in (1, 2):
+        for transposed in (False, True):
+            for backward in (False, True):
+                targets.append(conv_call(nd, transposed, backward))
+        for kind in ("max", "avg"):
+            for backward in (False, True):
+                targets.append(pool_call(nd, kind, backward))
+        for backward in (False, True):
+            targets.append(unpool_call(nd, backward))
+    for name in ("upsample_nearest1d", "upsample_nearest2d", "upsample_bilinear2d"):
+        for backward in (False, True):
+            targets.append(upsample_call(name, backward))
+    for name in ("pixel_shuffle", "pixel_unshuffle"):
+        for backward in (False, True):
+            targets.append(shuffle_call(name, backward))
+    for nd in (1, 2):
+        targets.append(layer_call(f"Conv{nd}d", _conv_layer_args(nd, False)))
+        targets.append(layer_call(f"ConvTranspose{nd}d", _conv_layer_args(nd, True)))
+        for kind in ("Max", "Avg"):
+            targets.append(layer_call(f"{kind}Pool{nd}d", _pool_layer_args(nd, kind)))
+        targets.append(unpool_layer_call(nd))
+    targets.append(layer_call("Upsample", _upsample_layer_args))
+    for name in ("PixelShuffle", "PixelUnshuffle"):
+        targets.append(layer_call(name, _shuffle_layer_args(name)))
+    targets.append(layer_call("Linear", _linear_args))
+    targets.append(layer_call("Flatten", _plain_args(
+        {"start_dim": (st.sampled_from([0, 1]), "int"), "end_dim": (st.sampled_from([-1]), "int")})))
+    targets.append(layer_call("Permute", _permute_args))
+    for name in ("ReLU", "Sigmoid", "Tanh", "Identity"):
+        targets.append(layer_call(name, _plain_args({})))
+    targets.append(layer_call("LeakyReLU", _plain_args(
+        {"negative_slope": (st.sampled_from([0.01, 0.2]), "real")})))
+    targets.append(layer_call("Dropout", _plain_args({"p": (st.sampled_from([0.0, 0.5]), "real")})))
+    targets.append(embedding_call())
+    targets.append(container_call("Sequential"))
+    targets.append(container_call("Concat"))
+    for name in ("MSELoss", "L1Loss", "CrossEntropyLoss"):
+        targets.append(loss_call(name))
+    for name in ("SGD", "Adam"):
+        targets.append(optimizer_call(name))
+    targets.append(trainer_call())
+    return targets
