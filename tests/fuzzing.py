@@ -133,6 +133,11 @@ def _huge_view(ndim, dtype):
 
 def _array_bad(a):
     """Bad (and some valid but unusual) variants of the float array ``a``."""
+    with np.errstate(over="ignore"):                # a * 1e38 overflows float32 to inf
+        return _array_bad_values(a)
+
+
+def _array_bad_values(a):
     out = [a[None], a.reshape(-1), np.float64(1.0), 1.0, None, "x", a.tolist(),
            a[:0], a[..., :0], np.ascontiguousarray(a[..., ::-1]), a[..., ::2], np.asfortranarray(a),
            _huge_view(a.ndim + 1, a.dtype), _huge_view(max(a.ndim - 1, 1), a.dtype),
