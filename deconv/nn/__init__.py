@@ -54,7 +54,8 @@ One file per kind of layer: :mod:`.module` (Parameter, Module),
 :mod:`.conv`, :mod:`.pooling`, :mod:`.upsampling`, :mod:`.activation`,
 :mod:`.linear` (Linear, Embedding), :mod:`.reshape` (Flatten, Permute,
 Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
-:mod:`.loss`.
+:mod:`.loss`, :mod:`.normalization` (BatchNorm, InstanceNorm, GroupNorm,
+LayerNorm).
 """
 
 from deconv.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
@@ -64,6 +65,10 @@ from deconv.nn.dropout import Dropout
 from deconv.nn.linear import Embedding, Linear
 from deconv.nn.loss import CrossEntropyLoss, L1Loss, Loss, MSELoss
 from deconv.nn.module import Module, Parameter
+from deconv.nn.normalization import (
+    BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
+    InstanceNorm3d, LayerNorm,
+)
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
@@ -76,4 +81,7 @@ __all__ = [
     "Linear", "Flatten", "Permute", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Dropout",
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
+    # issue 14: normalization layers
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
+    "InstanceNorm3d", "GroupNorm", "LayerNorm",
 ]

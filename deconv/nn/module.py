@@ -1,10 +1,13 @@
 """The base classes: :class:`Parameter` (an array and its gradient) and :class:`Module`.
 
 A :class:`Module` registers the :class:`Parameter` and :class:`Module`
-attributes assigned to it, in assignment order; from that registry come
-:meth:`Module.named_parameters`, :meth:`Module.state_dict` and
-:meth:`Module.load_state_dict`, with the key names of ``torch.nn``
-(``"0.weight"``, ``"encoder.1.bias"``). It also holds the helpers every layer
+attributes assigned to it, in assignment order, and the buffers (state that
+is not trained, such as running statistics) given to
+:meth:`Module.register_buffer`; from those registries come
+:meth:`Module.named_parameters`, :meth:`Module.named_buffers`,
+:meth:`Module.state_dict` and :meth:`Module.load_state_dict`, with the key
+names of ``torch.nn`` (``"0.weight"``, ``"encoder.1.bias"``,
+``"1.running_mean"``). It also holds the helpers every layer
 uses to check its input and its upstream gradient, so that their errors name
 the layer.
 """
@@ -66,9 +69,9 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 IncompatibleKeys.__doc__ = """What :meth:`Module.load_state_dict` did not match (torch's ``_IncompatibleKeys``).
 
 missing_keys : list of str
-    Parameter names of the module absent from the dict (left unchanged).
+    Parameter and buffer names of the module absent from the dict (left unchanged).
 unexpected_keys : list of str
-    Keys of the dict that name no parameter (ignored).
+    Keys of the dict that name no parameter or buffer (ignored).
 """
 
 
@@ -155,6 +158,7 @@ class Module:
     def __init__(self):
         """Empty registries, training mode, no forward saved yet."""
         object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_cache", None)
@@ -169,7 +173,14 @@ class Module:
         # A name re-assigned with the same kind keeps its place in the order
         # (as torch's dict assignment does), so tying ``b.weight = a.weight``
         # leaves the state_dict keys in the order of the PyTorch twin.
-        if isinstance(value, Parameter):
+        if name in self._buffers:
+            # a registered buffer stays one (torch: a buffer takes a tensor or None)
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} to buffer {name!r} of "
+                    f"{type(self).__name__}: a buffer holds an ndarray or None")
+            self._buffers[name] = value
+        elif isinstance(value, Parameter):
             self._modules.pop(name, None)
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -183,6 +194,7 @@ class Module:
     def __delattr__(self, name):
         """Remove the attribute and its registration."""
         self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
 
@@ -304,6 +316,84 @@ class Module:
 
     # -- structure -----------------------------------------------------------
 
+    def register_buffer(self, name, array):
+        """Register ``array`` as a buffer: module state that is saved but not trained.
+
+        Parameters
+        ----------
+        name : str
+            The attribute name (``module.<name>``) and the last part of the
+            state_dict key; no ``"."``, not already an attribute.
+        array : ndarray or None
+            float32, float64 or integer data, kept as given (not copied);
+            ``None`` registers the name without state (left out of
+            :meth:`state_dict`, as in torch).
+
+        Notes
+        -----
+        As ``torch.nn.Module.register_buffer``: the buffer is listed by
+        :meth:`named_buffers`, saved by :meth:`state_dict` after the
+        module's own parameters and loaded by :meth:`load_state_dict`;
+        :meth:`to` casts float buffers and leaves integer ones (a step
+        counter stays int64). Assigning ``module.<name> = other`` later
+        replaces it (an ndarray or None). Optimizers never see buffers.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from deconv import nn
+        >>> m = nn.Module()
+        >>> m.register_buffer("count", np.array(0, dtype=np.int64))
+        >>> m.count += 1
+        >>> dict(m.state_dict())
+        {'count': array(1)}
+        """
+        where = f"{type(self).__name__}.register_buffer"
+        if not isinstance(name, str):
+            raise TypeError(f"{where}: name must be a str, got {name!r}")
+        if not name or "." in name:
+            raise ValueError(f"{where}: name must be a non-empty str without '.', got {name!r}")
+        if name not in self._buffers and (hasattr(self, name) or name in self._parameters
+                                          or name in self._modules):
+            raise ValueError(f"{where}: name {name!r} is already an attribute of "
+                             f"{type(self).__name__}")
+        if array is not None and not (isinstance(array, np.ndarray) and array.dtype.kind in "fiu"
+                                      and array.dtype.itemsize >= 4):
+            raise TypeError(
+                f"{where}: array must be a float32, float64 or integer ndarray, or None, got "
+                + (f"dtype {array.dtype}" if isinstance(array, np.ndarray)
+                   else type(array).__name__))
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
+
+    def named_buffers(self, prefix=""):
+        """``(dotted_name, ndarray)`` of every buffer, in PyTorch's order.
+
+        A module's own buffers (in registration order), then its
+        sub-modules', depth-first; ``None`` buffers are skipped and an array
+        registered twice is listed once, as in ``torch.nn.Module``.
+
+        Returns
+        -------
+        list of (str, ndarray)
+        """
+        out, seen = [], set()
+        for mod_name, module in self.named_modules(prefix):
+            for name, b in module._buffers.items():
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
+                    out.append((f"{mod_name}.{name}" if mod_name else name, b))
+        return out
+
+    def buffers(self):
+        """Every buffer array, in the order of :meth:`named_buffers`.
+
+        Returns
+        -------
+        list of ndarray
+        """
+        return [b for _, b in self.named_buffers()]
+
     def named_children(self):
         """Iterator over ``(name, module)`` of the direct sub-modules, in registration order."""
         return iter(self._modules.items())
@@ -380,49 +470,64 @@ class Module:
         return self.train(False)
 
     def to(self, dtype):
-        """Convert every parameter (values and gradients) to float32 or float64; returns ``self``.
+        """Convert every parameter (values and gradients) and float buffer to float32 or float64.
 
         The :class:`Parameter` objects are kept (an optimizer holding them
-        keeps working); their arrays are replaced.
+        keeps working); their arrays are replaced. Integer buffers
+        (``num_batches_tracked``) keep their dtype, as in torch. Returns
+        ``self``.
         """
         with prefixed(type(self).__name__ + ".to"):
             dt = as_float_dtype(dtype)
         for p in self.parameters():
             p.data = p.data.astype(dt)
             p.grad = p.grad.astype(dt)
+        for module in self.modules():
+            for name, b in list(module._buffers.items()):
+                if b is not None and b.dtype.kind == "f":
+                    setattr(module, name, b.astype(dt))
         return self
 
     # -- state: PyTorch's key names ------------------------------------------
 
-    def _every_named_parameter(self, prefix=""):
-        """``(dotted_name, Parameter)`` in :meth:`named_parameters` order, duplicates kept.
+    def _every_named_state(self, prefix=""):
+        """``(dotted_name, module, attribute, Parameter or None)`` of every state_dict entry.
 
-        A parameter shared by two modules appears under both names, as in
-        ``torch.nn.Module.state_dict``.
+        In ``torch.nn.Module.state_dict`` order: the module's own parameters,
+        then its own buffers (``None`` ones skipped), then each child's,
+        depth-first. A parameter shared by two modules appears under both
+        names. The last item is the Parameter, or None for a buffer.
         """
         for name, p in self._parameters.items():
-            yield (f"{prefix}.{name}" if prefix else name), p
+            yield (f"{prefix}.{name}" if prefix else name), self, name, p
+        for name, b in self._buffers.items():
+            if b is not None:
+                yield (f"{prefix}.{name}" if prefix else name), self, name, None
         for child_name, child in self._modules.items():
-            yield from child._every_named_parameter(
+            yield from child._every_named_state(
                 f"{prefix}.{child_name}" if prefix else child_name)
 
     def state_dict(self):
-        """Copies of every parameter's values under PyTorch's key names.
+        """Copies of every parameter and buffer under PyTorch's key names.
 
         Returns
         -------
         state : OrderedDict of str -> ndarray
-            ``"0.weight"``, ``"encoder.1.bias"``...: the dotted path of each
-            parameter (children of a :class:`Sequential` named by index,
-            attributes by name), in the order of ``torch.nn.Module.state_dict``
-            (a module's own parameters, then its children's, depth-first). A
-            shared parameter appears under each of its names. The arrays are
-            copies: a later optimizer step does not change a saved dict.
+            ``"0.weight"``, ``"encoder.1.bias"``, ``"1.running_mean"``...:
+            the dotted path of each parameter and buffer (children of a
+            :class:`Sequential` named by index, attributes by name), in the
+            order of ``torch.nn.Module.state_dict`` (a module's own
+            parameters, then its own buffers, then its children's,
+            depth-first). A shared parameter appears under each of its names.
+            The arrays are copies: a later optimizer step or training forward
+            does not change a saved dict.
 
         Notes
         -----
-        There are no buffers (no layer here keeps running statistics), so the
-        keys are exactly those of a PyTorch twin with the same structure;
+        Buffers are the running statistics of the normalization layers
+        (``running_mean``, ``running_var`` in the layer's float dtype,
+        ``num_batches_tracked`` an int64 0-d array), so the keys, shapes and
+        dtypes are exactly those of a PyTorch twin with the same structure;
         ``np.savez(path, **model.state_dict())`` and
         ``model.load_state_dict(np.load(path))`` round-trip.
 
@@ -434,22 +539,25 @@ class Module:
         >>> {k: v.shape for k, v in net.state_dict().items()}
         {'0.weight': (2, 1, 3, 3), '0.bias': (2,), '2.weight': (3, 4), '2.bias': (3,)}
         """
-        return OrderedDict((name, p.data.copy()) for name, p in self._every_named_parameter())
+        return OrderedDict(
+            (name, (p.data if p is not None else module._buffers[attr]).copy())
+            for name, module, attr, p in self._every_named_state())
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy parameter values from a dict keyed like :meth:`state_dict` (e.g. a PyTorch twin's).
+        """Copy parameter and buffer values from a dict keyed like :meth:`state_dict` (e.g. a PyTorch twin's).
 
         Parameters
         ----------
         state_dict : mapping of str -> array-like
             A dict, an ``OrderedDict``, the ``NpzFile`` of ``np.load`` or a
             PyTorch ``state_dict()`` (CPU tensors convert with
-            ``np.asarray``). Values must be float32 or float64 arrays of
-            each parameter's shape.
+            ``np.asarray``). Values must have each entry's shape; a
+            parameter or float buffer takes float32 or float64 data, an
+            integer buffer (``num_batches_tracked``) integer data.
         strict : bool, default True
-            Every parameter must have a key and every key a parameter
-            (ValueError otherwise). With False, missing keys leave their
-            parameters unchanged and unexpected keys are ignored.
+            Every parameter and buffer must have a key and every key name
+            one (ValueError otherwise). With False, missing keys leave
+            their entries unchanged and unexpected keys are ignored.
 
         Returns
         -------
@@ -460,8 +568,10 @@ class Module:
         Raises
         ------
         TypeError
-            A key that is not a str, or a value whose dtype is not float32
-            or float64 (integer, bool, complex and float16 data are refused).
+            A key that is not a str, or a value whose dtype does not fit:
+            float32 or float64 for a parameter or float buffer (integer,
+            bool, complex and float16 data are refused), an integer dtype
+            for an integer buffer.
         ValueError
             Missing or unexpected keys under ``strict``; a value whose shape
             differs from its parameter's (arrays are never reshaped); two
@@ -477,7 +587,11 @@ class Module:
         does: a float64 array loads into a float32 model rounded to float32,
         a float32 array into a float64 model exactly. The model's dtype is
         chosen at construction (or with :meth:`to`), never by the dict.
-        Gradients are left as they are.
+        Gradients are left as they are. An integer buffer takes any integer
+        array that fits its dtype and keeps its own dtype. Unlike torch, a
+        dict without ``num_batches_tracked`` is not completed silently (torch
+        fills it in for dicts without version metadata, such as a NumPy
+        ``.npz``): under ``strict`` it is a missing key like any other.
 
         Examples
         --------
@@ -502,40 +616,53 @@ class Module:
         for key in keys:
             if not isinstance(key, str):
                 raise TypeError(f"{where}: keys must be str parameter names, got {key!r}")
-        targets = list(self._every_named_parameter())
-        own = {name for name, _ in targets}
+        targets = list(self._every_named_state())
+        own = {name for name, *_ in targets}
         given = set(keys)
-        missing = [name for name, _ in targets if name not in given]
+        missing = [name for name, *_ in targets if name not in given]
         unexpected = [key for key in keys if key not in own]
         if strict and (missing or unexpected):
             raise ValueError(
-                f"{where}: the keys do not match the parameter names: missing keys {missing}, "
-                f"unexpected keys {unexpected} (strict=False loads the matching ones)")
-        updates = {}                                   # id(Parameter) -> (name, Parameter, values)
-        for name, p in targets:
+                f"{where}: the keys do not match the parameter and buffer names: missing keys "
+                f"{missing}, unexpected keys {unexpected} (strict=False loads the matching ones)")
+        updates = {}                                   # id(target array holder) -> (name, array, values)
+        for name, module, attr, p in targets:
             if name not in given:
                 continue
+            current = p.data if p is not None else module._buffers[attr]
             value = state_dict[name]
             array = value if isinstance(value, np.ndarray) else np.asarray(value)
-            if array.dtype.kind != "f" or array.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+            if current.dtype.kind == "f":
+                if array.dtype.kind != "f" or array.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+                    raise TypeError(
+                        f"{where}: {name!r} must be a float32 or float64 array, got dtype "
+                        f"{array.dtype}")
+            elif array.dtype.kind not in "iu":
                 raise TypeError(
-                    f"{where}: {name!r} must be a float32 or float64 array, got dtype "
-                    f"{array.dtype}")
-            if array.shape != p.shape:
+                    f"{where}: {name!r} is an integer buffer ({current.dtype}) and must be an "
+                    f"integer array, got dtype {array.dtype}")
+            elif not np.can_cast(array.dtype, current.dtype) and array.size and not (
+                    np.iinfo(current.dtype).min <= array.min()
+                    and array.max() <= np.iinfo(current.dtype).max):
                 raise ValueError(
-                    f"{where}: {name!r} has shape {array.shape} but the parameter has shape "
-                    f"{p.shape} (arrays are never reshaped)")
-            if not p.data.flags.writeable:
-                raise ValueError(f"{where}: the array of parameter {name!r} is read-only")
-            values = array.astype(p.dtype)             # a copy, in the parameter's dtype
-            if id(p) in updates and not np.array_equal(updates[id(p)][2], values,
-                                                        equal_nan=True):
+                    f"{where}: {name!r} holds values outside the range of its buffer's dtype "
+                    f"{current.dtype}")
+            if array.shape != current.shape:
                 raise ValueError(
-                    f"{where}: {updates[id(p)][0]!r} and {name!r} name one shared parameter "
+                    f"{where}: {name!r} has shape {array.shape} but the "
+                    f"{'parameter' if p is not None else 'buffer'} has shape {current.shape} "
+                    f"(arrays are never reshaped)")
+            if not current.flags.writeable:
+                raise ValueError(f"{where}: the array of {name!r} is read-only")
+            values = array.astype(current.dtype)       # a copy, in the entry's dtype
+            key = id(current)
+            if key in updates and not np.array_equal(updates[key][2], values, equal_nan=True):
+                raise ValueError(
+                    f"{where}: {updates[key][0]!r} and {name!r} name one shared parameter "
                     f"but hold different values")
-            updates[id(p)] = (name, p, values)
-        for _, p, values in updates.values():
-            p.data[...] = values
+            updates[key] = (name, current, values)
+        for _, current, values in updates.values():
+            current[...] = values
         return IncompatibleKeys(missing, unexpected)
 
     # -- printing ------------------------------------------------------------
