@@ -785,4 +785,52 @@ def all_targets():
     for name in ("SGD", "Adam"):
         targets.append(optimizer_call(name))
     targets.append(trainer_call())
+    # issue 14: normalization layers
+    for nd in (1, 2, 3):
+        targets.append(layer_call(f"BatchNorm{nd}d", _norm_args("batch", nd)))
+        targets.append(layer_call(f"InstanceNorm{nd}d", _norm_args("instance", nd)))
+    targets.append(layer_call("GroupNorm", _group_norm_args))
+    targets.append(layer_call("LayerNorm", _layer_norm_args))
     return targets
+
+
+def _norm_args(kind, nd):
+    """BatchNorm/InstanceNorm: a batch of at least 2 (or 2 positions) so training works."""
+    def make(draw):
+        dtype = _dtype(draw)
+        c = draw(st.integers(1, 3))
+        ctor = {"num_features": Arg(c, "int"), "eps": Arg(draw(st.sampled_from([1e-5, 0.1])), "real"),
+                "momentum": Arg(draw(st.sampled_from([0.1, 0.5])), "real"),
+                "affine": Arg(draw(st.booleans()), "bool"),
+                "track_running_stats": Arg(draw(st.booleans()), "bool"),
+                "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
+        ndim = 2 + nd if not (kind == "batch" and nd == 1 and draw(st.booleans())) else 2
+        space = tuple(draw(st.integers(1, 3)) for _ in range(ndim - 2))
+        if kind == "instance":
+            space = (space[0] + 1,) + space[1:]
+        return ctor, _rand(draw, (draw(st.integers(2, 3)), c) + space, dtype)
+    return make
+
+
+def _group_norm_args(draw):
+    dtype = _dtype(draw)
+    g = draw(st.integers(1, 3))
+    c = g * draw(st.integers(1, 2))
+    ctor = {"num_groups": Arg(g, "int"), "num_channels": Arg(c, "int"),
+            "eps": Arg(1e-5, "real"), "affine": Arg(draw(st.booleans()), "bool"),
+            "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
+    shape = (draw(st.integers(1, 2)), c) + tuple(draw(st.integers(1, 3))
+                                                 for _ in range(draw(st.integers(0, 2))))
+    return ctor, _rand(draw, shape, dtype)
+
+
+def _layer_norm_args(draw):
+    dtype = _dtype(draw)
+    shape = tuple(draw(st.integers(1, 3)) for _ in range(draw(st.integers(1, 4))))
+    k = draw(st.integers(1, len(shape)))
+    normalized = shape[len(shape) - k:]
+    ctor = {"normalized_shape": Arg(normalized if k > 1 or draw(st.booleans()) else normalized[0],
+                                    f"ints{k}" if k > 1 else "int"),
+            "eps": Arg(1e-5, "real"), "elementwise_affine": Arg(draw(st.booleans()), "bool"),
+            "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
+    return ctor, _rand(draw, shape, dtype)

@@ -54,11 +54,11 @@ class _Normalization(Module):
     gradients sum over ``param_axes`` of ``x``.
     """
 
-    def _init_common(self, name, eps, affine, bias, dtype, features):
+    def _init_common(self, name, eps, affine, bias, dtype, features, affine_name="affine"):
         """Check ``eps``/``affine``/``bias``/``dtype``; make ``weight`` (ones) and ``bias`` (zeros)."""
         with prefixed(name):
             self.eps = as_real(eps, "eps", 0)
-            affine = as_bool(affine, "affine")
+            affine = as_bool(affine, affine_name)
             bias = as_bool(bias, "bias")
             dt = as_float_dtype(dtype)
             check_parameter_bytes(features, dt)
@@ -230,7 +230,7 @@ class _RunningNorm(_Normalization):
         if use_batch and group == 1:
             what = "spatial element" if self._instance else "value per channel"
             raise ValueError(f"{self._short_repr()}: Expected more than 1 {what} when training, "
-                             f"got input of shape {x.shape}")
+                             f"got x of shape {x.shape}")
         if not use_batch:
             shape = geometry[2]
             stats = (self.running_mean.astype(np.float64).reshape(shape),
@@ -501,7 +501,7 @@ class LayerNorm(_Normalization):
             check_bytes("normalized_shape", (shape, np.float64))
         self.normalized_shape = shape
         self.elementwise_affine = self._init_common("LayerNorm", eps, elementwise_affine, bias,
-                                                    dtype, shape)
+                                                    dtype, shape, "elementwise_affine")
 
     def extra_repr(self):
         """torch's: the shape, eps, elementwise_affine, bias (dtype if float64)."""
