@@ -791,6 +791,9 @@ def all_targets():
         targets.append(layer_call(f"InstanceNorm{nd}d", _norm_args("instance", nd)))
     targets.append(layer_call("GroupNorm", _group_norm_args))
     targets.append(layer_call("LayerNorm", _layer_norm_args))
+    # issue 14: weights in and out
+    targets.append(weights_call("save"))
+    targets.append(weights_call("load"))
     return targets
 
 
@@ -834,3 +837,33 @@ def _layer_norm_args(draw):
             "eps": Arg(1e-5, "real"), "elementwise_affine": Arg(draw(st.booleans()), "bool"),
             "bias": Arg(draw(st.booleans()), "bool"), "dtype": Arg(dtype, "choice")}
     return ctor, _rand(draw, shape, dtype)
+
+
+def weights_call(which):
+    """nn.save_weights then nn.load_weights into the model, in a fresh temporary
+    directory; ``which`` names the target (the perturbed path reaches save_weights
+    first, and load_weights through the file it names)."""
+    import tempfile
+
+    def build(draw):
+        dtype = _dtype(draw)
+        model = nn.Sequential(nn.Linear(3, 2, dtype=dtype, rng=0), nn.BatchNorm1d(2).to(dtype))
+        name = "w" + draw(st.sampled_from([".npz", ".safetensors"]))
+        return {"weights": Arg(model, "module"), "path": Arg(name, "path")}
+
+    def run(a):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = a["path"]
+            if isinstance(path, str) and "\0" not in path:
+                path = os.path.join(tmp, path)
+            if which == "load":
+                if isinstance(path, str) and path.endswith((".npz", ".safetensors")):
+                    nn.save_weights(nn.Linear(3, 2, rng=0), path)
+                return nn.load_weights(path)
+            saved = nn.save_weights(a["weights"], path)
+            state = nn.load_weights(saved)
+            if isinstance(a["weights"], nn.Module):
+                a["weights"].load_state_dict(state)
+            return state
+
+    return Target(f"nn.{which}_weights", build, run)

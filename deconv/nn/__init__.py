@@ -71,6 +71,7 @@ from deconv.nn.normalization import (
 )
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
+from deconv.nn.serialization import load_weights, save_weights
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
 
 __all__ = [
@@ -84,4 +85,6 @@ __all__ = [
     # issue 14: normalization layers
     "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d",
     "InstanceNorm3d", "GroupNorm", "LayerNorm",
+    # issue 14: weights in and out
+    "save_weights", "load_weights",
 ]
