@@ -77,3 +77,7 @@ __all__ = [
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
 ]
+
+# issue 13: fold / unfold
+from deconv.nn.fold import Fold, Unfold  # noqa: E402
+__all__ += ["Fold", "Unfold"]
