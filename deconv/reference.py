@@ -826,7 +826,7 @@ def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
             h0, w0 = oh * s[0], ow * s[1]
             block = padded[:, :, h0:h0 + d[0] * (k[0] - 1) + 1:d[0],
                            w0:w0 + d[1] * (k[1] - 1) + 1:d[1]]       # (N, C, kH, kW)
-            out[:, :, oh * W_out + ow] = block.reshape(N, -1)
+            out[:, :, oh * W_out + ow] = block.reshape(N, C * k[0] * k[1])
     return out
 
 
