@@ -90,3 +90,6 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(set(globals()) | set(_LAZY) | {m.split(".", 1)[1] for m in MOVED})
+
+# issue 13: fold / unfold
+from deconv.functional.fold import fold, fold_backward, unfold, unfold_backward  # noqa: F401,E402

@@ -330,3 +330,43 @@ def run(configs=3, seed=0, ops=None, out=sys.stdout):
     print(f"\n{len(rows) - len(failed)} passed, {len(failed)} failed "
           f"({configs} random configurations per op and dtype, seed {seed})", file=out)
     return not failed
+
+
+# --- issue 13: fold / unfold ---
+
+def _block_case(rng, dtype, name):
+    """unfold of an image, or fold of columns, with random block options."""
+    kernel = tuple(int(rng.integers(1, 4)) for _ in range(2))
+    dilation = tuple(int(rng.integers(1, 3)) for _ in range(2))
+    padding = tuple(int(rng.integers(0, 3)) for _ in range(2))
+    stride = tuple(int(rng.integers(1, 4)) for _ in range(2))
+    # at least one block per axis
+    size = tuple(max(1, d * (k - 1) + 1 - 2 * p) + int(rng.integers(0, 5))
+                 for k, d, p in zip(kernel, dilation, padding))
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    kw = dict(kernel_size=kernel, dilation=dilation, padding=padding, stride=stride)
+    image = (n, c) + size
+    if name == "unfold":
+        x = _uniform(rng, image, dtype)
+
+        def forward(m, a):
+            return m.unfold(a["x"], **kw)
+
+        def backward(m, grad, a):
+            return dict(x=m.unfold_backward(grad, a["x"].shape, **kw))
+    else:
+        blocks = [(L + 2 * p - d * (k - 1) - 1) // s + 1
+                  for L, k, d, p, s in zip(size, kernel, dilation, padding, stride)]
+        x = _uniform(rng, (n, c * kernel[0] * kernel[1], blocks[0] * blocks[1]), dtype)
+
+        def forward(m, a):
+            return m.fold(a["x"], size, **kw)
+
+        def backward(m, grad, a):
+            return dict(x=m.fold_backward(grad, **kw))
+
+    return Case(dict(x=x), ("x",), forward, backward, f"x{x.shape} image{image} {kw}")
+
+
+OPS["unfold"] = lambda rng, dt: _block_case(rng, dt, "unfold")
+OPS["fold"] = lambda rng, dt: _block_case(rng, dt, "fold")

@@ -796,3 +796,64 @@ def pixel_shuffle_backward(grad_output, upscale_factor):
 def pixel_unshuffle_backward(grad_output, downscale_factor):
     """grad_input of :func:`pixel_unshuffle` (= pixel_shuffle of grad_output)."""
     return pixel_shuffle(grad_output, downscale_factor)
+
+
+# --------------------------------------------------------------------------
+# unfold / fold (issue 13): one explicit loop over the blocks of a zero-padded image
+# --------------------------------------------------------------------------
+
+__all__ += ["unfold", "fold", "unfold_backward", "fold_backward"]
+
+
+def _block_grid(size, kernel_size, dilation, padding, stride):
+    """Per axis: block count, and the slice a block at the origin covers in the padded image."""
+    k, d, p, s = (_tup(v, 2) for v in (kernel_size, dilation, padding, stride))
+    counts = tuple((L + 2 * pp - dd * (kk - 1) - 1) // ss + 1
+                   for L, kk, dd, pp, ss in zip(size, k, d, p, s))
+    return k, d, p, s, counts
+
+
+def unfold(x, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C, H, W) -> (N, C*kH*kW, L): block (oh, ow) of the padded image as column oh*W_out + ow,
+    its rows in (c, i, j) order."""
+    x = _f64(x)
+    N, C, H, W = x.shape
+    k, d, p, s, (H_out, W_out) = _block_grid((H, W), kernel_size, dilation, padding, stride)
+    padded = np.pad(x, ((0, 0), (0, 0), (p[0], p[0]), (p[1], p[1])))
+    out = np.zeros((N, C * k[0] * k[1], H_out * W_out))
+    for oh in range(H_out):
+        for ow in range(W_out):
+            h0, w0 = oh * s[0], ow * s[1]
+            block = padded[:, :, h0:h0 + d[0] * (k[0] - 1) + 1:d[0],
+                           w0:w0 + d[1] * (k[1] - 1) + 1:d[1]]       # (N, C, kH, kW)
+            out[:, :, oh * W_out + ow] = block.reshape(N, C * k[0] * k[1])
+    return out
+
+
+def fold(x, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """(N, C*kH*kW, L) -> (N, C, H, W): every column added back where :func:`unfold` took it."""
+    x = _f64(x)
+    H, W = _tup(output_size, 2)
+    k, d, p, s, (H_out, W_out) = _block_grid((H, W), kernel_size, dilation, padding, stride)
+    N, K, L = x.shape
+    if L != H_out * W_out or K % (k[0] * k[1]):
+        raise ValueError(f"columns of shape {x.shape} do not fit output_size {(H, W)}")
+    C = K // (k[0] * k[1])
+    padded = np.zeros((N, C, H + 2 * p[0], W + 2 * p[1]))
+    for oh in range(H_out):
+        for ow in range(W_out):
+            h0, w0 = oh * s[0], ow * s[1]
+            padded[:, :, h0:h0 + d[0] * (k[0] - 1) + 1:d[0],
+                   w0:w0 + d[1] * (k[1] - 1) + 1:d[1]] += \
+                x[:, :, oh * W_out + ow].reshape(N, C, k[0], k[1])
+    return padded[:, :, p[0]:p[0] + H, p[1]:p[1] + W].copy()
+
+
+def unfold_backward(grad_output, input_shape, kernel_size, dilation=1, padding=0, stride=1):
+    """grad_input of :func:`unfold` (= fold of grad_output to the input's size)."""
+    return fold(grad_output, tuple(input_shape[2:]), kernel_size, dilation, padding, stride)
+
+
+def fold_backward(grad_output, kernel_size, dilation=1, padding=0, stride=1):
+    """grad_input of :func:`fold` (= unfold of grad_output)."""
+    return unfold(grad_output, kernel_size, dilation, padding, stride)

@@ -46,3 +46,6 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"fuzz: {sum(totals.values())} calls over {targets} targets: "
         + ", ".join(f"{n} {k}" for k, n in sorted(totals.items())))
+
+# issue 13: fold / unfold
+collect_ignore += ["make_fold_fixtures.py"]

@@ -794,6 +794,11 @@ def all_targets():
     # issue 14: weights in and out
     targets.append(weights_call("save"))
     targets.append(weights_call("load"))
+    # issue 13: fold / unfold
+    for name in ("unfold", "fold"):
+        for backward in (False, True):
+            targets.append(block_call(name, backward))
+        targets.append(layer_call(name.capitalize(), _block_layer_args(name)))
     return targets
 
 
@@ -867,3 +872,72 @@ def weights_call(which):
             return state
 
     return Target(f"nn.{which}_weights", build, run)
+
+
+# --- issue 13: fold / unfold ---
+
+def _block_geometry(draw):
+    """Block options (kernel, dilation, padding, stride), an image size with >= 1 block per
+    axis, and the block counts."""
+    k = [draw(st.integers(1, 3)) for _ in range(2)]
+    d = [draw(st.integers(1, 2)) for _ in range(2)]
+    p = [draw(st.integers(0, 2)) for _ in range(2)]
+    s = [draw(st.integers(1, 3)) for _ in range(2)]
+    size = [max(1, di * (ki - 1) + 1 - 2 * pi) + draw(st.integers(0, 3))
+            for ki, di, pi in zip(k, d, p)]
+    blocks = [(n + 2 * pi - di * (ki - 1) - 1) // si + 1
+              for n, ki, di, pi, si in zip(size, k, d, p, s)]
+    return k, d, p, s, tuple(size), blocks
+
+
+def _block_options(draw, k, d, p, s):
+    return {"kernel_size": Arg(_tuple_or_int(draw, k), "ints2"),
+            "dilation": Arg(_tuple_or_int(draw, d), "ints2"),
+            "padding": Arg(_tuple_or_int(draw, p), "ints2"),
+            "stride": Arg(_tuple_or_int(draw, s), "ints2")}
+
+
+def block_call(name, backward):
+    """unfold, fold and their backwards: images (N, C, H, W) and columns (N, C*kH*kW, L)."""
+    fn = getattr(deconv, name + ("_backward" if backward else ""))
+
+    def build(draw):
+        dtype = _dtype(draw)
+        k, d, p, s, size, blocks = _block_geometry(draw)
+        N, C = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+        image = (N, C) + size
+        columns = (N, C * k[0] * k[1], blocks[0] * blocks[1])
+        opts = _block_options(draw, k, d, p, s)
+        takes_image = (name == "unfold") != backward
+        array = _rand(draw, image if takes_image else columns, dtype)
+        args = {("grad_output" if backward else "x"): Arg(array, "array")}
+        if name == "fold" and not backward:
+            args["output_size"] = Arg(_tuple_or_int(draw, list(size)), "size2")
+        if name == "unfold" and backward:
+            args["input_shape"] = Arg(image, "shape")
+        return {**args, **opts}
+
+    def run(a):
+        first = a.pop("grad_output" if backward else "x")
+        if name == "fold" and not backward:
+            return fn(first, a.pop("output_size"), **a)
+        if name == "unfold" and backward:
+            return fn(first, a.pop("input_shape"), a.pop("kernel_size"), **a)
+        return fn(first, a.pop("kernel_size"), **a)
+
+    return Target(fn.__name__, build, run)
+
+
+def _block_layer_args(name):
+    def make(draw):
+        dtype = _dtype(draw)
+        k, d, p, s, size, blocks = _block_geometry(draw)
+        ctor = _block_options(draw, k, d, p, s)
+        C = draw(st.integers(1, 3))
+        if name == "fold":
+            ctor = {"output_size": Arg(_tuple_or_int(draw, list(size)), "size2"), **ctor}
+            x = _rand(draw, (1, C * k[0] * k[1], blocks[0] * blocks[1]), dtype)
+        else:
+            x = _rand(draw, (1, C) + size, dtype)
+        return ctor, x
+    return make

@@ -205,3 +205,29 @@ def upsample_output_size(input_size, size=None, scale_factor=None):
     if size is not None:
         return size
     return int(math.floor(float(input_size) * float(scale_factor)))
+
+
+# --- fold / unfold (issue 13) ---
+
+__all__ += ["sliding_blocks"]
+
+
+def sliding_blocks(input_size, kernel_size, dilation=1, padding=0, stride=1):
+    """Number of sliding blocks along one dimension of ``unfold`` / ``fold``.
+
+    ``unfold`` extracts, and ``fold`` sums back, one block per position of a
+    convolution window, so the count is the convolution's output length.
+
+    Notes
+    -----
+    ``out = floor((L + 2p - d*(k-1) - 1) / s) + 1``, and the number of
+    blocks of an image is ``L_blocks = out_H * out_W``. Raises
+    ``ValueError`` when the dilated block is larger than the padded input
+    (PyTorch: "its components must be at least one").
+
+    >>> sliding_blocks(4, 2)
+    3
+    >>> sliding_blocks(5, 3, dilation=2, padding=1, stride=2)
+    2
+    """
+    return conv_output_size(input_size, kernel_size, stride, padding, dilation)

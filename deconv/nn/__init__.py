@@ -88,3 +88,7 @@ __all__ = [
     # issue 14: weights in and out
     "save_weights", "load_weights",
 ]
+
+# issue 13: fold / unfold
+from deconv.nn.fold import Fold, Unfold  # noqa: E402
+__all__ += ["Fold", "Unfold"]
