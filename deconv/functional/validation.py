@@ -51,6 +51,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # how error messages name the layout of a 1-D or 2-D activation
 LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+LAYOUT[3] = "(N, C, D, H, W)"  # the adaptive pooling ops (issue 13)
 
 
 def _describe(value):
@@ -587,3 +588,32 @@ def as_integer_array(value, name, what="indices"):
             f"{name} must be an integer array of {what}, got dtype {array.dtype} "
             f"(convert with .astype(np.int64) if the values are whole numbers)")
     return array
+
+
+def as_adaptive_output_size(value, nd, name="output_size"):
+    """An adaptive pooling's ``output_size``: an int, or a sequence of ``nd``
+    entries each an int or None (None keeps that input size, as in PyTorch).
+
+    A one-element sequence is repeated, as for the other size arguments.
+    Returns an ``nd``-tuple of ints >= 1 and Nones.
+    """
+    if isinstance(value, (list, tuple)):
+        entries = tuple(value) * nd if len(value) == 1 else tuple(value)
+        if len(entries) != nd:
+            raise ValueError(
+                f"{name} must be an int or a sequence of {nd} ints or None, got {value!r}")
+    elif value is None:
+        raise TypeError(
+            f"{name} must be an int or a sequence of {nd} ints or None (None only as an "
+            f"entry, to keep that input size), got None")
+    else:
+        try:
+            entries = (as_int(value, name),) * nd
+        except TypeError:
+            raise TypeError(
+                f"{name} must be an int or a sequence of {nd} ints or None, got {value!r}"
+            ) from None
+    out = tuple(None if v is None else as_int(v, name) for v in entries)
+    if any(v is not None and v < 1 for v in out):
+        raise ValueError(f"{name} must have entries >= 1 (or None), got {value!r}")
+    return out
