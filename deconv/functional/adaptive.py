@@ -104,8 +104,8 @@ def adaptive_avg_pool1d(x, output_size):
     ----------
     x : ndarray, shape (N, C, L)
         float32 or float64; ``L >= 1``, ``N`` and ``C`` may be 0.
-    output_size : int or (int or None,)
-        ``L_out >= 1``; None keeps ``L``.
+    output_size : int or (int,)
+        ``L_out >= 1`` (no None in 1-D, as in PyTorch).
 
     Returns
     -------
@@ -334,8 +334,8 @@ def adaptive_max_pool1d(x, output_size, return_indices=True):
     ----------
     x : ndarray, shape (N, C, L)
         float32 or float64; ``L >= 1``, ``N`` and ``C`` may be 0.
-    output_size : int or (int or None,)
-        ``L_out >= 1``; None keeps ``L``.
+    output_size : int or (int,)
+        ``L_out >= 1`` (no None in 1-D, as in PyTorch).
     return_indices : bool, default True
         Also return the argmax indices, as deconv's :func:`deconv.max_pool1d`
         always does (torch's default is False).

@@ -591,29 +591,31 @@ def as_integer_array(value, name, what="indices"):
 
 
 def as_adaptive_output_size(value, nd, name="output_size"):
-    """An adaptive pooling's ``output_size``: an int, or a sequence of ``nd``
-    entries each an int or None (None keeps that input size, as in PyTorch).
+    """An adaptive pooling's ``output_size`` as an ``nd``-tuple of ints >= 1 and Nones.
 
-    A one-element sequence is repeated, as for the other size arguments.
-    Returns an ``nd``-tuple of ints >= 1 and Nones.
+    As in PyTorch: an int (every axis), or a sequence of exactly ``nd``
+    entries; in 2-D and 3-D an entry may be None, which keeps that input
+    size (torch's 1-D ops refuse None, and so does this). Unlike PyTorch,
+    which returns an empty output for a size 0, sizes must be >= 1.
     """
+    what = f"an int or a sequence of {nd} ints" + (" or None" if nd > 1 else "")
     if isinstance(value, (list, tuple)):
-        entries = tuple(value) * nd if len(value) == 1 else tuple(value)
-        if len(entries) != nd:
-            raise ValueError(
-                f"{name} must be an int or a sequence of {nd} ints or None, got {value!r}")
-    elif value is None:
-        raise TypeError(
-            f"{name} must be an int or a sequence of {nd} ints or None (None only as an "
-            f"entry, to keep that input size), got None")
+        if len(value) != nd:
+            raise ValueError(f"{name} must be {what}, got {value!r} ({len(value)} entries)")
+        if nd == 1 and value[0] is None:
+            raise TypeError(f"{name} must be {what} (None is allowed in 2-D and 3-D only, "
+                            f"as in PyTorch), got {value!r}")
+        entries = tuple(value)
     else:
+        if value is None:
+            raise TypeError(f"{name} must be {what}"
+                            + (" (None only as an entry)" if nd > 1 else "") + ", got None")
         try:
             entries = (as_int(value, name),) * nd
         except TypeError:
-            raise TypeError(
-                f"{name} must be an int or a sequence of {nd} ints or None, got {value!r}"
-            ) from None
+            raise TypeError(f"{name} must be {what}, got {value!r}") from None
     out = tuple(None if v is None else as_int(v, name) for v in entries)
     if any(v is not None and v < 1 for v in out):
-        raise ValueError(f"{name} must have entries >= 1 (or None), got {value!r}")
+        raise ValueError(f"{name} must have sizes >= 1"
+                         + (" (or None)" if nd > 1 else "") + f", got {value!r}")
     return out

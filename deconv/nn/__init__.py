@@ -67,6 +67,11 @@ from deconv.nn.module import Module, Parameter
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
+# issue 13: adaptive pooling
+from deconv.nn.adaptive import (
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+)
 
 __all__ = [
     "Parameter", "Module",
@@ -77,3 +82,6 @@ __all__ = [
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
 ]
+# issue 13: adaptive pooling
+__all__ += ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"]
