@@ -22,6 +22,8 @@ FORWARDS = [
     "upsample_nearest1d", "upsample_nearest2d", "upsample_bilinear2d",
     "pixel_shuffle", "pixel_unshuffle",
 ]
+# issue 13: adaptive pooling
+FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 

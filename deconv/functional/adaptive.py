@@ -246,7 +246,8 @@ def adaptive_avg_pool2d_backward(grad_output, input_shape):
 
     Notes
     -----
-    ``(H_out, W_out) = grad_output.shape[2:]``, the forward's output size.
+    ``H_out = grad_output.shape[2]``, ``W_out = grad_output.shape[3]``: the
+    forward's output size.
     Every element of window ``(i, j)`` receives ``grad_output[..., i, j]``
     divided by the window's area; overlapping windows accumulate,
     sequentially within each (n, c) plane.
@@ -279,7 +280,7 @@ def adaptive_avg_pool3d_backward(grad_output, input_shape):
 
     Notes
     -----
-    ``(D_out, H_out, W_out) = grad_output.shape[2:]``, the forward's output
+    Per axis ``out = grad_output.shape[2 + axis]``, the forward's output
     size. Every element of a window receives the window's gradient divided
     by its volume; overlapping windows accumulate.
 
@@ -507,7 +508,8 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
 
     Notes
     -----
-    ``(H_out, W_out) = grad_output.shape[2:]``, the forward's output size.
+    ``H_out = grad_output.shape[2]``, ``W_out = grad_output.shape[3]``: the
+    forward's output size.
     ``grad_input[n, c].flat[indices[n, c, i, j]] += grad_output[n, c, i, j]``,
     sequentially within each (n, c) plane: results do not depend on the
     number of threads.
@@ -546,7 +548,7 @@ def adaptive_max_pool3d_backward(grad_output, indices, input_shape):
 
     Notes
     -----
-    ``(D_out, H_out, W_out) = grad_output.shape[2:]``, the forward's output
+    Per axis ``out = grad_output.shape[2 + axis]``, the forward's output
     size. ``grad_input[n, c].flat[indices[n, c, o]] += grad_output[n, c, o]``
     for every output ``o``; overlapping windows accumulate.
 
