@@ -495,3 +495,35 @@ def test_layer_repr_and_sequential_use():
     assert gx.shape == x.shape
     # each (n, c) plane sends 1/5 to the maximum of each of its two row-windows' columns
     np.testing.assert_allclose(gx.reshape(6, -1).sum(axis=1), 1.0)
+
+
+_SIGNATURES_SCRIPT = r"""
+import json, numpy as np, deconv
+from deconv.kernels import adaptive as kernels
+rng = np.random.default_rng(0)
+for dt in (np.float32, np.float64):
+    x = np.asfortranarray(rng.standard_normal((2, 3, 6, 7)).astype(dt))
+    x.flags.writeable = False
+    deconv.adaptive_avg_pool2d(x[:, :, ::2], 3)
+    deconv.adaptive_avg_pool3d_backward(x[:, :, None].astype(x.dtype.newbyteorder(">")),
+                                        (2, 3, 1, 6, 7))
+    out, idx = deconv.adaptive_max_pool2d(x, (3, None))
+    deconv.adaptive_max_pool1d(x[:, :, 0], 4)
+print(json.dumps({name: [str(s) for s in getattr(kernels, name).signatures]
+                  for name in ("adaptive_avg_pool3d_forward", "adaptive_avg_pool3d_backward",
+                               "adaptive_max_pool3d_forward")}))
+"""
+
+
+def test_each_kernel_compiles_one_signature_per_dtype():
+    """Odd layouts, read-only and big-endian inputs and every nd reach the kernels as
+    C-contiguous native arrays of one rank: one compilation per dtype."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _SIGNATURES_SCRIPT], check=True,
+                         capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(
+                             os.path.abspath(deconv.__file__)))))
+    for name, sigs in json.loads(out.stdout).items():
+        assert len(sigs) == 2, (name, sigs)
+        assert {s.split(",")[0] for s in sigs} == {"(Array(float32", "(Array(float64"}, name
