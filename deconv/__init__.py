@@ -39,6 +39,15 @@ from deconv.functional.upsampling import (  # noqa: F401
     upsample_nearest1d, upsample_nearest1d_backward,
     upsample_nearest2d, upsample_nearest2d_backward,
 )
+# issue 13: adaptive pooling
+from deconv.functional.adaptive import (  # noqa: F401
+    adaptive_avg_pool1d, adaptive_avg_pool1d_backward,
+    adaptive_avg_pool2d, adaptive_avg_pool2d_backward,
+    adaptive_avg_pool3d, adaptive_avg_pool3d_backward,
+    adaptive_max_pool1d, adaptive_max_pool1d_backward,
+    adaptive_max_pool2d, adaptive_max_pool2d_backward,
+    adaptive_max_pool3d, adaptive_max_pool3d_backward,
+)
 
 # Old import path -> the module's room. Both names give the same module object.
 MOVED = {

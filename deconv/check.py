@@ -209,6 +209,31 @@ def _shuffle_case(rng, dtype, unshuffle):
     return Case(dict(x=x), ("x",), forward, backward, f"x{shape} r={r}")
 
 
+def _adaptive_case(rng, dtype, nd, kind):
+    """Output sizes below, equal to and above the input's (overlapping windows included)."""
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 4))
+    size = tuple(int(rng.integers(1, 8)) for _ in range(nd))
+    output_size = tuple(int(rng.integers(1, 9)) for _ in range(nd))
+    name = f"adaptive_{kind}_pool{nd}d"
+    x = (_distinct if kind == "max" else _uniform)(rng, (n, c) + size, dtype)
+
+    def forward(m, a):
+        out = getattr(m, name)(a["x"], output_size)
+        return out[0] if kind == "max" else out
+
+    def indices(m, a):
+        return getattr(m, name)(a["x"], output_size)[1]
+
+    def backward(m, grad, a):
+        if kind == "max":
+            idx = getattr(m, name)(a["x"], output_size)[1]
+            return dict(x=getattr(m, name + "_backward")(grad, idx, a["x"].shape))
+        return dict(x=getattr(m, name + "_backward")(grad, a["x"].shape))
+
+    return Case(dict(x=x), ("x",), forward, backward, f"x{x.shape} output_size={output_size}",
+                indices=indices if kind == "max" else None)
+
+
 OPS = {
     "conv1d": lambda rng, dt: _conv_case(rng, dt, 1, False),
     "conv2d": lambda rng, dt: _conv_case(rng, dt, 2, False),
@@ -226,6 +251,10 @@ OPS = {
     "pixel_shuffle": lambda rng, dt: _shuffle_case(rng, dt, False),
     "pixel_unshuffle": lambda rng, dt: _shuffle_case(rng, dt, True),
 }
+# issue 13: adaptive pooling
+OPS.update({f"adaptive_{kind}_pool{nd}d": (lambda rng, dt, nd=nd, kind=kind:
+                                           _adaptive_case(rng, dt, nd, kind))
+            for kind in ("avg", "max") for nd in (1, 2, 3)})
 
 
 def _rel_error(actual, expected):

@@ -29,6 +29,7 @@ positions that cannot depend on a NaN input; finite values are exact. The
 kernels' NaN patterns are tested against hand-worked footprints instead.
 """
 
+import fractions
 import itertools
 import math
 
@@ -49,6 +50,9 @@ __all__ = [
     "pixel_shuffle", "pixel_unshuffle",
     "pixel_shuffle_backward", "pixel_unshuffle_backward",
 ]
+# issue 13: adaptive pooling
+__all__ += [f"adaptive_{kind}_pool{nd}d{suffix}" for kind in ("avg", "max") for nd in (1, 2, 3)
+            for suffix in ("", "_backward")]
 
 
 # --------------------------------------------------------------------------
@@ -857,3 +861,141 @@ def unfold_backward(grad_output, input_shape, kernel_size, dilation=1, padding=0
 def fold_backward(grad_output, kernel_size, dilation=1, padding=0, stride=1):
     """grad_input of :func:`fold` (= unfold of grad_output)."""
     return unfold(grad_output, kernel_size, dilation, padding, stride)
+
+
+# adaptive pooling (issue 13)
+# --------------------------------------------------------------------------
+
+def _adaptive_sizes(spatial, output_size):
+    """output_size (int, or a sequence with None = keep that input size) -> tuple of ints."""
+    nd = len(spatial)
+    if isinstance(output_size, (int, np.integer)):
+        return (int(output_size),) * nd
+    sizes = tuple(output_size)
+    return tuple(L if o is None else int(o) for L, o in zip(spatial, sizes))
+
+
+def _adaptive_ranges(L, out):
+    """Per output o: range(floor(o*L/out), ceil((o+1)*L/out)), in exact rationals."""
+    return [range(math.floor(fractions.Fraction(o * L, out)),
+                  math.ceil(fractions.Fraction((o + 1) * L, out))) for o in range(out)]
+
+
+def _adaptive_windows(spatial, output_size):
+    """Every output position with its per-axis input ranges."""
+    out = _adaptive_sizes(spatial, output_size)
+    per_axis = [_adaptive_ranges(L, o) for L, o in zip(spatial, out)]
+    for o in itertools.product(*[range(n) for n in out]):
+        yield o, [per_axis[i][o[i]] for i in range(len(spatial))]
+
+
+def _adaptive_avg_pool_nd(x, output_size):
+    """out[o] = mean of x over window o."""
+    x = _f64(x)
+    spatial = x.shape[2:]
+    out = np.zeros(x.shape[:2] + _adaptive_sizes(spatial, output_size))
+    axes = tuple(range(2, x.ndim))
+    for o, win in _adaptive_windows(spatial, output_size):
+        region = x[(slice(None), slice(None)) + tuple(slice(r.start, r.stop) for r in win)]
+        out[(slice(None), slice(None)) + o] = region.sum(axis=axes) / math.prod(len(r) for r in win)
+    return out
+
+
+def _adaptive_avg_pool_nd_backward(grad_output, input_shape):
+    """grad_in[window o] += grad_out[o] / |window o|."""
+    g = _f64(grad_output)
+    nd = g.ndim - 2
+    spatial = tuple(int(a) for a in input_shape[-nd:])
+    gi = np.zeros(g.shape[:2] + spatial)
+    for o, win in _adaptive_windows(spatial, g.shape[2:]):
+        share = g[(slice(None), slice(None)) + o] / math.prod(len(r) for r in win)
+        gi[(slice(None), slice(None)) + tuple(slice(r.start, r.stop) for r in win)] += \
+            share.reshape(g.shape[:2] + (1,) * nd)
+    return gi
+
+
+def _adaptive_max_pool_nd(x, output_size):
+    """out[o] = max over window o, indices = flat position in the (n, c) plane.
+
+    Ties -> first element in row-major order; a NaN beats everything and the
+    first NaN wins."""
+    x = _f64(x)
+    N, C = x.shape[:2]
+    spatial = x.shape[2:]
+    out_sizes = _adaptive_sizes(spatial, output_size)
+    out = np.zeros((N, C) + out_sizes)
+    ind = np.zeros((N, C) + out_sizes, dtype=np.int64)
+    for o, win in _adaptive_windows(spatial, output_size):
+        positions = list(itertools.product(*win))                     # row-major
+        flat = np.array([np.ravel_multi_index(q, spatial) for q in positions])
+        vals = x.reshape(N, C, -1)[:, :, flat]                        # (N, C, |window|)
+        isnan = np.isnan(vals)
+        best = np.where(isnan.any(axis=-1, keepdims=True), isnan,
+                        vals == np.nanmax(np.where(isnan, -np.inf, vals), axis=-1, keepdims=True))
+        first = np.argmax(best, axis=-1)                              # (N, C)
+        out[(slice(None), slice(None)) + o] = np.take_along_axis(vals, first[..., None], -1)[..., 0]
+        ind[(slice(None), slice(None)) + o] = flat[first]
+    return out, ind
+
+
+def adaptive_avg_pool1d(x, output_size):
+    """1-D adaptive average pooling: windows [floor(o*L/out), ceil((o+1)*L/out))."""
+    return _adaptive_avg_pool_nd(x, output_size)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    """2-D adaptive average pooling (the 1-D windows on each axis)."""
+    return _adaptive_avg_pool_nd(x, output_size)
+
+
+def adaptive_avg_pool3d(x, output_size):
+    """3-D adaptive average pooling (the 1-D windows on each axis)."""
+    return _adaptive_avg_pool_nd(x, output_size)
+
+
+def adaptive_avg_pool1d_backward(grad_output, input_shape):
+    """grad_input of :func:`adaptive_avg_pool1d`."""
+    return _adaptive_avg_pool_nd_backward(grad_output, input_shape)
+
+
+def adaptive_avg_pool2d_backward(grad_output, input_shape):
+    """grad_input of :func:`adaptive_avg_pool2d`."""
+    return _adaptive_avg_pool_nd_backward(grad_output, input_shape)
+
+
+def adaptive_avg_pool3d_backward(grad_output, input_shape):
+    """grad_input of :func:`adaptive_avg_pool3d`."""
+    return _adaptive_avg_pool_nd_backward(grad_output, input_shape)
+
+
+def adaptive_max_pool1d(x, output_size, return_indices=True):
+    """1-D adaptive max pooling -> (output, indices) (output alone without return_indices)."""
+    out, ind = _adaptive_max_pool_nd(x, output_size)
+    return (out, ind) if return_indices else out
+
+
+def adaptive_max_pool2d(x, output_size, return_indices=True):
+    """2-D adaptive max pooling -> (output, indices), indices = h*W + w."""
+    out, ind = _adaptive_max_pool_nd(x, output_size)
+    return (out, ind) if return_indices else out
+
+
+def adaptive_max_pool3d(x, output_size, return_indices=True):
+    """3-D adaptive max pooling -> (output, indices), indices = (d*H + h)*W + w."""
+    out, ind = _adaptive_max_pool_nd(x, output_size)
+    return (out, ind) if return_indices else out
+
+
+def adaptive_max_pool1d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`adaptive_max_pool1d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 1)
+
+
+def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`adaptive_max_pool2d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 2)
+
+
+def adaptive_max_pool3d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`adaptive_max_pool3d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 3)

@@ -742,6 +742,80 @@ def trainer_call():
     return Target("train.Trainer", build, run)
 
 
+# issue 13: adaptive pooling
+def _adaptive_output_size(draw, nd, spatial):
+    """An output_size as torch takes it: an int, a tuple, or (2-D, 3-D) a tuple with
+    None entries; the resolved sizes."""
+    out = [draw(st.integers(1, 7)) for _ in range(nd)]
+    form = draw(st.sampled_from(["int", "tuple", "none"] if nd > 1 else ["int", "tuple"]))
+    if form == "int":
+        return out[0], (out[0],) * nd
+    if form == "tuple":
+        return tuple(out), tuple(out)
+    keep = [draw(st.booleans()) for _ in range(nd)]
+    return (tuple(None if k else o for k, o in zip(keep, out)),
+            tuple(L if k else o for L, k, o in zip(spatial, keep, out)))
+
+
+def adaptive_call(nd, kind, backward):
+    fwd = getattr(deconv, f"adaptive_{kind}_pool{nd}d")
+    fn = getattr(deconv, f"adaptive_{kind}_pool{nd}d_backward") if backward else fwd
+
+    def build(draw):
+        dtype = _dtype(draw)
+        spatial = tuple(draw(st.integers(1, 6)) for _ in range(nd))
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + spatial
+        output_size, out = _adaptive_output_size(draw, nd, spatial)
+        x = _rand(draw, shape, dtype)
+        if not backward:
+            args = {"x": Arg(x, "array"), "output_size": Arg(output_size, f"size{nd}")}
+            if kind == "max":
+                args["return_indices"] = Arg(draw(st.booleans()), "bool")
+            return args
+        grad = Arg(_rand(draw, shape[:2] + out, dtype), "array")
+        if kind == "max":
+            _, idx = fwd(x, output_size)
+            return {"grad_output": grad, "indices": Arg((idx, math.prod(spatial)), "indices"),
+                    "input_shape": Arg(shape, "shape")}
+        return {"grad_output": grad, "input_shape": Arg(shape, "shape")}
+
+    def run(a):
+        if not backward:
+            return fn(a.pop("x"), **a)
+        if kind == "max":
+            return fn(a["grad_output"], _indices(a["indices"]), a["input_shape"])
+        return fn(a["grad_output"], a["input_shape"])
+
+    return Target(fn.__name__, build, run)
+
+
+def adaptive_layer_call(nd, kind):
+    """An adaptive pooling layer; with return_indices the forward gives (y, indices)."""
+    cls = getattr(nn, f"Adaptive{kind}Pool{nd}d")
+
+    def values(layer, x):
+        y = layer(x)
+        return y[0] if getattr(layer, "return_indices", False) else y
+
+    def build(draw):
+        spatial = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+        x = _rand(draw, (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + spatial,
+                  _dtype(draw))
+        ctor = {"output_size": Arg(_adaptive_output_size(draw, nd, spatial)[0], f"size{nd}")}
+        if kind == "Max":
+            ctor["return_indices"] = Arg(draw(st.booleans()), "bool")
+        y = values(cls(**{n: v.value for n, v in ctor.items()}), x)
+        return {**ctor, "x": Arg(x, "array"),
+                "grad_output": Arg(Follow(_rand(draw, y.shape, y.dtype)), "array")}
+
+    def run(a):
+        x, g = a.pop("x"), a.pop("grad_output")
+        layer = cls(**a)
+        return layer.backward(_grad(g, values(layer, x)))
+
+    return Target(f"nn.{cls.__name__}", build, run)
+
+
 def all_targets():
     targets = []
     for nd in (1, 2):
@@ -799,6 +873,12 @@ def all_targets():
         for backward in (False, True):
             targets.append(block_call(name, backward))
         targets.append(layer_call(name.capitalize(), _block_layer_args(name)))
+    # issue 13: adaptive pooling
+    for nd in (1, 2, 3):
+        for kind in ("avg", "max"):
+            for backward in (False, True):
+                targets.append(adaptive_call(nd, kind, backward))
+            targets.append(adaptive_layer_call(nd, kind.capitalize()))
     return targets
 
 

@@ -23,6 +23,8 @@ FORWARDS = [
     "pixel_shuffle", "pixel_unshuffle",
 ]
 FORWARDS += ["unfold", "fold"]  # issue 13: fold / unfold
+# issue 13: adaptive pooling
+FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 

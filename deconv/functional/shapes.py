@@ -13,6 +13,8 @@ pooling                 ``out = floor_or_ceil((L + 2p - d*(k-1) - 1) / s) + 1``
                         (ceil mode keeps a last partial window only if
                         it starts inside the input or the left padding)
 max unpooling           ``out = (L-1)*s - 2p + k``
+adaptive pooling        ``out`` given; output ``o`` pools
+                        ``[floor(o*L/out), ceil((o+1)*L/out))``
 ======================  =====================================================
 
 Examples
@@ -27,6 +29,7 @@ Examples
 
 import math
 
+from deconv.kernels.adaptive import adaptive_window as _adaptive_window
 from deconv.kernels.common import valid_range
 
 # Plain Python (no Numba dispatch) for checks made once per call.
@@ -42,6 +45,8 @@ __all__ = [
     "unpool_output_size",
     "upsample_output_size",
     "pool_window_has_input",
+    "adaptive_pool_output_size",
+    "adaptive_pool_window",
 ]
 
 
@@ -231,3 +236,39 @@ def sliding_blocks(input_size, kernel_size, dilation=1, padding=0, stride=1):
     2
     """
     return conv_output_size(input_size, kernel_size, stride, padding, dilation)
+
+
+def adaptive_pool_output_size(input_size, output_size):
+    """Output length of adaptive pooling: ``output_size``, or ``input_size`` for None.
+
+    PyTorch lets an entry of ``output_size`` be None to keep that axis.
+
+    Examples
+    --------
+    >>> from deconv import shapes
+    >>> shapes.adaptive_pool_output_size(7, 3), shapes.adaptive_pool_output_size(7, None)
+    (3, 7)
+    """
+    return input_size if output_size is None else output_size
+
+
+def adaptive_pool_window(index, input_size, output_size):
+    """Input range ``(start, end)`` that output ``index`` of adaptive pooling reduces.
+
+    Notes
+    -----
+    ``start = floor(index*L/out)``, ``end = ceil((index+1)*L/out)``
+    (PyTorch's rule): the windows cover ``[0, L)``, each holds at least one
+    element, and neighbours overlap by one when ``L`` is not a multiple of
+    ``out``. The kernels use this very function, compiled.
+
+    Examples
+    --------
+    >>> from deconv import shapes
+    >>> [shapes.adaptive_pool_window(o, 5, 3) for o in range(3)]
+    [(0, 2), (1, 4), (3, 5)]
+    >>> [shapes.adaptive_pool_window(o, 2, 3) for o in range(3)]
+    [(0, 1), (0, 2), (1, 2)]
+    """
+    start, end = _adaptive_window.py_func(index, input_size, output_size)
+    return int(start), int(end)

@@ -51,6 +51,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # how error messages name the layout of a 1-D or 2-D activation
 LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)"}
+LAYOUT[3] = "(N, C, D, H, W)"  # the adaptive pooling ops (issue 13)
 
 
 def _describe(value):
@@ -587,3 +588,34 @@ def as_integer_array(value, name, what="indices"):
             f"{name} must be an integer array of {what}, got dtype {array.dtype} "
             f"(convert with .astype(np.int64) if the values are whole numbers)")
     return array
+
+
+def as_adaptive_output_size(value, nd, name="output_size"):
+    """An adaptive pooling's ``output_size`` as an ``nd``-tuple of ints >= 1 and Nones.
+
+    As in PyTorch: an int (every axis), or a sequence of exactly ``nd``
+    entries; in 2-D and 3-D an entry may be None, which keeps that input
+    size (torch's 1-D ops refuse None, and so does this). Unlike PyTorch,
+    which returns an empty output for a size 0, sizes must be >= 1.
+    """
+    what = f"an int or a sequence of {nd} ints" + (" or None" if nd > 1 else "")
+    if isinstance(value, (list, tuple)):
+        if len(value) != nd:
+            raise ValueError(f"{name} must be {what}, got {value!r} ({len(value)} entries)")
+        if nd == 1 and value[0] is None:
+            raise TypeError(f"{name} must be {what} (None is allowed in 2-D and 3-D only, "
+                            f"as in PyTorch), got {value!r}")
+        entries = tuple(value)
+    else:
+        if value is None:
+            raise TypeError(f"{name} must be {what}"
+                            + (" (None only as an entry)" if nd > 1 else "") + ", got None")
+        try:
+            entries = (as_int(value, name),) * nd
+        except TypeError:
+            raise TypeError(f"{name} must be {what}, got {value!r}") from None
+    out = tuple(None if v is None else as_int(v, name) for v in entries)
+    if any(v is not None and v < 1 for v in out):
+        raise ValueError(f"{name} must have sizes >= 1"
+                         + (" (or None)" if nd > 1 else "") + f", got {value!r}")
+    return out

@@ -73,6 +73,11 @@ from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnp
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.serialization import load_weights, save_weights
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
+# issue 13: adaptive pooling
+from deconv.nn.adaptive import (
+    AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d,
+    AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
+)
 
 __all__ = [
     "Parameter", "Module",
@@ -92,3 +97,8 @@ __all__ = [
 # issue 13: fold / unfold
 from deconv.nn.fold import Fold, Unfold  # noqa: E402
 __all__ += ["Fold", "Unfold"]
+
+
+# issue 13: adaptive pooling
+__all__ += ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+            "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"]
