@@ -57,10 +57,10 @@ Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
 :mod:`.loss`.
 """
 
-from deconv.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from deconv.nn.activation import ELU, GELU, Hardtanh, LeakyReLU, PReLU, ReLU, Sigmoid, Softplus, Tanh
 from deconv.nn.container import Concat, Sequential
 from deconv.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from deconv.nn.dropout import Dropout
+from deconv.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from deconv.nn.linear import Embedding, Linear
 from deconv.nn.loss import CrossEntropyLoss, L1Loss, Loss, MSELoss
 from deconv.nn.module import Module, Parameter
@@ -76,4 +76,6 @@ __all__ = [
     "Linear", "Flatten", "Permute", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Dropout",
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
+    # issue 14: activations, channel dropout (deconv.nn.init and deconv.nn.utils are modules)
+    "PReLU", "ELU", "GELU", "Softplus", "Hardtanh", "Dropout1d", "Dropout2d", "Dropout3d",
 ]
