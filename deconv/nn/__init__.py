@@ -67,6 +67,7 @@ from deconv.nn.module import Module, Parameter
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
+from deconv.nn import init, utils  # noqa: E402  (modules, as torch.nn.init and torch.nn.utils)
 
 __all__ = [
     "Parameter", "Module",
