@@ -305,6 +305,8 @@ def test_zero_element_arrays_are_left_alone():
     (lambda: init.xavier_uniform_(np.empty((2, 2)), gain=math.nan), ValueError,
      "xavier_uniform_: gain must be a finite number"),
     (lambda: init.orthogonal_(np.empty((2, 2)), rng="x"), TypeError, "orthogonal_: rng must be"),
+    (lambda: init.xavier_normal_(np.empty((2, 2)), gain=-1.0), ValueError,
+     "xavier_normal_: gain must be a finite number >= 0, got -1.0"),
     (lambda: init.constant_(np.empty(2), None), TypeError, "constant_: val must be a real"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_init_errors_name_the_function_and_the_argument(call, error, message):

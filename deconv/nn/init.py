@@ -94,7 +94,8 @@ def _fill(array, draw, where):
     if array.size:
         with prefixed(where):
             check_bytes("tensor (drawn in float64)", (array.shape, np.float64))
-        array[...] = draw(array.shape)
+        with np.errstate(over="ignore"):     # huge draws round to +-inf in float32, as in torch
+            array[...] = draw(array.shape)
     return array
 
 
@@ -253,9 +254,13 @@ def ones_(tensor):
 
 
 def _xavier_std(array, gain, where):
-    """``gain * sqrt(2 / (fan_in + fan_out))`` (a zero-element array may have 0 fans)."""
+    """``gain * sqrt(2 / (fan_in + fan_out))`` (a zero-element array may have 0 fans).
+
+    A negative gain is refused: torch's draw refuses the negative standard
+    deviation (or the reversed bounds) it gives.
+    """
     with prefixed(where):
-        gain = as_real(gain, "gain")
+        gain = as_real(gain, "gain", low=0)
     fan_in, fan_out = _fans(array, where)
     return gain * math.sqrt(2.0 / (fan_in + fan_out)) if fan_in + fan_out else 0.0
 
@@ -267,6 +272,7 @@ def xavier_uniform_(tensor, gain=1.0, *, rng=None):
     ----------
     tensor : ndarray or Parameter, float32 or float64, at least 2-D
     gain : float, default 1.0
+        ``>= 0``.
     rng : np.random.Generator, int or None
 
     Returns
@@ -301,6 +307,7 @@ def xavier_normal_(tensor, gain=1.0, *, rng=None):
     ----------
     tensor : ndarray or Parameter, float32 or float64, at least 2-D
     gain : float, default 1.0
+        ``>= 0``.
     rng : np.random.Generator, int or None
 
     Returns
