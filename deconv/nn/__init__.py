@@ -54,7 +54,9 @@ One file per kind of layer: :mod:`.module` (Parameter, Module),
 :mod:`.conv`, :mod:`.pooling`, :mod:`.upsampling`, :mod:`.activation`,
 :mod:`.linear` (Linear, Embedding), :mod:`.reshape` (Flatten, Permute,
 Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
-:mod:`.loss`.
+:mod:`.loss`; :mod:`.init` (initialisers filling arrays in place, as
+``torch.nn.init``) and :mod:`.utils` (``clip_grad_norm_``,
+``clip_grad_value_``) are modules, used as ``nn.init.kaiming_normal_(w)``.
 """
 
 from deconv.nn.activation import ELU, GELU, Hardtanh, LeakyReLU, PReLU, ReLU, Sigmoid, Softplus, Tanh
@@ -67,7 +69,7 @@ from deconv.nn.module import Module, Parameter
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
-from deconv.nn import init, utils  # noqa: E402  (modules, as torch.nn.init and torch.nn.utils)
+from deconv.nn import init, utils   # modules, as torch.nn.init and torch.nn.utils
 
 __all__ = [
     "Parameter", "Module",
