@@ -816,6 +816,89 @@ def adaptive_layer_call(nd, kind):
     return Target(f"nn.{cls.__name__}", build, run)
 
 
+# --- issue 14: activations, channel dropout, init, clipping --------------------
+
+def _prelu_args(draw):
+    dtype = _dtype(draw)
+    n = draw(st.sampled_from([1, 2, 3]))
+    shape = (draw(st.integers(1, 2)), n) + tuple(draw(st.integers(1, 3))
+                                                  for _ in range(draw(st.integers(0, 2))))
+    ctor = {"num_parameters": Arg(n, "int"), "init": Arg(draw(st.sampled_from([0.25, -0.5])), "real"),
+            "dtype": Arg(dtype, "choice")}
+    return ctor, _rand(draw, shape, dtype)
+
+
+def _channel_dropout_args(spatial):
+    def make(draw):
+        shape = tuple(draw(st.integers(1, 3)) for _ in range(spatial + 2))
+        return {"p": Arg(draw(st.sampled_from([0.0, 0.5, 1.0])), "real")}, \
+            _rand(draw, shape, _dtype(draw))
+    return make
+
+
+def init_call(name):
+    fn = getattr(nn.init, name)
+    options = {   # argument -> (strategy, kind)
+        "uniform_": {"a": (st.sampled_from([-1.0, 0.0]), "real"), "b": (st.sampled_from([1.0, 2.0]), "real")},
+        "normal_": {"mean": (st.sampled_from([0.0, 1.5]), "real"), "std": (st.sampled_from([0.0, 1.0]), "real")},
+        "constant_": {"val": (st.sampled_from([0.0, -2.5]), "real")},
+        "xavier_uniform_": {"gain": (st.sampled_from([1.0, 2.0]), "real")},
+        "xavier_normal_": {"gain": (st.sampled_from([1.0, 0.5]), "real")},
+        "kaiming_uniform_": {"a": (st.sampled_from([0.0, 5 ** 0.5]), "real"),
+                             "mode": (st.sampled_from(["fan_in", "fan_out"]), "choice"),
+                             "nonlinearity": (st.sampled_from(["leaky_relu", "relu", "tanh"]), "choice")},
+        "kaiming_normal_": {"a": (st.sampled_from([0.0, 0.2]), "real"),
+                            "mode": (st.sampled_from(["fan_in", "fan_out"]), "choice"),
+                            "nonlinearity": (st.sampled_from(["leaky_relu", "linear"]), "choice")},
+        "orthogonal_": {"gain": (st.sampled_from([1.0, 1.5]), "real")},
+    }[name]
+    random = name not in ("constant_",)
+
+    def build(draw):
+        shape = tuple(draw(st.integers(1, 4)) for _ in range(draw(st.integers(2, 4))))
+        args = {"tensor": Arg(_rand(draw, shape, _dtype(draw)), "array")}
+        args.update({n: Arg(draw(v), k) for n, (v, k) in options.items()})
+        if random:
+            args["rng"] = Arg(draw(st.integers(0, 2**16)), "int")
+        return args
+
+    def run(a):
+        tensor = a.pop("tensor")
+        # the fill is in place by design: a writeable array is filled as a copy, so the
+        # fuzz's check that inputs are left unchanged still holds for every other argument
+        if isinstance(tensor, np.ndarray) and tensor.flags.writeable:
+            tensor = tensor.copy()
+        return fn(tensor, **a)
+
+    return Target(f"nn.init.{name}", build, run)
+
+
+def clip_call(name):
+    fn = getattr(nn.utils, name)
+
+    def build(draw):
+        dtype = _dtype(draw)
+        params = []
+        for _ in range(draw(st.integers(1, 3))):
+            p = nn.Parameter(_rand(draw, (draw(st.integers(1, 4)),), dtype))
+            p.grad[...] = _rand(draw, p.data.shape, dtype)
+            params.append(p)
+        args = {"parameters": Arg(params, "params")}
+        if name == "clip_grad_norm_":
+            args["max_norm"] = Arg(draw(st.sampled_from([0.0, 0.5, 10.0])), "real")
+            args["norm_type"] = Arg(draw(st.sampled_from([1.0, 2.0, 3.5, INF])), "real")
+            args["error_if_nonfinite"] = Arg(draw(st.booleans()), "bool")
+        else:
+            args["clip_value"] = Arg(draw(st.sampled_from([0.0, 0.5, 10.0])), "real")
+        args["foreach"] = Arg(draw(st.sampled_from([None, False, True])), "bool")
+        return args
+
+    def run(a):
+        return fn(**a)
+
+    return Target(f"nn.utils.{name}", build, run)
+
+
 def all_targets():
     targets = []
     for nd in (1, 2):
@@ -879,6 +962,26 @@ def all_targets():
             for backward in (False, True):
                 targets.append(adaptive_call(nd, kind, backward))
             targets.append(adaptive_layer_call(nd, kind.capitalize()))
+
+
+    # issue 14: activations, channel dropout, init, clipping
+    targets.append(layer_call("PReLU", _prelu_args))
+    targets.append(layer_call("ELU", _plain_args({"alpha": (st.sampled_from([1.0, 0.5]), "real")})))
+    targets.append(layer_call("GELU", _plain_args(
+        {"approximate": (st.sampled_from(["none", "tanh"]), "choice")})))
+    targets.append(layer_call("Softplus", _plain_args(
+        {"beta": (st.sampled_from([1.0, 2.0]), "real"),
+         "threshold": (st.sampled_from([20.0, 1.0]), "real")})))
+    targets.append(layer_call("Hardtanh", _plain_args(
+        {"min_val": (st.sampled_from([-1.0, -2.0]), "real"),
+         "max_val": (st.sampled_from([1.0, 0.5]), "real")})))
+    for spatial in (1, 2, 3):
+        targets.append(layer_call(f"Dropout{spatial}d", _channel_dropout_args(spatial)))
+    for name in ("uniform_", "normal_", "constant_", "xavier_uniform_", "xavier_normal_",
+                 "kaiming_uniform_", "kaiming_normal_", "orthogonal_"):
+        targets.append(init_call(name))
+    for name in ("clip_grad_norm_", "clip_grad_value_"):
+        targets.append(clip_call(name))
     return targets
 
 

@@ -619,3 +619,70 @@ def as_adaptive_output_size(value, nd, name="output_size"):
         raise ValueError(f"{name} must have sizes >= 1"
                          + (" (or None)" if nd > 1 else "") + f", got {value!r}")
     return out
+
+
+# --- issue 14: activations, init, gradient clipping ---
+
+def as_norm_order(value, name):
+    """The order ``p`` of a vector norm: a real number > 0, or ``inf`` (the largest ``|x|``).
+
+    ``0`` (a count of non-zeros) and negative orders are no norms and are
+    refused; so is NaN. ``-inf`` is refused too.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number > 0 or math.inf, got {value!r}")
+    try:
+        order = float(value)
+    except OverflowError:                   # an int beyond the float range
+        raise ValueError(f"{name} must be a finite number > 0 or math.inf, got an int of "
+                         f"{len(str(abs(value)))} digits") from None
+    if not order > 0:
+        raise ValueError(f"{name} must be a number > 0 or math.inf (a norm's order), got {value!r}")
+    return order
+
+
+def as_fillable_array(value, name):
+    """An array an initialiser fills in place: a writeable float32/float64 ndarray.
+
+    Array-likes are refused (there would be nothing to fill in place); so
+    are read-only arrays (broadcast views among them) and other dtypes.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be an ndarray of float32 or float64 (or a Parameter) to "
+                        f"fill in place, got {type(value).__name__}")
+    if value.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must have dtype float32 or float64, got {value.dtype}")
+    if not value.flags.writeable:
+        raise ValueError(f"{name} is read-only (a broadcast view or a locked array) and cannot be "
+                         f"filled in place")
+    return value
+
+
+def as_gradients(parameters, name):
+    """The ``.grad`` arrays of ``parameters``: one object with ``.grad`` or an iterable of them.
+
+    A ``.grad`` of None is skipped (as torch skips parameters without a
+    gradient); any other ``.grad`` must be a writeable float32/float64
+    ndarray. One object listed twice gives its gradient once.
+    """
+    if hasattr(parameters, "grad") and not isinstance(parameters, np.ndarray):
+        parameters = [parameters]
+    elif isinstance(parameters, (np.ndarray, str, bytes)) or not hasattr(parameters, "__iter__"):
+        raise TypeError(f"{name} must be a Parameter or an iterable of Parameters (objects with "
+                        f".grad), got {_describe(parameters)}")
+    grads, seen = [], set()
+    for i, p in enumerate(parameters):
+        if not hasattr(p, "grad") or isinstance(p, np.ndarray):
+            raise TypeError(f"{name}[{i}] must be a Parameter (an object with .grad), got "
+                            f"{_describe(p)}")
+        if p.grad is None or id(p) in seen:
+            continue
+        seen.add(id(p))
+        grad = p.grad
+        if not isinstance(grad, np.ndarray) or grad.dtype.newbyteorder("=") not in FLOAT_DTYPES:
+            raise TypeError(f"{name}[{i}].grad must be a float32 or float64 ndarray, got "
+                            f"{_describe(grad)}")
+        if not grad.flags.writeable:
+            raise ValueError(f"{name}[{i}].grad is read-only and cannot be clipped in place")
+        grads.append(grad)
+    return grads

@@ -55,13 +55,16 @@ One file per kind of layer: :mod:`.module` (Parameter, Module),
 :mod:`.linear` (Linear, Embedding), :mod:`.reshape` (Flatten, Permute,
 Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
 :mod:`.loss`, :mod:`.normalization` (BatchNorm, InstanceNorm, GroupNorm,
-LayerNorm).
+LayerNorm), :mod:`.serialization` (weights in and out); :mod:`.init`
+(initialisers filling arrays in place, as ``torch.nn.init``) and :mod:`.utils`
+(``clip_grad_norm_``, ``clip_grad_value_``) are modules, used as
+``nn.init.kaiming_normal_(w)``.
 """
 
-from deconv.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from deconv.nn.activation import ELU, GELU, Hardtanh, LeakyReLU, PReLU, ReLU, Sigmoid, Softplus, Tanh
 from deconv.nn.container import Concat, Sequential
 from deconv.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
-from deconv.nn.dropout import Dropout
+from deconv.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from deconv.nn.linear import Embedding, Linear
 from deconv.nn.loss import CrossEntropyLoss, L1Loss, Loss, MSELoss
 from deconv.nn.module import Module, Parameter
@@ -79,6 +82,9 @@ from deconv.nn.adaptive import (
     AdaptiveMaxPool1d, AdaptiveMaxPool2d, AdaptiveMaxPool3d,
 )
 
+
+from deconv.nn import init, utils   # modules, as torch.nn.init and torch.nn.utils
+
 __all__ = [
     "Parameter", "Module",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
@@ -92,6 +98,8 @@ __all__ = [
     "InstanceNorm3d", "GroupNorm", "LayerNorm",
     # issue 14: weights in and out
     "save_weights", "load_weights",
+    # issue 14: activations, channel dropout (deconv.nn.init and deconv.nn.utils are modules)
+    "PReLU", "ELU", "GELU", "Softplus", "Hardtanh", "Dropout1d", "Dropout2d", "Dropout3d",
 ]
 
 # issue 13: fold / unfold
