@@ -39,6 +39,7 @@ from deconv.functional.upsampling import (  # noqa: F401
     upsample_nearest1d, upsample_nearest1d_backward,
     upsample_nearest2d, upsample_nearest2d_backward,
 )
+from deconv.functional.padding import pad, pad_backward  # noqa: F401
 
 # Old import path -> the module's room. Both names give the same module object.
 MOVED = {

@@ -205,3 +205,31 @@ def upsample_output_size(input_size, size=None, scale_factor=None):
     if size is not None:
         return size
     return int(math.floor(float(input_size) * float(scale_factor)))
+
+
+def pad_output_size(input_size, before, after):
+    """Length of one axis after padding: ``out = L + before + after``.
+
+    A negative pad crops that side (PyTorch's ``F.pad``); the checks of what
+    each mode allows live in :mod:`deconv.functional.padding`.
+
+    >>> pad_output_size(5, 2, 3)
+    10
+    >>> pad_output_size(5, -1, 2)
+    6
+    """
+    return input_size + before + after
+
+
+def pad_kept_size(input_size, before, after):
+    """How many input positions a pad keeps: ``L - max(-before, 0) - max(-after, 0)``.
+
+    The negative pads crop; circular padding wraps around this kept part.
+
+    >>> pad_kept_size(5, -1, 2)
+    4
+    """
+    return input_size - max(-before, 0) - max(-after, 0)
+
+
+__all__ += ["pad_output_size", "pad_kept_size"]
