@@ -28,6 +28,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 
 # Scripts that regenerate the fixtures in tests/data need PyTorch, so they are not collected.
 collect_ignore = ["make_torch_fixtures.py", "make_optim_fixtures.py"]
+collect_ignore.append("make_pad_fixtures.py")  # issue 13: padding
 
 
 def pytest_terminal_summary(terminalreporter):
