@@ -76,42 +76,43 @@ def _pairs(pad, ndim):
     return [(0, 0)] * (ndim - len(pairs)) + pairs
 
 
-def _options(pad, mode, ndim):
+def _options(pad, mode, ndim, pad_name):
     """The checked mode and the per-axis ``(before, after)`` pairs."""
     mode = as_choice(mode, "mode", MODES)
     if mode == "constant":
-        pad = as_pad_tuple(pad, "pad", ndim)
+        pad = as_pad_tuple(pad, pad_name, ndim)
     else:
         # as PyTorch: the non-constant modes pad every spatial axis and only those
-        pad = as_pad_tuple(pad, "pad", ndim - 2, exact_pairs=ndim - 2)
+        pad = as_pad_tuple(pad, pad_name, ndim - 2, exact_pairs=ndim - 2)
     return mode, pad, _pairs(pad, ndim)
 
 
-def _output_shape(shape, pad, pairs, mode, name):
+def _output_shape(shape, pad, pairs, mode, name, pad_name):
     """The padded shape of an array of shape ``shape`` (the argument ``name``);
-    ValueError naming ``pad`` for what ``mode`` cannot do."""
+    ValueError naming ``pad_name`` for what ``mode`` cannot do."""
     ndim = len(shape)
     axes = _AXES[ndim - 2]
+    given = f"{pad_name}={pad!r}"
     out = []
     for axis, (L, (before, after)) in enumerate(zip(shape, pairs)):
         where = f"along axis {axes[axis]} of {name} with shape {tuple(shape)}"
         size = shapes.pad_output_size(L, before, after)
         kept = shapes.pad_kept_size(L, before, after)
+        crop = -min(before, 0) - min(after, 0)
         if axis < 2:
             if kept < 0:
-                raise ValueError(f"pad={pad!r} crops {-min(before, 0) - min(after, 0)} positions "
-                                 f"{where}, which has only {L}")
+                raise ValueError(f"{given} crops {crop} positions {where}, which has only {L}")
         elif size < 1:
-            raise ValueError(f"pad={pad!r} gives an output of size {size} {where}; expected a "
+            raise ValueError(f"{given} gives an output of size {size} {where}; expected a "
                              f"size >= 1")
         elif mode == "constant" and kept < 0:
-            raise ValueError(f"pad={pad!r} crops {-min(before, 0) - min(after, 0)} positions "
-                             f"{where}, which has only {L}; expected crops that fit in the input")
+            raise ValueError(f"{given} crops {crop} positions {where}, which has only {L}; "
+                             f"expected crops that fit in the input")
         elif mode == "reflect" and (before >= L or after >= L):
-            raise ValueError(f"pad={pad!r} asks for a reflection of ({before}, {after}) {where}; "
+            raise ValueError(f"{given} asks for a reflection of ({before}, {after}) {where}; "
                              f"reflect padding must be smaller than the size {L} of that axis")
         elif mode == "circular" and (kept < 1 or before > kept or after > kept):
-            raise ValueError(f"pad={pad!r} wraps around more than once {where}: circular "
+            raise ValueError(f"{given} wraps around more than once {where}: circular "
                              f"padding ({before}, {after}) must be at most the {max(kept, 0)} "
                              f"positions the crops keep")
         out.append(size)
@@ -133,7 +134,7 @@ def _source_table(L, before, after, mode):
 
 
 def _leading_inverse(L, before, out_size):
-    """int64 ``(L,)``: the output index that reads input index ``n`` of a leading axis (-1: none)."""
+    """int64 ``(L,)``: the output index reading input index ``n`` of a leading axis (-1: none)."""
     j = np.arange(L, dtype=np.int64) + before
     return np.where((j >= 0) & (j < out_size), j, -1)
 
@@ -215,15 +216,20 @@ def pad(x, pad, mode="constant", value=0.0):
     >>> pad(x, (2, 2), mode="circular")[0, 0]
     array([2., 3., 0., 1., 2., 3., 0., 1.])
     """
+    return padded(x, pad, mode, value, "pad")
+
+
+def padded(x, pad, mode, value, pad_name):
+    """:func:`pad`, its pad tuple called ``pad_name`` in the errors (a layer's ``padding``)."""
     x = as_float_array(x, "x")
     _check_ndim(x, "x")
     _check_spatial(x.shape, "x", x.ndim)
-    mode, pad_tuple, pairs = _options(pad, mode, x.ndim)
+    mode, pad_tuple, pairs = _options(pad, mode, x.ndim, pad_name)
     fill = as_fill_value(value, "value", x.dtype.newbyteorder("="))
     if mode != "constant" and fill != 0:
         raise ValueError(f"value={value!r}: padding mode {mode!r} takes no fill value "
                          f"(only mode='constant' does)")
-    out_shape = _output_shape(x.shape, pad_tuple, pairs, mode, "x")
+    out_shape = _output_shape(x.shape, pad_tuple, pairs, mode, "x", pad_name)
     check_bytes("output", (out_shape, fill.dtype), _table_bytes(x.shape, out_shape))
     x = kernel_ready(x, "x")
     src_n, src_c = (_source_table(L, b, a, "constant") for L, (b, a) in zip(x.shape[:2], pairs[:2]))
@@ -274,15 +280,21 @@ def pad_backward(grad_output, input_shape, pad, mode="constant"):
     >>> pad_backward(np.ones((1, 1, 6)), (1, 1, 4), (1, 1), mode="replicate")
     array([[[2., 1., 1., 2.]]])
     """
+    return padded_backward(grad_output, input_shape, pad, mode, "pad")
+
+
+def padded_backward(grad_output, input_shape, pad, mode, pad_name):
+    """:func:`pad_backward`, its pad tuple called ``pad_name`` in the errors."""
     grad_output = as_float_array(grad_output, "grad_output")
     _check_ndim(grad_output, "grad_output")
     ndim = grad_output.ndim
     input_shape = check_shape_tuple(input_shape, ndim, "input_shape", _LAYOUTS[ndim - 2])
     _check_spatial(input_shape, "input_shape", ndim)
-    mode, pad_tuple, pairs = _options(pad, mode, ndim)
-    out_shape = _output_shape(input_shape, pad_tuple, pairs, mode, "input_shape")
+    mode, pad_tuple, pairs = _options(pad, mode, ndim, pad_name)
+    out_shape = _output_shape(input_shape, pad_tuple, pairs, mode, "input_shape", pad_name)
     check_shape_equal(grad_output, out_shape, "grad_output",
-                      f"the output of pad for input_shape={input_shape} and pad={pad_tuple}")
+                      f"the output of pad for input_shape={input_shape} and "
+                      f"{pad_name}={pad_tuple}")
     dtype = grad_output.dtype.newbyteorder("=")
     check_bytes("output", (input_shape, dtype), _table_bytes(input_shape, out_shape))
     grad_output = kernel_ready(grad_output, "grad_output")

@@ -67,6 +67,11 @@ from deconv.nn.module import Module, Parameter
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
 from deconv.nn.upsampling import PixelShuffle, PixelUnshuffle, Upsample
+from deconv.nn.padding import (  # issue 13: padding
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+    ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+    ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d,
+)
 
 __all__ = [
     "Parameter", "Module",
@@ -76,4 +81,10 @@ __all__ = [
     "Linear", "Flatten", "Permute", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Dropout",
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
+]
+__all__ += [  # issue 13: padding
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
+    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
 ]
