@@ -22,6 +22,7 @@ FORWARDS = [
     "upsample_nearest1d", "upsample_nearest2d", "upsample_bilinear2d",
     "pixel_shuffle", "pixel_unshuffle",
 ]
+FORWARDS += ["pad"]  # issue 13: padding
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 

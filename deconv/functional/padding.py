@@ -49,6 +49,7 @@ MODES = ("constant", "reflect", "replicate", "circular")
 # axis letters by number of spatial axes (LAYOUT words the 1-D and 2-D ops)
 _LAYOUTS = {1: LAYOUT[1], 2: LAYOUT[2], 3: "(N, C, D, H, W)"}
 _AXES = {1: ("N", "C", "L"), 2: ("N", "C", "H", "W"), 3: ("N", "C", "D", "H", "W")}
+_AXES_BY_NDIM = (3, 4, 5)
 
 
 # --------------------------------------------------------------------------
@@ -287,8 +288,14 @@ def padded_backward(grad_output, input_shape, pad, mode, pad_name):
     """:func:`pad_backward`, its pad tuple called ``pad_name`` in the errors."""
     grad_output = as_float_array(grad_output, "grad_output")
     _check_ndim(grad_output, "grad_output")
-    ndim = grad_output.ndim
+    # input_shape says how many axes there are; grad_output must agree
+    ndim = len(input_shape) if isinstance(input_shape, (list, tuple)) else grad_output.ndim
+    if ndim not in _AXES_BY_NDIM:
+        ndim = grad_output.ndim
     input_shape = check_shape_tuple(input_shape, ndim, "input_shape", _LAYOUTS[ndim - 2])
+    if grad_output.ndim != ndim:
+        raise ValueError(f"grad_output must be {ndim}-D like input_shape={input_shape} "
+                         f"(layout {_LAYOUTS[ndim - 2]}), got shape {grad_output.shape}")
     _check_spatial(input_shape, "input_shape", ndim)
     mode, pad_tuple, pairs = _options(pad, mode, ndim, pad_name)
     out_shape = _output_shape(input_shape, pad_tuple, pairs, mode, "input_shape", pad_name)
