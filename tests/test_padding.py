@@ -423,7 +423,11 @@ BAD_CALLS = [
      r"output of shapes .* over the cap"),
     ("bwd grad_output shape", lambda: deconv.pad_backward(X3, (2, 3, 5), (1, 1)), ValueError,
      r"grad_output must have shape \(2, 3, 7\) \(the output of pad for input_shape"),
-    ("bwd input_shape length", lambda: deconv.pad_backward(X3, (2, 3, 5, 1), (1, 1)),
+    ("bwd input_shape of another ndim", lambda: deconv.pad_backward(X3, (2, 3, 5, 1), (1, 1)),
+     ValueError, r"grad_output must be 4-D like input_shape=\(2, 3, 5, 1\)"),
+    ("bwd input_shape length", lambda: deconv.pad_backward(X3, (2, 3, 5, 1, 1, 1), (1, 1)),
+     ValueError, r"input_shape must be a sequence of 3 ints"),
+    ("bwd input_shape int", lambda: deconv.pad_backward(X3, 5, (1, 1)),
      ValueError, r"input_shape must be a sequence of 3 ints"),
     ("bwd input_shape zero", lambda: deconv.pad_backward(X3, (2, 3, 0), (1, 1)), ValueError,
      r"input_shape must have spatial sizes >= 1"),
@@ -449,3 +453,18 @@ def test_bad_arguments_raise_naming_the_argument(call, exc, match, monkeypatch):
     monkeypatch.setattr(kernels, "pad_backward", no_work)
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_each_kernel_compiles_one_signature_per_dtype():
+    """Odd layouts, read-only and big-endian inputs, fills and crops add no signature."""
+    from deconv.kernels import pad as kernels
+    rng = np.random.default_rng(4)
+    for dt in DTYPES:
+        x = np.asfortranarray(rng.standard_normal((2, 3, 4, 5)).astype(dt))
+        x.flags.writeable = False
+        for mode in MODES:
+            y = deconv.pad(x[..., ::-1], (1, 2, 2, -1), mode=mode)
+            deconv.pad_backward(y.astype(y.dtype.newbyteorder(">")), x.shape, (1, 2, 2, -1), mode)
+        deconv.pad(x[0], (1, 1, 0, 0, -1, 1), value=np.inf)
+    assert len(kernels.pad_forward.signatures) == 2
+    assert len(kernels.pad_backward.signatures) == 2
