@@ -42,7 +42,7 @@ from deconv.functional.validation import (
 from deconv.kernels import pad as _k
 from deconv.kernels.threads import call
 
-__all__ = ["pad", "pad_backward", "MODES"]
+__all__ = ["pad", "pad_backward"]
 
 MODES = ("constant", "reflect", "replicate", "circular")
 
