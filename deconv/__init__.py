@@ -49,6 +49,9 @@ from deconv.functional.adaptive import (  # noqa: F401
     adaptive_max_pool3d, adaptive_max_pool3d_backward,
 )
 
+
+from deconv.functional.padding import pad, pad_backward  # noqa: F401
+
 # Old import path -> the module's room. Both names give the same module object.
 MOVED = {
     "deconv.conv": "deconv.functional.conv",

@@ -257,6 +257,36 @@ OPS.update({f"adaptive_{kind}_pool{nd}d": (lambda rng, dt, nd=nd, kind=kind:
             for kind in ("avg", "max") for nd in (1, 2, 3)})
 
 
+def _pad_case(rng, dtype, nd):
+    """A pad in a random mode; constant mode fills with 0 (pad is then linear: the adjoint
+    check holds) and may crop; the other modes stay within what each allows."""
+    mode = str(rng.choice(["constant", "reflect", "replicate", "circular"]))
+    size = tuple(int(rng.integers(1, 6)) for _ in range(nd))
+    pad = []
+    for L in size[::-1]:
+        if mode == "reflect":
+            before = int(rng.integers(-(L - 1), L))
+            after = int(rng.integers(max(1 - L - before, -(L - 1)), L))
+        elif mode == "circular":
+            before, after = int(rng.integers(0, L + 1)), int(rng.integers(0, L + 1))
+        else:
+            before = int(rng.integers(-(L - 1), 4))
+            after = int(rng.integers(max(1 - L - before, -(L - max(-before, 0))), 4))
+        pad += [before, after]
+    x = _uniform(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 4))) + size, dtype)
+
+    def forward(m, a):
+        return m.pad(a["x"], tuple(pad), mode=mode)
+
+    def backward(m, grad, a):
+        return dict(x=m.pad_backward(grad, a["x"].shape, tuple(pad), mode=mode))
+
+    return Case(dict(x=x), ("x",), forward, backward, f"x{x.shape} pad={tuple(pad)} {mode}")
+
+
+OPS["pad"] = lambda rng, dt: _pad_case(rng, dt, int(rng.integers(1, 4)))   # issue 13: padding
+
+
 def _rel_error(actual, expected):
     actual = np.asarray(actual, dtype=np.float64)
     expected = np.asarray(expected, dtype=np.float64)

@@ -999,3 +999,48 @@ def adaptive_max_pool2d_backward(grad_output, indices, input_shape):
 def adaptive_max_pool3d_backward(grad_output, indices, input_shape):
     """grad_input of :func:`adaptive_max_pool3d` (scatter-add through indices)."""
     return _max_pool_nd_backward(grad_output, indices, input_shape, 3)
+
+
+# padding (issue 13)
+# --------------------------------------------------------------------------
+
+_NP_PAD_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
+                "circular": "wrap"}
+
+
+def _pad_array(a, pad, mode, value):
+    """``np.pad`` with PyTorch's pad tuple (last axis first, negative entries crop).
+
+    reflect/replicate mirror or repeat about the edges of the *whole* axis
+    (grow, then crop); circular wraps the *cropped* axis (crop, then grow),
+    as PyTorch does.
+    """
+    pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)][::-1]
+    pairs = [(0, 0)] * (a.ndim - len(pairs)) + pairs
+    grow = [(max(b, 0), max(e, 0)) for b, e in pairs]
+
+    def crop(arr):
+        return arr[tuple(slice(max(-b, 0), arr.shape[i] - max(-e, 0))
+                         for i, (b, e) in enumerate(pairs))]
+
+    extra = dict(constant_values=value) if mode == "constant" else {}
+    if mode == "circular":
+        return np.pad(crop(a), grow, mode="wrap")
+    return crop(np.pad(a, grow, mode=_NP_PAD_MODE[mode], **extra))
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """``F.pad``: np.pad per mode (constant, reflect, edge, wrap) after or before the crops."""
+    return _pad_array(_f64(x), tuple(pad), mode, value)
+
+
+def pad_backward(grad_output, input_shape, pad, mode="constant"):
+    """grad_input of :func:`pad`: pad the *positions* of the input the same way
+    (fill -1), then add each output gradient into the position it holds."""
+    positions = np.arange(math.prod(input_shape), dtype=np.int64).reshape(input_shape)
+    source = _pad_array(positions, tuple(pad), mode, -1)
+    g = _f64(grad_output)
+    gi = np.zeros(math.prod(input_shape))
+    read = source >= 0
+    np.add.at(gi, source[read], g[read])
+    return gi.reshape(input_shape)

@@ -32,6 +32,7 @@ collect_ignore = [
     "make_weights_fixtures.py", "make_act_fixtures.py",
 ]
 collect_ignore += ["make_adaptive_fixtures.py"]  # issue 13: adaptive pooling
+collect_ignore.append("make_pad_fixtures.py")  # issue 13: padding
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -786,6 +786,53 @@ def adaptive_call(nd, kind, backward):
             return fn(a["grad_output"], _indices(a["indices"]), a["input_shape"])
         return fn(a["grad_output"], a["input_shape"])
 
+
+# --- issue 13: padding ---------------------------------------------------------
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_pairs(draw, spatial, mode):
+    """Valid (before, after) per spatial axis, last axis first, as a flat pad tuple."""
+    pad = []
+    for L in spatial[::-1]:
+        if mode == "reflect":
+            pad += [draw(st.integers(0, L - 1)), draw(st.integers(0, L - 1))]
+        elif mode == "circular":
+            pad += [draw(st.integers(0, L)), draw(st.integers(0, L))]
+        elif mode == "replicate":
+            pad += [draw(st.integers(0, 3)), draw(st.integers(0, 3))]
+        else:
+            before = draw(st.integers(-(L - 1), 2))
+            pad += [before, draw(st.integers(max(1 - L - before, -(L - max(-before, 0))), 2))]
+    return tuple(pad)
+
+
+def pad_call(backward):
+    fn = deconv.pad_backward if backward else deconv.pad
+
+    def build(draw):
+        dtype = _dtype(draw)
+        nd = draw(st.integers(1, 3))
+        mode = draw(st.sampled_from(PAD_MODES))
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) + tuple(
+            draw(st.integers(1, 4)) for _ in range(nd))
+        pad = _pad_pairs(draw, shape[2:], mode)
+        kind = f"ints{len(pad)}"
+        if not backward:
+            value = draw(st.sampled_from([0.0, 1.5])) if mode == "constant" else 0.0
+            return {"x": Arg(_rand(draw, shape, dtype), "array"), "pad": Arg(pad, kind),
+                    "mode": Arg(mode, "choice"), "value": Arg(value, "real")}
+        y = deconv.pad(np.zeros(shape, dtype), pad, mode=mode)
+        return {"grad_output": Arg(_rand(draw, y.shape, dtype), "array"),
+                "input_shape": Arg(shape, "shape"), "pad": Arg(pad, kind),
+                "mode": Arg(mode, "choice")}
+
+    def run(a):
+        if backward:
+            return fn(a["grad_output"], a["input_shape"], a["pad"], mode=a["mode"])
+        return fn(a["x"], a["pad"], mode=a["mode"], value=a["value"])
+
     return Target(fn.__name__, build, run)
 
 
@@ -899,6 +946,47 @@ def clip_call(name):
     return Target(f"nn.utils.{name}", build, run)
 
 
+def _padding_layer_args(kind, nd):
+    mode = {"Reflection": "reflect", "Replication": "replicate", "Circular": "circular"}.get(
+        kind, "constant")
+
+    def make(draw):
+        spatial = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+        pad = _pad_pairs(draw, spatial, mode)
+        ctor = {"padding": Arg(_tuple_or_int(draw, pad) if min(spatial) > max(pad) else pad,
+                               f"ints{2 * nd}")}
+        if kind == "Constant":
+            ctor["value"] = Arg(draw(st.sampled_from([0.0, -2.0, 3.5])), "real")
+        x = _rand(draw, (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + spatial,
+                  _dtype(draw))
+        return ctor, x
+    return make
+
+
+def _conv_padding_mode_args(nd, transposed):
+    conv_args = _conv_layer_args(nd, transposed)
+
+    def make(draw):
+        ctor, x = conv_args(draw)
+        ctor["padding_mode"] = Arg(draw(st.sampled_from(["zeros", "reflect", "replicate",
+                                                         "circular"])), "choice")
+        # reflection needs padding < the padded size (the input of a conv, the output of
+        # a transposed conv), circular padding <= it: a valid call keeps to that
+        p, k, s, d = (ctor[n].value for n in ("padding", "kernel_size", "stride", "dilation"))
+        p, k, s, d = ((v if isinstance(v, tuple) else (v,) * nd) for v in (p, k, s, d))
+        size = x.shape[2:]
+        if transposed:
+            op = ctor["output_padding"].value
+            op = op if isinstance(op, tuple) else (op,) * nd
+            size = [deconv.shapes.conv_transpose_output_size(*a) for a in zip(size, k, s, p, op, d)]
+        mode = ctor["padding_mode"].value
+        if (mode == "reflect" and any(pi >= L for pi, L in zip(p, size))) or (
+                mode == "circular" and any(pi > L for pi, L in zip(p, size))):
+            ctor["padding_mode"] = Arg("replicate", "choice")
+        return ctor, x
+    return make
+
+
 def all_targets():
     targets = []
     for nd in (1, 2):
@@ -982,6 +1070,17 @@ def all_targets():
         targets.append(init_call(name))
     for name in ("clip_grad_norm_", "clip_grad_value_"):
         targets.append(clip_call(name))
+    # issue 13: padding
+    for backward in (False, True):
+        targets.append(pad_call(backward))
+    for kind in ("Reflection", "Replication", "Zero", "Circular", "Constant"):
+        for nd in (1, 2, 3):
+            targets.append(layer_call(f"{kind}Pad{nd}d", _padding_layer_args(kind, nd)))
+    for nd in (1, 2):
+        for transposed in (False, True):
+            name = f"ConvTranspose{nd}d" if transposed else f"Conv{nd}d"
+            targets.append(layer_call(name, _conv_padding_mode_args(nd, transposed))._replace(
+                name=f"nn.{name}(padding_mode)"))
     return targets
 
 

@@ -25,6 +25,7 @@ FORWARDS = [
 FORWARDS += ["unfold", "fold"]  # issue 13: fold / unfold
 # issue 13: adaptive pooling
 FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
+FORWARDS += ["pad"]  # issue 13: padding
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 

@@ -767,7 +767,7 @@ def test_repr_is_torch_like():
     (lambda: nn.Conv2d(3, 8, 3, padding="full"), ValueError, "padding"),
     (lambda: nn.Conv2d(3, 8, 3, stride=2, padding="same"), ValueError, "padding='same'"),
     (lambda: nn.Conv2d(3, 8, 3, padding=-1), ValueError, "padding"),
-    (lambda: nn.Conv2d(3, 8, 3, padding_mode="reflect"), ValueError, "padding_mode"),
+    (lambda: nn.Conv2d(3, 8, 3, padding_mode="mirror"), ValueError, "padding_mode"),
     (lambda: nn.Conv2d(3, 8, 3, dtype=np.int32), TypeError, "dtype"),
     (lambda: nn.Conv2d(3, 8, 3, dtype=np.float16), TypeError, "dtype"),
     (lambda: nn.Conv2d(3, 8, 3, rng="seed"), TypeError, "rng"),

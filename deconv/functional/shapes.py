@@ -272,3 +272,31 @@ def adaptive_pool_window(index, input_size, output_size):
     """
     start, end = _adaptive_window.py_func(index, input_size, output_size)
     return int(start), int(end)
+
+
+def pad_output_size(input_size, before, after):
+    """Length of one axis after padding: ``out = L + before + after``.
+
+    A negative pad crops that side (PyTorch's ``F.pad``); the checks of what
+    each mode allows live in :mod:`deconv.functional.padding`.
+
+    >>> pad_output_size(5, 2, 3)
+    10
+    >>> pad_output_size(5, -1, 2)
+    6
+    """
+    return input_size + before + after
+
+
+def pad_kept_size(input_size, before, after):
+    """How many input positions a pad keeps: ``L - max(-before, 0) - max(-after, 0)``.
+
+    The negative pads crop; circular padding wraps around this kept part.
+
+    >>> pad_kept_size(5, -1, 2)
+    4
+    """
+    return input_size - max(-before, 0) - max(-after, 0)
+
+
+__all__ += ["pad_output_size", "pad_kept_size"]

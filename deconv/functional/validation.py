@@ -686,3 +686,42 @@ def as_gradients(parameters, name):
             raise ValueError(f"{name}[{i}].grad is read-only and cannot be clipped in place")
         grads.append(grad)
     return grads
+
+
+# --- checks used by padding ---
+
+def as_pad_tuple(value, name, max_pairs, exact_pairs=None):
+    """A pad tuple as PyTorch's ``F.pad`` takes it: a sequence of an even
+    number of ints, ``(before, after)`` per axis starting from the last.
+
+    At most ``max_pairs`` pairs; with ``exact_pairs``, exactly that many.
+    Entries may be negative (a crop); each is bounded as by :func:`as_int`.
+    """
+    if exact_pairs is not None:
+        expected = f"a sequence of {2 * exact_pairs} ints"
+    else:
+        expected = f"a sequence of an even number (at most {2 * max_pairs}) of ints"
+    if isinstance(value, np.ndarray) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be {expected}, last axis first, got {_describe(value)}")
+    if len(value) % 2 or len(value) > 2 * max_pairs or (
+            exact_pairs is not None and len(value) != 2 * exact_pairs):
+        raise ValueError(f"{name} must be {expected}, last axis first, got {value!r} "
+                         f"(length {len(value)})")
+    return tuple(as_int(v, name) for v in value)
+
+
+def as_fill_value(value, name, dtype):
+    """A fill value: a real number (NaN and infinities included, as PyTorch takes
+    them) that ``dtype`` can hold without overflowing, as a scalar of ``dtype``."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    try:
+        as_float = float(value)
+    except OverflowError:                   # an int beyond the float range
+        raise ValueError(f"{name} must be a real number within the range of {np.dtype(dtype)}, "
+                         f"got an int of {len(str(abs(value)))} digits") from None
+    limit = float(np.finfo(dtype).max)
+    if math.isfinite(as_float) and abs(as_float) > limit:
+        raise ValueError(f"{name}={value!r} cannot be converted to {np.dtype(dtype)} without "
+                         f"overflow (its largest value is {limit:.6g})")
+    return np.dtype(dtype).type(as_float)

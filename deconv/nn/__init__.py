@@ -85,6 +85,13 @@ from deconv.nn.adaptive import (
 
 from deconv.nn import init, utils   # modules, as torch.nn.init and torch.nn.utils
 
+
+from deconv.nn.padding import (  # issue 13: padding
+    CircularPad1d, CircularPad2d, CircularPad3d, ConstantPad1d, ConstantPad2d, ConstantPad3d,
+    ReflectionPad1d, ReflectionPad2d, ReflectionPad3d, ReplicationPad1d, ReplicationPad2d,
+    ReplicationPad3d, ZeroPad1d, ZeroPad2d, ZeroPad3d,
+)
+
 __all__ = [
     "Parameter", "Module",
     "Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d",
@@ -110,3 +117,11 @@ __all__ += ["Fold", "Unfold"]
 # issue 13: adaptive pooling
 __all__ += ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
             "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"]
+
+
+__all__ += [  # issue 13: padding
+    "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
+    "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
+    "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
+    "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+]

@@ -11,14 +11,19 @@ import math
 import numpy as np
 
 from deconv.functional import conv as _conv
+from deconv.functional import padding as _padding
+from deconv.functional import shapes
 from deconv.functional.validation import (
-    as_bool, as_float_dtype, as_generator, as_positive_int, as_tuple,
+    as_bool, as_choice, as_float_dtype, as_generator, as_positive_int, as_tuple,
 )
 from deconv.nn.module import (
     Module, Parameter, check_parameter_bytes, prefixed, torch_uniform_bounds,
 )
 
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+
+# 'zeros' is the convolution's own padding; the others pad with deconv.pad first
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class _ConvNd(Module):
@@ -73,9 +78,7 @@ class _ConvNd(Module):
                         f"max(stride, dilation) per dimension (stride={self.stride}, "
                         f"dilation={self.dilation})")
             bias = as_bool(bias, "bias")
-            if padding_mode != "zeros":
-                raise ValueError(f"padding_mode must be 'zeros' (the only mode implemented), "
-                                 f"got {padding_mode!r}")
+            self.padding_mode = as_choice(padding_mode, "padding_mode", PADDING_MODES)
             dt = as_float_dtype(dtype)
             gen = as_generator(rng)
         if self._transposed:
@@ -110,6 +113,8 @@ class _ConvNd(Module):
             s += f", groups={self.groups}"
         if self.bias is None:
             s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
         if self.weight.dtype != np.float32:
             s += f", dtype={self.weight.dtype}"
         return s
@@ -125,13 +130,24 @@ class _ConvNd(Module):
         self._check_parameter_dtype(x, self.weight.dtype)
         return x
 
-    def _kwargs(self):
-        """The options of the functional ops, by keyword."""
-        kw = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                  groups=self.groups)
+    def _kwargs(self, padding=None):
+        """The options of the functional ops, by keyword (``padding`` replaces the layer's)."""
+        kw = dict(stride=self.stride, padding=self.padding if padding is None else padding,
+                  dilation=self.dilation, groups=self.groups)
         if self._transposed:
             kw["output_padding"] = self.output_padding
         return kw
+
+    def _mode_pad(self):
+        """The pad tuple of ``padding_mode`` (last axis first), or None when the
+        convolution pads with zeros itself."""
+        if self.padding_mode == "zeros" or self.padding == "valid":
+            return None
+        if self.padding == "same":
+            pairs = [shapes.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
+        else:
+            pairs = [(p, p) for p in self.padding]
+        return tuple(v for pair in pairs[::-1] for v in pair)
 
     def forward(self, x):
         """Apply the convolution.
@@ -149,9 +165,30 @@ class _ConvNd(Module):
         w = self.weight.data
         b = None if self.bias is None else self.bias.data
         fn = self._functional[0]
-        with prefixed(self):
-            y = fn(x, w, bias=b, **self._kwargs())     # (N, C_out, *spatial_out)
-        self._save(y, x=x, w=w)
+        pad = self._mode_pad()
+        if pad is None:
+            with prefixed(self):
+                y = fn(x, w, bias=b, **self._kwargs())     # (N, C_out, *spatial_out)
+            self._save(y, x=x, w=w)
+        elif not self._transposed:
+            with prefixed(self):
+                xp = _padding.padded(x, pad=pad, mode=self.padding_mode, value=0.0,
+                                     pad_name="padding")   # (N, C_in, *padded)
+                y = fn(xp, w, bias=b, **self._kwargs(padding=0))
+            self._save(y, x=xp, w=w, input_shape=x.shape)
+        else:
+            with prefixed(self):
+                out_shape = x.shape[:1] + (self.out_channels,) + tuple(
+                    shapes.conv_transpose_output_size(L, k, s, p, op, d) for L, k, s, p, op, d in
+                    zip(x.shape[2:], self.kernel_size, self.stride, self.padding,
+                        self.output_padding, self.dilation))
+                yp = fn(x, w, bias=None, **self._kwargs(padding=0))     # (N, C_out, *padded)
+                # the adjoint of padding: the border folds back onto what it copied
+                y = _padding.padded_backward(yp, input_shape=out_shape, pad=pad,
+                                             mode=self.padding_mode, pad_name="padding")
+            if b is not None:
+                y += b.reshape((1, -1) + (1,) * self._nd)
+            self._save(y, x=x, w=w)
         return y
 
     def backward(self, grad_output):
@@ -167,8 +204,20 @@ class _ConvNd(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         fn = self._functional[1]
+        pad = self._mode_pad()
         with prefixed(self):
-            gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs())
+            if pad is None:
+                gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs())
+            elif not self._transposed:
+                gxp, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(padding=0))
+                gi = _padding.padded_backward(gxp, input_shape=c["input_shape"], pad=pad,
+                                              mode=self.padding_mode, pad_name="padding")
+            else:
+                gp = _padding.padded(g, pad=pad, mode=self.padding_mode, value=0.0,
+                                     pad_name="padding")
+                gi, gw, _ = fn(gp, c["x"], c["w"], **self._kwargs(padding=0))
+                # the bias was added after the fold: its gradient sums g, not gp
+                gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         self.weight.grad += gw
         if self.bias is not None:
             self.bias.grad += gb
@@ -188,8 +237,8 @@ _CONV_DOC = """{kind}, as ``torch.nn.{name}``.
     {output_padding}groups : int
         Must divide both ``in_channels`` and ``out_channels``.
     bias : bool, default True
-    padding_mode : {{'zeros'}}
-        Accepted for torch compatibility; only zero padding exists.
+    padding_mode : {{'zeros', 'reflect', 'replicate', 'circular'}}, default 'zeros'
+        {padding_mode}
     dtype : np.float32 (default) or np.float64
     rng : np.random.Generator, int or None
         Source of the initial values (a seed makes them reproducible; a
@@ -210,7 +259,7 @@ _CONV_DOC = """{kind}, as ``torch.nn.{name}``.
     prod(kernel_size)``, here ``{fan_in}``{fan_note} (this is what
     ``kaiming_uniform_(a=sqrt(5))`` works out to). The weight is drawn
     first, then the bias.
-
+{mode_note}
     Examples
     --------
     >>> import numpy as np
@@ -279,7 +328,25 @@ _CONVT_SIZE = ("per axis\n    ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 
                "``output_padding`` that undoes a strided conv.")
 _CONVT_FAN = ",\n    since torch takes ``weight.shape[1]`` for transposed convs too"
 _OUTPUT_PADDING = "output_padding : {}\n        ``< max(stride, dilation)`` per axis.\n    "
+_CONV_MODE = ("``'zeros'``: the convolution's own zero padding. The others pad ``x``\n"
+              "        with :func:`deconv.pad` in that mode and convolve with padding 0, as\n"
+              "        ``torch.nn`` does; the backward goes back through\n"
+              "        :func:`deconv.pad_backward`.")
+_CONVT_MODE = ("``'zeros'``: the transposed convolution's own cropping. PyTorch\n"
+               "        refuses the others; here they give the adjoint of the convolution\n"
+               "        with that padding mode (see Notes).")
+_CONVT_MODE_NOTE = """
+    With a ``padding_mode`` other than ``'zeros'`` the layer is the adjoint
+    of the convolution that pads its input with :func:`deconv.pad` in that
+    mode: the transposed convolution with padding 0, then
+    :func:`deconv.pad_backward` (the border of its output folds back onto
+    the positions the padding copied), then the bias. So
+    ``<ConvTranspose(x), y> == <x, Conv(y)>`` for the two layers with one
+    weight, no bias, and the same ``padding`` and ``padding_mode``. The
+    output size is that of ``'zeros'``.
+"""
 Conv1d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONV_MODE, mode_note="",
     kind="1-D convolution layer", name="Conv1d", fn="conv1d", tuple_kind="int or (int,)",
     padding="int, (int,), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
     output_padding="", wshape="(out_channels, in_channels/groups, kL)",
@@ -288,6 +355,7 @@ Conv1d.__doc__ = _CONV_DOC.format(
     example_kw="padding='same', ", wshape_example="(8, 3, 3)", x_example="(2, 3, 10)",
     y_example="(2, 8, 10)")
 Conv2d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONV_MODE, mode_note="",
     kind="2-D convolution layer", name="Conv2d", fn="conv2d", tuple_kind="int or (int, int)",
     padding="int, (int, int), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
     output_padding="", wshape="(out_channels, in_channels/groups, kH, kW)",
@@ -296,6 +364,7 @@ Conv2d.__doc__ = _CONV_DOC.format(
     size_note=_CONV_SIZE, example_kw="stride=2, padding=1, ", wshape_example="(8, 3, 3, 3)",
     x_example="(2, 3, 8, 8)", y_example="(2, 8, 4, 4)")
 ConvTranspose1d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
     kind="1-D transposed convolution layer", name="ConvTranspose1d", fn="conv_transpose1d",
     tuple_kind="int or (int,)", padding="int or (int,)",
     output_padding=_OUTPUT_PADDING.format("int or (int,)"),
@@ -304,6 +373,7 @@ ConvTranspose1d.__doc__ = _CONV_DOC.format(
     size_note=_CONVT_SIZE, example_kw="stride=2, ", wshape_example="(3, 8, 3)",
     x_example="(2, 3, 10)", y_example="(2, 8, 21)")
 ConvTranspose2d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
     kind='2-D transposed convolution ("deconvolution") layer', name="ConvTranspose2d",
     fn="conv_transpose2d", tuple_kind="int or (int, int)", padding="int or (int, int)",
     output_padding=_OUTPUT_PADDING.format("int or (int, int)"),
