@@ -786,6 +786,8 @@ def adaptive_call(nd, kind, backward):
             return fn(a["grad_output"], _indices(a["indices"]), a["input_shape"])
         return fn(a["grad_output"], a["input_shape"])
 
+    return Target(fn.__name__, build, run)
+
 
 # --- issue 13: padding ---------------------------------------------------------
 
