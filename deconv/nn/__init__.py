@@ -14,8 +14,10 @@ layers call the functional kernels of :mod:`deconv` (forward and backward),
 so they share their exact semantics (see the README). Linear, the
 activations, dropout and the embedding are plain NumPy.
 
-Losses (:class:`MSELoss`, :class:`L1Loss`, :class:`CrossEntropyLoss`) have
-``forward(prediction, target) -> float`` and ``backward() -> grad_prediction``.
+Losses (:class:`MSELoss`, :class:`L1Loss`, :class:`CrossEntropyLoss`, ...) have
+``forward(prediction, target) -> float`` and ``backward() -> grad_prediction``;
+with ``reduction='none'`` they return the per-element loss and take its
+upstream gradient, ``backward(grad_output)``.
 
 A network is a :class:`Sequential` of layers; :class:`Concat` runs several
 branches on one input and joins their outputs along the channel axis, which
@@ -54,7 +56,7 @@ One file per kind of layer: :mod:`.module` (Parameter, Module),
 :mod:`.conv`, :mod:`.pooling`, :mod:`.upsampling`, :mod:`.activation`,
 :mod:`.linear` (Linear, Embedding), :mod:`.reshape` (Flatten, Permute,
 Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
-:mod:`.loss`.
+:mod:`.loss` (the base class and the regression losses), :mod:`.loss_likelihood`.
 """
 
 from deconv.nn.activation import LeakyReLU, ReLU, Sigmoid, Tanh
@@ -62,7 +64,10 @@ from deconv.nn.container import Concat, Sequential
 from deconv.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from deconv.nn.dropout import Dropout
 from deconv.nn.linear import Embedding, Linear
-from deconv.nn.loss import CrossEntropyLoss, L1Loss, Loss, MSELoss
+from deconv.nn.loss import HuberLoss, L1Loss, Loss, MSELoss, SmoothL1Loss
+from deconv.nn.loss_likelihood import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, NLLLoss,
+)
 from deconv.nn.module import Module, Parameter
 from deconv.nn.pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d, MaxUnpool2d
 from deconv.nn.reshape import Flatten, Identity, Permute
@@ -76,4 +81,6 @@ __all__ = [
     "Linear", "Flatten", "Permute", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Identity", "Dropout",
     "Embedding", "Sequential", "Concat",
     "Loss", "MSELoss", "L1Loss", "CrossEntropyLoss",
+    # issue 14: losses
+    "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
 ]
