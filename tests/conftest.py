@@ -27,7 +27,7 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 # Scripts that regenerate the fixtures in tests/data need PyTorch, so they are not collected.
-collect_ignore = ["make_torch_fixtures.py", "make_optim_fixtures.py"]
+collect_ignore = ["make_torch_fixtures.py", "make_optim_fixtures.py", "make_loss_fixtures.py"]
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -334,7 +334,8 @@ class BCELoss(Loss):
         dL/dx = g w (x - t) / max(x (1 - x), 1e-12)
 
     which is the derivative of the unclamped loss wherever ``x (1 - x) >=
-    1e-12`` and a bounded slope (``+-1e12``) at the clamped ends (``g``:
+    1e-12`` and a bounded slope (``+-1e12``) at the clamped ends; the
+    ``1e-12`` is torch's float32 constant (``9.99999996e-13`` in float64) (``g``:
     ``1/n``, 1 or ``grad_output``). :class:`BCEWithLogitsLoss` is the
     numerically safe form on logits.
 
@@ -394,7 +395,8 @@ class BCELoss(Loss):
     def _backward(self, cache, g):
         """``g w (x - t) / max(x (1 - x), 1e-12)``."""
         x, t, w = cache["x"], cache["t"], cache["w"]
-        grad = g * (x - t) / np.maximum((1 - x) * x, x.dtype.type(1e-12))
+        # torch's EPSILON is the float32 1e-12 (9.99999996e-13), in float64 too
+        grad = g * (x - t) / np.maximum((1 - x) * x, x.dtype.type(np.float32(1e-12)))
         return grad if w is None else (grad * w).astype(x.dtype)
 
 
