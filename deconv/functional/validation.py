@@ -610,5 +610,5 @@ def as_finite_real_array(value, name, what="finite real numbers"):
     array = array.astype(np.float64)
     if not np.isfinite(array).all():
         raise ValueError(f"{name} must hold finite numbers, got "
-                         f"{array[~np.isfinite(array)][0]!r} in an array of shape {array.shape}")
+                         f"{float(array[~np.isfinite(array)][0])!r} in an array of shape {array.shape}")
     return array

@@ -307,7 +307,7 @@ def _check_unit_interval(name, array, arg):
         outside = ~((array >= 0) & (array <= 1))
     if outside.any():
         raise ValueError(f"{name}: every element of {arg} must lie in [0, 1], got "
-                         f"{array[outside].flat[0]!r}")
+                         f"{float(array[outside].flat[0])!r}")
 
 
 class BCELoss(Loss):
