@@ -78,7 +78,7 @@ class _ClassLoss(Loss):
         if target.shape != expected:
             raise ValueError(
                 f"{name}: target shape {target.shape} does not match the prediction ({what}) "
-                f"shape {scores.shape}; expected {expected} (the prediction's shape without "
+                f"shape {scores.shape}; expected {expected} (the {what}' shape without "
                 f"the class axis 1)")
         with prefixed(name):
             # the scores' temporaries (they may be a broadcast view) and the gradient
