@@ -29,7 +29,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 # Scripts that regenerate the fixtures in tests/data need PyTorch, so they are not collected.
 collect_ignore = [
     "make_torch_fixtures.py", "make_optim_fixtures.py", "make_norm_fixtures.py",
-    "make_weights_fixtures.py", "make_act_fixtures.py",
+    "make_weights_fixtures.py", "make_act_fixtures.py", "make_loss_fixtures.py",
 ]
 collect_ignore += ["make_adaptive_fixtures.py"]  # issue 13: adaptive pooling
 collect_ignore.append("make_pad_fixtures.py")  # issue 13: padding

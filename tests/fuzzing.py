@@ -987,6 +987,64 @@ def _conv_padding_mode_args(nd, transposed):
             ctor["padding_mode"] = Arg("replicate", "choice")
         return ctor, x
     return make
+# issue 14: losses
+def loss_reduction_call(name, tag=""):
+    """Every loss with its options and every reduction ('none' with an upstream gradient)."""
+    cls = getattr(nn, name)
+    classes = name in ("NLLLoss", "CrossEntropyLoss")
+    reductions = ["batchmean", "sum", "none"] if name == "KLDivLoss" else ["mean", "sum", "none"]
+
+    def build(draw):
+        dtype = _dtype(draw)
+        N, C = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+        shape = (N, C) + ((draw(st.integers(1, 3)),) if draw(st.booleans()) else ())
+        reduction = "none" if tag == "[none]" else draw(st.sampled_from(reductions))
+        args = {"reduction": Arg(reduction, "choice")}
+        rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+        if name == "BCELoss":
+            prediction = rng.uniform(0, 1, shape).astype(dtype)
+        else:
+            prediction = _rand(draw, shape, dtype)
+        args["prediction"] = Arg(prediction, "array")
+        loss_shape = shape
+        if classes:
+            labels = rng.integers(0, C, shape[:1] + shape[2:])
+            loss_shape = labels.shape
+            args["target"] = Arg((labels, C), "labels")
+            weight = np.abs(_rand(draw, (C,), dtype)) if draw(st.booleans()) else None
+            args["weight"] = Arg(weight, "bias")
+            args["ignore_index"] = Arg(draw(st.sampled_from([-100, 0])), "int")
+            if name == "CrossEntropyLoss":
+                args["label_smoothing"] = Arg(draw(st.sampled_from([0.0, 0.1, 1.0])), "real")
+        elif name in ("BCELoss", "BCEWithLogitsLoss", "KLDivLoss"):
+            args["target"] = Arg(rng.uniform(0, 1, shape).astype(dtype), "array")
+        else:
+            args["target"] = Arg(_rand(draw, shape, dtype), "array")
+        if name in ("BCELoss", "BCEWithLogitsLoss"):
+            weight = rng.uniform(0, 2, shape[-1:]).astype(dtype) if draw(st.booleans()) else None
+            args["weight"] = Arg(weight, "bias")
+        if name == "BCEWithLogitsLoss":
+            pos_weight = rng.uniform(0, 3, shape[-1:]) if draw(st.booleans()) else None
+            args["pos_weight"] = Arg(pos_weight, "bias")
+        if name == "SmoothL1Loss":
+            args["beta"] = Arg(draw(st.sampled_from([0.0, 0.5, 1.0])), "real")
+        if name == "HuberLoss":
+            args["delta"] = Arg(draw(st.sampled_from([0.5, 1.0])), "real")
+        if name == "KLDivLoss":
+            args["log_target"] = Arg(draw(st.booleans()), "bool")
+        args["grad_output"] = Arg(Follow(_rand(draw, loss_shape, dtype)), "array")
+        return args
+
+    def run(a):
+        prediction, target = a.pop("prediction"), _labels(a.pop("target"))
+        grad_output = a.pop("grad_output")
+        loss = cls(**a)
+        value = loss(prediction, target)
+        if loss.reduction == "none":
+            return value, loss.backward(_grad(grad_output, value))
+        return value, loss.backward()
+
+    return Target(f"nn.{name}{tag}", build, run)
 
 
 def all_targets():
@@ -1083,6 +1141,12 @@ def all_targets():
             name = f"ConvTranspose{nd}d" if transposed else f"Conv{nd}d"
             targets.append(layer_call(name, _conv_padding_mode_args(nd, transposed))._replace(
                 name=f"nn.{name}(padding_mode)"))
+    # issue 14: losses
+    for name in ("NLLLoss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss",
+                 "KLDivLoss", "CrossEntropyLoss"):
+        targets.append(loss_reduction_call(name, "" if name != "CrossEntropyLoss" else "[options]"))
+    for name in ("MSELoss", "L1Loss", "CrossEntropyLoss"):
+        targets.append(loss_reduction_call(name, "[none]"))
     return targets
 
 

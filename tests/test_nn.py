@@ -796,7 +796,7 @@ def test_repr_is_torch_like():
     (lambda: nn.Permute((0, 0, 1)), ValueError, "dims"),
     (lambda: nn.Sequential(nn.ReLU(), "relu"), TypeError, "position 1"),
     (lambda: nn.Concat(), ValueError, "branch"),
-    (lambda: nn.MSELoss(reduction="none"), ValueError, "reduction"),
+    (lambda: nn.MSELoss(reduction="batchmean"), ValueError, "reduction"),
     (lambda: nn.CrossEntropyLoss(weight=np.ones((2, 2))), ValueError, "weight"),
     (lambda: nn.Parameter([1.0, 2.0]), TypeError, "Parameter"),
 ], ids=lambda v: v if isinstance(v, str) else None)

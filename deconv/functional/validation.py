@@ -725,3 +725,28 @@ def as_fill_value(value, name, dtype):
         raise ValueError(f"{name}={value!r} cannot be converted to {np.dtype(dtype)} without "
                          f"overflow (its largest value is {limit:.6g})")
     return np.dtype(dtype).type(as_float)
+
+
+def as_real_array(value, name, what="real numbers (float or int)"):
+    """A real ndarray (float or integer; not bool, complex or object), or an array-like of reals.
+
+    An ndarray is returned itself (not copied); the caller casts it.
+    """
+    array = _as_array(value, name, what)
+    if array.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be an array of {what}, got dtype {array.dtype}")
+    return array
+
+
+def as_finite_real_array(value, name, what="finite real numbers"):
+    """:func:`as_real_array` whose every element is finite, as a float64 copy.
+
+    For small hyper-parameter arrays (loss weights), which are then stored.
+    """
+    array = as_real_array(value, name, what)
+    check_bytes(name, (array.shape, np.float64))
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must hold finite numbers, got "
+                         f"{float(array[~np.isfinite(array)][0])!r} in an array of shape {array.shape}")
+    return array

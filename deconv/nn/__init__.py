@@ -14,8 +14,10 @@ layers call the functional kernels of :mod:`deconv` (forward and backward),
 so they share their exact semantics (see the README). Linear, the
 activations, dropout and the embedding are plain NumPy.
 
-Losses (:class:`MSELoss`, :class:`L1Loss`, :class:`CrossEntropyLoss`) have
-``forward(prediction, target) -> float`` and ``backward() -> grad_prediction``.
+Losses (:class:`MSELoss`, :class:`L1Loss`, :class:`CrossEntropyLoss`, ...) have
+``forward(prediction, target) -> float`` and ``backward() -> grad_prediction``;
+with ``reduction='none'`` they return the per-element loss and take its
+upstream gradient, ``backward(grad_output)``.
 
 A network is a :class:`Sequential` of layers; :class:`Concat` runs several
 branches on one input and joins their outputs along the channel axis, which
@@ -58,7 +60,8 @@ Identity), :mod:`.dropout`, :mod:`.container` (Sequential, Concat),
 LayerNorm), :mod:`.serialization` (weights in and out); :mod:`.init`
 (initialisers filling arrays in place, as ``torch.nn.init``) and :mod:`.utils`
 (``clip_grad_norm_``, ``clip_grad_value_``) are modules, used as
-``nn.init.kaiming_normal_(w)``.
+``nn.init.kaiming_normal_(w)``. The losses are in :mod:`.loss` (the base
+class and the regression losses) and :mod:`.loss_likelihood`.
 """
 
 from deconv.nn.activation import ELU, GELU, Hardtanh, LeakyReLU, PReLU, ReLU, Sigmoid, Softplus, Tanh
@@ -66,7 +69,10 @@ from deconv.nn.container import Concat, Sequential
 from deconv.nn.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d
 from deconv.nn.dropout import Dropout, Dropout1d, Dropout2d, Dropout3d
 from deconv.nn.linear import Embedding, Linear
-from deconv.nn.loss import CrossEntropyLoss, L1Loss, Loss, MSELoss
+from deconv.nn.loss import HuberLoss, L1Loss, Loss, MSELoss, SmoothL1Loss
+from deconv.nn.loss_likelihood import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, KLDivLoss, NLLLoss,
+)
 from deconv.nn.module import Module, Parameter
 from deconv.nn.normalization import (
     BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, InstanceNorm1d, InstanceNorm2d,
@@ -112,16 +118,15 @@ __all__ = [
 # issue 13: fold / unfold
 from deconv.nn.fold import Fold, Unfold  # noqa: E402
 __all__ += ["Fold", "Unfold"]
-
-
 # issue 13: adaptive pooling
 __all__ += ["AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
             "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d"]
-
-
 __all__ += [  # issue 13: padding
     "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d",
     "ReplicationPad1d", "ReplicationPad2d", "ReplicationPad3d",
     "ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d",
     "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+]
+__all__ += [  # issue 14: losses
+    "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
 ]

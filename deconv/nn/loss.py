@@ -1,38 +1,58 @@
-"""Losses: MSELoss, L1Loss, CrossEntropyLoss.
+"""Losses: the :class:`Loss` base class and the regression losses MSELoss, L1Loss,
+SmoothL1Loss and HuberLoss (the likelihood losses live in :mod:`.loss_likelihood`).
 
-A loss is not a :class:`~deconv.nn.Module` (it has no parameters and its
-backward takes no upstream gradient): ``forward(prediction, target)``
-returns a Python float and ``backward()`` the gradient with respect to
-``prediction``.
+A loss is not a :class:`~deconv.nn.Module` (it has no parameters):
+``forward(prediction, target)`` computes the per-element loss and reduces it
+as ``reduction`` says. With ``'mean'`` (the default) or ``'sum'`` it returns a
+Python float and ``backward()`` (no argument: the gradient of a scalar is 1)
+returns the gradient with respect to ``prediction``; with ``'none'`` it returns
+the per-element loss array and ``backward(grad_output)`` takes the upstream
+gradient of that array, as ``loss.backward(grad_output)`` in torch.
 """
 
 import numpy as np
 
-from deconv.functional.validation import as_float_array, as_int, as_integer_array, check_bytes
+from deconv.functional.validation import (
+    as_choice, as_float_array, as_real, as_real_array, check_bytes,
+)
 from deconv.nn.module import prefixed
 
-__all__ = ["Loss", "MSELoss", "L1Loss", "CrossEntropyLoss"]
+__all__ = ["Loss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
+
+# backward()'s default: tells "no grad_output given" from any value a caller may pass
+_NOT_GIVEN = object()
 
 
 class Loss:
-    """Base class of the losses: ``forward(prediction, target) -> float`` and ``backward()``.
+    """Base class of the losses: ``forward(prediction, target)`` and ``backward([grad_output])``.
 
-    ``backward()`` returns the gradient of the last forward's value with
+    ``backward`` returns the gradient of the last forward's result with
     respect to ``prediction`` (shape and dtype of ``prediction``).
 
     Parameters
     ----------
-    reduction : {'mean', 'sum'}
-        'mean' (default) divides the sum by the number of elements, as
-        torch.
+    reduction : {'mean', 'sum', 'none'}
+        'mean' (default) divides the sum of the per-element losses by their
+        number (the losses with class weights divide by the sum of the
+        weights used, as torch); 'sum' returns the sum; both return a
+        float. 'none' returns the per-element losses (an array in the
+        prediction's dtype).
+
+    Notes
+    -----
+    A subclass computes the per-element loss ``l`` and hands it to
+    :meth:`_reduce`; its ``_backward(cache, g)`` returns ``dL/dprediction``
+    given ``g = dL/dl``, which is ``grad_output`` ('none'), 1 ('sum') or
+    ``1 / denominator`` ('mean'). The sums of 'mean' and 'sum' are
+    accumulated in float64.
     """
+
+    _reductions = ("mean", "sum", "none")
 
     def __init__(self, reduction="mean"):
         """Check and store ``reduction``; no forward saved yet."""
-        if not any(isinstance(reduction, str) and reduction == r for r in ("mean", "sum")):
-            raise ValueError(
-                f"{type(self).__name__}: reduction must be 'mean' or 'sum', got {reduction!r}")
-        self.reduction = reduction
+        with prefixed(type(self).__name__):
+            self.reduction = as_choice(reduction, "reduction", self._reductions)
         self._cache = None
 
     def __call__(self, prediction, target):
@@ -40,7 +60,7 @@ class Loss:
         return self.forward(prediction, target)
 
     def forward(self, prediction, target):
-        """The loss value (a float); remembers what :meth:`backward` needs.
+        """The reduced loss (a float) or, with ``reduction='none'``, the per-element losses.
 
         Parameters
         ----------
@@ -48,17 +68,54 @@ class Loss:
 
         Returns
         -------
-        loss : float
+        loss : float or ndarray
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
-    def backward(self):
-        """Gradient of the last forward's value with respect to ``prediction``.
+    def backward(self, grad_output=_NOT_GIVEN):
+        """Gradient of the last forward's result with respect to ``prediction``.
+
+        Parameters
+        ----------
+        grad_output : ndarray or array-like, only with ``reduction='none'``
+            The upstream gradient of the per-element loss (its shape and
+            dtype). With 'mean' or 'sum' the result is a float whose
+            gradient is 1: no argument is taken.
 
         Returns
         -------
         grad_prediction : ndarray, shape and dtype of ``prediction``
         """
+        name = type(self).__name__
+        cache = self._saved()
+        if self.reduction == "none":
+            shape, dtype = cache["loss_like"]
+            if grad_output is _NOT_GIVEN:
+                raise TypeError(
+                    f"{name}.backward() missing grad_output: with reduction='none' the forward "
+                    f"returned the per-element loss of shape {shape}, so backward takes its "
+                    f"upstream gradient grad_output (shape {shape}, dtype {dtype})")
+            with prefixed(name):
+                g = as_float_array(grad_output, "grad_output")
+            if g.shape != shape:
+                raise ValueError(f"{name}: grad_output must have the shape of the per-element "
+                                 f"loss {shape}, got {g.shape}")
+            if g.dtype.newbyteorder("=") != dtype:
+                raise TypeError(f"{name}: grad_output must have the dtype of the per-element "
+                                f"loss ({dtype}), got {g.dtype}; convert it with "
+                                f".astype(np.{dtype})")
+        else:
+            if grad_output is not _NOT_GIVEN:
+                raise TypeError(
+                    f"{name}.backward() takes no grad_output with reduction={self.reduction!r} "
+                    f"(the loss is a float, its gradient is 1), got {type(grad_output).__name__}")
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g = float(np.float64(1.0) / cache["denominator"])
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return self._backward(cache, g)
+
+    def _backward(self, cache, g):
+        """``dL/dprediction`` from the saved values and ``g = dL/dl`` (float or array)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def _saved(self):
@@ -67,27 +124,37 @@ class Loss:
             raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
         return self._cache
 
+    def _reduce(self, loss, denominator=None, **saved):
+        """Reduce the per-element ``loss`` and save ``saved`` for the backward.
+
+        ``denominator`` of 'mean': ``loss.size`` unless given (the weighted
+        losses give their sum of weights).
+        """
+        if denominator is None:
+            denominator = loss.size
+        if self.reduction == "sum":
+            denominator = 1
+        self._cache = dict(saved, loss_like=(loss.shape, loss.dtype.newbyteorder("=")),
+                           denominator=denominator)
+        if self.reduction == "none":
+            return loss
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return float(np.sum(loss, dtype=np.float64) / np.float64(denominator))
+
     def _prediction_and_target(self, prediction, target):
         """A float ``prediction`` and a real ``target`` of its shape, cast to its dtype."""
         name = type(self).__name__
         with prefixed(name):
             prediction = as_float_array(prediction, "prediction")
-        target = np.asarray(target)
-        if target.dtype.kind not in "fiu":
-            raise TypeError(f"{name}: target must be a real (float or int) array, got dtype "
-                            f"{target.dtype}")
+            target = as_real_array(target, "target", "real numbers (float or int)")
         if target.shape != prediction.shape:
             raise ValueError(f"{name}: target shape {target.shape} must equal the prediction "
                              f"shape {prediction.shape}")
         with prefixed(name):
-            # the difference and its float64 square (either may be a broadcast view)
-            check_bytes("intermediates", (prediction.shape, prediction.dtype),
+            # the difference, the loss and their float64 sums (either may be a broadcast view)
+            check_bytes("intermediates", *[(prediction.shape, prediction.dtype)] * 3,
                         (prediction.shape, np.float64))
         return prediction, target.astype(prediction.dtype, copy=False)
-
-    def _divisor(self, n):
-        """What the sum is divided by: ``n`` elements for 'mean', 1 for 'sum'."""
-        return n if self.reduction == "mean" else 1
 
     def __repr__(self):
         """``Name(reduction='mean')``."""
@@ -95,14 +162,19 @@ class Loss:
 
 
 class MSELoss(Loss):
-    """Mean squared error, as ``torch.nn.MSELoss``.
+    """Squared error, as ``torch.nn.MSELoss``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}
 
     Notes
     -----
-    ``loss = sum((prediction - target)**2) / n`` (``n`` = number of
-    elements; ``reduction='sum'`` drops the division), gradient
-    ``2 (prediction - target) / n``. Shapes must be equal (no broadcasting).
-    The value is accumulated in float64.
+    Per element ``l = (prediction - target)**2``; ``reduction='mean'``
+    divides the sum by the number of elements ``n`` (an empty input gives
+    NaN, as torch). Backward: ``dL/dprediction = 2 (prediction - target) g``
+    with ``g = 1/n`` ('mean'), 1 ('sum') or ``grad_output`` ('none').
+    Shapes must be equal (torch's deprecated broadcasting is refused).
 
     Examples
     --------
@@ -113,10 +185,15 @@ class MSELoss(Loss):
     2.5
     >>> loss.backward()
     array([1., 2.])
+    >>> each = nn.MSELoss(reduction="none")
+    >>> each(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    array([1., 4.])
+    >>> each.backward(np.array([1.0, 0.5]))
+    array([2., 2.])
     """
 
     def forward(self, prediction, target):
-        """``prediction`` and ``target`` of one shape -> float.
+        """``prediction`` and ``target`` of one shape -> float (or per-element array).
 
         Parameters
         ----------
@@ -126,35 +203,30 @@ class MSELoss(Loss):
 
         Returns
         -------
-        loss : float
+        loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
         p, t = self._prediction_and_target(prediction, target)
-        d = p - t
-        div = self._divisor(d.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = float(np.sum(np.square(d, dtype=np.float64)) / div)
-        self._cache = dict(d=d, div=div)
-        return value
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = p - t
+            return self._reduce(d * d, d=d)
 
-    def backward(self):
-        """``2 (prediction - target) / n``.
-
-        Returns
-        -------
-        grad_prediction : ndarray, shape and dtype of ``prediction``
-        """
-        c = self._saved()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return c["d"] * (2.0 / c["div"]) if c["div"] else c["d"] * np.nan
+    def _backward(self, cache, g):
+        """``2 (prediction - target) g``."""
+        return cache["d"] * 2.0 * g
 
 
 class L1Loss(Loss):
-    """Mean absolute error, as ``torch.nn.L1Loss``.
+    """Absolute error, as ``torch.nn.L1Loss``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}
 
     Notes
     -----
-    ``loss = sum|prediction - target| / n``, gradient
-    ``sign(prediction - target) / n`` with ``sign(0) = 0`` (torch's choice).
+    Per element ``l = |prediction - target|``. Backward:
+    ``dL/dprediction = sign(prediction - target) g`` with ``sign(0) = 0``
+    (torch's choice) and ``g`` as in :class:`MSELoss`.
 
     Examples
     --------
@@ -168,7 +240,7 @@ class L1Loss(Loss):
     """
 
     def forward(self, prediction, target):
-        """``prediction`` and ``target`` of one shape -> float.
+        """``prediction`` and ``target`` of one shape -> float (or per-element array).
 
         Parameters
         ----------
@@ -178,163 +250,158 @@ class L1Loss(Loss):
 
         Returns
         -------
-        loss : float
+        loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
         p, t = self._prediction_and_target(prediction, target)
-        d = p - t
-        div = self._divisor(d.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = float(np.sum(np.abs(d), dtype=np.float64) / div)
-        self._cache = dict(d=d, div=div)
-        return value
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = p - t
+            return self._reduce(np.abs(d), d=d)
 
-    def backward(self):
-        """``sign(prediction - target) / n``.
-
-        Returns
-        -------
-        grad_prediction : ndarray, shape and dtype of ``prediction``
-        """
-        c = self._saved()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sign(c["d"]) * (1.0 / c["div"]) if c["div"] else c["d"] * np.nan
+    def _backward(self, cache, g):
+        """``sign(prediction - target) g``."""
+        return np.sign(cache["d"]) * g
 
 
-class CrossEntropyLoss(Loss):
-    """Softmax cross-entropy on logits with integer class targets, as ``torch.nn.CrossEntropyLoss``.
+class SmoothL1Loss(Loss):
+    """Quadratic near zero, linear beyond ``beta``, as ``torch.nn.SmoothL1Loss``.
 
     Parameters
     ----------
-    weight : ndarray, shape (C,), optional
-        Per-class weights.
-    ignore_index : int, default -100
-        Positions whose target equals it contribute nothing (and are not
-        counted in the mean).
-    reduction : {'mean', 'sum'}
+    reduction : {'mean', 'sum', 'none'}
+    beta : float, default 1.0
+        Where the quadratic turns linear; finite and ``>= 0`` (torch
+        refuses negative values). ``beta = 0`` is :class:`L1Loss`.
 
     Notes
     -----
-    Logits ``(N, C)`` or ``(N, C, d1, d2, ...)`` (float32 or float64);
-    targets ``(N,)`` or ``(N, d1, d2, ...)``, integers in ``[0, C)`` (or
-    ``ignore_index``). With ``log_softmax`` computed stably
-    (``z - max z - log sum exp(z - max z)``) along the class axis 1::
+    With ``d = prediction - target``, per element::
 
-        loss = sum_i w[t_i] * (-log_softmax(z_i)[t_i]) / sum_i w[t_i]
+        l = 0.5 d**2 / beta    if |d| < beta
+            |d| - 0.5 beta     otherwise
 
-    over all ``N * d1 * ...`` positions ``i`` not ignored (``w = 1`` without
-    ``weight``, so the denominator is their count; ``reduction='sum'`` drops
-    it). The gradient is ``w[t_i] (softmax(z_i) - onehot(t_i)) /
-    denominator``. If every position is ignored the mean is NaN, as in
-    torch. Probability ("soft") targets and label smoothing are not
-    implemented.
+    Backward: ``dL/dprediction = g d / beta`` where ``|d| < beta``, else
+    ``g sign(d)`` (both are ``+-g`` at ``|d| = beta``; ``sign(0) = 0``
+    when ``beta = 0``, as torch, which then runs L1). ``g`` as in
+    :class:`MSELoss`. :class:`HuberLoss` is ``beta`` times this loss with
+    ``delta = beta``.
 
     Examples
     --------
     >>> import numpy as np
     >>> from deconv import nn
-    >>> loss = nn.CrossEntropyLoss()
-    >>> round(loss(np.array([[0.0, 0.0]]), np.array([1])), 6)   # log 2
-    0.693147
-    >>> loss.backward()
-    array([[ 0.5, -0.5]])
+    >>> loss = nn.SmoothL1Loss(beta=1.0, reduction="none")
+    >>> loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]))
+    array([0.125, 2.5  ])
+    >>> loss.backward(np.ones(2))
+    array([0.5, 1. ])
     """
 
-    def __init__(self, weight=None, ignore_index=-100, reduction="mean"):
-        """Check and store the options; errors start with ``CrossEntropyLoss:``."""
+    def __init__(self, reduction="mean", beta=1.0):
+        """Check and store the options; errors start with ``SmoothL1Loss:``."""
         super().__init__(reduction)
-        if weight is not None:
-            weight = np.asarray(weight)
-            if weight.ndim != 1 or weight.dtype.kind not in "fiu":
-                raise ValueError(
-                    f"CrossEntropyLoss: weight must be a 1-D real array of one weight per class, "
-                    f"got shape {weight.shape} and dtype {weight.dtype}")
-        self.weight = weight
-        with prefixed("CrossEntropyLoss"):
-            self.ignore_index = as_int(ignore_index, "ignore_index")
+        with prefixed("SmoothL1Loss"):
+            self.beta = as_real(beta, "beta", low=0.0)
 
     def __repr__(self):
-        """The options, the weight elided."""
-        return (f"CrossEntropyLoss(ignore_index={self.ignore_index}, "
-                f"reduction={self.reduction!r}{', weight=...' if self.weight is not None else ''})")
+        """``SmoothL1Loss(reduction='mean', beta=1.0)``."""
+        return f"SmoothL1Loss(reduction={self.reduction!r}, beta={self.beta!r})"
 
     def forward(self, prediction, target):
-        """Logits ``(N, C, *d)`` and integer targets ``(N, *d)`` -> float.
+        """``prediction`` and ``target`` of one shape -> float (or per-element array).
 
         Parameters
         ----------
-        prediction : ndarray or array-like, shape (N, C) or (N, C, d1, ...)
-            Logits, float32 or float64.
-        target : ndarray or array-like of int, shape (N,) or (N, d1, ...)
-            Class indices in ``[0, C)`` or ``ignore_index``.
+        prediction : ndarray or array-like, float32 or float64, any shape
+        target : ndarray or array-like, shape of ``prediction``
+            Real values, cast to the prediction's dtype.
 
         Returns
         -------
-        loss : float
+        loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        with prefixed("CrossEntropyLoss"):
-            logits = as_float_array(prediction, "prediction (logits)")
-        if logits.ndim < 2 or logits.shape[1] < 1:
-            raise ValueError(
-                f"CrossEntropyLoss: prediction (logits) must have shape (N, C) or (N, C, d1, ...) "
-                f"with C >= 1, "
-                f"got shape {logits.shape}")
-        with prefixed("CrossEntropyLoss"):
-            target = as_integer_array(target, "target", what="class indices "
-                                      "(probability targets are not supported)")
-        C = logits.shape[1]
-        expected = logits.shape[:1] + logits.shape[2:]
-        if target.shape != expected:
-            raise ValueError(
-                f"CrossEntropyLoss: target shape {target.shape} does not match the prediction "
-                f"(logits) shape {logits.shape}; expected {expected} (the logits' shape without "
-                f"the class axis 1)")
-        with prefixed("CrossEntropyLoss"):
-            # the log-softmax's temporaries (the logits may be a broadcast view)
-            check_bytes("intermediates", *[(logits.shape, d) for d in (logits.dtype,) * 3],
-                        (target.shape, np.int64))
-        if self.weight is not None and self.weight.shape != (C,):
-            raise ValueError(
-                f"CrossEntropyLoss: weight has shape {self.weight.shape}, expected ({C},) for "
-                f"the {C} classes of the prediction (logits) of shape {logits.shape}")
-        t = target.reshape(-1).astype(np.int64)               # (M,)
-        valid = t != self.ignore_index                        # (M,)
-        bad = valid & ((t < 0) | (t >= C))
-        if bad.any():
-            raise ValueError(
-                f"CrossEntropyLoss: target values must lie in [0, {C}) (C = logits.shape[1]) or "
-                f"equal ignore_index={self.ignore_index}, got {int(t[bad][0])}")
-        t_safe = np.where(valid, t, 0)                        # (M,)
-        z = np.moveaxis(logits, 1, -1).reshape(-1, C)         # (M, C)
-        m = z.max(axis=1, keepdims=True)                      # (M, 1)
-        with np.errstate(invalid="ignore", over="ignore", under="ignore"):
-            shifted = z - m                                   # (M, C)
-            e = np.exp(shifted)                               # (M, C)
-            s = e.sum(axis=1, keepdims=True)                  # (M, 1)
-            log_p = shifted - np.log(s)                       # (M, C) log-softmax
-        nll = -log_p[np.arange(t.size), t_safe]               # (M,)
-        if self.weight is None:
-            w = valid.astype(np.float64)                      # (M,)
-        else:
-            w = np.where(valid, self.weight[t_safe].astype(np.float64), 0.0)
-        denom = float(w.sum()) if self.reduction == "mean" else 1.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            value = float(np.sum(np.where(valid, w * nll, 0.0)) / denom)
-        self._cache = dict(e=e, s=s, t=t_safe, w=w, denom=denom, shape=logits.shape)
-        return value
+        p, t = self._prediction_and_target(prediction, target)
+        beta = self.beta
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            d = p - t
+            a = np.abs(d)
+            if beta == 0:
+                loss = a
+            else:
+                loss = np.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta).astype(d.dtype)
+            return self._reduce(loss, d=d)
 
-    def backward(self):
-        """``w_i (softmax(z_i) - onehot(t_i)) / denominator``, shape and dtype of the logits.
+    def _backward(self, cache, g):
+        """``g d / beta`` inside ``|d| < beta``, ``g sign(d)`` outside."""
+        d, beta = cache["d"], self.beta
+        if beta == 0:
+            return np.sign(d) * g
+        return np.where(np.abs(d) < beta, d / beta, np.sign(d)).astype(d.dtype) * g
+
+
+class HuberLoss(Loss):
+    """Quadratic near zero, linear beyond ``delta``, as ``torch.nn.HuberLoss``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}
+    delta : float, default 1.0
+        Where the quadratic turns linear; finite and ``> 0`` (torch refuses
+        non-positive values).
+
+    Notes
+    -----
+    With ``d = prediction - target``, per element::
+
+        l = 0.5 d**2                  if |d| < delta
+            delta (|d| - 0.5 delta)   otherwise
+
+    Backward: ``dL/dprediction = g d`` where ``|d| < delta``, else
+    ``g delta sign(d)``; ``g`` as in :class:`MSELoss`. Unlike
+    :class:`SmoothL1Loss` the linear part has slope ``delta``, not 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> loss = nn.HuberLoss(delta=2.0, reduction="sum")
+    >>> loss(np.array([1.0, -5.0]), np.array([0.0, 0.0]))
+    8.5
+    >>> loss.backward()
+    array([ 1., -2.])
+    """
+
+    def __init__(self, reduction="mean", delta=1.0):
+        """Check and store the options; errors start with ``HuberLoss:``."""
+        super().__init__(reduction)
+        with prefixed("HuberLoss"):
+            self.delta = as_real(delta, "delta", low=0.0, low_open=True)
+
+    def __repr__(self):
+        """``HuberLoss(reduction='mean', delta=1.0)``."""
+        return f"HuberLoss(reduction={self.reduction!r}, delta={self.delta!r})"
+
+    def forward(self, prediction, target):
+        """``prediction`` and ``target`` of one shape -> float (or per-element array).
+
+        Parameters
+        ----------
+        prediction : ndarray or array-like, float32 or float64, any shape
+        target : ndarray or array-like, shape of ``prediction``
+            Real values, cast to the prediction's dtype.
 
         Returns
         -------
-        grad_prediction : ndarray, shape and dtype of the logits
+        loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        c = self._saved()
-        e, s, t, w, denom, shape = c["e"], c["s"], c["t"], c["w"], c["denom"], c["shape"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            g = e / s                                         # (M, C) softmax
-            g[np.arange(t.size), t] -= 1
-            scale = (w / denom).astype(g.dtype)               # (M,)
-            g *= scale[:, None]
-        g = g.reshape(shape[:1] + shape[2:] + shape[1:2])     # (N, *d, C)
-        return np.ascontiguousarray(np.moveaxis(g, -1, 1))    # (N, C, *d)
+        p, t = self._prediction_and_target(prediction, target)
+        delta = self.delta
+        with np.errstate(invalid="ignore", over="ignore"):
+            d = p - t
+            a = np.abs(d)
+            loss = np.where(a < delta, 0.5 * d * d, delta * (a - 0.5 * delta)).astype(d.dtype)
+            return self._reduce(loss, d=d)
+
+    def _backward(self, cache, g):
+        """``g d`` inside ``|d| < delta``, ``g delta sign(d)`` outside."""
+        d, delta = cache["d"], self.delta
+        return np.where(np.abs(d) < delta, d, delta * np.sign(d)).astype(d.dtype) * g
