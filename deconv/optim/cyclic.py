@@ -1,4 +1,7 @@
-"""OneCycleLR, ReduceLROnPlateau and SequentialLR (re-exported by :mod:`deconv.optim.lr_scheduler`)."""
+"""OneCycleLR, ReduceLROnPlateau and SequentialLR.
+
+Re-exported by :mod:`deconv.optim.lr_scheduler`, where they belong.
+"""
 
 import math
 from bisect import bisect_right
@@ -54,9 +57,13 @@ class OneCycleLR(LRScheduler):
     :math:`s_1` the rate goes from its start to its end value :math:`a \to b`
     with :math:`t = (e - s_0)/(s_1 - s_0)` as
     :math:`b + (a - b)(1 + \cos\pi t)/2` (cos) or :math:`(b - a)t + a`
-    (linear); the momentum goes the other way. Stepping past :math:`N` is
-    a ValueError, as in torch. A phase of zero length (e.g. :math:`pN = 1`,
-    where torch divides by zero) is refused at construction.
+    (linear); the momentum goes the other way. As in torch, the step to
+    :math:`e = N` is allowed and extrapolates the last phase past its end
+    (:math:`t > 1`: with ``'linear'`` the rate goes below
+    :math:`\eta_{end}`, possibly below zero, which the optimizer then
+    refuses); stepping past :math:`N` is a ValueError. A phase of zero
+    length (e.g. :math:`pN = 1`, where torch divides by zero) is refused at
+    construction.
 
     Examples
     --------

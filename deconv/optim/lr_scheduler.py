@@ -30,8 +30,10 @@ State
 NumPy arrays (so it can go into an ``.npz`` without pickle), with torch's
 attribute names (``last_epoch``, ``base_lrs``, ``_step_count``, ...);
 ``load_state_dict`` checks every entry before it changes anything. To
-resume, load the optimizer's state dict (which holds the groups'
-``initial_lr``), build the scheduler, then load its state dict.
+resume, build the optimizer and the scheduler as at the start (the
+constructor's initial step changes the rates), then load the optimizer's
+state dict (it holds the groups' ``lr``, ``initial_lr`` and the other
+numbers schedulers keep there) and the scheduler's, as in torch.
 
 Differences from torch
 ----------------------
