@@ -108,11 +108,11 @@ class OneCycleLR(LRScheduler):
         div_factor = as_real(div_factor, "div_factor", 0, low_open=True)
         final_div_factor = as_real(final_div_factor, "final_div_factor", 0, low_open=True)
         self._phases = self._make_phases()
-        ends = [-1.0] + [phase[0] for phase in self._phases]
-        if any(b == a for a, b in zip(ends, ends[1:])):
+        ends = [phase[0] for phase in self._phases]
+        if any(end == start for start, end in zip([0.0] + ends, ends)):
             raise ValueError(f"pct_start={self.pct_start} with total_steps={self.total_steps} "
-                             "gives a phase of zero length (phase ends at steps "
-                             f"{ends[1:]}); change pct_start or total_steps")
+                             "gives a phase of zero length (phases from step 0 end at steps "
+                             f"{ends}); change pct_start or total_steps")
         self.use_beta1 = False
         if self.cycle_momentum:
             if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
