@@ -283,3 +283,19 @@ def test_a_rate_made_invalid_by_hand_is_named():
     opt.add_param_group({"params": [nn.Parameter(np.zeros(1))]})
     with pytest.raises(ValueError, match="2 parameter groups, the scheduler was built for 1"):
         sched.step()
+
+
+def test_a_diverging_schedule_is_refused_before_it_changes_anything():
+    opt = _opt()
+    sched = ls.ExponentialLR(opt, gamma=1e300)
+    sched.step()
+    state, groups = sched.state_dict(), [dict(g) for g in opt.param_groups]
+    with pytest.raises(ValueError, match=r"ExponentialLR: .* would become inf .*gamma=1e\+300"):
+        sched.step()
+    assert [dict(g) for g in opt.param_groups] == groups
+    for key, value in sched.state_dict().items():
+        np.testing.assert_array_equal(value, state[key])
+    multi = ls.MultiStepLR(_opt(), milestones=[1, 1, 1], gamma=1e300)   # gamma ** 3 overflows
+    with pytest.raises(ValueError, match="beyond the float range.*gamma=1e\\+300"):
+        multi.step()
+    assert multi.last_epoch == 0 and multi._step_count == 1

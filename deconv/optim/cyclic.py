@@ -36,7 +36,8 @@ class OneCycleLR(LRScheduler):
         ``beta1`` of Adam's ``'betas'``) inversely, between
         ``base_momentum`` and ``max_momentum``.
     base_momentum, max_momentum : float or sequence of float, default 0.85, 0.95
-        Momentum bounds :math:`\ge 0` (one per group, or one for all).
+        Momentum bounds :math:`\ge 0`, below 1 for Adam's ``beta1`` (one per
+        group, or one for all).
     div_factor : float, default 25
         :math:`d > 0`: the initial rate is :math:`\eta_{max}/d`.
     final_div_factor : float, default 1e4
@@ -119,10 +120,12 @@ class OneCycleLR(LRScheduler):
                 raise ValueError(f"cycle_momentum=True needs an optimizer with momentum or "
                                  f"betas; {type(optimizer).__name__} has neither")
             self.use_beta1 = "betas" in optimizer.defaults
+            # a momentum becomes beta1, which must lie in [0, 1)
+            high = dict(high=1, high_open=True) if self.use_beta1 else {}
             max_momentums = _per_group(max_momentum, "max_momentum", optimizer,
-                                       lambda v, k: as_real(v, k, 0))
+                                       lambda v, k: as_real(v, k, 0, **high))
             base_momentums = _per_group(base_momentum, "base_momentum", optimizer,
-                                        lambda v, k: as_real(v, k, 0))
+                                        lambda v, k: as_real(v, k, 0, **high))
         if self._start_epoch == -1:
             for g, group in enumerate(optimizer.param_groups):
                 group["initial_lr"] = max_lrs[g] / div_factor

@@ -3,6 +3,8 @@
 See :mod:`deconv.optim.lr_scheduler`, which re-exports :class:`LRScheduler`.
 """
 
+import math
+
 import numpy as np
 
 from deconv.functional.validation import as_bool, as_choice, as_int_at_least, as_real
@@ -154,24 +156,60 @@ class LRScheduler:
             self._is_initial = False
 
     def step(self):
-        """Advance the schedule by one epoch and set the groups' ``'lr'``."""
+        """Advance the schedule by one epoch and set the groups' ``'lr'``.
+
+        Raises
+        ------
+        ValueError
+            If the schedule would give a rate that is not a finite number
+            (e.g. ``gamma=1e300`` after a few steps); the scheduler and the
+            optimizer are then left as they were.
+        """
         self._step_count += 1
-        self._update_lr(None)
+        try:
+            self._update_lr(None)
+        except BaseException:
+            self._step_count -= 1
+            raise
 
     def _update_lr(self, epoch):
         groups = self.optimizer.param_groups
         if len(groups) != len(self.base_lrs):
             raise ValueError(f"the optimizer has {len(groups)} parameter groups, the scheduler "
                              f"was built for {len(self.base_lrs)}")
-        if epoch is None:
-            self.last_epoch += 1
-            values = self._get_lr()
-        else:
-            self.last_epoch = epoch
-            values = self._closed_form() if hasattr(self, "_closed_form") else self._get_lr()
+        # _get_lr may write other entries (OneCycleLR's momenta): undone on error
+        saved_epoch, saved_groups = self.last_epoch, [dict(group) for group in groups]
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self._get_lr()
+            else:
+                self.last_epoch = epoch
+                values = (self._closed_form() if hasattr(self, "_closed_form")
+                          else self._get_lr())
+            bad = [g for g, lr in enumerate(values) if not math.isfinite(lr)]
+            if bad:
+                raise ValueError(self._diverged(bad[0], values[bad[0]]))
+        except OverflowError:                       # gamma ** k beyond the float range
+            self._restore(saved_epoch, saved_groups)
+            raise ValueError(self._diverged(0, "beyond the float range")) from None
+        except BaseException:
+            self._restore(saved_epoch, saved_groups)
+            raise
         for group, lr in zip(groups, values):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in groups]
+
+    def _diverged(self, g, lr):
+        settings = ", ".join(f"{key}={getattr(self, key)!r}" for key, _ in self._SETTINGS)
+        return (f"{type(self).__name__}: the learning rate of param_groups[{g}] would become "
+                f"{lr} at epoch {self.last_epoch} ({settings}; base_lrs={self.base_lrs})")
+
+    def _restore(self, epoch, groups):
+        self.last_epoch = epoch
+        for group, saved in zip(self.optimizer.param_groups, groups):
+            group.clear()
+            group.update(saved)
 
     def _get_lr(self):
         raise NotImplementedError
