@@ -534,6 +534,17 @@ def as_metric(value, name):
         return math.inf if value > 0 else -math.inf
 
 
+def as_list(value, name, what):
+    """An argument that must be a sequence (of ``what``) as a list."""
+    if isinstance(value, (str, bytes, dict)) or (isinstance(value, np.ndarray)
+                                                  and value.ndim != 1):
+        raise TypeError(f"{name} must be a list of {what}, got {value!r:.80}")
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of {what}, got {value!r:.80}") from None
+
+
 def as_choice(value, name, choices):
     """One of ``choices`` (the message lists them).
 

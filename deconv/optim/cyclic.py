@@ -7,7 +7,7 @@ import math
 from bisect import bisect_right
 
 from deconv.functional.validation import (
-    as_bool, as_choice, as_int_at_least, as_metric, as_positive_int, as_real)
+    as_bool, as_choice, as_int_at_least, as_list, as_metric, as_positive_int, as_real)
 from deconv.optim.scheduler import (
     LRScheduler, _check_optimizer, _flag, _group_lrs, _int_list, _ints_at_least, _per_group,
     _real_list, _reals_at_least, _text, _unwrap)
@@ -344,9 +344,7 @@ class SequentialLR(LRScheduler):
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         optimizer = _check_optimizer(optimizer)
         last_epoch = as_int_at_least(last_epoch, "last_epoch", -1)
-        if isinstance(schedulers, (str, bytes, dict)) or not hasattr(schedulers, "__iter__"):
-            raise TypeError(f"schedulers must be a list of schedulers, got {schedulers!r:.80}")
-        schedulers = list(schedulers)
+        schedulers = as_list(schedulers, "schedulers", "schedulers")
         if not schedulers:
             raise ValueError("schedulers must hold at least one scheduler, got none")
         for k, s in enumerate(schedulers):
@@ -359,10 +357,8 @@ class SequentialLR(LRScheduler):
             if s.optimizer is not optimizer:
                 raise ValueError(f"schedulers[{k}] was built on another optimizer than "
                                  "optimizer")
-        if isinstance(milestones, (str, bytes, dict)) or not hasattr(milestones, "__iter__"):
-            raise TypeError(f"milestones must be a list of ints, got {milestones!r:.80}")
         milestones = [as_int_at_least(m, f"milestones[{i}]", 0)
-                      for i, m in enumerate(milestones)]
+                      for i, m in enumerate(as_list(milestones, "milestones", "ints"))]
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"milestones must have len(schedulers) - 1 = {len(schedulers) - 1} "
                              f"entries, got {len(milestones)}")

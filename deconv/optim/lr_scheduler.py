@@ -53,7 +53,7 @@ Differences from torch
 import math
 from bisect import bisect_right
 
-from deconv.functional.validation import as_positive_int, as_real
+from deconv.functional.validation import as_list, as_positive_int, as_real
 from deconv.optim.scheduler import (
     LRScheduler, _group_lrs, _int_list, _ints_at_least, _reals_at_least, _unwrap)
 from deconv.optim.cyclic import OneCycleLR, ReduceLROnPlateau, SequentialLR
@@ -150,9 +150,7 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self._setup(optimizer, last_epoch)
-        if isinstance(milestones, (str, bytes, dict)) or not hasattr(milestones, "__iter__"):
-            raise TypeError(f"milestones must be an iterable of ints, got {milestones!r:.80}")
-        self.milestones = _int_list(list(milestones), "milestones")
+        self.milestones = _int_list(as_list(milestones, "milestones", "ints"), "milestones")
         self.gamma = as_real(gamma, "gamma", 0)
         self._begin()
 

@@ -261,8 +261,11 @@ class Optimizer:
                             f"shape {data.shape} and dtype {data.dtype}, got {got}")
                     work.append((data, grad, self.state[i], options))
                 i += 1
-        for data, grad, state, options in work:
-            self._update(data, grad, state, options)
+        # overflow and NaN propagate silently, as in torch (and in the layers); the
+        # trainer checks the parameters after the step
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for data, grad, state, options in work:
+                self._update(data, grad, state, options)
 
     def zero_grad(self, set_to_none=False):
         """Reset the gradients of all parameters.

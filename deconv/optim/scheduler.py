@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from deconv.functional.validation import as_bool, as_choice, as_int_at_least, as_real
+from deconv.functional.validation import as_bool, as_choice, as_int_at_least, as_list, as_real
 from deconv.optim.optimizer import Optimizer
 
 __all__ = ["LRScheduler"]
