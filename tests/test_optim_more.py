@@ -348,6 +348,7 @@ def test_load_state_dict_refuses_other_groupings_and_changes_nothing():
         ({**good, "group.1.num_params": 2}, ValueError, "2 parameters in group 1"),
         ({**good, "group.1.lr": -0.5}, ValueError, r"state_dict\['group.1.lr'\]"),
         ({**good, "group.1.amsgrad": "no"}, TypeError, "group.1.amsgrad"),
+        ({**good, "amsgrad": 0.5}, TypeError, r"state_dict\['amsgrad'\] must be a bool"),
         ({k: v for k, v in good.items() if k != "group.1.eps"}, ValueError, "group.1.eps"),
         ({**good, "group.2.lr": 0.1}, ValueError, "unexpected key 'group.2.lr'"),
         ({**good, "state.2.max_exp_avg_sq": np.zeros(3)}, ValueError, None),

@@ -220,6 +220,8 @@ class ReduceLROnPlateau(LRScheduler):
     count exceeds ``patience`` every group with
     :math:`\eta - \max(\phi\eta, \eta_{min}) > \epsilon` is reduced, the
     cooldown starts and the count resets. The constructor changes no rate.
+    The optimizer must keep its number of groups (torch re-broadcasts a
+    single ``min_lr`` over groups added later; here that is a ValueError).
 
     Examples
     --------

@@ -141,9 +141,7 @@ class Optimizer:
         self.param_groups = []
         self.state = []
         seen = set()
-        checked = []
-        for g, (group, name) in enumerate(groups):
-            checked.append(self._check_group(group, name, seen))
+        checked = [self._check_group(group, name, seen) for group, name in groups]
         for group in checked:
             self.param_groups.append(group)
             self.state.extend({} for _ in group["params"])
@@ -373,8 +371,8 @@ class Optimizer:
             lost = [k for k in flat if k not in values]
             if lost:
                 raise ValueError(f"state_dict is missing {[f'group.{g}.{k}' for k in lost]}")
-            for key in flat:
-                if isinstance(self.defaults.get(key), bool):
+            for key in flat:           # np.savez keeps bools, a hand-made dict may give 0/1
+                if isinstance(self.defaults.get(key), bool) and values[key] in (0, 1):
                     values[key] = bool(values[key])
             options = _unflatten({k: values.pop(k) for k in flat})
             prefix = "" if g == 0 else f"group.{g}."
