@@ -1045,6 +1045,114 @@ def loss_reduction_call(name, tag=""):
         return value, loss.backward()
 
     return Target(f"nn.{name}{tag}", build, run)
+# -- issue 14: optimizers, parameter groups, learning-rate schedulers -------------
+
+
+def _fuzz_params(draw, n=1):
+    dtype = _dtype(draw)
+    params = []
+    for _ in range(n):
+        p = nn.Parameter(_rand(draw, (draw(st.integers(1, 4)),), dtype))
+        p.grad[...] = _rand(draw, p.data.shape, dtype)
+        params.append(p)
+    return params
+
+
+def more_optimizer_call(name, options):
+    """AdamW, RMSprop, Adagrad: ``options`` maps argument -> (strategy, kind)."""
+    cls = getattr(optim, name)
+
+    def build(draw):
+        args = {"params": Arg(_fuzz_params(draw), "params")}
+        args.update({k: Arg(draw(v), kind) for k, (v, kind) in options.items()})
+        return args
+
+    def run(a):
+        opt = cls(**a)
+        for _ in range(2):
+            opt.step()
+        opt.zero_grad()
+        return opt
+
+    return Target(f"optim.{name}", build, run)
+
+
+def param_groups_call():
+    """SGD over two parameter groups, then a third added."""
+    def build(draw):
+        p, q, r = _fuzz_params(draw, 3)
+        return {"params": Arg([{"params": [p]}, {"params": [q], "lr": 0.01, "momentum": 0.5}],
+                              "params"),
+                "lr": Arg(draw(st.sampled_from([0.1, 1e-3])), "real"),
+                "momentum": Arg(draw(st.sampled_from([0, 0.9])), "real"),
+                "param_group": Arg({"params": [r], "weight_decay": 1e-4}, "params")}
+
+    def run(a):
+        group = a.pop("param_group")
+        opt = optim.SGD(**a)
+        opt.add_param_group(group)
+        opt.step()
+        return opt
+
+    return Target("optim.param_groups", build, run)
+
+
+def scheduler_call(name, options, optimizer="SGD", metric=False):
+    """A scheduler on a fresh optimizer, stepped three times after the optimizer."""
+    cls = getattr(optim.lr_scheduler, name)
+
+    def build(draw):
+        params = _fuzz_params(draw)
+        opt = (optim.SGD(params, lr=0.1, momentum=0.9) if optimizer == "SGD"
+               else getattr(optim, optimizer)(params, lr=0.1))
+        args = {"optimizer": Arg(opt, "module")}
+        args.update({k: Arg(draw(v), kind) for k, (v, kind) in options(opt).items()})
+        return args
+
+    def run(a):
+        opt = a["optimizer"]
+        sched = cls(**a)
+        for k in range(3):
+            opt.step()
+            sched.step(float(3 - k) if k != 1 else 3.0) if metric else sched.step()
+        return sched.get_last_lr()
+
+    return Target(f"optim.lr_scheduler.{name}", build, run)
+
+
+def _real(*values):
+    return (st.sampled_from(values), "real")
+
+
+def _sub_schedulers(opt):
+    return {"schedulers": (st.just([optim.lr_scheduler.LinearLR(opt, total_iters=2),
+                                    optim.lr_scheduler.ExponentialLR(opt, gamma=0.5)]),
+                           "module"),
+            "milestones": (st.sampled_from([(2,), (1,)]), "ints1"),
+            "last_epoch": (st.just(-1), "int")}
+
+
+SCHEDULER_OPTIONS = [
+    ("StepLR", lambda o: {"step_size": (st.integers(1, 3), "int"), "gamma": _real(0.1, 0.5),
+                          "last_epoch": (st.just(-1), "int")}, "SGD"),
+    ("MultiStepLR", lambda o: {"milestones": (st.sampled_from([(1, 2), (2, 2)]), "ints2"),
+                               "gamma": _real(0.1, 2.0)}, "Adam"),
+    ("ExponentialLR", lambda o: {"gamma": _real(0.9, 1.1)}, "RMSprop"),
+    ("CosineAnnealingLR", lambda o: {"T_max": (st.integers(1, 5), "int"),
+                                     "eta_min": _real(0.0, 1e-3)}, "SGD"),
+    ("LinearLR", lambda o: {"start_factor": _real(0.25, 1.0), "end_factor": _real(1.0, 0.5),
+                            "total_iters": (st.integers(1, 4), "int")}, "Adagrad"),
+    ("OneCycleLR", lambda o: {"max_lr": _real(1.0, 0.01),
+                              "total_steps": (st.integers(5, 12), "int"),
+                              "pct_start": _real(0.3, 0.5),
+                              "anneal_strategy": (st.sampled_from(["cos", "linear"]), "choice"),
+                              "cycle_momentum": (st.booleans(), "bool"),
+                              "base_momentum": _real(0.85), "max_momentum": _real(0.95),
+                              "div_factor": _real(25.0), "final_div_factor": _real(1e4),
+                              "three_phase": (st.booleans(), "bool"),
+                              "last_epoch": (st.just(-1), "int")}, "AdamW"),
+    ("SequentialLR", _sub_schedulers, "SGD"),
+]
 
 
 def all_targets():
@@ -1147,6 +1255,27 @@ def all_targets():
         targets.append(loss_reduction_call(name, "" if name != "CrossEntropyLoss" else "[options]"))
     for name in ("MSELoss", "L1Loss", "CrossEntropyLoss"):
         targets.append(loss_reduction_call(name, "[none]"))
+    # issue 14: optimizers and schedulers
+    targets.append(more_optimizer_call("AdamW", {
+        "lr": _real(1e-3, 0.1), "betas": (st.just((0.9, 0.999)), "betas"),
+        "eps": _real(1e-8), "weight_decay": _real(1e-2, 0.0),
+        "amsgrad": (st.booleans(), "bool")}))
+    targets.append(more_optimizer_call("RMSprop", {
+        "lr": _real(1e-2), "alpha": _real(0.99, 0.5), "eps": _real(1e-8),
+        "weight_decay": _real(0.0, 1e-4), "momentum": _real(0.0, 0.9),
+        "centered": (st.booleans(), "bool")}))
+    targets.append(more_optimizer_call("Adagrad", {
+        "lr": _real(1e-2), "lr_decay": _real(0.0, 0.1), "weight_decay": _real(0.0, 1e-4),
+        "initial_accumulator_value": _real(0.0, 0.1), "eps": _real(1e-10)}))
+    targets.append(param_groups_call())
+    for name, options, optimizer in SCHEDULER_OPTIONS:
+        targets.append(scheduler_call(name, options, optimizer))
+    targets.append(scheduler_call("ReduceLROnPlateau", lambda o: {
+        "mode": (st.sampled_from(["min", "max"]), "choice"), "factor": _real(0.1, 0.5),
+        "patience": (st.integers(0, 2), "int"), "threshold": _real(1e-4),
+        "threshold_mode": (st.sampled_from(["rel", "abs"]), "choice"),
+        "cooldown": (st.integers(0, 1), "int"), "min_lr": _real(0.0, 1e-3),
+        "eps": _real(1e-8)}, metric=True))
     return targets
 
 

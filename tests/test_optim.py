@@ -358,7 +358,7 @@ def test_state_dict_contents_and_copies():
     opt = Adam([p], lr=0.1)
     state = opt.state_dict()
     assert state == {"lr": 0.1, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
-                     "weight_decay": 0.0, "num_params": 1}
+                     "weight_decay": 0.0, "amsgrad": False, "num_params": 1}
     opt.step()
     opt.step()
     state = opt.state_dict()
@@ -598,7 +598,7 @@ def test_bad_params(cls):
     with pytest.raises(TypeError, match="iterable"):
         cls(3, lr=0.1)
     with pytest.raises(TypeError, match="groups"):
-        cls([{"params": [p]}], lr=0.1)
+        cls([{"params": [p]}, p], lr=0.1)           # groups and parameters mixed
     with pytest.raises(TypeError, match=r"params\[1\]"):
         cls([p, object()], lr=0.1)
     with pytest.raises(TypeError, match=r"params\[0\].data"):

@@ -520,6 +520,32 @@ def as_real(value, name, low=None, high=None, *, low_open=False, high_open=False
     return value
 
 
+def as_metric(value, name):
+    """A real number that may be infinite or NaN (a loss, a score) as a Python float.
+
+    A 0-d real array is accepted too; bool is rejected.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r:.80}")
+    try:
+        return float(value)
+    except OverflowError:                   # an int beyond the float range
+        return math.inf if value > 0 else -math.inf
+
+
+def as_list(value, name, what):
+    """An argument that must be a sequence (of ``what``) as a list."""
+    if isinstance(value, (str, bytes, dict)) or (isinstance(value, np.ndarray)
+                                                  and value.ndim != 1):
+        raise TypeError(f"{name} must be a list of {what}, got {value!r:.80}")
+    try:
+        return list(value)
+    except TypeError:
+        raise TypeError(f"{name} must be a list of {what}, got {value!r:.80}") from None
+
+
 def as_choice(value, name, choices):
     """One of ``choices`` (the message lists them).
 
