@@ -114,7 +114,7 @@ def test_the_fuzz_covers_every_public_function():
     # every op the package exports: the functions of deconv.functional at its top level
     ops = {n for n in dir(deconv) if not n.startswith("_") and inspect.isfunction(getattr(deconv, n))
            and getattr(deconv, n).__module__.startswith("deconv.functional")}
-    assert len(ops) >= 60, sorted(ops)
+    assert len(ops) >= 48, sorted(ops)          # the 30 of issue 11, and those added since
     layers = {f"nn.{n}" for n in nn.__all__ if n not in ("Parameter", "Module", "Loss")}
     covered = {t.name for t in TARGETS}
     assert ops <= covered, ops - covered
