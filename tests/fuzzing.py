@@ -728,6 +728,8 @@ def trainer_call():
             "epochs": Arg(draw(st.integers(1, 2)), "int"), "seed": Arg(0, "int"),
             "metric": Arg(None, "callable"), "checkpoint_every": Arg(1, "int"),
             "progress": Arg("none", "choice"), "stream": Arg(io.StringIO(), "stream"),
+            "clip_grad_norm": Arg(1.0, "real"), "clip_grad_value": Arg(None, "real"),
+            "scheduler_interval": Arg("epoch", "choice"), "scheduler": Arg(None, "module"),
             "x_train": Arg(_rand(draw, (n, 3), dtype), "array"),
             "y_train": Arg(_rand(draw, (n, 2), dtype), "array"),
             "x_val": Arg(_rand(draw, (2, 3), dtype), "array"),

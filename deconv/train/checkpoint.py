@@ -1,7 +1,8 @@
 """Training checkpoints: one ``.npz`` file, written atomically, read without pickle.
 
-:func:`save_checkpoint` stores a model's parameters, an optimizer's state, the
-epoch and step counters, the state of the trainer's shuffling generator and of
+:func:`save_checkpoint` stores a model's parameters and buffers (a norm
+layer's running statistics), an optimizer's state, a learning-rate
+scheduler's state, the epoch and step counters, the state of the trainer's shuffling generator and of
 every ``np.random.Generator`` held by a module of the model (Dropout's
 ``rng``), the history and a format version; :func:`load_checkpoint` checks
 all of it against the model and optimizer before changing anything.
@@ -26,7 +27,9 @@ __all__ = [
 #: value of the ``format`` entry of every checkpoint
 CHECKPOINT_FORMAT = "deconv.train.checkpoint"
 #: version of the layout described in :func:`save_checkpoint`; bumped on any incompatible change
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+#: the versions :func:`load_checkpoint` reads (version 1 had no buffers and no scheduler)
+READABLE_VERSIONS = (1, 2)
 #: file name of the checkpoint that :class:`Trainer` keeps in ``out_dir``
 CHECKPOINT_NAME = "checkpoint.npz"
 #: the columns of a training history (:attr:`deconv.train.Trainer.history`)
@@ -186,7 +189,7 @@ def _atomic_savez(path, arrays):
 
 
 def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, seed=None,
-                    history=None):
+                    history=None, scheduler=None):
     """Write a training checkpoint to one ``.npz`` file, atomically.
 
     Parameters
@@ -196,8 +199,9 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
         must exist. An existing file is replaced only once the new one is
         complete: a failure at any point leaves it as it was.
     model : deconv.nn.Module
-        Its parameters (by :meth:`~deconv.nn.Module.named_parameters` name)
-        and the state of every ``np.random.Generator`` its modules hold.
+        Its parameters and buffers (by :meth:`~deconv.nn.Module.named_parameters`
+        and :meth:`~deconv.nn.Module.named_buffers` name) and the state of
+        every ``np.random.Generator`` its modules hold.
     optimizer : deconv.optim.Optimizer, optional
         Its ``state_dict()`` (numbers and arrays only) and class name.
     epoch, step : int
@@ -208,10 +212,13 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
         The seed the run started from (informative; resuming uses ``rng``).
     history : dict of lists, optional
         As :attr:`Trainer.history`.
+    scheduler : deconv.optim.lr_scheduler.LRScheduler, optional
+        Its ``state_dict()`` (numbers, strings and arrays) and class name.
 
     Notes
     -----
-    Format version 1 (:data:`CHECKPOINT_VERSION`); every entry is a plain
+    Format version 2 (:data:`CHECKPOINT_VERSION`; version 1 files, which
+    have no buffers and no scheduler, are still read); every entry is a plain
     array, so ``np.load(path, allow_pickle=False)`` reads it:
 
     ============================ =================================================
@@ -219,9 +226,11 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
     ``format_version``           0-d int64, ``1``
     ``epoch``, ``step``          0-d int64: completed epochs, optimizer steps
     ``seed``                     0-d int64 (``-1`` if not given)
-    ``model.<name>``             each parameter, its shape and dtype
+    ``model.<name>``             each parameter and buffer, its shape and dtype
     ``optimizer``                0-d str, the optimizer's class name (absent if none)
     ``optimizer.<key>``          each ``state_dict()`` entry; numbers as 0-d arrays
+    ``scheduler``                0-d str, the scheduler's class name (absent if none)
+    ``scheduler.<key>``          each of its ``state_dict()`` entries
     ``rng.shuffle``              0-d str, JSON of ``rng.bit_generator.state``
     ``rng.model.<module>.<attr>`` the same for each generator held by a module
     ``history.<column>``         1-D arrays, one entry per epoch: ``epoch``,
@@ -242,6 +251,8 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
     }
     for name, p in model.named_parameters():
         arrays[f"model.{name}"] = p.data
+    for name, b in model.named_buffers():
+        arrays[f"model.{name}"] = b
     if optimizer is not None:
         arrays["optimizer"] = np.array(type(optimizer).__name__)
         for key, value in optimizer.state_dict().items():
@@ -250,6 +261,15 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
                 raise TypeError(f"optimizer.state_dict()[{key!r}] is not a number or a numeric "
                                 f"array ({value.dtype}); it cannot be stored without pickle")
             arrays[f"optimizer.{key}"] = value
+    if scheduler is not None:
+        arrays["scheduler"] = np.array(type(scheduler).__name__)
+        for key, value in scheduler.state_dict().items():
+            value = np.asarray(value)
+            if value.dtype.kind not in "biufU":
+                raise TypeError(f"scheduler.state_dict()[{key!r}] is not a number, a string or "
+                                f"a numeric array ({value.dtype}); it cannot be stored without "
+                                f"pickle")
+            arrays[f"scheduler.{key}"] = value
     if rng is not None:
         arrays["rng.shuffle"] = _encode_rng_state(rng.bit_generator.state)
     for name, gen in model_generators(model):
@@ -258,7 +278,7 @@ def save_checkpoint(path, model, optimizer=None, *, epoch=0, step=0, rng=None, s
     _atomic_savez(path, arrays)
 
 
-def load_checkpoint(path, model, optimizer=None, rng=None):
+def load_checkpoint(path, model, optimizer=None, rng=None, scheduler=None):
     """Load a checkpoint written by :func:`save_checkpoint` into ``model`` (and ``optimizer``).
 
     Everything is checked before anything is changed: on any error the
@@ -279,6 +299,10 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
     rng : np.random.Generator, optional
         Gets the saved state of the shuffling generator (``rng.shuffle``),
         which the checkpoint must then hold.
+    scheduler : deconv.optim.lr_scheduler.LRScheduler, optional
+        Same class as the saved one, built over ``optimizer`` as when it was
+        saved; gets the saved ``state_dict``. None: the scheduler part of the
+        file is ignored.
 
     Returns
     -------
@@ -304,16 +328,17 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
         raise ValueError(f"{path} is not a deconv training checkpoint (its 'format' entry is "
                          f"{None if fmt is None else str(fmt)!r}, expected {CHECKPOINT_FORMAT!r})")
     version = _scalar(arrays.get("format_version", np.array(None)), "format_version")
-    if version != CHECKPOINT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f"{path} has checkpoint format version {version!r}; this version of "
-                         f"deconv reads version {CHECKPOINT_VERSION} only")
+                         f"deconv reads versions {READABLE_VERSIONS}")
     for key in ("epoch", "step", "seed"):
         if key not in arrays:
             raise ValueError(f"{path}: checkpoint is missing the entry {key!r}")
     epoch, step, seed = (int(_scalar(arrays[k], k)) for k in ("epoch", "step", "seed"))
 
-    # -- parameters
-    params = dict(model.named_parameters())
+    # -- parameters and buffers (in place, both: layers and the optimizer hold these arrays)
+    params = {name: p.data for name, p in model.named_parameters()}
+    params.update(model.named_buffers())
     saved = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
     missing = [n for n in params if n not in saved]
     extra = [n for n in saved if n not in params]
@@ -325,10 +350,10 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
                 f"not in the model: {extra}" if extra else "") if s))
     for name, p in params.items():
         a = saved[name]
-        if a.shape != p.data.shape or a.dtype != p.data.dtype:
+        if a.shape != p.shape or a.dtype != p.dtype:
             raise ValueError(
                 f"{path}: parameter {name!r} is saved with shape {a.shape} and dtype {a.dtype}, "
-                f"the model's has shape {p.data.shape} and dtype {p.data.dtype}")
+                f"the model's has shape {p.shape} and dtype {p.dtype}")
 
     # -- generators of the model
     gens = dict(model_generators(model))
@@ -356,6 +381,23 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
 
     history = _history_from_arrays(arrays)
 
+    # -- scheduler: loaded after the optimizer (it reads the optimizer's groups), so its
+    # class and keys are checked here, before anything changes
+    scheduler_state = None
+    if scheduler is not None:
+        if "scheduler" not in arrays:
+            raise ValueError(f"{path}: the checkpoint holds no scheduler state")
+        saved_type = str(arrays["scheduler"])
+        if saved_type != type(scheduler).__name__:
+            raise ValueError(f"{path}: the checkpoint holds a {saved_type} state, the scheduler "
+                             f"is a {type(scheduler).__name__}")
+        scheduler_state = {k[len("scheduler."):]: v for k, v in arrays.items()
+                           if k.startswith("scheduler.")}
+        expected = set(scheduler.state_dict())
+        if set(scheduler_state) != expected:
+            raise ValueError(f"{path}: the scheduler state's keys {sorted(scheduler_state)} are "
+                             f"not those of this {type(scheduler).__name__} {sorted(expected)}")
+
     # -- optimizer: load_state_dict validates everything before changing anything,
     # so it goes first; nothing below can fail on checked input
     if optimizer is not None:
@@ -371,9 +413,13 @@ def load_checkpoint(path, model, optimizer=None, rng=None):
             optimizer.load_state_dict(state_dict)
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: optimizer state does not fit the optimizer: {err}") from None
-
+    if scheduler is not None:
+        try:
+            scheduler.load_state_dict(scheduler_state)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: scheduler state does not fit the scheduler: {err}") from None
     for name, p in params.items():
-        p.data[...] = saved[name]          # in place: layers and optimizer hold these arrays
+        p[...] = saved[name]               # in place: layers and optimizer hold these arrays
     for name, gen in gens.items():
         gen.bit_generator.state = gen_states[name]
     if rng is not None:

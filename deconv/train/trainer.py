@@ -50,6 +50,7 @@ import time
 import numpy as np
 
 from deconv.functional.validation import as_choice, as_int_at_least, as_real, as_samples
+from deconv.nn.utils import clip_grad_norm_, clip_grad_value_
 from deconv.train.checkpoint import (
     CHECKPOINT_NAME, HISTORY_KEYS, empty_history, load_checkpoint, model_generators,
     save_checkpoint,
@@ -197,6 +198,27 @@ def _auto_progress(stream):
 # the trainer
 # ---------------------------------------------------------------------------
 
+def _is_plateau(scheduler):
+    from deconv.optim.lr_scheduler import ReduceLROnPlateau
+    return isinstance(scheduler, ReduceLROnPlateau)
+
+
+def _check_scheduler(scheduler, optimizer):
+    """None, or a deconv scheduler made over ``optimizer`` (TypeError/ValueError naming it)."""
+    if scheduler is None:
+        return None
+    from deconv.optim.lr_scheduler import LRScheduler
+    if not isinstance(scheduler, LRScheduler):
+        kind = f"the class {scheduler.__name__}" if isinstance(scheduler, type) else \
+            f"a {type(scheduler).__name__}"
+        raise TypeError(f"scheduler must be a deconv.optim.lr_scheduler scheduler (StepLR, "
+                        f"OneCycleLR, ReduceLROnPlateau, ...) or None, got {kind}")
+    if getattr(scheduler, "optimizer", None) is not optimizer:
+        raise ValueError("scheduler was made for another optimizer than the trainer's: build "
+                         "it over the optimizer passed to Trainer")
+    return scheduler
+
+
 def _check_parts(model, loss, optimizer):
     """The model, loss and optimizer are instances of deconv's classes (not the
     classes themselves, nor arrays): TypeError naming the argument."""
@@ -209,6 +231,9 @@ def _check_parts(model, loss, optimizer):
             kind = f"the class {value.__name__}" if isinstance(value, type) else \
                 f"a {type(value).__name__}"
             raise TypeError(f"{name} must be an instance of {what}, got {kind}")
+    if getattr(loss, "reduction", None) == "none":
+        raise ValueError("loss must reduce each batch to a number: its reduction is 'none'; "
+                         "use reduction='mean' (or 'sum')")
 
 
 class Trainer:
@@ -252,6 +277,21 @@ class Trainer:
     stream : file-like, optional
         Where progress goes; default ``sys.stderr`` (looked up at each
         :meth:`fit`).
+    scheduler : deconv.optim.lr_scheduler scheduler, optional
+        Made over ``optimizer``; stepped after every optimizer step
+        (``scheduler_interval='batch'``, e.g. OneCycleLR, warm-up) or after
+        every epoch's validation (``'epoch'``, the default). ReduceLROnPlateau
+        steps per epoch on the validation metric (the epoch's train loss
+        without a validation set). Its state goes into the checkpoints.
+    scheduler_interval : {'epoch', 'batch'}, default 'epoch'
+    clip_grad_norm : float, optional
+        If given (> 0), :func:`deconv.nn.utils.clip_grad_norm_` scales the
+        gradients of the model's parameters to this total 2-norm before each
+        step (after the finiteness checks).
+    clip_grad_value : float, optional
+        If given (> 0), :func:`deconv.nn.utils.clip_grad_value_` clamps each
+        gradient element to ``[-v, v]`` before each step (before the norm
+        clipping when both are given).
 
     Attributes
     ----------
@@ -301,8 +341,19 @@ class Trainer:
     """
 
     def __init__(self, model, loss, optimizer, *, batch_size, epochs, seed, metric=None,
-                 out_dir=None, checkpoint_every=1, progress=None, stream=None):
+                 out_dir=None, checkpoint_every=1, progress=None, stream=None, scheduler=None,
+                 scheduler_interval="epoch", clip_grad_norm=None, clip_grad_value=None):
         _check_parts(model, loss, optimizer)
+        self.scheduler = _check_scheduler(scheduler, optimizer)
+        self.scheduler_interval = as_choice(scheduler_interval, "scheduler_interval",
+                                            ("epoch", "batch"))
+        if self.scheduler_interval == "batch" and _is_plateau(self.scheduler):
+            raise ValueError("scheduler_interval='batch' with ReduceLROnPlateau: it steps on "
+                             "an epoch's metric; use scheduler_interval='epoch'")
+        self.clip_grad_norm = None if clip_grad_norm is None else as_real(
+            clip_grad_norm, "clip_grad_norm", 0, low_open=True)
+        self.clip_grad_value = None if clip_grad_value is None else as_real(
+            clip_grad_value, "clip_grad_value", 0, low_open=True)
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
@@ -384,7 +435,8 @@ class Trainer:
         if path is None:
             raise ValueError("save_checkpoint needs a path (this Trainer has no out_dir)")
         save_checkpoint(path, self.model, self.optimizer, epoch=self.epoch, step=self.step,
-                        rng=self.rng, seed=self.seed, history=self.history)
+                        rng=self.rng, seed=self.seed, history=self.history,
+                        scheduler=self.scheduler)
         return path
 
     def load_checkpoint(self, path):
@@ -394,7 +446,8 @@ class Trainer:
         takes the saved state (the ``seed`` argument only matters for a fresh
         start).
         """
-        info = load_checkpoint(path, self.model, self.optimizer, rng=self.rng)
+        info = load_checkpoint(path, self.model, self.optimizer, rng=self.rng,
+                               scheduler=self.scheduler)
         self.epoch = info["epoch"]
         self.step = info["step"]
         self.history = info["history"]
@@ -470,6 +523,7 @@ class Trainer:
         n, bs = len(x_train), self.batch_size
         n_batches = -(-n // bs)
         named = self.model.named_parameters()
+        params = [p for _, p in named]
         t0 = time.perf_counter()
         progress.start_epoch(epoch, n_batches)
         order = self.rng.permutation(n)
@@ -496,8 +550,14 @@ class Trainer:
                         f"(loss {value:.6g}); the optimizer step was not taken (parameters are "
                         f"those after step {self.step})" + self._checkpoint_note(),
                         epoch=epoch, step=self.step + 1, tensor=f"gradient of {name!r}")
+            if self.clip_grad_value is not None:
+                clip_grad_value_(params, self.clip_grad_value)
+            if self.clip_grad_norm is not None:
+                clip_grad_norm_(params, self.clip_grad_norm)
             self.optimizer.step()
             self.step += 1
+            if self.scheduler is not None and self.scheduler_interval == "batch":
+                self.scheduler.step()
             # finite gradients can still overflow an update (a huge lr): stop before
             # such parameters could reach a checkpoint
             for name, p in named:
@@ -516,6 +576,11 @@ class Trainer:
             pred = self.predict(x_val)
             scorer = self.loss.forward if self.metric is None else self.metric
             val_metric = float(scorer(pred, y_val))
+        if self.scheduler is not None and self.scheduler_interval == "epoch":
+            if _is_plateau(self.scheduler):
+                self.scheduler.step(train_loss if val_metric is None else val_metric)
+            else:
+                self.scheduler.step()
         seconds = time.perf_counter() - t0
 
         self.epoch = epoch
