@@ -315,8 +315,8 @@ def gradcheck(obj, x, target=None, *, loss=None, eps=1e-6, rtol=1e-5, atol=1e-7,
         standard normal (``seed``), or ``L = loss(obj(x), target)`` if
         ``loss`` is given: the gradient with respect to ``x`` and to every
         parameter in :meth:`~deconv.nn.Module.named_parameters`. A Loss is
-        checked through ``obj(x, target)``, with respect to ``x`` (the
-        prediction).
+        checked through ``obj(x, target)`` (``<obj(x, target), r>`` for
+        ``reduction='none'``), with respect to ``x`` (the prediction).
     x : ndarray
         The input (or prediction), converted to a float64 copy; an integer
         input (indices for :class:`~deconv.nn.Embedding`) is passed as is
@@ -470,9 +470,16 @@ def _gradcheck(obj, x, target, loss, eps, rtol, atol, max_full_size, n_direction
         if not differentiable_input:
             raise ValueError("a loss is checked with respect to its prediction, which must be a "
                              "float array (and check_input=True)")
-        func = _Counter(lambda: float(obj.forward(x64, target)))
-        obj.forward(x64, target)
-        grad = obj.backward()
+        if getattr(obj, "reduction", None) == "none":
+            # the per-element loss array, through a random upstream gradient r
+            r = settings["rng"].standard_normal(np.shape(obj.forward(x64, target)))
+            func = _Counter(lambda: float(np.sum(obj.forward(x64, target) * r)))
+            obj.forward(x64, target)
+            grad = obj.backward(r)
+        else:
+            func = _Counter(lambda: float(obj.forward(x64, target)))
+            obj.forward(x64, target)
+            grad = obj.backward()
         checks = [_compare("prediction", func, x64, grad, **settings)]
         return GradcheckReport(repr(obj), checks, eps, func.count)
 

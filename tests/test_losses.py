@@ -412,3 +412,17 @@ def test_constructor_errors_name_the_argument(make, exc, message):
 def test_forward_errors_name_the_argument(call, exc, pattern):
     with pytest.raises(exc, match=pattern):
         call()
+
+
+def test_gradcheck_takes_a_loss_with_reduction_none():
+    from deconv import gradcheck
+    rng = np.random.default_rng(0)
+    pred, target = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    for loss in (nn.MSELoss(reduction="none"), nn.HuberLoss(reduction="none", delta=0.5)):
+        report = gradcheck.gradcheck(loss, pred, target=target)
+        assert report.passed, report
+    # and it can fail: a backward that drops the upstream gradient
+    broken = nn.MSELoss(reduction="none")
+    broken._backward = lambda cache, g: 2 * cache["d"] if "d" in cache else None
+    with pytest.raises(gradcheck.GradcheckError):
+        gradcheck.gradcheck(broken, pred, target=target)
