@@ -158,16 +158,22 @@ def _conv_transpose_padding(padding, nd, kernel, dilation, stride):
         f"padding must be an int, a tuple of {nd} ints, 'valid' or 'same', got {padding!r}")
 
 
-def _output_padding_for(output_size, x_shape, c_out, cfg):
+def output_padding_for(output_size, x_shape, c_out, kernel, stride, pad_before, pad_after,
+                       dilation):
     """Per-axis output_padding that gives ``output_size`` (PyTorch's
-    ConvTranspose rule: each size in [smallest, smallest + stride - 1])."""
-    sizes = as_output_size(output_size, cfg.nd, (x_shape[0], c_out))
-    axes = ("L",) if cfg.nd == 1 else ("H", "W")
+    ConvTranspose rule: each size in [smallest, smallest + stride - 1]).
+
+    The other arguments are normalised per-axis tuples; the ConvTranspose
+    layers call this too (for their padding modes)."""
+    nd = len(kernel)
+    sizes = as_output_size(output_size, nd, (x_shape[0], c_out))
+    axes = ("L",) if nd == 1 else ("H", "W")
     out = []
-    for axis, size, L, k, s, pb, pa, d in zip(axes, sizes, x_shape[2:], cfg.kernel, cfg.stride,
-                                              cfg.pad_before, cfg.pad_after, cfg.dilation):
+    for axis, size, L, k, s, pb, pa, d in zip(axes, sizes, x_shape[2:], kernel, stride,
+                                              pad_before, pad_after, dilation):
         try:
-            out.append(shapes.conv_transpose_output_padding(size, L, k, s, (pb, pa), d))
+            out.append(shapes.conv_transpose_output_padding(
+                size, L, k, s, pb if pb == pa else (pb, pa), d))
         except ValueError as err:
             raise ValueError(f"output_size={output_size!r} along axis {axis}: {err}") from None
     return tuple(out)
@@ -211,7 +217,9 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
             raise ValueError(
                 f"output_padding={output_padding!r} and output_size={output_size!r} both choose "
                 f"the output size: give one (output_size sets output_padding)")
-        cfg.output_padding = _output_padding_for(output_size, x.shape, c_out, cfg)
+        cfg.output_padding = output_padding_for(output_size, x.shape, c_out, cfg.kernel,
+                                                cfg.stride, cfg.pad_before, cfg.pad_after,
+                                                cfg.dilation)
     elif isinstance(padding, str) and padding == "same" and any(cfg.output_padding):
         raise ValueError(
             f"output_padding={output_padding!r} must be 0 with padding='same' (the output "
