@@ -166,16 +166,19 @@ def output_padding_for(output_size, x_shape, c_out, kernel, stride, pad_before, 
     The other arguments are normalised per-axis tuples; the ConvTranspose
     layers call this too (for their padding modes)."""
     nd = len(kernel)
-    sizes = as_output_size(output_size, nd, (x_shape[0], c_out))
+    sizes = as_output_size(output_size, nd, (x_shape[0], c_out),
+                           "(N, C_out) = (x.shape[0], weight.shape[1] * groups)")
     axes = ("L",) if nd == 1 else ("H", "W")
     out = []
-    for axis, size, L, k, s, pb, pa, d in zip(axes, sizes, x_shape[2:], kernel, stride,
-                                              pad_before, pad_after, dilation):
+    for i, (axis, size, L, k, s, pb, pa, d) in enumerate(zip(
+            axes, sizes, x_shape[2:], kernel, stride, pad_before, pad_after, dilation)):
         try:
             out.append(shapes.conv_transpose_output_padding(
                 size, L, k, s, pb if pb == pa else (pb, pa), d))
         except ValueError as err:
-            raise ValueError(f"output_size={output_size!r} along axis {axis}: {err}") from None
+            raise ValueError(
+                f"output_size={output_size!r} along axis {axis} (L = x.shape[{i + 2}], "
+                f"kernel_size = weight.shape[{i + 2}]): {err}") from None
     return tuple(out)
 
 

@@ -137,7 +137,8 @@ class _ConvNd(Module):
         kw = dict(stride=self.stride, padding=self.padding if padding is None else padding,
                   dilation=self.dilation, groups=self.groups)
         if self._transposed:
-            kw["output_padding"] = self.output_padding if output_padding is None else output_padding
+            kw["output_padding"] = (self.output_padding if output_padding is None
+                                    else output_padding)
         return kw
 
     def _pad_pairs(self):
@@ -423,7 +424,8 @@ Conv2d.__doc__ = _CONV_DOC.format(
 ConvTranspose1d.__doc__ = _CONV_DOC.format(
     padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
     kind="1-D transposed convolution layer", name="ConvTranspose1d", fn="conv_transpose1d",
-    tuple_kind="int or (int,)", padding="int, (int,), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
+    tuple_kind="int or (int,)",
+    padding="int, (int,), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
     output_padding=_OUTPUT_PADDING.format("int or (int,)"),
     wshape="(in_channels, out_channels/groups, kL)", fan_in="out_channels/groups * kL",
     fan_note=_CONVT_FAN, layout_in="(N, in_channels, L)", layout_out="(N, out_channels, L_out)",
