@@ -477,3 +477,28 @@ def test_a_bad_output_size_is_refused_before_any_work():
         # a valid output_size then meets the cap, naming the output
         with pytest.raises(ValueError, match="output"):
             deconv.conv_transpose2d(x, w, stride=2, output_size=(2048, 2048))
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("mode", ["zeros", "replicate", "circular"])
+def test_output_size_layer_is_the_adjoint_of_the_strided_conv_layer(nd, mode):
+    """Every size a stride-3 conv maps to the same output: forward(x, output_size=size)
+    is the adjoint of the Conv layer (same options and padding mode) on that size."""
+    rng = np.random.default_rng(7)
+    k = (3,) if nd == 1 else (3, 2)
+    conv_cls = nn.Conv1d if nd == 1 else nn.Conv2d
+    for size in (10, 11, 12):
+        spatial = (size,) * nd
+        conv = conv_cls(2, 3, k, stride=3, padding=1, bias=False, padding_mode=mode,
+                        dtype=np.float64, rng=0)
+        convt = LAYER[nd](3, 2, k, stride=3, padding=1, bias=False, padding_mode=mode,
+                          dtype=np.float64)
+        convt.weight.data[...] = conv.weight.data
+        y = rng.standard_normal((2, 2) + spatial)
+        cy = conv(y)
+        x = rng.standard_normal(cy.shape)
+        out = convt(x, output_size=spatial)
+        assert out.shape == y.shape
+        np.testing.assert_allclose(np.vdot(out, y), np.vdot(x, cy), rtol=1e-11)
+        # the input gradient of the adjoint is the conv itself
+        np.testing.assert_allclose(convt.backward(y), cy, rtol=1e-11, atol=1e-12)
