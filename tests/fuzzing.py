@@ -1278,6 +1278,12 @@ def all_targets():
         "threshold_mode": (st.sampled_from(["rel", "abs"]), "choice"),
         "cooldown": (st.integers(0, 1), "int"), "min_lr": _real(0.0, 1e-3),
         "eps": _real(1e-8)}, metric=True))
+    # issue 13: transposed-conv output sizes
+    for nd in (1, 2):
+        for same in (False, True):
+            for backward in (False, True):
+                targets.append(tsize_call(nd, backward, same))
+            targets.append(tsize_layer_call(nd, same))
     return targets
 
 
@@ -1420,3 +1426,105 @@ def _block_layer_args(name):
             x = _rand(draw, (1, C) + size, dtype)
         return ctor, x
     return make
+
+
+# --- issue 13: transposed-conv output sizes ---
+
+def _tsize_geometry(draw, nd, same):
+    """A transposed conv's geometry and a valid output: with ``same``, stride 1 and
+    padding 'same' (the output has the input's size); else an ``output_size``
+    drawn inside [smallest, smallest + stride - 1] per axis."""
+    k = [draw(st.integers(1, 3)) for _ in range(nd)]
+    d = [draw(st.integers(1, 2)) for _ in range(nd)]
+    if same:
+        size = [draw(st.integers(1, 4)) for _ in range(nd)]
+        return k, [1] * nd, d, "same", size, size
+    s = [draw(st.integers(1, 3)) for _ in range(nd)]
+    p = [draw(st.integers(0, 2)) for _ in range(nd)]
+    # the smallest output (n - 1) s - 2 p + d (k - 1) + 1 must be >= 1
+    size = [max(1, -(-(2 * pi - di * (ki - 1)) // si) + 1) + draw(st.integers(0, 2))
+            for ki, si, di, pi in zip(k, s, d, p)]
+    out = [(n - 1) * si - 2 * pi + di * (ki - 1) + 1 + draw(st.integers(0, si - 1))
+           for n, ki, si, di, pi in zip(size, k, s, d, p)]
+    return k, s, d, p, size, out
+
+
+def _tsize_options(draw, nd, same, k, s, d, p, N, c_out, out):
+    ints = f"ints{nd}"
+    opts = {"stride": Arg(_tuple_or_int(draw, s), ints),
+            "padding": Arg("same", "choice") if same else Arg(_tuple_or_int(draw, p), ints),
+            "dilation": Arg(_tuple_or_int(draw, d), ints)}
+    if not same:
+        if draw(st.booleans()):
+            opts["output_size"] = Arg((N, c_out) + tuple(out), "shape")
+        else:
+            opts["output_size"] = Arg(list(out) if draw(st.booleans()) else tuple(out), f"size{nd}")
+    return opts
+
+
+def tsize_call(nd, backward, same):
+    """conv_transpose{1,2}d (and backward) given output_size, or with padding='same'."""
+    fn = getattr(deconv, f"conv_transpose{nd}d" + ("_backward" if backward else ""))
+
+    def build(draw):
+        dtype = _dtype(draw)
+        N, G = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        c_in_g, c_out_g = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        k, s, d, p, size, out = _tsize_geometry(draw, nd, same)
+        args = {}
+        if backward:
+            args["grad_output"] = Arg(_rand(draw, (N, G * c_out_g) + tuple(out), dtype), "array")
+        args["x"] = Arg(_rand(draw, (N, G * c_in_g) + tuple(size), dtype), "array")
+        args["weight"] = Arg(_rand(draw, (G * c_in_g, c_out_g) + tuple(k), dtype), "array")
+        if not backward:
+            bias = _rand(draw, (G * c_out_g,), dtype) if draw(st.booleans()) else None
+            args["bias"] = Arg(bias, "bias")
+        args.update(_tsize_options(draw, nd, same, k, s, d, p, N, G * c_out_g, out))
+        args["groups"] = Arg(G, "int")
+        return args
+
+    def run(a):
+        first = a.pop("grad_output") if backward else None
+        x, w = a.pop("x"), a.pop("weight")
+        if backward:
+            return fn(first, x, w, **a)
+        return fn(x, w, a.pop("bias"), **a)
+
+    tag = "(padding='same')" if same else "(output_size)"
+    return Target(fn.__name__ + tag, build, run)
+
+
+def tsize_layer_call(nd, same):
+    """nn.ConvTranspose{1,2}d: forward(x, output_size) or padding='same', then backward."""
+    cls = getattr(nn, f"ConvTranspose{nd}d")
+
+    def build(draw):
+        dtype = _dtype(draw)
+        N, G = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        c_in, c_out = G * draw(st.integers(1, 3)), G * draw(st.integers(1, 3))
+        k, s, d, p, size, out = _tsize_geometry(draw, nd, same)
+        opts = _tsize_options(draw, nd, same, k, s, d, p, N, c_out, out)
+        output_size = opts.pop("output_size", None)
+        ctor = {"in_channels": Arg(c_in, "int"), "out_channels": Arg(c_out, "int"),
+                "kernel_size": Arg(_tuple_or_int(draw, k), f"ints{nd}"), **opts,
+                "groups": Arg(G, "int"), "bias": Arg(draw(st.booleans()), "bool"),
+                "dtype": Arg(dtype, "choice")}
+        if same:
+            ctor["padding_mode"] = Arg(draw(st.sampled_from(["zeros", "replicate"])), "choice")
+        x = _rand(draw, (N, c_in) + tuple(size), dtype)
+        args = dict(ctor, x=Arg(x, "array"))
+        if output_size is not None:
+            args["output_size"] = output_size
+        layer = cls(**{n: v.value for n, v in ctor.items()})
+        y = layer(x, None if output_size is None else output_size.value)
+        args["grad_output"] = Arg(Follow(_rand(draw, y.shape, y.dtype)), "array")
+        return args
+
+    def run(a):
+        x, g = a.pop("x"), a.pop("grad_output")
+        output_size = a.pop("output_size", None)
+        layer = cls(**a)
+        return layer.backward(_grad(g, layer(x, output_size)))
+
+    tag = "(padding='same')" if same else "(output_size)"
+    return Target(f"nn.ConvTranspose{nd}d{tag}", build, run)

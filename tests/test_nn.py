@@ -773,7 +773,7 @@ def test_repr_is_torch_like():
     (lambda: nn.Conv2d(3, 8, 3, rng="seed"), TypeError, "rng"),
     (lambda: nn.Conv2d(3, 8, 3, bias=1), TypeError, "bias"),
     (lambda: nn.ConvTranspose2d(3, 8, 3, stride=2, output_padding=2), ValueError, "output_padding"),
-    (lambda: nn.ConvTranspose1d(3, 8, 3, padding="same"), ValueError, "padding"),
+    (lambda: nn.ConvTranspose1d(3, 8, 3, stride=2, padding="same"), ValueError, "padding"),
     (lambda: nn.MaxPool2d(2, padding=2), ValueError, "padding"),
     (lambda: nn.MaxPool1d(0), ValueError, "kernel_size"),
     (lambda: nn.AvgPool2d(2, divisor_override=0), ValueError, "divisor_override"),

@@ -27,6 +27,7 @@ from deconv.kernels.threads import call, kernel_chunks
 from deconv.functional.validation import (
     LAYOUT,
     as_float_array,
+    as_output_size,
     as_positive_int,
     as_positive_tuple,
     as_tuple,
@@ -138,7 +139,51 @@ def _conv_config(x, weight, bias, stride, padding, dilation, groups, nd):
     return x, weight, bias, cfg, out
 
 
-def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+def _conv_transpose_padding(padding, nd, kernel, dilation, stride):
+    """Cropping as ``(before, after)`` tuples. 'same' is the adjoint of conv's
+    'same': it crops what that conv pads, so the output keeps the input's size."""
+    if not isinstance(padding, str):
+        pad = as_tuple(padding, nd, "padding", minimum=0)
+        return pad, pad
+    if padding == "valid":
+        return (0,) * nd, (0,) * nd
+    if padding == "same":
+        if any(s != 1 for s in stride):
+            raise ValueError(
+                f"padding='same' needs stride 1 for a transposed conv, got stride={stride}: "
+                f"with stride s the output is about s times the input, never its size")
+        pairs = [shapes.same_padding(k, d) for k, d in zip(kernel, dilation)]
+        return tuple(p[0] for p in pairs), tuple(p[1] for p in pairs)
+    raise ValueError(
+        f"padding must be an int, a tuple of {nd} ints, 'valid' or 'same', got {padding!r}")
+
+
+def output_padding_for(output_size, x_shape, c_out, kernel, stride, pad_before, pad_after,
+                       dilation):
+    """Per-axis output_padding that gives ``output_size`` (PyTorch's
+    ConvTranspose rule: each size in [smallest, smallest + stride - 1]).
+
+    The other arguments are normalised per-axis tuples; the ConvTranspose
+    layers call this too (for their padding modes)."""
+    nd = len(kernel)
+    sizes = as_output_size(output_size, nd, (x_shape[0], c_out),
+                           "(N, C_out) = (x.shape[0], weight.shape[1] * groups)")
+    axes = ("L",) if nd == 1 else ("H", "W")
+    out = []
+    for i, (axis, size, L, k, s, pb, pa, d) in enumerate(zip(
+            axes, sizes, x_shape[2:], kernel, stride, pad_before, pad_after, dilation)):
+        try:
+            out.append(shapes.conv_transpose_output_padding(
+                size, L, k, s, pb if pb == pa else (pb, pa), d))
+        except ValueError as err:
+            raise ValueError(
+                f"output_size={output_size!r} along axis {axis} (L = x.shape[{i + 2}], "
+                f"kernel_size = weight.shape[{i + 2}]): {err}") from None
+    return tuple(out)
+
+
+def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, groups, dilation, nd,
+                           output_size=None):
     """Validate a transposed-convolution call; return (x, weight, bias, config, output
     spatial shape), the arrays checked, not yet copied (see :func:`_ready`)."""
     x = as_float_array(x, "x")
@@ -161,20 +206,31 @@ def _conv_transpose_config(x, weight, bias, stride, padding, output_padding, gro
     groups = _check_groups(groups, c_in)
     c_out = weight.shape[1] * groups
     check_bias(bias, c_out, "C_out = weight.shape[1] * groups")
-    if isinstance(padding, str):
-        raise ValueError(f"padding must be an int or a tuple of ints for a transposed conv, got {padding!r}")
     cfg = _Config()
     cfg.nd = nd
     cfg.kernel = tuple(weight.shape[2:])
     cfg.stride = as_positive_tuple(stride, nd, "stride")
     cfg.dilation = as_positive_tuple(dilation, nd, "dilation")
-    cfg.pad_before = cfg.pad_after = as_tuple(padding, nd, "padding", minimum=0)
+    cfg.pad_before, cfg.pad_after = _conv_transpose_padding(padding, nd, cfg.kernel,
+                                                            cfg.dilation, cfg.stride)
     cfg.output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)
     cfg.groups = groups
+    if output_size is not None:
+        if any(cfg.output_padding):
+            raise ValueError(
+                f"output_padding={output_padding!r} and output_size={output_size!r} both choose "
+                f"the output size: give one (output_size sets output_padding)")
+        cfg.output_padding = output_padding_for(output_size, x.shape, c_out, cfg.kernel,
+                                                cfg.stride, cfg.pad_before, cfg.pad_after,
+                                                cfg.dilation)
+    elif isinstance(padding, str) and padding == "same" and any(cfg.output_padding):
+        raise ValueError(
+            f"output_padding={output_padding!r} must be 0 with padding='same' (the output "
+            f"has the input's size)")
     out = tuple(
-        shapes.conv_transpose_output_size(size, k, s, p, op, d)
-        for size, k, s, p, op, d in zip(x.shape[2:], cfg.kernel, cfg.stride, cfg.pad_before,
-                                          cfg.output_padding, cfg.dilation)
+        shapes.conv_transpose_output_size(size, k, s, (pb, pa), op, d)
+        for size, k, s, pb, pa, op, d in zip(x.shape[2:], cfg.kernel, cfg.stride, cfg.pad_before,
+                                              cfg.pad_after, cfg.output_padding, cfg.dilation)
     )
     return x, weight, bias, cfg, out
 
@@ -434,9 +490,10 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
-def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd):
+def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd,
+                    output_size):
     x, weight, bias, cfg, out = _conv_transpose_config(
-        x, weight, bias, stride, padding, output_padding, groups, dilation, nd)
+        x, weight, bias, stride, padding, output_padding, groups, dilation, nd, output_size)
     x, weight, bias = _ready("output", [((x.shape[0], weight.shape[1] * cfg.groups) + out, x.dtype)],
                              x=x, weight=weight, bias=bias)
     H_out, W_out = (1,) + out if nd == 1 else out
@@ -453,9 +510,9 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
 
 
 def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding, groups,
-                             dilation, nd):
+                             dilation, nd, output_size):
     x, weight, _, cfg, out = _conv_transpose_config(
-        x, weight, None, stride, padding, output_padding, groups, dilation, nd)
+        x, weight, None, stride, padding, output_padding, groups, dilation, nd, output_size)
     c_out = weight.shape[1] * cfg.groups
     grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], c_out) + out, cfg,
                                   f"conv_transpose{nd}d")
@@ -647,7 +704,7 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1, *, output_size=None):
     """2-D transposed convolution ("deconvolution"), as ``torch.nn.functional.conv_transpose2d``.
 
     The adjoint of :func:`conv2d`: each input pixel scatters a copy of the
@@ -659,14 +716,22 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     weight : ndarray, shape (C_in, C_out/groups, kH, kW)
     bias : ndarray, shape (C_out,), optional
     stride : int or (int, int)
-    padding : int or (int, int)
+    padding : int, (int, int), 'valid' or 'same'
         Removes ``padding`` rows/columns from both sides of the full output
-        (the conv whose adjoint this is had this zero padding).
+        (the conv whose adjoint this is had this zero padding). ``'valid'``
+        is 0. ``'same'`` (stride 1 only; not in PyTorch) is the adjoint of
+        :func:`conv2d`'s ``'same'``: it crops ``d*(k-1)`` in all, the odd
+        extra element at the bottom/right, so ``H_out = H`` and
+        ``W_out = W``.
     output_padding : int or (int, int)
         Extra rows/columns added at the bottom/right, ``< max(stride, dilation)``;
         it picks which of the input sizes of the strided conv is produced.
     groups : int
     dilation : int or (int, int)
+    output_size : (int, int) or (int, int, int, int), keyword-only, optional
+        The output's spatial size, or its full shape ``(N, C_out, H_out,
+        W_out)``, as ``torch.nn.ConvTranspose2d.forward(x, output_size)``:
+        it sets ``output_padding`` (which must then be 0) per axis.
 
     Returns
     -------
@@ -675,8 +740,14 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     Notes
     -----
     ``H_out = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding_H + 1``
-    (likewise ``W_out``); see :func:`deconv.shapes.conv_transpose_output_size`
-    and :func:`deconv.shapes.inverse_output_padding`.
+    (likewise ``W_out``; with ``'same'`` ``pH_before + pH_after`` for
+    ``2*pH``); see :func:`deconv.shapes.conv_transpose_output_size` and
+    :func:`deconv.shapes.inverse_output_padding`.
+
+    A given ``output_size`` must lie, per axis, in ``[H_min, H_min + sH - 1]``
+    with ``H_min`` the size for ``output_padding=0`` (PyTorch's rule, with
+    or without dilation; :func:`deconv.shapes.conv_transpose_size_range`),
+    and ``output_padding_H = H_out - H_min``.
 
     Examples
     --------
@@ -688,12 +759,19 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
            [2., 2., 4., 2., 2.],
            [1., 1., 2., 1., 1.],
            [1., 1., 2., 1., 1.]])
+    >>> deconv.conv_transpose2d(x, w, stride=2, padding=1, output_size=(4, 4)).shape
+    (1, 1, 4, 4)
+    >>> deconv.conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), padding="same")[0, 0]
+    array([[1., 2., 2.],
+           [2., 4., 4.],
+           [2., 4., 4.]])
     """
-    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 2)
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                           output_size)
 
 
 def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
-                     dilation=1):
+                     dilation=1, *, output_size=None):
     """1-D transposed convolution, as ``torch.nn.functional.conv_transpose1d``.
 
     Parameters
@@ -701,8 +779,13 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     x : ndarray, shape (N, C_in, L)
     weight : ndarray, shape (C_in, C_out/groups, kL)
     bias : ndarray, shape (C_out,), optional
-    stride, padding, output_padding, groups, dilation : int
+    stride, output_padding, groups, dilation : int
         As in :func:`conv_transpose2d`.
+    padding : int, (int,), 'valid' or 'same'
+        As in :func:`conv_transpose2d` (``'same'``: stride 1, ``L_out = L``).
+    output_size : (int,) or (int, int, int), keyword-only, optional
+        ``(L_out,)`` or ``(N, C_out, L_out)``; sets ``output_padding``, as
+        ``torch.nn.ConvTranspose1d.forward(x, output_size)``.
 
     Returns
     -------
@@ -710,20 +793,26 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     Notes
     -----
-    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``.
+    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. A given
+    ``output_size`` must lie in ``[L_min, L_min + s - 1]``, ``L_min`` the
+    size for ``output_padding=0``; then ``output_padding = L_out - L_min``.
 
     Examples
     --------
     >>> import numpy as np, deconv
     >>> deconv.conv_transpose1d(np.array([[[1.0, 2.0]]]), np.array([[[1.0, 1.0, 1.0]]]), stride=2)
     array([[[1., 1., 3., 2., 2.]]])
+    >>> deconv.conv_transpose1d(np.array([[[1.0, 2.0]]]), np.array([[[1.0, 1.0, 1.0]]]), stride=2,
+    ...                         output_size=[6])
+    array([[[1., 1., 3., 2., 2., 0.]]])
     """
-    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1)
+    return _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                           output_size)
 
 
 @refuse_positional_bias
 def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, output_size=None):
     """Gradients of :func:`conv_transpose2d` with respect to input, weight and bias.
 
     Parameters
@@ -731,7 +820,7 @@ def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     grad_output : ndarray, shape (N, C_out, H_out, W_out)
     x : ndarray, shape (N, C_in, H, W)
     weight : ndarray, shape (C_in, C_out/groups, kH, kW)
-    stride, padding, output_padding, groups, dilation : keyword-only
+    stride, padding, output_padding, groups, dilation, output_size : keyword-only
         As given to :func:`conv_transpose2d` (no ``bias``: see :func:`conv2d_backward`).
 
     Returns
@@ -744,7 +833,8 @@ def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     Notes
     -----
     ``H_out = (H-1)*sH - 2*pH + dH*(kH-1) + output_padding_H + 1`` (likewise
-    ``W_out``), as in :func:`conv_transpose2d`.
+    ``W_out``), as in :func:`conv_transpose2d`; ``output_size``, when given,
+    sets ``output_padding`` as there.
 
     Examples
     --------
@@ -756,12 +846,12 @@ def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
            [9., 9.]])
     """
     return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
-                                    groups, dilation, 2)
+                                    groups, dilation, 2, output_size)
 
 
 @refuse_positional_bias
 def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, output_size=None):
     """Gradients of :func:`conv_transpose1d` with respect to input, weight and bias.
 
     Parameters
@@ -769,7 +859,7 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     grad_output : ndarray, shape (N, C_out, L_out)
     x : ndarray, shape (N, C_in, L)
     weight : ndarray, shape (C_in, C_out/groups, kL)
-    stride, padding, output_padding, groups, dilation : keyword-only
+    stride, padding, output_padding, groups, dilation, output_size : keyword-only
         As given to :func:`conv_transpose1d` (no ``bias``: see :func:`conv2d_backward`).
 
     Returns
@@ -780,7 +870,8 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
 
     Notes
     -----
-    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``.
+    ``L_out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``; ``output_size``,
+    when given, sets ``output_padding`` as in :func:`conv_transpose1d`.
 
     Examples
     --------
@@ -791,4 +882,4 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     (array([[[3., 3.]]]), array([5.]))
     """
     return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
-                                    groups, dilation, 1)
+                                    groups, dilation, 1, output_size)

@@ -105,20 +105,30 @@ def conv_transpose_output_size(input_size, kernel_size, stride=1, padding=0,
                                output_padding=0, dilation=1):
     """Output length of a transposed convolution along one dimension.
 
+    Parameters
+    ----------
+    input_size, kernel_size, stride, output_padding, dilation : int
+    padding : int or (int, int)
+        Cropped from both ends, or ``(before, after)`` (the transposed
+        ``'same'``, see :func:`same_padding`).
+
     Notes
     -----
-    ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``: the input length
-    of the convolution whose adjoint this is. A strided convolution maps
-    ``s`` different input lengths to the same output length; ``output_padding``
-    (``0 <= output_padding < max(s, d)``) chooses among them, see
-    :func:`inverse_output_padding`.
+    ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1`` (``p_before +
+    p_after`` for ``2p``): the input length of the convolution whose adjoint
+    this is. A strided convolution maps ``s`` different input lengths to the
+    same output length; ``output_padding`` (``0 <= output_padding < max(s,
+    d)``) chooses among them, see :func:`inverse_output_padding` and
+    :func:`conv_transpose_size_range`.
     """
+    before, after = _pad_pair(padding)
     if output_padding >= max(stride, dilation):
         raise ValueError(
             f"output_padding={output_padding} must be smaller than max(stride, dilation)="
             f"{max(stride, dilation)} (stride={stride}, dilation={dilation})"
         )
-    out = (input_size - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
+    out = ((input_size - 1) * stride - before - after + dilation * (kernel_size - 1)
+           + output_padding + 1)
     if out < 1:
         raise ValueError(
             f"transposed convolution output size would be {out} (input size {input_size}, "
@@ -300,3 +310,74 @@ def pad_kept_size(input_size, before, after):
 
 
 __all__ += ["pad_output_size", "pad_kept_size"]
+
+
+# --- transposed-conv output sizes (issue 13) ---
+
+__all__ += ["conv_transpose_size_range"]
+
+
+def conv_transpose_size_range(input_size, kernel_size, stride=1, padding=0, dilation=1):
+    """The output lengths ``(smallest, largest)`` a transposed conv's ``output_size`` may ask for.
+
+    Parameters
+    ----------
+    input_size, kernel_size, stride, dilation : int
+    padding : int or (int, int)
+        As in :func:`conv_transpose_output_size`.
+
+    Notes
+    -----
+    ``smallest = (L-1)*s - 2p + d*(k-1) + 1`` (the output with
+    ``output_padding=0``) and ``largest = smallest + s - 1``: the ``s`` input
+    lengths of the strided convolution that give ``L``. The ``output_padding``
+    that gives ``out`` is ``out - smallest``. This is PyTorch's rule for
+    ``ConvTranspose{1,2}d.forward(x, output_size)``, dilation or not (the
+    functional op's ``output_padding < max(s, d)`` allows more when ``d > s``,
+    the layer's ``output_size`` does not). When ``smallest < 1`` the range
+    starts at 1; raises ``ValueError`` when no length >= 1 is in it.
+
+    >>> conv_transpose_size_range(16, 3, stride=2, padding=1)   # 31 or 32
+    (31, 32)
+    >>> conv_transpose_size_range(5, 4, padding=(1, 2))         # the transposed 'same'
+    (5, 5)
+    """
+    before, after = _pad_pair(padding)
+    smallest = (input_size - 1) * stride - before - after + dilation * (kernel_size - 1) + 1
+    largest = smallest + stride - 1
+    if largest < 1:
+        raise ValueError(
+            f"a transposed convolution of input size {input_size} (kernel_size={kernel_size}, "
+            f"stride={stride}, padding={padding}, dilation={dilation}) has no output size >= 1: "
+            f"(L-1)*stride - 2*padding + dilation*(kernel_size-1) + 1 = {smallest}, "
+            f"up to {largest} with output_padding"
+        )
+    return max(smallest, 1), largest
+
+
+__all__ += ["conv_transpose_output_padding"]
+
+
+def conv_transpose_output_padding(output_size, input_size, kernel_size, stride=1, padding=0,
+                                  dilation=1):
+    """The ``output_padding`` with which a transposed conv gives ``output_size``.
+
+    Notes
+    -----
+    ``output_padding = out - ((L-1)*s - 2p + d*(k-1) + 1)``, for ``out`` in
+    :func:`conv_transpose_size_range`; any other ``out`` raises
+    ``ValueError`` naming that range.
+
+    >>> conv_transpose_output_padding(32, 16, 3, stride=2, padding=1)
+    1
+    """
+    smallest, largest = conv_transpose_size_range(input_size, kernel_size, stride, padding,
+                                                  dilation)
+    if not smallest <= output_size <= largest:
+        raise ValueError(
+            f"output_size {output_size} is impossible: expected a size in [{smallest}, "
+            f"{largest}] ((L-1)*stride - 2*padding + dilation*(kernel_size-1) + 1, plus "
+            f"0 to stride-1; L={input_size}, kernel_size={kernel_size}, stride={stride}, "
+            f"padding={padding}, dilation={dilation})"
+        )
+    return output_size - (largest - stride + 1)

@@ -776,3 +776,28 @@ def as_finite_real_array(value, name, what="finite real numbers"):
         raise ValueError(f"{name} must hold finite numbers, got "
                          f"{float(array[~np.isfinite(array)][0])!r} in an array of shape {array.shape}")
     return array
+
+
+# --- transposed-conv output sizes (issue 13) ---
+
+def as_output_size(value, nd, leading, leading_from="(N, C)", name="output_size"):
+    """A requested output shape: ``nd`` spatial sizes, or the full ``(N, C, *spatial)``
+    whose ``(N, C)`` must equal ``leading`` (``leading_from`` says where it comes
+    from); returns the spatial sizes as a tuple."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(
+            f"{name} must be a sequence of {nd} or {nd + 2} ints or None, got {value!r}")
+    if len(value) not in (nd, nd + 2):
+        raise ValueError(
+            f"{name} must have {nd} entries (the spatial sizes) or {nd + 2} (the full shape "
+            f"{LAYOUT[nd]}), got {value!r}")
+    sizes = tuple(as_int(v, name) for v in value)
+    if len(sizes) == nd + 2:
+        if sizes[:2] != tuple(leading):
+            raise ValueError(
+                f"{name}={value!r} must start with the output's batch and channel sizes "
+                f"{leading_from} = {tuple(leading)}")
+        sizes = sizes[2:]
+    if any(s < 1 for s in sizes):
+        raise ValueError(f"{name} must have spatial sizes >= 1, got {value!r}")
+    return sizes

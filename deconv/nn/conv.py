@@ -47,6 +47,7 @@ class _ConvNd(Module):
             self.kernel_size = as_tuple(kernel_size, nd, "kernel_size", minimum=1)
             self.stride = as_tuple(stride, nd, "stride", minimum=1)
             self.dilation = as_tuple(dilation, nd, "dilation", minimum=1)
+            output_padding_tuple = as_tuple(output_padding, nd, "output_padding", minimum=0)
             self.groups = as_positive_int(groups, "groups")
             if self.in_channels % self.groups:
                 raise ValueError(
@@ -55,10 +56,6 @@ class _ConvNd(Module):
                 raise ValueError(
                     f"out_channels={self.out_channels} must be divisible by groups={self.groups}")
             if isinstance(padding, str):
-                if self._transposed:
-                    raise ValueError(
-                        f"padding must be an int or a tuple of {nd} ints for a transposed "
-                        f"convolution, got {padding!r}")
                 if padding not in ("valid", "same"):
                     raise ValueError(
                         f"padding must be an int, a tuple of {nd} ints, 'valid' or 'same', "
@@ -67,10 +64,14 @@ class _ConvNd(Module):
                     raise ValueError(
                         f"padding='same' is not supported for strided convolutions "
                         f"(stride={self.stride})")
+                if padding == "same" and self._transposed and any(output_padding_tuple):
+                    raise ValueError(
+                        f"output_padding={output_padding!r} must be 0 with padding='same' "
+                        f"(the output has the input's size)")
                 self.padding = padding
             else:
                 self.padding = as_tuple(padding, nd, "padding", minimum=0)
-            self.output_padding = as_tuple(output_padding, nd, "output_padding", minimum=0)
+            self.output_padding = output_padding_tuple
             for op, s, d in zip(self.output_padding, self.stride, self.dilation):
                 if op >= max(s, d):
                     raise ValueError(
@@ -130,24 +131,41 @@ class _ConvNd(Module):
         self._check_parameter_dtype(x, self.weight.dtype)
         return x
 
-    def _kwargs(self, padding=None):
-        """The options of the functional ops, by keyword (``padding`` replaces the layer's)."""
+    def _kwargs(self, padding=None, output_padding=None):
+        """The options of the functional ops, by keyword (``padding`` and
+        ``output_padding`` replace the layer's)."""
         kw = dict(stride=self.stride, padding=self.padding if padding is None else padding,
                   dilation=self.dilation, groups=self.groups)
         if self._transposed:
-            kw["output_padding"] = self.output_padding
+            kw["output_padding"] = (self.output_padding if output_padding is None
+                                    else output_padding)
         return kw
+
+    def _pad_pairs(self):
+        """``(before, after)`` zero padding (conv) or cropping (transposed) per axis."""
+        if self.padding == "valid":
+            return [(0, 0)] * self._nd
+        if self.padding == "same":
+            return [shapes.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
+        return [(p, p) for p in self.padding]
 
     def _mode_pad(self):
         """The pad tuple of ``padding_mode`` (last axis first), or None when the
         convolution pads with zeros itself."""
         if self.padding_mode == "zeros" or self.padding == "valid":
             return None
-        if self.padding == "same":
-            pairs = [shapes.same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
-        else:
-            pairs = [(p, p) for p in self.padding]
-        return tuple(v for pair in pairs[::-1] for v in pair)
+        return tuple(v for pair in self._pad_pairs()[::-1] for v in pair)
+
+    def _output_padding(self, x, output_size):
+        """The layer's output_padding, or the one that gives ``output_size``
+        (as torch, which then ignores the layer's)."""
+        if output_size is None:
+            return self.output_padding
+        pairs = self._pad_pairs()
+        with prefixed(self):
+            return _conv.output_padding_for(
+                output_size, x.shape, self.out_channels, self.kernel_size, self.stride,
+                tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), self.dilation)
 
     def forward(self, x):
         """Apply the convolution.
@@ -161,15 +179,20 @@ class _ConvNd(Module):
         -------
         y : ndarray, shape (N, out_channels, *spatial_out)
         """
+        return self._forward(x, None)
+
+    def _forward(self, x, output_size):
+        """The forward of both kinds; ``output_size`` (transposed only) or None."""
         x = self._check_input(x)
         w = self.weight.data
         b = None if self.bias is None else self.bias.data
         fn = self._functional[0]
         pad = self._mode_pad()
+        op = self._output_padding(x, output_size) if self._transposed else None
         if pad is None:
             with prefixed(self):
-                y = fn(x, w, bias=b, **self._kwargs())     # (N, C_out, *spatial_out)
-            self._save(y, x=x, w=w)
+                y = fn(x, w, bias=b, **self._kwargs(output_padding=op))  # (N, C_out, *spatial_out)
+            self._save(y, x=x, w=w, output_padding=op)
         elif not self._transposed:
             with prefixed(self):
                 xp = _padding.padded(x, pad=pad, mode=self.padding_mode, value=0.0,
@@ -179,16 +202,17 @@ class _ConvNd(Module):
         else:
             with prefixed(self):
                 out_shape = x.shape[:1] + (self.out_channels,) + tuple(
-                    shapes.conv_transpose_output_size(L, k, s, p, op, d) for L, k, s, p, op, d in
-                    zip(x.shape[2:], self.kernel_size, self.stride, self.padding,
-                        self.output_padding, self.dilation))
-                yp = fn(x, w, bias=None, **self._kwargs(padding=0))     # (N, C_out, *padded)
+                    shapes.conv_transpose_output_size(L, k, s, pair, opi, d)
+                    for L, k, s, pair, opi, d in zip(x.shape[2:], self.kernel_size, self.stride,
+                                                     self._pad_pairs(), op, self.dilation))
+                # (N, C_out, *padded)
+                yp = fn(x, w, bias=None, **self._kwargs(padding=0, output_padding=op))
                 # the adjoint of padding: the border folds back onto what it copied
                 y = _padding.padded_backward(yp, input_shape=out_shape, pad=pad,
                                              mode=self.padding_mode, pad_name="padding")
             if b is not None:
                 y += b.reshape((1, -1) + (1,) * self._nd)
-            self._save(y, x=x, w=w)
+            self._save(y, x=x, w=w, output_padding=op)
         return y
 
     def backward(self, grad_output):
@@ -205,9 +229,10 @@ class _ConvNd(Module):
         c, g = self._saved_and_grad(grad_output)
         fn = self._functional[1]
         pad = self._mode_pad()
+        op = c.get("output_padding")
         with prefixed(self):
             if pad is None:
-                gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs())
+                gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(output_padding=op))
             elif not self._transposed:
                 gxp, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(padding=0))
                 gi = _padding.padded_backward(gxp, input_shape=c["input_shape"], pad=pad,
@@ -215,7 +240,7 @@ class _ConvNd(Module):
             else:
                 gp = _padding.padded(g, pad=pad, mode=self.padding_mode, value=0.0,
                                      pad_name="padding")
-                gi, gw, _ = fn(gp, c["x"], c["w"], **self._kwargs(padding=0))
+                gi, gw, _ = fn(gp, c["x"], c["w"], **self._kwargs(padding=0, output_padding=op))
                 # the bias was added after the fold: its gradient sums g, not gp
                 gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         self.weight.grad += gw
@@ -294,9 +319,39 @@ class Conv2d(_ConvNd):
                          groups, bias, padding_mode, dtype, rng)
 
 
-class ConvTranspose1d(_ConvNd):
-    _nd = 1
+class _ConvTransposeNd(_ConvNd):
+    """The transposed layers' forward, which (as torch's) may be given the output size."""
+
     _transposed = True
+
+    def __call__(self, x, output_size=None):
+        """``layer(x, output_size)`` is ``layer.forward(x, output_size)``."""
+        return self.forward(x, output_size)
+
+    def forward(self, x, output_size=None):
+        """Apply the transposed convolution.
+
+        Parameters
+        ----------
+        x : ndarray, shape (N, in_channels, *spatial)
+            dtype of the parameters.
+        output_size : sequence of ints, optional
+            The output's spatial size, or its full shape ``(N, out_channels,
+            *spatial_out)``, as torch's ``forward(input, output_size)``: it
+            picks the ``output_padding`` of this call (the layer's own is then
+            ignored, as in torch). Per axis the size must lie in ``[out_min,
+            out_min + stride - 1]``, ``out_min`` the size for
+            ``output_padding=0``.
+
+        Returns
+        -------
+        y : ndarray, shape (N, out_channels, *spatial_out)
+        """
+        return self._forward(x, output_size)
+
+
+class ConvTranspose1d(_ConvTransposeNd):
+    _nd = 1
     _functional = (_conv.conv_transpose1d, _conv.conv_transpose1d_backward)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -307,9 +362,8 @@ class ConvTranspose1d(_ConvNd):
                          groups, bias, padding_mode, dtype, rng, output_padding)
 
 
-class ConvTranspose2d(_ConvNd):
+class ConvTranspose2d(_ConvTransposeNd):
     _nd = 2
-    _transposed = True
     _functional = (_conv.conv_transpose2d, _conv.conv_transpose2d_backward)
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
@@ -325,7 +379,11 @@ _CONV_SIZE = ("per axis\n    ``out = floor((L + 2p - d*(k-1) - 1)/s) + 1``\n    
               "puts an odd extra pad at the end).")
 _CONVT_SIZE = ("per axis\n    ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``;\n    "
                ":func:`deconv.shapes.inverse_output_padding` gives the\n    "
-               "``output_padding`` that undoes a strided conv.")
+               "``output_padding`` that undoes a strided conv, and\n    "
+               "``forward(x, output_size)`` picks it from the wanted size\n    "
+               "(in ``[out_min, out_min + s - 1]``, as torch). ``'same'``\n    "
+               "(stride 1; not in torch) keeps the size: the adjoint of the\n    "
+               "conv's ``'same'``, it crops an odd extra element at the end.")
 _CONVT_FAN = ",\n    since torch takes ``weight.shape[1]`` for transposed convs too"
 _OUTPUT_PADDING = "output_padding : {}\n        ``< max(stride, dilation)`` per axis.\n    "
 _CONV_MODE = ("``'zeros'``: the convolution's own zero padding. The others pad ``x``\n"
@@ -366,7 +424,8 @@ Conv2d.__doc__ = _CONV_DOC.format(
 ConvTranspose1d.__doc__ = _CONV_DOC.format(
     padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
     kind="1-D transposed convolution layer", name="ConvTranspose1d", fn="conv_transpose1d",
-    tuple_kind="int or (int,)", padding="int or (int,)",
+    tuple_kind="int or (int,)",
+    padding="int, (int,), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
     output_padding=_OUTPUT_PADDING.format("int or (int,)"),
     wshape="(in_channels, out_channels/groups, kL)", fan_in="out_channels/groups * kL",
     fan_note=_CONVT_FAN, layout_in="(N, in_channels, L)", layout_out="(N, out_channels, L_out)",
@@ -375,7 +434,8 @@ ConvTranspose1d.__doc__ = _CONV_DOC.format(
 ConvTranspose2d.__doc__ = _CONV_DOC.format(
     padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
     kind='2-D transposed convolution ("deconvolution") layer', name="ConvTranspose2d",
-    fn="conv_transpose2d", tuple_kind="int or (int, int)", padding="int or (int, int)",
+    fn="conv_transpose2d", tuple_kind="int or (int, int)",
+    padding="int, (int, int), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
     output_padding=_OUTPUT_PADDING.format("int or (int, int)"),
     wshape="(in_channels, out_channels/groups, kH, kW)", fan_in="out_channels/groups * kH * kW",
     fan_note=_CONVT_FAN, layout_in="(N, in_channels, H, W)",
