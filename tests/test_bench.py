@@ -11,7 +11,7 @@ import pytest
 
 from deconv import bench, cli
 from deconv.bench import cases as C
-from deconv.bench import peers, worker
+from deconv.bench import blocks, peers, worker
 
 
 
@@ -280,7 +280,7 @@ def test_worker_usage_error(capsys):
 
 def test_training_step_uses_models_superres_and_matches_the_reference():
     from deconv import models
-    case = C.train_case("step", 2, 6, (4, 2))
+    case = C.train_case("step", "superres_train", N=2, h=6, channels=(4, 2))
     model = models.superres(scale=2, channels=(4, 2), rng=0)
     # the case's parameter shapes are read off the model itself, in parameters() order
     assert [case["shapes"][f"p{i}"] for i in range(len(model.parameters()))] == \
@@ -292,6 +292,107 @@ def test_training_step_uses_models_superres_and_matches_the_reference():
     assert set(got) == set(ref)
     for k in ref:
         np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+TRAIN_CASES = [c for c in C.build_cases("tiny") if c["family"] == "train"]
+
+
+def test_every_train_block_has_a_row_at_both_sizes():
+    for size in ("tiny", "full"):
+        ops = [c["op"] for c in C.build_cases(size) if c["family"] == "train"]
+        assert ops == list(blocks.TRAIN_BLOCKS)
+    full = {c["op"]: c for c in C.build_cases() if c["family"] == "train"}
+    # issue 14's blocks: a DCGAN generator's middle block, a U-Net block
+    dcgan, unet = full["dcgan_block_train"], full["unet_block_train"]
+    assert dcgan["shapes"]["x"] == (16, 256, 8, 8) and dcgan["shapes"]["t"] == (16, 128, 16, 16)
+    assert dcgan["shapes"]["p0"] == (256, 128, 4, 4)                 # no bias: p1, p2 are BN's
+    assert [dcgan["shapes"][k] for k in ("p1", "p2")] == [(128,), (128,)] and \
+        "p3" not in dcgan["shapes"]
+    assert unet["shapes"]["x"] == unet["shapes"]["t"] == (8, 64, 64, 64)
+    assert unet["geometry"]["groups"] == 8 and unet["shapes"]["p0"] == (64, 64, 3, 3)
+
+
+def test_train_case_rejects_an_unknown_op():
+    with pytest.raises(ValueError, match="op must be one of .* got 'resnet_train'"):
+        C.train_case("x", "resnet_train", N=1, h=4)
+
+
+def test_train_inputs_start_norm_scales_near_one():
+    unet = next(c for c in TRAIN_CASES if c["op"] == "unet_block_train")
+    a = C.make_inputs(unet, "check")
+    # p0 conv weight, p1 conv bias, p2 GroupNorm weight, p3 GroupNorm bias
+    assert abs(a["p2"] - 1).max() < 0.5 and abs(a["p3"]).max() < 0.5
+    fan_in = 8 * 3 * 3
+    assert 0.5 < a["p0"].std() * fan_in ** 0.5 < 2
+
+
+def test_check_versions_of_the_blocks_keep_their_structure():
+    full = {c["op"]: c for c in C.build_cases() if c["family"] == "train"}
+    dcgan = C.check_version(full["dcgan_block_train"])["geometry"]
+    assert dcgan == dict(N=2, C_in=8, C_out=8, h=8)
+    unet = C.check_version(full["unet_block_train"])["geometry"]
+    # groups of two channels: the statistics still span several channels
+    assert unet == dict(N=2, C=8, groups=4, h=64)
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES, ids=lambda c: c["op"])
+def test_training_step_of_each_block_matches_the_reference(case):
+    small = C.check_version(case)
+    a = C.make_inputs(small, "check")
+    ref = peers.reference_outputs(small, a)
+    assert set(ref) == {"y", "loss"} | {f"g{i}" for i in range(len(a) - 2)}
+    fwd, bwd, fwd_names, bwd_names = peers.deconv_train_impl(small, a)    # float64
+    got = dict(zip(fwd_names + bwd_names, tuple(fwd()) + tuple(bwd())))
+    assert set(got) == set(ref)
+    for k in ref:
+        np.testing.assert_allclose(got[k], ref[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    # float32 in, float32 out, within the bench's float32 tolerance of the reference
+    a32 = {k: v.astype(np.float32) for k, v in a.items()}
+    fwd, bwd, fwd_names, bwd_names = peers.deconv_train_impl(small, a32)
+    got = dict(zip(fwd_names + bwd_names, tuple(fwd()) + tuple(bwd())))
+    rep = bench.compare_outputs(got, ref, "float32")
+    assert all(r["ok"] for r in rep.values()), rep
+    assert all(got[k].dtype == np.float32 for k in got if k != "loss")
+
+
+def _loss_of(case, a, values):
+    return peers.reference_outputs(case, dict(a, **values))["loss"][0]
+
+
+@pytest.mark.parametrize("op", ["dcgan_block_train", "unet_block_train"])
+def test_block_references_match_central_differences(op):
+    # the oracle itself, against float64 central differences of its own loss
+    geometry = {"dcgan_block_train": dict(N=2, C_in=3, C_out=2, h=3),
+                "unet_block_train": dict(N=2, C=4, groups=2, h=4)}[op]
+    case = C.train_case("fd", op, **geometry)
+    a = C.make_inputs(case, "check")
+    ref = peers.reference_outputs(case, a)
+    rng = np.random.default_rng(1)
+    eps = 1e-6
+    for i in range(len(a) - 2):
+        p = a[f"p{i}"]
+        for flat in rng.choice(p.size, size=min(4, p.size), replace=False):
+            plus, minus = p.copy(), p.copy()
+            plus.flat[flat] += eps
+            minus.flat[flat] -= eps
+            numeric = (_loss_of(case, a, {f"p{i}": plus}) -
+                       _loss_of(case, a, {f"p{i}": minus})) / (2 * eps)
+            assert ref[f"g{i}"].flat[flat] == pytest.approx(numeric, rel=1e-5, abs=1e-9), \
+                (i, flat)
+
+
+def test_tiny_run_times_the_block_training_steps(tmp_path):
+    names = ["dcgan_block_train", "unet_block_train"]
+    rc, text = _tiny_run(tmp_path, names, ())
+    assert rc == 0, text
+    with open(tmp_path / "results.json") as f:
+        res = json.load(f)
+    assert res["status"] == "ok"
+    rows = {(r["case"], r["pass"]): r for r in res["rows"]}
+    assert set(rows) == {(n, p) for n in names for p in ("fwd", "bwd")}
+    assert all(r["deconv_ms"] > 0 and r["family"] == "train" for r in rows.values())
+    checked = {k.split("|")[0] for k in res["correctness"]}
+    assert set(names) <= checked
 
 
 # --- the naive kernel set ----------------------------------------------------

@@ -22,9 +22,12 @@ asked for (default 1 and 2): six convolutions (conv2d 64->64 32x32 k3; conv2d
 1->16 28x28 k5; depthwise conv2d; conv_transpose2d 16x16->32x32 k4 s2;
 conv1d and conv_transpose1d 128->128 L=256 k5), six pooling-family ops on
 N=32 C=64 32x32 (max_pool2d with indices, max_unpool2d, avg_pool2d, nearest
-and bilinear x2 upsampling, pixel_shuffle x2), a training step of the
-super-resolution model (forward + L1 loss; backward + Adam step), and a
-conv2d sweep over batch size and over image size, 4 points each.
+and bilinear x2 upsampling, pixel_shuffle x2), training steps (forward + L1
+loss; backward + Adam step) of three networks (:mod:`deconv.bench.blocks`:
+the super-resolution model, a DCGAN generator block ConvTranspose2d 256->128
+k4 s2 -> BatchNorm2d -> ReLU on N=16 8x8, a U-Net block Conv2d 64->64 k3 ->
+GroupNorm(8) -> ReLU on N=8 64x64), and a conv2d sweep over batch size and
+over image size, 4 points each.
 
 Peers, each in its own process (:mod:`deconv.bench.peers`):
 ``deconv`` (its tiled kernels); ``naive`` (the same functions under

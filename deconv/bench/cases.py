@@ -19,7 +19,6 @@ import zlib
 CONV_OPS = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
 POOL_OPS = ("max_pool2d", "max_unpool2d", "avg_pool2d", "upsample_nearest2d",
             "upsample_bilinear2d", "pixel_shuffle")
-TRAIN_OP = "superres_train"
 PASSES = ("fwd", "bwd")
 SWEEP_BATCHES = (8, 16, 32, 64)
 SWEEP_IMAGES = (16, 32, 48, 64)
@@ -105,21 +104,54 @@ def pool_case(name, op, N, C, H, W, **extra):
     return case
 
 
-def train_case(name, N, h, channels, **extra):
-    """A training step of the x2 super-resolution model on ``(N, 3, h, h)`` inputs.
+def train_case(name, op, **geometry):
+    """A training step of one network of :data:`deconv.bench.blocks.TRAIN_BLOCKS`.
 
-    The parameters' shapes (``p0``, ``p1``, ... in the order of the model's
-    ``parameters()``) are read off :func:`deconv.models.superres` itself, so
-    that the benchmark holds no second description of the model.
+    Parameters
+    ----------
+    name : str
+    op : str
+        A key of ``TRAIN_BLOCKS``.
+    **geometry
+        The numbers the block's builders take (``N``, ``h`` and its
+        channels); ``dtypes``, ``large``, ``limit_target``, ``sweep`` are
+        stored on the case instead.
+
+    Notes
+    -----
+    The inputs are ``x``, the target ``t`` and the parameters ``p0``,
+    ``p1``, ... in the order of the deconv module's ``parameters()``; their
+    shapes are read off that module itself, so that the benchmark holds no
+    second description of the network. ``init`` gives each parameter's
+    ``(loc, scale)`` of a normal draw: ``1/sqrt(fan_in)`` for weights (as
+    torch's default initialisation, so that activations stay of order one),
+    ``1 +- 0.1`` for the scales of normalization layers (``weight`` of a 1-D
+    parameter) and ``1/16`` for biases.
     """
-    from deconv import models
-    shapes = dict(x=(N, 3, h, h), t=(N, 3, 2 * h, 2 * h))
-    model = models.superres(scale=2, channels=tuple(channels), rng=0)
-    for i, p in enumerate(model.parameters()):
-        shapes[f"p{i}"] = tuple(p.shape)
-    case = dict(name=name, op=TRAIN_OP, family="train", shapes=shapes, kw={},
-                geometry=dict(N=N, h=h, channels=tuple(channels)), dtypes=("float32",),
-                large=False, limit_target=False, sweep=None)
+    import numpy as np
+    from .blocks import TRAIN_BLOCKS
+    if op not in TRAIN_BLOCKS:
+        raise ValueError(f"op must be one of {sorted(TRAIN_BLOCKS)}, got {op!r}")
+    extra = {k: geometry.pop(k) for k in ("dtypes", "large", "limit_target", "sweep")
+             if k in geometry}
+    block = TRAIN_BLOCKS[op]
+    x_shape, t_shape = block.shapes(geometry)
+    shapes, init = dict(x=x_shape, t=t_shape), {}
+    for i, (pname, p) in enumerate(block.deconv(geometry, np.float64).named_parameters()):
+        key = f"p{i}"
+        shapes[key] = tuple(p.shape)
+        if len(p.shape) > 1:
+            fan_in = 1
+            for s in p.shape[1:]:
+                fan_in *= s
+            init[key] = (0.0, fan_in ** -0.5)
+        elif pname.endswith("weight"):
+            init[key] = (1.0, 0.1)
+        else:
+            init[key] = (0.0, 1 / 16)
+    case = dict(name=name, op=op, family="train", shapes=shapes, kw={}, init=init,
+                geometry=geometry, dtypes=("float32",), large=False, limit_target=False,
+                sweep=None)
     case.update(extra)
     return case
 
@@ -159,7 +191,15 @@ def build_cases(size="full"):
                   (16 if tiny else 256,), 5, padding=2, large=True),
     ]
     cases += [pool_case(op, op, n, c, s, s) for op in POOL_OPS]
-    cases.append(train_case(TRAIN_OP, n, 8 if tiny else 16, (8, 4) if tiny else (32, 16)))
+    cases += [
+        train_case("superres_train", "superres_train", N=n, h=8 if tiny else 16,
+                   channels=(8, 4) if tiny else (32, 16)),
+        # the middle block of a DCGAN generator: 256 -> 128 channels, 8x8 -> 16x16
+        train_case("dcgan_block_train", "dcgan_block_train", N=2 if tiny else 16,
+                   C_in=8 if tiny else 256, C_out=4 if tiny else 128, h=4 if tiny else 8),
+        train_case("unet_block_train", "unet_block_train", N=2 if tiny else 8,
+                   C=8 if tiny else 64, groups=4 if tiny else 8, h=8 if tiny else 64),
+    ]
     batches = (1, 2, 3, 4) if tiny else SWEEP_BATCHES
     images = (4, 6, 8, 10) if tiny else SWEEP_IMAGES
     for b in batches:
@@ -193,10 +233,9 @@ def check_version(case, channel_cap=8):
         small = pool_case(case["name"], case["op"], min(2, g["N"]), min(g["C"], channel_cap),
                           g["H"], g["W"])
     elif case["family"] == "train":
-        g = case["geometry"]
-        C, c = g["channels"]
-        small = train_case(case["name"], min(2, g["N"]), g["h"],
-                           (min(C, channel_cap), min(c, channel_cap // 2)))
+        from .blocks import TRAIN_BLOCKS
+        small = train_case(case["name"], case["op"],
+                           **TRAIN_BLOCKS[case["op"]].reduce(case["geometry"], channel_cap))
     else:
         raise ValueError(f"no check version for family {case['family']!r}")
     for key in ("dtypes", "large", "limit_target", "sweep"):
@@ -313,15 +352,8 @@ def make_inputs(case, variant):
     if case["family"] == "train":
         a["x"] = rng.uniform(0, 1, shapes["x"])
         a["t"] = rng.uniform(0, 1, shapes["t"])
-        for name, shape in shapes.items():
-            if name.startswith("p"):
-                fan_in = 1
-                for s in shape[1:]:
-                    fan_in *= s
-                # 1/sqrt(fan_in), as torch's default initialisation, so that
-                # activations stay of order one; biases get the scale of 1/16
-                scale = fan_in ** -0.5 if len(shape) > 1 else 1 / 16
-                a[name] = rng.standard_normal(shape) * scale
+        for name, (loc, scale) in case["init"].items():
+            a[name] = loc + scale * rng.standard_normal(shapes[name])
         return a
     for name, shape in shapes.items():
         if name in ("p", "idx"):

@@ -4,7 +4,8 @@
 lib       what it runs
 ========  ==========================================================
 deconv    the package's public functions with its default (tiled)
-          kernels; the training step on :func:`deconv.models.superres`
+          kernels; the training steps on :mod:`deconv.nn` networks
+          (:mod:`deconv.bench.blocks`)
 naive     the same public functions under ``deconv.kernels.use("naive")``:
           the plain loop nests the tiles replace (conv cases only)
 torch     ``torch.nn.functional`` and autograd (imports torch only;
@@ -30,6 +31,7 @@ import os
 import sys
 
 from . import cases as C
+from .blocks import TRAIN_BLOCKS
 
 #: every lib, in the order the workers of one round run
 LIBS = ("deconv", "torch", "numpy", "scipy", "naive")
@@ -135,11 +137,11 @@ def builder(lib, threads):
     if lib == "torch":
         import torch
         torch.set_num_threads(int(threads))
-        return lambda case, a: (torch_train_impl(case, a, torch) if case["op"] == C.TRAIN_OP
+        return lambda case, a: (torch_train_impl(case, a, torch) if case["family"] == "train"
                                 else torch_impl(case, a, torch))
     if lib in ("deconv", "naive"):
         import deconv
-        return lambda case, a: (deconv_train_impl(case, a) if case["op"] == C.TRAIN_OP
+        return lambda case, a: (deconv_train_impl(case, a) if case["family"] == "train"
                                 else api_impl(deconv, case, a))
     if lib == "numpy":
         def build(case, a):
@@ -192,21 +194,29 @@ def _param_names(count):
     return tuple(f"g{i}" for i in range(count))
 
 
+def _load_parameters(params, a, owner):
+    """Copy the job's ``p0``, ``p1``, ... into ``params`` (arrays or tensors, in place).
+
+    The parent read the shapes off the deconv module (:func:`deconv.bench.cases.train_case`);
+    a mismatch means the job came from another version of deconv, or a twin
+    that differs from it.
+    """
+    given = [a[f"p{i}"] for i in range(len(a) - 2)]          # every input but x and t
+    have = [tuple(p.shape) for p in params]
+    if have != [tuple(g.shape) for g in given]:
+        raise RuntimeError(f"{owner} parameters {have} differ from the job's "
+                           f"{[tuple(g.shape) for g in given]}")
+    return given
+
+
 def deconv_train_impl(case, a):
-    """A training step of :func:`deconv.models.superres` holding the job's parameters:
-    forward + L1 loss, then backward + Adam step."""
+    """A training step of the case's :mod:`deconv.nn` network holding the job's
+    parameters: forward + L1 loss, then backward + Adam step."""
     import numpy as np
-    from deconv import models, nn, optim
-    dtype = a["x"].dtype
-    model = models.superres(scale=2, channels=case["geometry"]["channels"], dtype=dtype, rng=0)
+    from deconv import nn, optim
+    model = TRAIN_BLOCKS[case["op"]].deconv(case["geometry"], a["x"].dtype)
     params = model.parameters()
-    given = [a[f"p{i}"] for i in range(len(params))]
-    # the parent read the shapes off this very model (cases.train_case); a
-    # mismatch means the job came from another version of deconv
-    if [p.shape for p in params] != [g.shape for g in given]:
-        raise RuntimeError(f"deconv.models.superres parameters {[p.shape for p in params]} "
-                           f"differ from the job's {[g.shape for g in given]}")
-    for p, g in zip(params, given):
+    for p, g in zip(params, _load_parameters(params, a, f"deconv {case['op']}")):
         p.data[...] = g
     loss_fn = nn.L1Loss()
     opt = optim.Adam(params, lr=1e-3)
@@ -229,14 +239,9 @@ def deconv_train_impl(case, a):
 
 
 def reference_train_step(case, a):
-    """The training step's forward and gradients in float64 from :mod:`deconv.reference`
-    (the oracle of the check; no optimizer step).
-
-    This writes the super-resolution network out a second time, on purpose:
-    it is the correctness reference of the deconv and torch training steps,
-    so it must not go through :mod:`deconv.nn` (whose layers it checks).
-    It follows :func:`deconv.models.superres` (scale 2, 'deconv' upsampling,
-    residual): ``p0``... are its parameters in ``parameters()`` order.
+    """The training step's forward and gradients in float64 (the oracle of the check;
+    no optimizer step): the block's reference builder
+    (:mod:`deconv.bench.blocks`), then the L1 loss and its gradient.
 
     Returns
     -------
@@ -244,38 +249,21 @@ def reference_train_step(case, a):
         ``y``, ``loss`` and ``g0``... (the gradients of ``p0``...).
     """
     import numpy as np
-    R = C.load_reference_module()
     f64 = {k: np.asarray(v, dtype=np.float64) for k, v in a.items()}
-    x, t = f64["x"], f64["t"]
-    W = [f64[f"p{i}"] for i in range(10)]
-    h0 = R.conv2d(x, W[0], W[1], padding=2)                   # (N, C, h, h)
-    a0 = np.maximum(h0, 0)
-    h1 = R.conv2d(a0, W[2], W[3])                              # (N, c, h, h)
-    a1 = np.maximum(h1, 0)
-    h2 = R.conv2d(a1, W[4], W[5], padding=1)                   # (N, c, h, h)
-    a2 = np.maximum(h2, 0)
-    h3 = R.conv_transpose2d(a2, W[6], W[7], stride=2, padding=1)   # (N, 3, 2h, 2h)
-    up = R.upsample_bilinear2d(x, scale_factor=2)              # (N, 3, 2h, 2h)
-    cat = np.concatenate([up, h3], axis=1)                     # (N, 6, 2h, 2h)
-    y = R.conv2d(cat, W[8], W[9])                              # (N, 3, 2h, 2h)
-    d = y - t
-    loss = np.abs(d).mean()
-    gy = np.sign(d) / d.size
-    gcat, g8, g9 = R.conv2d_backward(gy, cat, W[8])
-    ga2, g6, g7 = R.conv_transpose2d_backward(gcat[:, up.shape[1]:], a2, W[6], stride=2,
-                                              padding=1)
-    ga1, g4, g5 = R.conv2d_backward(ga2 * (h2 > 0), a1, W[4], padding=1)
-    ga0, g2, g3 = R.conv2d_backward(ga1 * (h1 > 0), a0, W[2])
-    _, g0, g1 = R.conv2d_backward(ga0 * (h0 > 0), x, W[0], padding=2)
-    out = {"y": y, "loss": np.array([loss])}
-    out.update(zip(_param_names(10), (g0, g1, g2, g3, g4, g5, g6, g7, g8, g9)))
+    W = [f64[f"p{i}"] for i in range(len(f64) - 2)]
+    y, backward = TRAIN_BLOCKS[case["op"]].reference(case["geometry"], f64["x"], W)
+    d = y - f64["t"]
+    # L1Loss (mean): d|d|/dy = sign(d) / size
+    grads = backward(np.sign(d) / d.size)
+    out = {"y": y, "loss": np.array([np.abs(d).mean()])}
+    out.update(zip(_param_names(len(W)), grads))
     return out
 
 
 def reference_outputs(case, a):
     """Every output of a case (forward and backward) from the float64 reference."""
     import numpy as np
-    if case["op"] == C.TRAIN_OP:
+    if case["family"] == "train":
         return reference_train_step(case, a)
     f64 = {k: (v if v.dtype.kind == "i" else np.asarray(v, dtype=np.float64))
            for k, v in a.items()}
@@ -489,37 +477,18 @@ def torch_impl(case, a, torch):
 
 
 def torch_train_impl(case, a, torch):
-    """The same training step in PyTorch: the twin of :func:`deconv.models.superres`
-    (scale 2, 'deconv' upsampling, residual) in ``torch.nn`` layers, holding the
-    job's parameter arrays; ``L1Loss``, ``loss.backward()``, ``torch.optim.Adam``
-    (defaults). The twin is written in torch because torch is the peer; it
-    checks that its parameters have the shapes of deconv's model, in order."""
-    nn, F = torch.nn, torch.nn.functional
-    ch, c = case["geometry"]["channels"]
-
-    class SuperRes(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.body = nn.Sequential(
-                nn.Conv2d(3, ch, 5, padding=2), nn.ReLU(), nn.Conv2d(ch, c, 1), nn.ReLU(),
-                nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
-                nn.ConvTranspose2d(c, 3, 4, stride=2, padding=1))
-            self.head = nn.Conv2d(6, 3, 1)
-
-        def forward(self, x):
-            up = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-            return self.head(torch.cat([up, self.body(x)], dim=1))
-
-    model = SuperRes().to(a["x"].dtype)
+    """The same training step in PyTorch: the case's twin in ``torch.nn`` layers
+    (:mod:`deconv.bench.blocks`) holding the job's parameter arrays; ``L1Loss``,
+    ``loss.backward()``, ``torch.optim.Adam`` (defaults). The twin is written in
+    torch because torch is the peer; its parameters must have the shapes of
+    deconv's module, in order."""
+    model = TRAIN_BLOCKS[case["op"]].torch(case["geometry"], torch).to(a["x"].dtype)
     params = list(model.parameters())
-    given = [a[f"p{i}"] for i in range(len(a) - 2)]          # all inputs but x and t
-    if [tuple(p.shape) for p in params] != [tuple(g.shape) for g in given]:
-        raise RuntimeError(f"torch twin parameters {[tuple(p.shape) for p in params]} differ "
-                           f"from deconv.models.superres's {[tuple(g.shape) for g in given]}")
+    given = _load_parameters(params, a, f"torch twin of {case['op']}")
     with torch.no_grad():
         for p, g in zip(params, given):
             p.copy_(g)
-    loss_fn = nn.L1Loss()
+    loss_fn = torch.nn.L1Loss()
     opt = torch.optim.Adam(params, lr=1e-3)
     x, t = a["x"], a["t"]
     state = {}
