@@ -43,6 +43,7 @@ from deconv.functional.validation import (
     as_tuple,
     check_activation,
     check_bytes,
+    check_ndim,
     check_scaled_size,
     kernel_ready,
 )
@@ -54,7 +55,7 @@ __all__ = ["interpolate", "interpolate_backward"]
 MODES = ("nearest", "linear", "bilinear", "bicubic", "trilinear", "area", "nearest-exact")
 # the modes that exist for one input rank only (x.ndim)
 _MODE_NDIM = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
-_INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
+INTERPOLATING = ("linear", "bilinear", "bicubic", "trilinear")
 _AXES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 CUBIC_A = -0.75           # upsample_bicubic2d's cubic convolution parameter
 CUBIC_A_ANTIALIAS = -0.5  # its antialiased filter's (PIL's)
@@ -64,10 +65,11 @@ CUBIC_A_ANTIALIAS = -0.5  # its antialiased filter's (PIL's)
 # argument checking
 # ---------------------------------------------------------------------------
 
-def _options(mode, align_corners, recompute_scale_factor, antialias):
-    """Validated (mode, align_corners as a bool, recompute as a bool, antialias)."""
+def check_options(mode, align_corners, recompute_scale_factor, antialias, size=None):
+    """Validated (mode, align_corners as a bool, recompute as a bool, antialias): the
+    checks that need no array (nn.Upsample runs them at construction)."""
     mode = as_choice(mode, "mode", MODES)
-    if mode in _INTERPOLATING:
+    if mode in INTERPOLATING:
         align_corners = False if align_corners is None else as_bool(align_corners, "align_corners")
     elif align_corners is not None:
         raise ValueError(
@@ -76,13 +78,26 @@ def _options(mode, align_corners, recompute_scale_factor, antialias):
     recompute = (False if recompute_scale_factor is None
                  else as_bool(recompute_scale_factor, "recompute_scale_factor"))
     antialias = as_bool(antialias, "antialias")
+    if recompute and size is not None:
+        raise ValueError(
+            f"recompute_scale_factor=True is not meaningful with an explicit size "
+            f"(size={size!r}); give scale_factor or leave recompute_scale_factor unset")
     return mode, bool(align_corners), recompute, antialias
 
 
-def _ranked(value, name):
-    """A float array of rank 3, 4 or 5 with spatial sizes >= 1; its number of spatial axes."""
+def _ranked(value, name, mode):
+    """A float array of the rank ``mode`` takes (3, 4 or 5 for the others), spatial
+    sizes >= 1; and its number of spatial axes."""
     array = as_float_array(value, name)
-    if array.ndim not in (3, 4, 5):
+    want = _MODE_NDIM.get(mode)
+    if want is not None and array.ndim != want:
+        try:
+            check_ndim(array, name, want, LAYOUT[want - 2])
+        except ValueError as err:
+            raise ValueError(f"mode={mode!r} needs a {want}-D {name}: {err}") from None
+    if array.ndim < 3:
+        check_ndim(array, name, 3, LAYOUT[1])       # the hint for an unbatched (C, L)
+    if array.ndim > 5:
         raise ValueError(
             f"{name} must be 3-D {LAYOUT[1]}, 4-D {LAYOUT[2]} or 5-D {LAYOUT[3]}, got shape "
             f"{array.shape}")
@@ -90,11 +105,7 @@ def _ranked(value, name):
     return check_activation(array, name, nd), nd
 
 
-def _check_mode_rank(mode, antialias, ndim, name):
-    want = _MODE_NDIM.get(mode)
-    if want is not None and ndim != want:
-        raise ValueError(
-            f"mode={mode!r} needs a {want}-D {name} {LAYOUT[want - 2]}, got a {ndim}-D {name}")
+def _check_antialias(mode, antialias):
     if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError(
             f"antialias=True is only for mode='bilinear' and mode='bicubic', got mode={mode!r}")
@@ -113,10 +124,6 @@ def _geometry(in_sp, size, scale_factor, mode, recompute, source):
             f"exactly one of size and scale_factor must be given, got size={size!r} and "
             f"scale_factor={scale_factor!r}")
     if size is not None:
-        if recompute:
-            raise ValueError(
-                f"recompute_scale_factor=True is not meaningful with an explicit size "
-                f"(size={size!r}); give scale_factor or leave recompute_scale_factor unset")
         return as_tuple(size, nd, "size", minimum=1), None
     scales = as_scale_factors(scale_factor, nd)
     for axis, L, f in zip(_AXES[nd], in_sp, scales):
@@ -380,10 +387,10 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     >>> deconv.interpolate(x, size=7, mode='linear', align_corners=True)
     array([[[0. , 0.5, 1. , 1.5, 2. , 2.5, 3. ]]])
     """
-    mode, align_corners, recompute, antialias = _options(
-        mode, align_corners, recompute_scale_factor, antialias)
-    x, nd = _ranked(x, "x")
-    _check_mode_rank(mode, antialias, x.ndim, "x")
+    mode, align_corners, recompute, antialias = check_options(
+        mode, align_corners, recompute_scale_factor, antialias, size)
+    _check_antialias(mode, antialias)
+    x, nd = _ranked(x, "x", mode)
     out_sp, scales = _geometry(x.shape[2:], size, scale_factor, mode, recompute, "x")
     if mode == "area":
         return getattr(_adaptive, f"adaptive_avg_pool{nd}d")(x, out_sp)
@@ -435,10 +442,10 @@ def interpolate_backward(grad_output, input_shape, *, size=None, scale_factor=No
     >>> deconv.interpolate_backward(g, (1, 1, 4), size=7, mode='linear', align_corners=True)
     array([[[1.5, 2. , 2. , 1.5]]])
     """
-    mode, align_corners, recompute, antialias = _options(
-        mode, align_corners, recompute_scale_factor, antialias)
-    g, nd = _ranked(grad_output, "grad_output")
-    _check_mode_rank(mode, antialias, g.ndim, "grad_output")
+    mode, align_corners, recompute, antialias = check_options(
+        mode, align_corners, recompute_scale_factor, antialias, size)
+    _check_antialias(mode, antialias)
+    g, nd = _ranked(grad_output, "grad_output", mode)
     in_shape = as_input_shape(input_shape, nd, g)
     in_sp = in_shape[2:]
     out_sp, scales = _geometry(in_sp, size, scale_factor, mode, recompute, "input_shape")
