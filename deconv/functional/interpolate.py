@@ -105,6 +105,20 @@ def _ranked(value, name, mode):
     return check_activation(array, name, nd), nd
 
 
+def _backward_rank(input_shape, mode):
+    """The number of spatial axes, which ``input_shape`` fixes for the backward."""
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) not in (3, 4, 5):
+        raise ValueError(
+            f"input_shape must be a sequence of 3, 4 or 5 ints {LAYOUT[1]}, {LAYOUT[2]} or "
+            f"{LAYOUT[3]}, got {input_shape!r}")
+    want = _MODE_NDIM.get(mode)
+    if want is not None and len(input_shape) != want:
+        raise ValueError(
+            f"mode={mode!r} needs a {want}-D input {LAYOUT[want - 2]}, got "
+            f"input_shape={tuple(input_shape)!r}")
+    return len(input_shape) - 2
+
+
 def _check_antialias(mode, antialias):
     if antialias and mode not in ("bilinear", "bicubic"):
         raise ValueError(
@@ -279,6 +293,9 @@ def _resample(a, axis, starts, src, weights, new_size):
 def _separable(a, in_sp, out_sp, mode, antialias, align_corners, scales, backward):
     """Forward (in_sp -> out_sp on ``a``) or its adjoint (out_sp -> in_sp on ``a``)."""
     nd = len(in_sp)
+    if a.shape[0] * a.shape[1] == 0:
+        # no tables for an empty batch: the sizes may be up to 2**31 - 1
+        return np.empty(a.shape[:2] + tuple(in_sp if backward else out_sp), dtype=a.dtype)
     scales = scales or (None,) * nd
     order = _axis_order(in_sp, out_sp)
     if backward:
@@ -445,7 +462,13 @@ def interpolate_backward(grad_output, input_shape, *, size=None, scale_factor=No
     mode, align_corners, recompute, antialias = check_options(
         mode, align_corners, recompute_scale_factor, antialias, size)
     _check_antialias(mode, antialias)
-    g, nd = _ranked(grad_output, "grad_output", mode)
+    nd = _backward_rank(input_shape, mode)
+    g = as_float_array(grad_output, "grad_output")
+    if g.ndim != nd + 2:
+        raise ValueError(
+            f"grad_output has shape {g.shape}, but input_shape={tuple(input_shape)!r} has "
+            f"{nd + 2} axes: expected a {nd + 2}-D grad_output with layout {LAYOUT[nd]}")
+    g = check_activation(g, "grad_output", nd)
     in_shape = as_input_shape(input_shape, nd, g)
     in_sp = in_shape[2:]
     out_sp, scales = _geometry(in_sp, size, scale_factor, mode, recompute, "input_shape")
