@@ -435,3 +435,18 @@ def test_a_refused_call_does_no_work_on_a_huge_view():
         deconv.interpolate(huge, size=2, mode="linear")
     with pytest.raises(ValueError, match=r"over the cap"):
         deconv.interpolate(huge, size=(2, 2), mode="bicubic")
+
+
+def test_the_kernel_compiles_once_per_dtype_whatever_the_layout_or_mode():
+    from deconv.kernels import interpolate as kernels
+    rng = np.random.default_rng(6)
+    for dt in DTYPES:
+        x = rng.standard_normal((2, 2, 5, 6)).astype(dt)
+        for a in (x, np.asfortranarray(x), x.astype(np.dtype(dt).newbyteorder(">")), x[..., ::-1]):
+            for kw in (dict(mode="bicubic", size=3), dict(mode="nearest-exact", scale_factor=1.5),
+                       dict(mode="bilinear", size=(2, 9), antialias=True)):
+                y = deconv.interpolate(a, **kw)
+                deconv.interpolate_backward(y[..., ::-1], a.shape, **kw)
+        deconv.interpolate(rng.standard_normal((1, 1, 3, 2, 4)).astype(dt), size=2,
+                           mode="trilinear")
+    assert len(kernels.resample_axis.signatures) == 2, kernels.resample_axis.signatures
