@@ -105,3 +105,6 @@ def __dir__():
 
 # issue 13: fold / unfold
 from deconv.functional.fold import fold, fold_backward, unfold, unfold_backward  # noqa: F401,E402
+
+# issue 13: interpolate
+from deconv.functional.interpolate import interpolate, interpolate_backward  # noqa: F401,E402

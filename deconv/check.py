@@ -429,3 +429,39 @@ def _block_case(rng, dtype, name):
 
 OPS["unfold"] = lambda rng, dt: _block_case(rng, dt, "unfold")
 OPS["fold"] = lambda rng, dt: _block_case(rng, dt, "fold")
+
+
+# issue 13: interpolate
+def _interpolate_case(rng, dtype):
+    """A random mode with a rank it takes; sizes or scale factors that shrink and grow."""
+    mode = str(rng.choice(["nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                           "trilinear", "area"]))
+    nd = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}.get(mode)
+    nd = nd or int(rng.integers(1, 4))
+    n, c = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    size_in = tuple(int(rng.integers(1, 7)) for _ in range(nd))
+    kw = dict(mode=mode)
+    if rng.integers(0, 2):
+        scale = tuple(float(rng.choice([0.6, 1.0, 1.7, 2.0, 2.5])) for _ in range(nd))
+        kw["scale_factor"] = tuple(s if int(np.floor(L * s)) >= 1 else 2.0
+                                   for L, s in zip(size_in, scale))
+        if mode != "area" and rng.integers(0, 2):
+            kw["recompute_scale_factor"] = True
+    else:
+        kw["size"] = tuple(int(rng.integers(1, 10)) for _ in range(nd))
+    if mode in ("linear", "bilinear", "bicubic", "trilinear"):
+        kw["align_corners"] = bool(rng.integers(0, 2))
+    if mode in ("bilinear", "bicubic") and rng.integers(0, 2):
+        kw["antialias"] = True
+    x = _uniform(rng, (n, c) + size_in, dtype)
+
+    def forward(m, a):
+        return m.interpolate(a["x"], **kw)
+
+    def backward(m, grad, a):
+        return dict(x=m.interpolate_backward(grad, a["x"].shape, **kw))
+
+    return Case(dict(x=x), ("x",), forward, backward, f"x{x.shape} {kw}")
+
+
+OPS["interpolate"] = _interpolate_case

@@ -1044,3 +1044,118 @@ def pad_backward(grad_output, input_shape, pad, mode="constant"):
     read = source >= 0
     np.add.at(gi, source[read], g[read])
     return gi.reshape(input_shape)
+
+
+# --------------------------------------------------------------------------
+# interpolate (issue 13)
+# --------------------------------------------------------------------------
+
+__all__ += ["interpolate", "interpolate_backward"]
+
+
+def _cubic_kernel(s, a):
+    """Keys' cubic convolution kernel at distance s (any sign)."""
+    s = abs(s)
+    if s <= 1:
+        return (a + 2) * s ** 3 - (a + 3) * s ** 2 + 1
+    if s < 2:
+        return a * s ** 3 - 5 * a * s ** 2 + 8 * a * s - 4 * a
+    return 0.0
+
+
+def _interp_geometry(spatial, size, scale_factor, mode, recompute):
+    """(out_sp, per-axis scale factors entering the maps, or Nones)."""
+    nd = len(spatial)
+    out_sp = _upsample_out_size(spatial, size, scale_factor, nd)
+    if size is not None or recompute or mode == "area":
+        return out_sp, (None,) * nd
+    return out_sp, _scales(scale_factor, nd)
+
+
+def _interp_matrix(L, out, mode, align_corners, sf, antialias, T):
+    """The (out, L) matrix of one axis's resampling, built tap by tap in float64."""
+    M = np.zeros((out, L))
+    if mode == "nearest":
+        M[np.arange(out), _nearest_src(L, out, sf)] = 1.0
+        return M
+    if align_corners and mode not in ("nearest-exact",):
+        scale = T(L - 1) / T(out - 1) if out > 1 else T(0)
+    elif sf is not None:
+        scale = T(1.0 / sf)
+    else:
+        scale = T(L) / T(out)
+    if mode == "nearest-exact":
+        for o in range(out):
+            M[o, min(int(math.floor(np.float32((o + 0.5) * float(np.float32(scale))))), L - 1)] = 1.0
+        return M
+    if antialias:
+        if L == out:
+            return np.eye(L)
+        scale = float(scale)
+        width = 2.0 if mode == "bicubic" else 1.0      # half the support before stretching
+        stretch = max(scale, 1.0)
+        for o in range(out):
+            centre = scale * (o + 0.5)
+            lo = max(int(centre - width * stretch + 0.5), 0)
+            hi = min(int(centre + width * stretch + 0.5), L)
+            for i in range(lo, hi):
+                s = (i + 0.5 - centre) / stretch
+                M[o, i] = (_cubic_kernel(s, -0.5) if mode == "bicubic"
+                           else max(0.0, 1.0 - abs(s)))
+            total = M[o].sum()
+            if total != 0.0:
+                M[o] /= total
+        return M.astype(T).astype(np.float64)
+    if mode == "bicubic":
+        for o in range(out):
+            src = T(scale * T(o)) if align_corners else T(scale * (T(o) + T(0.5)) - T(0.5))
+            i0 = min(int(math.floor(np.float32(src))), L - 1)
+            t = T(min(max(src - T(i0), T(0)), T(1)))
+            for k in range(-1, 3):
+                M[o, min(max(i0 + k, 0), L - 1)] += float(T(_cubic_kernel(float(t) - k, -0.75)))
+        return M
+    i0, i1, l0, l1 = _linear_weights(L, out, align_corners, sf, T)
+    for o in range(out):
+        M[o, i0[o]] += l0[o]
+        M[o, i1[o]] += l1[o]
+    return M
+
+
+def _interp_apply(a, matrices):
+    """Contract axis 2 + k of ``a`` with ``matrices[k]`` for every k."""
+    for k, M in enumerate(matrices):
+        a = np.moveaxis(np.tensordot(M, np.moveaxis(a, 2 + k, 0), axes=(1, 0)), 0, 2 + k)
+    return np.ascontiguousarray(a)
+
+
+def _interp_matrices(in_sp, out_sp, scales, mode, align_corners, antialias, dtype):
+    T = np.float64 if dtype == np.float64 else np.float32
+    return [_interp_matrix(L, o, mode, bool(align_corners), f, antialias, T)
+            for L, o, f in zip(in_sp, out_sp, scales)]
+
+
+def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """``F.interpolate``: one dense (out, in) matrix per axis (area: adaptive average
+    pooling), applied axis by axis in float64."""
+    dtype = np.asarray(x).dtype
+    x = _f64(x)
+    out_sp, scales = _interp_geometry(x.shape[2:], size, scale_factor, mode,
+                                      recompute_scale_factor)
+    if mode == "area":
+        return _adaptive_avg_pool_nd(x, out_sp)
+    return _interp_apply(x, _interp_matrices(x.shape[2:], out_sp, scales, mode, align_corners,
+                                             antialias, dtype))
+
+
+def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None, recompute_scale_factor=None, antialias=False):
+    """Adjoint of :func:`interpolate`: the transposed matrices."""
+    dtype = np.asarray(grad_output).dtype
+    g = _f64(grad_output)
+    in_sp = tuple(int(a) for a in input_shape[2:])
+    out_sp, scales = _interp_geometry(in_sp, size, scale_factor, mode, recompute_scale_factor)
+    if mode == "area":
+        return _adaptive_avg_pool_nd_backward(g, tuple(input_shape))
+    mats = _interp_matrices(in_sp, out_sp, scales, mode, align_corners, antialias, dtype)
+    return _interp_apply(g, [M.T for M in mats])

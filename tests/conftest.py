@@ -33,6 +33,7 @@ collect_ignore = [
 ]
 collect_ignore += ["make_adaptive_fixtures.py"]  # issue 13: adaptive pooling
 collect_ignore.append("make_pad_fixtures.py")  # issue 13: padding
+collect_ignore.append("make_interp_fixtures.py")  # issue 13: interpolate
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1284,6 +1284,10 @@ def all_targets():
             for backward in (False, True):
                 targets.append(tsize_call(nd, backward, same))
             targets.append(tsize_layer_call(nd, same))
+
+
+    # issue 13: interpolate
+    targets += _interpolate_targets()
     return targets
 
 
@@ -1528,3 +1532,66 @@ def tsize_layer_call(nd, same):
 
     tag = "(padding='same')" if same else "(output_size)"
     return Target(f"nn.ConvTranspose{nd}d{tag}", build, run)
+
+
+# issue 13: interpolate
+_INTERP_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+def _interp_options(draw, spatial_choices=(1, 2, 3)):
+    """(nd, the interpolate keyword Args) of a valid call in a random mode."""
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic",
+                                 "trilinear", "area"]))
+    nd = _INTERP_RANK.get(mode) or draw(st.sampled_from(spatial_choices))
+    opts = {"mode": Arg(mode, "choice")}
+    if draw(st.booleans()):
+        opts["size"] = Arg(tuple(draw(st.integers(1, 7)) for _ in range(nd)), f"size{nd}")
+        opts["scale_factor"] = Arg(None, f"scale{nd}")
+        opts["recompute_scale_factor"] = Arg(None, "bool")
+    else:
+        opts["size"] = Arg(None, f"size{nd}")
+        opts["scale_factor"] = Arg(draw(st.sampled_from([2, 2.0, 1.5, 1, 3])), f"scale{nd}")
+        opts["recompute_scale_factor"] = Arg(draw(st.sampled_from([None, True, False])), "bool")
+    interpolating = mode in _INTERP_RANK
+    opts["align_corners"] = Arg(draw(st.booleans()) if interpolating else None, "bool")
+    return nd, opts
+
+
+def interpolate_call(backward):
+    fn = deconv.interpolate_backward if backward else deconv.interpolate
+
+    def build(draw):
+        dtype = _dtype(draw)
+        nd, opts = _interp_options(draw)
+        mode = opts["mode"].value
+        opts["antialias"] = Arg(mode in ("bilinear", "bicubic") and draw(st.booleans()), "bool")
+        shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + tuple(
+            draw(st.integers(1, 5)) for _ in range(nd))
+        x = _rand(draw, shape, dtype)
+        if not backward:
+            return {"x": Arg(x, "array"), **opts}
+        y = deconv.interpolate(x, **{n: v.value for n, v in opts.items()})
+        return {"grad_output": Arg(_rand(draw, y.shape, dtype), "array"),
+                "input_shape": Arg(shape, "shape"), **opts}
+
+    def run(a):
+        if backward:
+            return fn(a.pop("grad_output"), a.pop("input_shape"), **a)
+        return fn(a.pop("x"), **a)
+
+    return Target(fn.__name__, build, run)
+
+
+def _upsample_mode_layer_args(draw):
+    nd, opts = _interp_options(draw)
+    x = _rand(draw, (1, draw(st.integers(1, 2))) + tuple(draw(st.integers(1, 4)) for _ in range(nd)),
+              _dtype(draw))
+    ctor = {n: v for n, v in opts.items() if v.value is not None}
+    return ctor, x
+
+
+def _interpolate_targets():
+    targets = [interpolate_call(backward) for backward in (False, True)]
+    targets.append(layer_call("Upsample", _upsample_mode_layer_args)._replace(
+        name="nn.Upsample(modes)"))
+    return targets

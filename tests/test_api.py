@@ -26,6 +26,7 @@ FORWARDS += ["unfold", "fold"]  # issue 13: fold / unfold
 # issue 13: adaptive pooling
 FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
 FORWARDS += ["pad"]  # issue 13: padding
+FORWARDS += ["interpolate"]  # issue 13: interpolate
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 

@@ -782,7 +782,7 @@ def test_repr_is_torch_like():
     (lambda: nn.MaxUnpool2d(nn.AvgPool2d(2)), TypeError, "pool"),
     (lambda: nn.Upsample(), ValueError, "size and scale_factor"),
     (lambda: nn.Upsample(size=4, scale_factor=2), ValueError, "size and scale_factor"),
-    (lambda: nn.Upsample(scale_factor=2, mode="bicubic"), ValueError, "mode"),
+    (lambda: nn.Upsample(scale_factor=2, mode="cubic"), ValueError, "mode"),
     (lambda: nn.Upsample(scale_factor=2, align_corners=True), ValueError, "align_corners"),
     (lambda: nn.Upsample(scale_factor="2"), TypeError, "scale_factor"),
     (lambda: nn.PixelShuffle(0), ValueError, "upscale_factor"),

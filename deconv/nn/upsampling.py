@@ -1,19 +1,21 @@
-"""Upsampling layers: Upsample (nearest, bilinear), PixelShuffle, PixelUnshuffle.
+"""Upsampling layers: Upsample (every mode of interpolate), PixelShuffle, PixelUnshuffle.
 
-The computation is that of :mod:`deconv.functional.upsampling`.
+The computation is that of :mod:`deconv.functional.interpolate` and
+:mod:`deconv.functional.upsampling`.
 """
 
 import numpy as np
 
+from deconv.functional import interpolate as _interp
 from deconv.functional import upsampling as _up
-from deconv.functional.validation import as_bool, as_positive_int, check_ndim, LAYOUT
+from deconv.functional.validation import as_bool, as_choice, as_positive_int
 from deconv.nn.module import Module, prefixed
 
 __all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle"]
 
 
 class Upsample(Module):
-    """Nearest or bilinear upsampling, as ``torch.nn.Upsample``.
+    """Resampling in every mode of ``torch.nn.Upsample`` (:func:`deconv.interpolate`).
 
     Parameters
     ----------
@@ -22,19 +24,24 @@ class Upsample(Module):
     scale_factor : float or tuple of floats, optional
         Multiplier of the spatial size. Give exactly one of ``size`` and
         ``scale_factor``.
-    mode : {'nearest', 'bilinear'}
-        'nearest' for 3-D ``(N, C, L)`` and 4-D ``(N, C, H, W)`` inputs
-        (:func:`deconv.upsample_nearest1d` / ``2d``), 'bilinear' for 4-D
-        only (:func:`deconv.upsample_bilinear2d`).
-    align_corners : bool, default False
-        Only with 'bilinear' (True with 'nearest' is refused, as in torch);
-        None means False.
+    mode : {'nearest', 'nearest-exact', 'linear', 'bilinear', 'bicubic', 'trilinear', 'area'}
+        'nearest', 'nearest-exact' and 'area' take 3-D ``(N, C, L)``, 4-D
+        ``(N, C, H, W)`` and 5-D ``(N, C, D, H, W)`` inputs; 'linear' 3-D,
+        'bilinear' and 'bicubic' 4-D, 'trilinear' 5-D.
+    align_corners : bool, optional
+        Only with the interpolating modes (linear, bilinear, bicubic,
+        trilinear), where None means False; True with another mode is
+        refused, as in torch. (False with another mode is taken for None,
+        as deconv's Upsample always did.)
+    recompute_scale_factor : bool, optional
+        As in :func:`deconv.interpolate`: True makes the index maps use
+        ``L_in / L_out`` instead of the given ``scale_factor``.
 
     Notes
     -----
-    Output size ``size``, or ``floor(L * scale_factor)`` per axis. A given
-    ``scale_factor`` enters the index map (``recompute_scale_factor=None``
-    in torch), forward and backward alike.
+    Output size ``out = size``, or ``floor(L * scale_factor)`` per axis. A
+    given ``scale_factor`` enters the index maps (unless
+    ``recompute_scale_factor``), forward and backward alike.
 
     Examples
     --------
@@ -44,25 +51,26 @@ class Upsample(Module):
     array([[[1., 1., 2., 2.]]])
     >>> nn.Upsample(size=(1, 4), mode='bilinear')(np.array([[[[0., 1.]]]]))
     array([[[[0.  , 0.25, 0.75, 1.  ]]]])
+    >>> nn.Upsample(size=3, mode='area')(np.array([[[0., 1., 2., 3., 4., 5.]]]))
+    array([[[0.5, 2.5, 4.5]]])
     """
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=False):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                 recompute_scale_factor=None):
         """Check and store the arguments; errors start with ``Upsample:``."""
         super().__init__()
         if (size is None) == (scale_factor is None):
             raise ValueError(
                 f"Upsample: give exactly one of size and scale_factor, got size={size!r} and "
                 f"scale_factor={scale_factor!r}")
-        if not any(isinstance(mode, str) and mode == m for m in ("nearest", "bilinear")):
-            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
-        if align_corners is None:
-            align_corners = False
         with prefixed("Upsample"):
-            align_corners = as_bool(align_corners, "align_corners")
-        if align_corners and mode != "bilinear":
-            raise ValueError(
-                f"Upsample: align_corners can only be set with mode='bilinear', got "
-                f"mode={mode!r} and align_corners=True")
+            mode = as_choice(mode, "mode", _interp.MODES)
+            if align_corners is not None:
+                align_corners = as_bool(align_corners, "align_corners")
+                if mode not in _interp.INTERPOLATING and not align_corners:
+                    align_corners = None
+            # interpolate's own checks of the options, at construction
+            _interp.check_options(mode, align_corners, recompute_scale_factor, False, size)
         if scale_factor is not None:
             if isinstance(scale_factor, (list, tuple)):
                 scale_factor = tuple(scale_factor)
@@ -83,53 +91,39 @@ class Upsample(Module):
         self.scale_factor = scale_factor
         self.mode = mode
         self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
 
     def extra_repr(self):
-        """The output size or scale factor, the mode and a non-default align_corners."""
+        """The output size or scale factor, the mode and the options that are set."""
         s = (f"size={self.size!r}" if self.size is not None
              else f"scale_factor={self.scale_factor!r}")
         s += f", mode={self.mode!r}"
         if self.align_corners:
             s += ", align_corners=True"
+        if self.recompute_scale_factor:
+            s += ", recompute_scale_factor=True"
         return s
 
-    def _functions(self, ndim):
-        """The (forward, backward) functional ops for a ``ndim``-D input of this mode."""
-        if self.mode == "bilinear":
-            return _up.upsample_bilinear2d, _up.upsample_bilinear2d_backward
-        if ndim == 3:
-            return _up.upsample_nearest1d, _up.upsample_nearest1d_backward
-        return _up.upsample_nearest2d, _up.upsample_nearest2d_backward
-
-    def _check_input(self, x):
-        """A float array: 4-D ``(N, C, H, W)`` for 'bilinear', 3-D or 4-D for 'nearest'."""
-        x = self._input(x)
-        if self.mode == "bilinear" or x.ndim < 3:
-            with prefixed(self):
-                ndim = 4 if self.mode == "bilinear" else 3
-                check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
-        elif x.ndim > 4:
-            raise ValueError(
-                f"{self._short_repr()}: mode='nearest' needs a 3-D (N, C, L) or 4-D (N, C, H, W) "
-                f"input, got shape {x.shape}")
-        return x
+    def _options(self):
+        """The keyword arguments of interpolate and interpolate_backward for this layer."""
+        return dict(size=self.size, scale_factor=self.scale_factor, mode=self.mode,
+                    align_corners=self.align_corners,
+                    recompute_scale_factor=self.recompute_scale_factor)
 
     def forward(self, x):
-        """Upsample ``x``.
+        """Resample ``x``.
 
         Parameters
         ----------
-        x : ndarray, shape (N, C, L) or (N, C, H, W)
+        x : ndarray, shape (N, C, L), (N, C, H, W) or (N, C, D, H, W)
 
         Returns
         -------
         y : ndarray, shape (N, C, *spatial_out)
         """
-        x = self._check_input(x)
-        fwd, _ = self._functions(x.ndim)
-        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
+        x = self._input(x)
         with prefixed(self):
-            y = fwd(x, size=self.size, scale_factor=self.scale_factor, **kw)
+            y = _interp.interpolate(x, **self._options())
         self._save(y, input_shape=x.shape)
         return y
 
@@ -141,10 +135,8 @@ class Upsample(Module):
         grad_input : ndarray, shape of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        _, bwd = self._functions(g.ndim)
-        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
         with prefixed(self):
-            return bwd(g, c["input_shape"], scale_factor=self.scale_factor, **kw)
+            return _interp.interpolate_backward(g, c["input_shape"], **self._options())
 
 
 class PixelShuffle(Module):
