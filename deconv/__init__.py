@@ -105,3 +105,7 @@ def __dir__():
 
 # issue 13: fold / unfold
 from deconv.functional.fold import fold, fold_backward, unfold, unfold_backward  # noqa: F401,E402
+# issue 13: the 3-D family
+from deconv.functional.conv import (  # noqa: F401,E402
+    conv3d, conv3d_backward, conv_transpose3d, conv_transpose3d_backward,
+)

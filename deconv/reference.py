@@ -1044,3 +1044,26 @@ def pad_backward(grad_output, input_shape, pad, mode="constant"):
     read = source >= 0
     np.add.at(gi, source[read], g[read])
     return gi.reshape(input_shape)
+
+
+# issue 13: the 3-D family
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D cross-correlation, PyTorch ``F.conv3d`` semantics (NCDHW)."""
+    return _conv_nd(x, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv3d`."""
+    return _conv_nd_backward(grad_output, x, weight, stride, padding, dilation, groups, 3)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution, PyTorch ``F.conv_transpose3d`` semantics."""
+    return _conv_transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
+def conv_transpose3d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv_transpose3d`."""
+    return _conv_transpose_nd_backward(grad_output, x, weight, stride, padding, output_padding,
+                                       groups, dilation, 3)

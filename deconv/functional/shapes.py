@@ -300,3 +300,32 @@ def pad_kept_size(input_size, before, after):
 
 
 __all__ += ["pad_output_size", "pad_kept_size"]
+
+
+# issue 13: the 3-D family
+def depth_taps(input_size, output_size, kernel, stride, padding, dilation):
+    """Which output depths each kernel depth tap reaches, for a 3-D conv run as 2-D convs.
+
+    Output depth ``o`` reads input depth ``i = o*s + kd*d - p`` through tap
+    ``kd``. For each tap with at least one ``i`` inside ``[0, input_size)``
+    this gives ``(kd, first, count, start)``: the outputs ``first ..
+    first + count - 1`` read the inputs ``start, start + s, ...``. The same
+    table, read backwards, serves the transposed conv (whose output is this
+    conv's input).
+
+    >>> depth_taps(5, 3, 3, 2, 1, 1)
+    [(0, 1, 2, 1), (1, 0, 3, 0), (2, 0, 2, 1)]
+    >>> depth_taps(2, 4, 1, 1, 1, 1)
+    [(0, 1, 2, 0)]
+    """
+    taps = []
+    for kd in range(kernel):
+        offset = kd * dilation - padding
+        first = max(0, -(offset // stride))      # the first o with o*s + offset >= 0
+        last = min(output_size - 1, (input_size - 1 - offset) // stride)
+        if last >= first:
+            taps.append((kd, first, last - first + 1, first * stride + offset))
+    return taps
+
+
+__all__ += ["depth_taps"]
