@@ -109,3 +109,7 @@ from deconv.functional.fold import fold, fold_backward, unfold, unfold_backward 
 from deconv.functional.conv import (  # noqa: F401,E402
     conv3d, conv3d_backward, conv_transpose3d, conv_transpose3d_backward,
 )
+from deconv.functional.pooling import (  # noqa: F401,E402
+    avg_pool3d, avg_pool3d_backward, max_pool3d, max_pool3d_backward,
+    max_unpool3d, max_unpool3d_backward,
+)

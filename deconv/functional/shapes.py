@@ -329,3 +329,29 @@ def depth_taps(input_size, output_size, kernel, stride, padding, dilation):
 
 
 __all__ += ["depth_taps"]
+
+
+def avg_pool_divisors(input_size, output_size, kernel_size, stride, padding, count_include_pad):
+    """Per-axis factor of the average-pooling divisor, one per output (a list of ints).
+
+    Window ``o`` spans ``[start, end) = [o*s - p, min(o*s - p + k, L + p))``;
+    the factor is ``end - start`` with ``count_include_pad``, else the part
+    inside ``[0, L)``. PyTorch's divisor is the product of the factors of
+    the axes (or ``divisor_override``), so a pooling over several axes can
+    sum axis by axis and divide once.
+
+    >>> avg_pool_divisors(5, 3, 3, 2, 1, True)
+    [3, 3, 3]
+    >>> avg_pool_divisors(5, 3, 3, 2, 1, False)
+    [2, 3, 2]
+    """
+    factors = []
+    for o in range(output_size):
+        start = o * stride - padding
+        end = min(start + kernel_size, input_size + padding)
+        factors.append(end - start if count_include_pad
+                       else min(end, input_size) - max(start, 0))
+    return factors
+
+
+__all__ += ["avg_pool_divisors"]
