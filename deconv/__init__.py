@@ -113,3 +113,7 @@ from deconv.functional.pooling import (  # noqa: F401,E402
     avg_pool3d, avg_pool3d_backward, max_pool3d, max_pool3d_backward,
     max_unpool3d, max_unpool3d_backward,
 )
+from deconv.functional.upsampling import (  # noqa: F401,E402
+    upsample_nearest3d, upsample_nearest3d_backward,
+    upsample_trilinear3d, upsample_trilinear3d_backward,
+)
