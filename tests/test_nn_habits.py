@@ -193,7 +193,7 @@ def test_constructor_and_method_errors_name_the_public_class(make, message):
     (lambda: nn.AvgPool2d(3)(np.zeros((1, 1, 2, 2))), r"^AvgPool2d\(kernel_size=\(3, 3\)"),
     (lambda: nn.ConvTranspose1d(2, 3, 3, rng=0)(np.zeros((1, 3, 5), dtype=np.float32)),
      r"^ConvTranspose1d\(2, 3, .*in_channels=2"),
-    (lambda: nn.Upsample(size=(2, 2))(np.zeros((1, 1, 2, 2, 2))),
+    (lambda: nn.Upsample(size=(2, 2))(np.zeros((1, 1, 2, 2, 2, 2))),  # 5-D is 3-D nearest
      r"^Upsample\(size=\(2, 2\), mode='nearest'\): mode='nearest' needs a 3-D"),
     (lambda: nn.Flatten(3)(np.zeros((2, 3))), r"^Flatten\(start_dim=3, end_dim=-1\)"),
     (lambda: nn.Embedding(3, 2, rng=0)([[0.5]]), r"^Embedding\(3, 2\): input must be an integer"),

@@ -1,4 +1,4 @@
-"""Upsampling layers: Upsample (nearest, bilinear), PixelShuffle, PixelUnshuffle.
+"""Upsampling layers: Upsample (nearest, bilinear, trilinear), PixelShuffle, PixelUnshuffle.
 
 The computation is that of :mod:`deconv.functional.upsampling`.
 """
@@ -11,9 +11,12 @@ from deconv.nn.module import Module, prefixed
 
 __all__ = ["Upsample", "PixelShuffle", "PixelUnshuffle"]
 
+# the interpolating modes and the input ndim each takes (issue 13: trilinear)
+_LINEAR_NDIM = {"bilinear": 4, "trilinear": 5}
+
 
 class Upsample(Module):
-    """Nearest or bilinear upsampling, as ``torch.nn.Upsample``.
+    """Nearest, bilinear or trilinear upsampling, as ``torch.nn.Upsample``.
 
     Parameters
     ----------
@@ -22,13 +25,15 @@ class Upsample(Module):
     scale_factor : float or tuple of floats, optional
         Multiplier of the spatial size. Give exactly one of ``size`` and
         ``scale_factor``.
-    mode : {'nearest', 'bilinear'}
-        'nearest' for 3-D ``(N, C, L)`` and 4-D ``(N, C, H, W)`` inputs
-        (:func:`deconv.upsample_nearest1d` / ``2d``), 'bilinear' for 4-D
-        only (:func:`deconv.upsample_bilinear2d`).
+    mode : {'nearest', 'bilinear', 'trilinear'}
+        'nearest' for 3-D ``(N, C, L)``, 4-D ``(N, C, H, W)`` and 5-D
+        ``(N, C, D, H, W)`` inputs (:func:`deconv.upsample_nearest1d` /
+        ``2d`` / ``3d``), 'bilinear' for 4-D only
+        (:func:`deconv.upsample_bilinear2d`), 'trilinear' for 5-D only
+        (:func:`deconv.upsample_trilinear3d`).
     align_corners : bool, default False
-        Only with 'bilinear' (True with 'nearest' is refused, as in torch);
-        None means False.
+        Only with 'bilinear' or 'trilinear' (True with 'nearest' is refused,
+        as in torch); None means False.
 
     Notes
     -----
@@ -44,6 +49,8 @@ class Upsample(Module):
     array([[[1., 1., 2., 2.]]])
     >>> nn.Upsample(size=(1, 4), mode='bilinear')(np.array([[[[0., 1.]]]]))
     array([[[[0.  , 0.25, 0.75, 1.  ]]]])
+    >>> nn.Upsample(scale_factor=2, mode='trilinear')(np.ones((1, 1, 2, 2, 2))).shape
+    (1, 1, 4, 4, 4)
     """
 
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=False):
@@ -53,15 +60,16 @@ class Upsample(Module):
             raise ValueError(
                 f"Upsample: give exactly one of size and scale_factor, got size={size!r} and "
                 f"scale_factor={scale_factor!r}")
-        if not any(isinstance(mode, str) and mode == m for m in ("nearest", "bilinear")):
-            raise ValueError(f"Upsample: mode must be 'nearest' or 'bilinear', got {mode!r}")
+        if not any(isinstance(mode, str) and mode == m for m in _LINEAR_NDIM.keys() | {"nearest"}):
+            raise ValueError(
+                f"Upsample: mode must be 'nearest', 'bilinear' or 'trilinear', got {mode!r}")
         if align_corners is None:
             align_corners = False
         with prefixed("Upsample"):
             align_corners = as_bool(align_corners, "align_corners")
-        if align_corners and mode != "bilinear":
+        if align_corners and mode not in _LINEAR_NDIM:
             raise ValueError(
-                f"Upsample: align_corners can only be set with mode='bilinear', got "
+                f"Upsample: align_corners can only be set with mode='bilinear' or 'trilinear', got "
                 f"mode={mode!r} and align_corners=True")
         if scale_factor is not None:
             if isinstance(scale_factor, (list, tuple)):
@@ -95,23 +103,24 @@ class Upsample(Module):
 
     def _functions(self, ndim):
         """The (forward, backward) functional ops for a ``ndim``-D input of this mode."""
-        if self.mode == "bilinear":
-            return _up.upsample_bilinear2d, _up.upsample_bilinear2d_backward
-        if ndim == 3:
-            return _up.upsample_nearest1d, _up.upsample_nearest1d_backward
-        return _up.upsample_nearest2d, _up.upsample_nearest2d_backward
+        if self.mode in _LINEAR_NDIM:
+            name = f"upsample_{self.mode}{ndim - 2}d"
+        else:
+            name = f"upsample_nearest{ndim - 2}d"
+        return getattr(_up, name), getattr(_up, name + "_backward")
 
     def _check_input(self, x):
-        """A float array: 4-D ``(N, C, H, W)`` for 'bilinear', 3-D or 4-D for 'nearest'."""
+        """A float array: 4-D ``(N, C, H, W)`` for 'bilinear', 5-D for 'trilinear',
+        3-D to 5-D for 'nearest'."""
         x = self._input(x)
-        if self.mode == "bilinear" or x.ndim < 3:
+        if self.mode in _LINEAR_NDIM or x.ndim < 3:
             with prefixed(self):
-                ndim = 4 if self.mode == "bilinear" else 3
+                ndim = _LINEAR_NDIM.get(self.mode, 3)
                 check_ndim(x, "x", ndim, LAYOUT[ndim - 2])
-        elif x.ndim > 4:
+        elif x.ndim > 5:
             raise ValueError(
-                f"{self._short_repr()}: mode='nearest' needs a 3-D (N, C, L) or 4-D (N, C, H, W) "
-                f"input, got shape {x.shape}")
+                f"{self._short_repr()}: mode='nearest' needs a 3-D (N, C, L), 4-D (N, C, H, W) "
+                f"or 5-D (N, C, D, H, W) input, got shape {x.shape}")
         return x
 
     def forward(self, x):
@@ -119,7 +128,7 @@ class Upsample(Module):
 
         Parameters
         ----------
-        x : ndarray, shape (N, C, L) or (N, C, H, W)
+        x : ndarray, shape (N, C, L), (N, C, H, W) or (N, C, D, H, W)
 
         Returns
         -------
@@ -127,7 +136,7 @@ class Upsample(Module):
         """
         x = self._check_input(x)
         fwd, _ = self._functions(x.ndim)
-        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
+        kw = {"align_corners": self.align_corners} if self.mode in _LINEAR_NDIM else {}
         with prefixed(self):
             y = fwd(x, size=self.size, scale_factor=self.scale_factor, **kw)
         self._save(y, input_shape=x.shape)
@@ -142,7 +151,7 @@ class Upsample(Module):
         """
         c, g = self._saved_and_grad(grad_output)
         _, bwd = self._functions(g.ndim)
-        kw = {"align_corners": self.align_corners} if self.mode == "bilinear" else {}
+        kw = {"align_corners": self.align_corners} if self.mode in _LINEAR_NDIM else {}
         with prefixed(self):
             return bwd(g, c["input_shape"], scale_factor=self.scale_factor, **kw)
 
