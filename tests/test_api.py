@@ -26,6 +26,8 @@ FORWARDS += ["unfold", "fold"]  # issue 13: fold / unfold
 # issue 13: adaptive pooling
 FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
 FORWARDS += ["pad"]  # issue 13: padding
+FORWARDS += ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "max_unpool3d",  # issue 13: 3-D
+             "upsample_nearest3d", "upsample_trilinear3d"]
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 
