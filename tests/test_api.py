@@ -155,7 +155,7 @@ def test_command_line_exit_status():
     """)
     bad = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and "FAIL" in bad.stdout
-    unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv3d"],
+    unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv4d"],
                              capture_output=True, text=True, timeout=600)
     assert unknown.returncode == 2 and "unknown op" in unknown.stderr
 
