@@ -641,3 +641,21 @@ BAD_CALLS = [
 def test_bad_arguments_raise_naming_the_argument(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_empty_batch_and_channels_give_empty_results_of_the_right_shapes():
+    x, w = np.zeros((0, 2, 3, 3, 3)), np.ones((2, 2, 2, 2, 2))
+    assert deconv.conv3d(x, w).shape == (0, 2, 2, 2, 2)
+    gx, gw, gb = deconv.conv3d_backward(np.zeros((0, 2, 2, 2, 2)), x, w)
+    assert (gx.shape, gw.shape, gb.shape) == (x.shape, w.shape, (2,))
+    np.testing.assert_array_equal(gw, 0.0)
+    assert deconv.conv_transpose3d(x, w, stride=2).shape == (0, 2, 6, 6, 6)
+    v = np.zeros((1, 0, 3, 3, 3), np.float32)
+    out, idx = deconv.max_pool3d(v, 2)
+    assert out.shape == idx.shape == (1, 0, 1, 1, 1)
+    assert deconv.max_pool3d_backward(out, idx, v.shape).shape == v.shape
+    assert deconv.avg_pool3d_backward(deconv.avg_pool3d(v, 2), v.shape, 2).shape == v.shape
+    assert deconv.max_unpool3d(out, idx, 2).shape == (1, 0, 2, 2, 2)
+    assert deconv.upsample_trilinear3d(v, scale_factor=2).shape == (1, 0, 6, 6, 6)
+    assert deconv.upsample_nearest3d_backward(np.zeros((1, 0, 6, 6, 6), np.float32),
+                                              v.shape).shape == v.shape
