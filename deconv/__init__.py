@@ -108,3 +108,17 @@ from deconv.functional.fold import fold, fold_backward, unfold, unfold_backward 
 
 # issue 13: interpolate
 from deconv.functional.interpolate import interpolate, interpolate_backward  # noqa: F401,E402
+
+
+# issue 13: the 3-D family
+from deconv.functional.conv import (  # noqa: F401,E402
+    conv3d, conv3d_backward, conv_transpose3d, conv_transpose3d_backward,
+)
+from deconv.functional.pooling import (  # noqa: F401,E402
+    avg_pool3d, avg_pool3d_backward, max_pool3d, max_pool3d_backward,
+    max_unpool3d, max_unpool3d_backward,
+)
+from deconv.functional.upsampling import (  # noqa: F401,E402
+    upsample_nearest3d, upsample_nearest3d_backward,
+    upsample_trilinear3d, upsample_trilinear3d_backward,
+)

@@ -178,7 +178,7 @@ def _upsample_case(rng, dtype, nd, mode):
         bkw = dict(scale_factor=call.get("scale_factor"))
         fkw = dict(call)
     else:
-        name = "upsample_bilinear2d"
+        name = "upsample_bilinear2d" if nd == 2 else "upsample_trilinear3d"
         align = bool(rng.integers(0, 2))
         fkw = dict(call, align_corners=align)
         bkw = dict(align_corners=align, scale_factor=call.get("scale_factor"))
@@ -465,3 +465,15 @@ def _interpolate_case(rng, dtype):
 
 
 OPS["interpolate"] = _interpolate_case
+
+
+# issue 13: the 3-D family
+OPS.update({
+    "conv3d": lambda rng, dt: _conv_case(rng, dt, 3, False),
+    "conv_transpose3d": lambda rng, dt: _conv_case(rng, dt, 3, True),
+    "max_pool3d": lambda rng, dt: _max_pool_case(rng, dt, 3),
+    "avg_pool3d": lambda rng, dt: _avg_pool_case(rng, dt, 3),
+    "max_unpool3d": lambda rng, dt: _max_unpool_case(rng, dt, 3),
+    "upsample_nearest3d": lambda rng, dt: _upsample_case(rng, dt, 3, "nearest"),
+    "upsample_trilinear3d": lambda rng, dt: _upsample_case(rng, dt, 3, "trilinear"),
+})

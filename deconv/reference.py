@@ -1159,3 +1159,106 @@ def interpolate_backward(grad_output, input_shape, size=None, scale_factor=None,
         return _adaptive_avg_pool_nd_backward(g, tuple(input_shape))
     mats = _interp_matrices(in_sp, out_sp, scales, mode, align_corners, antialias, dtype)
     return _interp_apply(g, [M.T for M in mats])
+
+
+# issue 13: the 3-D family
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D cross-correlation, PyTorch ``F.conv3d`` semantics (NCDHW)."""
+    return _conv_nd(x, weight, bias, stride, padding, dilation, groups, 3)
+
+
+def conv3d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1, groups=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv3d`."""
+    return _conv_nd_backward(grad_output, x, weight, stride, padding, dilation, groups, 3)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-D transposed convolution, PyTorch ``F.conv_transpose3d`` semantics."""
+    return _conv_transpose_nd(x, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+
+
+def conv_transpose3d_backward(grad_output, x, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """(grad_input, grad_weight, grad_bias) of :func:`conv_transpose3d`."""
+    return _conv_transpose_nd_backward(grad_output, x, weight, stride, padding, output_padding,
+                                       groups, dilation, 3)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """3-D max pooling -> (output, indices), indices = (d*H + h)*W + w of the chosen tap."""
+    return _max_pool_nd(x, kernel_size, stride, padding, dilation, ceil_mode, 3)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape):
+    """grad_input of :func:`max_pool3d` (scatter-add through indices)."""
+    return _max_pool_nd_backward(grad_output, indices, input_shape, 3)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """3-D average pooling (``F.avg_pool3d``)."""
+    return _avg_pool_nd(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override, 3)
+
+
+def avg_pool3d_backward(grad_output, input_shape, kernel_size, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """grad_input of :func:`avg_pool3d`."""
+    return _avg_pool_nd_backward(grad_output, input_shape, kernel_size, stride, padding,
+                                 ceil_mode, count_include_pad, divisor_override, 3)
+
+
+def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """3-D max unpooling (``F.max_unpool3d``); indices are (d*H_out + h)*W_out + w."""
+    return _max_unpool_nd(x, indices, kernel_size, stride, padding, output_size, 3)
+
+
+def max_unpool3d_backward(grad_output, indices):
+    """grad_input of :func:`max_unpool3d`."""
+    return _max_unpool_nd_backward(grad_output, indices)
+
+
+def upsample_nearest3d(x, size=None, scale_factor=None):
+    """Nearest upsampling along D, H and W (``F.interpolate(mode='nearest')``)."""
+    return _upsample_nearest_nd(x, size, scale_factor, 3, shortcut=True)
+
+
+def upsample_nearest3d_backward(grad_output, input_shape, scale_factor=None):
+    """grad_in[..., src_d, src_h, src_w] += grad_out[..., od, oh, ow]."""
+    return _upsample_nearest_nd_backward(grad_output, input_shape, scale_factor, 3)
+
+
+def _linear_matrix(in_size, out_size, align_corners, scale_factor, T):
+    """(out, in) matrix of 1-D linear interpolation: row o holds l0 at i0 and l1 at i1."""
+    i0, i1, l0, l1 = _linear_weights(in_size, out_size, align_corners, scale_factor, T)
+    m = np.zeros((out_size, in_size))
+    np.add.at(m, (np.arange(out_size), i0), l0)
+    np.add.at(m, (np.arange(out_size), i1), l1)
+    return m
+
+
+def _trilinear_matrices(in_sp, out_sp, align_corners, scale_factor, dtype):
+    T = np.float64 if dtype == np.float64 else np.float32
+    sc = _scales(scale_factor, 3)
+    return [_linear_matrix(in_sp[i], out_sp[i], align_corners, sc[i], T) for i in range(3)]
+
+
+def upsample_trilinear3d(x, size=None, scale_factor=None, align_corners=False):
+    """Trilinear upsampling (``F.interpolate(mode='trilinear')``): the tensor product
+    of three 1-D linear interpolations, out = x contracted with M_D, M_H, M_W
+    (weights as in :func:`upsample_bilinear2d`)."""
+    dtype = np.asarray(x).dtype
+    x = _f64(x)
+    out_sp = _upsample_out_size(x.shape[2:], size, scale_factor, 3)
+    md, mh, mw = _trilinear_matrices(x.shape[2:], out_sp, align_corners, scale_factor, dtype)
+    return np.einsum("ncdhw,ad,bh,ew->ncabe", x, md, mh, mw)
+
+
+def upsample_trilinear3d_backward(grad_output, input_shape, align_corners=False,
+                                  scale_factor=None):
+    """Adjoint of :func:`upsample_trilinear3d`: the transposed matrices."""
+    dtype = np.asarray(grad_output).dtype
+    g = _f64(grad_output)
+    in_sp = tuple(int(a) for a in input_shape[-3:])
+    md, mh, mw = _trilinear_matrices(in_sp, g.shape[2:], align_corners, scale_factor, dtype)
+    return np.einsum("ncabe,ad,bh,ew->ncdhw", g, md, mh, mw)

@@ -304,8 +304,7 @@ def _conv_geometry(draw, nd, transposed):
 
 
 def conv_call(nd, transposed, backward):
-    conv = {(1, False): deconv.conv1d, (2, False): deconv.conv2d,
-            (1, True): deconv.conv_transpose1d, (2, True): deconv.conv_transpose2d}[nd, transposed]
+    conv = getattr(deconv, f"conv_transpose{nd}d" if transposed else f"conv{nd}d")
     fn = getattr(deconv, conv.__name__ + "_backward") if backward else conv
     names = ["stride", "padding", "dilation", "groups"] + (["output_padding"] if transposed else [])
 
@@ -431,10 +430,10 @@ def unpool_call(nd, backward):
 
 
 def upsample_call(name, backward):
-    nd = 1 if name.endswith("1d") else 2
+    nd = int(name[-2])
     fwd = getattr(deconv, name)
     fn = getattr(deconv, name + "_backward") if backward else fwd
-    bilinear = "bilinear" in name
+    bilinear = "linear" in name          # bilinear or trilinear: align_corners
 
     def build(draw):
         dtype = _dtype(draw)
@@ -1288,6 +1287,27 @@ def all_targets():
 
     # issue 13: interpolate
     targets += _interpolate_targets()
+
+
+    # issue 13: the 3-D family
+    for transposed in (False, True):
+        for backward in (False, True):
+            targets.append(conv_call(3, transposed, backward))
+        name = "ConvTranspose3d" if transposed else "Conv3d"
+        targets.append(layer_call(name, _conv_layer_args(3, transposed)))
+        targets.append(layer_call(name, _conv_padding_mode_args(3, transposed))._replace(
+            name=f"nn.{name}(padding_mode)"))
+    for kind in ("max", "avg"):
+        for backward in (False, True):
+            targets.append(pool_call(3, kind, backward))
+        targets.append(layer_call(f"{kind.capitalize()}Pool3d", _pool_layer_args(3, kind.capitalize())))
+    for backward in (False, True):
+        targets.append(unpool_call(3, backward))
+    targets.append(unpool_layer_call(3))
+    for name in ("upsample_nearest3d", "upsample_trilinear3d"):
+        for backward in (False, True):
+            targets.append(upsample_call(name, backward))
+    targets.append(layer_call("Upsample", _upsample3d_layer_args)._replace(name="nn.Upsample(5-D)"))
     return targets
 
 
@@ -1595,3 +1615,19 @@ def _interpolate_targets():
     targets.append(layer_call("Upsample", _upsample_mode_layer_args)._replace(
         name="nn.Upsample(modes)"))
     return targets
+
+
+# --- issue 13: the 3-D family ---
+
+def _upsample3d_layer_args(draw):
+    """Upsample on (N, C, D, H, W): nearest or trilinear."""
+    mode = draw(st.sampled_from(["nearest", "trilinear"]))
+    if draw(st.booleans()):
+        ctor = {"size": Arg(tuple(draw(st.integers(1, 5)) for _ in range(3)), "size3")}
+    else:
+        ctor = {"scale_factor": Arg(draw(st.sampled_from([2, 1.5, 1])), "scale3")}
+    ctor["mode"] = Arg(mode, "choice")
+    if mode == "trilinear":
+        ctor["align_corners"] = Arg(draw(st.booleans()), "bool")
+    x = _rand(draw, (1, 2) + tuple(draw(st.integers(1, 3)) for _ in range(3)), _dtype(draw))
+    return ctor, x

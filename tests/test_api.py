@@ -27,6 +27,8 @@ FORWARDS += ["unfold", "fold"]  # issue 13: fold / unfold
 FORWARDS += [f"adaptive_{kind}_pool{nd}d" for kind in ("avg", "max") for nd in (1, 2, 3)]
 FORWARDS += ["pad"]  # issue 13: padding
 FORWARDS += ["interpolate"]  # issue 13: interpolate
+FORWARDS += ["conv3d", "conv_transpose3d", "max_pool3d", "avg_pool3d", "max_unpool3d",  # issue 13: 3-D
+             "upsample_nearest3d", "upsample_trilinear3d"]
 PUBLIC = FORWARDS + [f + "_backward" for f in FORWARDS]
 
 
@@ -154,7 +156,7 @@ def test_command_line_exit_status():
     """)
     bad = subprocess.run([sys.executable, "-c", failing], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 1 and "FAIL" in bad.stdout
-    unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv3d"],
+    unknown = subprocess.run([sys.executable, "-m", "deconv", "check", "--ops", "conv4d"],
                              capture_output=True, text=True, timeout=600)
     assert unknown.returncode == 2 and "unknown op" in unknown.stderr
 

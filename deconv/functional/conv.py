@@ -10,7 +10,8 @@ Semantics, argument names and layouts are those of
 * "convolution" is cross-correlation (the kernel is not flipped);
 * ``dilation=1`` means no dilation.
 
-The 1-D functions run the 2-D kernels on a view with ``H = 1``.
+The 1-D functions run the 2-D kernels on a view with ``H = 1``; the 3-D
+functions run them once per kernel depth tap, on batches of depth slices.
 """
 
 import functools
@@ -64,8 +65,9 @@ class _Config:
         """(sH, sW, pH, pW, dH, dW) for the kernels; 1-D gets the identity along H."""
         if self.nd == 1:
             return (1, self.stride[0], 0, self.pad_before[0], 1, self.dilation[0])
-        return (self.stride[0], self.stride[1], self.pad_before[0], self.pad_before[1],
-                self.dilation[0], self.dilation[1])
+        # 3-D: the (H, W) part; the depth is walked by tap (see _depth_conv)
+        return (self.stride[-2], self.stride[-1], self.pad_before[-2], self.pad_before[-1],
+                self.dilation[-2], self.dilation[-1])
 
 
 def _conv_padding(padding, nd, kernel, dilation, stride):
@@ -883,3 +885,326 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     """
     return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
                                     groups, dilation, 1, output_size)
+
+
+# ---------------------------------------------------------------------------
+# issue 13: the 3-D convolutions, on the 2-D passes above
+#
+# Output depth o of a conv reads input depth i = o*sD + kd*dD - pD through
+# kernel depth tap kd, so a 3-D conv is the sum over kd of 2-D convs with the
+# weight slice w[:, :, kd]. For one tap every output depth it reaches is a
+# separate 2-D problem with the same weight: those depth slices go into the
+# batch axis, (N*count, C, H, W), which keeps the tiles of the blocked kernels
+# full. The arrays are held depth-major, (N, D, C, H, W), so a batch of depth
+# slices is a reshape. The taps run one after another: every element is
+# accumulated in one fixed order whatever the thread count.
+# ---------------------------------------------------------------------------
+
+_WEIGHT_LAYOUT[3] = "(C_out, C_in/groups, kD, kH, kW)"
+_T_WEIGHT_LAYOUT[3] = "(C_in, C_out/groups, kD, kH, kW)"
+
+
+def _depth_major(a):
+    """(N, C, D, H, W) -> (N, D, C, H, W), contiguous (and back: the swap is its own inverse)."""
+    return np.ascontiguousarray(a.transpose(0, 2, 1, 3, 4))
+
+
+def _depth_slices(a_t, start, count, step):
+    """Depth slices start, start + step, ... of a depth-major (N, D, C, H, W)
+    array as one batch (N*count, C, H, W)."""
+    picked = a_t[:, start:start + (count - 1) * step + 1:step]
+    return np.ascontiguousarray(picked).reshape((-1,) + a_t.shape[2:])
+
+
+def _plane_conv(x2, w2, geometry, groups, out_hw):
+    """conv2d, no bias, of a batch of depth slices: (B, C_out, H_out, W_out)."""
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        return naive.conv2d_forward(x2, w2, None, *geometry, groups, *out_hw)
+    out = np.empty((x2.shape[0], w2.shape[0]) + tuple(out_hw), dtype=x2.dtype)
+    return _conv_forward(x2, w2, None, geometry, groups, out)
+
+
+def _plane_input_grad(gy2, w2, geometry, groups, in_shape):
+    """conv2d's input gradient (B, C_in, H, W) of a batch of depth slices."""
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        return naive.conv2d_input_grad(gy2, w2, *geometry, groups, *in_shape[2:])
+    return _conv_input_grad(gy2, w2, geometry, groups, in_shape)
+
+
+def _plane_weight_grad(x2, gy2, geometry, groups, w_shape):
+    """conv2d's weight gradient (C_out, C_in/groups, kH, kW) of a batch of depth slices."""
+    if kernels.active() == "naive":
+        from deconv.kernels import naive
+        return naive.conv2d_weight_grad(gy2, x2, *geometry, groups, *w_shape[2:])
+    return _conv_weight_grad(x2, gy2, geometry, groups, w_shape, x2.size)
+
+
+def _depth_conv(x_t, weight, geometry, groups, taps, step, out_t):
+    """out_t[:, o] += conv2d(x_t[:, o*sD + kd*dD - pD], weight[:, :, kd]) for every tap.
+
+    x_t: (N, D, C_in, H, W); out_t: (N, D_out, C_out, H_out, W_out); taps from
+    :func:`deconv.shapes.depth_taps`, ``step`` = sD."""
+    N = x_t.shape[0]
+    for kd, first, count, start in taps:
+        # (N*count, C_out, H_out, W_out)
+        planes = _plane_conv(_depth_slices(x_t, start, count, step),
+                             np.ascontiguousarray(weight[:, :, kd]), geometry, groups,
+                             out_t.shape[3:])
+        out_t[:, first:first + count] += planes.reshape((N, count) + planes.shape[1:])
+    return out_t
+
+
+def _depth_conv_adjoint(gy_t, weight, geometry, groups, taps, step, grad_t):
+    """The adjoint of :func:`_depth_conv`: grad_t[:, o*sD + kd*dD - pD] +=
+    conv2d_input_grad(gy_t[:, o], weight[:, :, kd]). grad_t: (N, D, C_in, H, W)."""
+    N = gy_t.shape[0]
+    plane = grad_t.shape[2:]
+    for kd, first, count, start in taps:
+        # (N*count, C_in, H, W)
+        planes = _plane_input_grad(_depth_slices(gy_t, first, count, 1),
+                                   np.ascontiguousarray(weight[:, :, kd]), geometry, groups,
+                                   (N * count,) + plane)
+        # one tap writes distinct depths: no element is written twice in this statement
+        grad_t[:, start:start + (count - 1) * step + 1:step] += planes.reshape((N, count) + plane)
+    return grad_t
+
+
+def _depth_weight_grad(x_t, gy_t, geometry, groups, taps, step, weight_shape):
+    """grad_weight[:, :, kd] of :func:`_depth_conv`, one 2-D weight gradient per tap
+    (taps that reach no output depth keep zero)."""
+    grad_weight = np.zeros(weight_shape, dtype=x_t.dtype)
+    plane_shape = weight_shape[:2] + weight_shape[3:]
+    for kd, first, count, start in taps:
+        grad_weight[:, :, kd] = _plane_weight_grad(
+            _depth_slices(x_t, start, count, step), _depth_slices(gy_t, first, count, 1),
+            geometry, groups, plane_shape)
+    return grad_weight
+
+
+def _bias_volume(bias, shape_t, dtype):
+    """A depth-major (N, D, C, H, W) array holding ``bias`` per channel (zeros without one)."""
+    out = np.zeros(shape_t, dtype=dtype)
+    if bias is not None:
+        out += bias.reshape(1, 1, -1, 1, 1)
+    return out
+
+
+def _grad_bias(grad_output):
+    """grad_output (N, C, D, H, W) summed over all but the channels, by the 2-D kernel."""
+    N, C, D, H, W = grad_output.shape
+    return call(_k.bias_grad, grad_output.reshape(N, C, D * H, W))
+
+
+def _conv3d_taps(cfg, conv_in_depth, conv_out_depth):
+    """The depth taps of the conv that maps depth ``conv_in_depth`` to ``conv_out_depth``."""
+    return shapes.depth_taps(conv_in_depth, conv_out_depth, cfg.kernel[0], cfg.stride[0],
+                             cfg.pad_before[0], cfg.dilation[0])
+
+
+def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, D, H, W)
+        float32 or float64.
+    weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, dilation : int or (int, int, int)
+    padding : int, (int, int, int), 'valid' or 'same'
+        ``'same'`` (stride 1 only) puts an odd extra pad at the end of an axis.
+    groups : int
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, D_out, H_out, W_out), dtype of ``x``
+
+    Notes
+    -----
+    ``y[n, o, t, i, j] = bias[o] + sum_{c, e, a, b} weight[o, c, e, a, b] *
+    x_pad[n, g*C_in/groups + c, t*sD + e*dD, i*sH + a*dH, j*sW + b*dW]``, and
+    per axis
+
+    ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``.
+
+    It runs as the sum over the kernel depth taps ``e`` of 2-D convolutions
+    (:func:`conv2d`'s kernels) of the depth slices with ``weight[:, :, e]``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 3, 3, 3), dtype=np.float32)
+    >>> w = np.ones((1, 1, 2, 2, 2), dtype=np.float32)
+    >>> deconv.conv3d(x, w, padding=1)[0, 0, 0]
+    array([[1., 2., 2., 1.],
+           [2., 4., 4., 2.],
+           [2., 4., 4., 2.],
+           [1., 2., 2., 1.]], dtype=float32)
+    """
+    x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, 3)
+    N, C_out = x.shape[0], weight.shape[0]
+    x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
+    # (N, D_out, C_out, H_out, W_out)
+    y_t = _bias_volume(bias, (N, out[0], C_out) + out[1:], x.dtype)
+    _depth_conv(_depth_major(x), weight, cfg.as_2d(), cfg.groups,
+                _conv3d_taps(cfg, x.shape[2], out[0]), cfg.stride[0], y_t)
+    return _depth_major(y_t)
+
+
+@refuse_positional_bias
+def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
+    """Gradients of :func:`conv3d` with respect to its input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, D_out, H_out, W_out)
+    x : ndarray, shape (N, C_in, D, H, W)
+    weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW)
+    stride, padding, dilation, groups : keyword-only
+        As given to :func:`conv3d` (no ``bias``: see :func:`conv2d_backward`).
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, D, H, W)
+    grad_weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1`` per axis,
+    as in :func:`conv3d`. Per kernel depth tap, ``grad_input`` gathers the 2-D
+    input gradients and ``grad_weight[:, :, e]`` is a 2-D weight gradient.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 2, 2, 2)); w = np.ones((1, 1, 2, 2, 2))
+    >>> gx, gw, gb = deconv.conv3d_backward(np.ones((1, 1, 1, 1, 1)), x, w)
+    >>> gx[0, 0]
+    array([[[1., 1.],
+            [1., 1.]],
+    <BLANKLINE>
+           [[1., 1.],
+            [1., 1.]]])
+    >>> gb
+    array([1.])
+    """
+    x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, 3)
+    grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], weight.shape[0]) + out,
+                                  cfg, "conv3d")
+    grad_output, x, weight = _ready(
+        "outputs (grad_input, grad_weight, grad_bias)",
+        [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
+        grad_output=grad_output, x=x, weight=weight)
+    taps = _conv3d_taps(cfg, x.shape[2], out[0])
+    x_t, gy_t = _depth_major(x), _depth_major(grad_output)
+    geometry = cfg.as_2d()
+    # (N, D, C_in, H, W)
+    gx_t = np.zeros(x_t.shape, dtype=x.dtype)
+    _depth_conv_adjoint(gy_t, weight, geometry, cfg.groups, taps, cfg.stride[0], gx_t)
+    grad_weight = _depth_weight_grad(x_t, gy_t, geometry, cfg.groups, taps, cfg.stride[0],
+                                     weight.shape)
+    return _depth_major(gx_t), grad_weight, _grad_bias(grad_output)
+
+
+def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """3-D transposed convolution, as ``torch.nn.functional.conv_transpose3d``.
+
+    The adjoint of :func:`conv3d` (see :func:`conv_transpose2d`).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, D, H, W)
+    weight : ndarray, shape (C_in, C_out/groups, kD, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int, int)
+        ``output_padding < max(stride, dilation)`` per axis.
+    groups : int
+
+    Returns
+    -------
+    y : ndarray, shape (N, C_out, D_out, H_out, W_out)
+
+    Notes
+    -----
+    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. Each
+    kernel depth tap ``e`` scatters a 2-D transposed convolution of every
+    input depth slice ``t`` with ``weight[:, :, e]`` into output depth
+    ``t*sD + e*dD - pD``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 2, 1, 1)); w = np.ones((1, 1, 3, 1, 1))
+    >>> deconv.conv_transpose3d(x, w, stride=2)[0, 0, :, 0, 0]
+    array([1., 1., 2., 1., 1.])
+    """
+    x, weight, bias, cfg, out = _conv_transpose_config(
+        x, weight, bias, stride, padding, output_padding, groups, dilation, 3)
+    N, C_out = x.shape[0], weight.shape[1] * cfg.groups
+    x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
+    # (N, D_out, C_out, H_out, W_out): the conv whose adjoint this is maps it to x
+    y_t = _bias_volume(bias, (N, out[0], C_out) + out[1:], x.dtype)
+    _depth_conv_adjoint(_depth_major(x), weight, cfg.as_2d(), cfg.groups,
+                        _conv3d_taps(cfg, out[0], x.shape[2]), cfg.stride[0], y_t)
+    return _depth_major(y_t)
+
+
+@refuse_positional_bias
+def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients of :func:`conv_transpose3d` with respect to input, weight and bias.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C_out, D_out, H_out, W_out)
+    x : ndarray, shape (N, C_in, D, H, W)
+    weight : ndarray, shape (C_in, C_out/groups, kD, kH, kW)
+    stride, padding, output_padding, groups, dilation : keyword-only
+        As given to :func:`conv_transpose3d` (no ``bias``).
+
+    Returns
+    -------
+    grad_input : ndarray, shape (N, C_in, D, H, W)
+        The convolution :func:`conv3d` of ``grad_output`` with ``weight``.
+    grad_weight : ndarray, shape (C_in, C_out/groups, kD, kH, kW)
+    grad_bias : ndarray, shape (C_out,)
+
+    Notes
+    -----
+    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``, as in
+    :func:`conv_transpose3d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.ones((1, 1, 2, 1, 1)); w = np.ones((1, 1, 3, 1, 1))
+    >>> gx, gw, gb = deconv.conv_transpose3d_backward(np.ones((1, 1, 5, 1, 1)), x, w, stride=2)
+    >>> gx[0, 0, :, 0, 0], gb
+    (array([3., 3.]), array([5.]))
+    """
+    x, weight, _, cfg, out = _conv_transpose_config(
+        x, weight, None, stride, padding, output_padding, groups, dilation, 3)
+    c_out = weight.shape[1] * cfg.groups
+    grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], c_out) + out, cfg,
+                                  "conv_transpose3d")
+    grad_output, x, weight = _ready(
+        "outputs (grad_input, grad_weight, grad_bias)",
+        [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],
+        grad_output=grad_output, x=x, weight=weight)
+    taps = _conv3d_taps(cfg, out[0], x.shape[2])
+    x_t, gy_t = _depth_major(x), _depth_major(grad_output)
+    geometry = cfg.as_2d()
+    # adjoint of the adjoint: a conv of grad_output, at exactly x's size
+    gx_t = np.zeros(x_t.shape, dtype=x.dtype)
+    _depth_conv(gy_t, weight, geometry, cfg.groups, taps, cfg.stride[0], gx_t)
+    # grad_output plays the conv's input, x the conv's output gradient
+    grad_weight = _depth_weight_grad(gy_t, x_t, geometry, cfg.groups, taps, cfg.stride[0],
+                                     weight.shape)
+    return _depth_major(gx_t), grad_weight, _grad_bias(grad_output)
+
+
+__all__ += ["conv3d", "conv3d_backward", "conv_transpose3d", "conv_transpose3d_backward"]

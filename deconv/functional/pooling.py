@@ -1,4 +1,4 @@
-"""Max/average pooling and max unpooling, forward and backward (1-D and 2-D).
+"""Max/average pooling and max unpooling, forward and backward (1-D, 2-D and 3-D).
 
 Public, validated wrappers around the Numba kernels of
 :mod:`deconv.kernels.pool`, with the argument names and semantics of
@@ -8,7 +8,8 @@ gives float32 out. Inputs are never written to.
 
 The 1-D ops run the 2-D kernels on a ``(N, C, 1, L)`` view (kernel 1,
 stride 1, padding 0, dilation 1 along the dummy H axis), so a 1-D max-pool
-index ``h*W + w`` is simply ``w``.
+index ``h*W + w`` is simply ``w``. The 3-D ops (issue 13) are described
+with their entry points at the end of the module.
 
 Every argument a user can get wrong is checked before any work, and raises
 ``TypeError`` (wrong kind of thing) or ``ValueError`` (wrong value) naming
@@ -21,6 +22,7 @@ only then are the inputs made contiguous
 import numpy as np
 
 from deconv.kernels import pool as _k
+from deconv.kernels import pool3d as _k3
 from deconv.functional import shapes
 from deconv.functional.layout import from_2d, to_2d
 from deconv.kernels.threads import call
@@ -55,7 +57,7 @@ __all__ = [
     "max_unpool2d_backward",
 ]
 
-_DIMS = {1: ("L",), 2: ("H", "W")}
+_DIMS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 # --------------------------------------------------------------------------
@@ -110,6 +112,16 @@ def _raise_bad_index(indices, size, name, what):
     )
 
 
+def _planes(a):
+    """The 4-D array the 2-D kernels take: (N, C, 1, L) for 1-D, the array itself
+    for 2-D, and for 3-D the (N, C, 1, D*H*W) view of its flat volumes (the
+    kernels that only move values between flat positions of a plane serve
+    the volumes unchanged)."""
+    if a.ndim == 5:
+        return a.reshape(a.shape[:2] + (1, a.shape[2] * a.shape[3] * a.shape[4]))
+    return to_2d(a)
+
+
 def _pad2(t, fill):
     """Per-axis parameters as (H, W) pairs; the dummy H axis of 1-D gets ``fill``."""
     return (fill,) + t if len(t) == 1 else t
@@ -129,6 +141,8 @@ def _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, nd):
     check_bytes("outputs (values, indices)", (out_shape, x.dtype), (out_shape, np.int64))
     _check_windows_have_input(spatial, out_sizes, k, s, p, d, nd, x.shape)
     x = kernel_ready(x, "x")
+    if nd == 3:
+        return call(_k3.max_pool3d_forward, x, *k, *s, *p, *d, *out_sizes)
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -263,12 +277,12 @@ def _max_pool_backward(grad_output, indices, input_shape, nd):
     grad_output, indices = kernel_ready(grad_output, "grad_output"), kernel_ready(indices, "indices")
     spatial = input_shape[2:]
     size = int(np.prod(spatial))
-    H, W = _pad2(spatial, 1)
-    grad_input, bad = call(_k.max_pool2d_backward, to_2d(grad_output), to_2d(indices), H, W)
+    H, W = _pad2(spatial, 1) if nd < 3 else (1, size)
+    grad_input, bad = call(_k.max_pool2d_backward, _planes(grad_output), _planes(indices), H, W)
     if bad:
         _raise_bad_index(indices, size, "indices",
                          f"flat positions within one (n, c) plane of input_shape {input_shape}")
-    return from_2d(grad_input, nd)
+    return grad_input.reshape(input_shape)
 
 
 def max_pool1d_backward(grad_output, indices, input_shape):
@@ -376,6 +390,8 @@ def _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
     out_sizes = _pool_sizes(x.shape[2:], k, s, p, (1,) * nd, ceil_mode, nd, "x", x.shape)
     check_bytes("output", (x.shape[:2] + out_sizes, x.dtype))
     x = kernel_ready(x, "x")
+    if nd == 3:
+        return _avg_pool3d_forward(x, k, s, p, out_sizes, count_include_pad, divisor)
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -514,6 +530,9 @@ def _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, c
         )
     check_bytes("output", (input_shape, grad_output.dtype))
     grad_output = kernel_ready(grad_output, "grad_output")
+    if nd == 3:
+        return _avg_pool3d_backward(grad_output, input_shape, k, s, p, count_include_pad,
+                                    divisor)
     kH, kW = _pad2(k, 1)
     sH, sW = _pad2(s, 1)
     pH, pW = _pad2(p, 0)
@@ -665,15 +684,15 @@ def _max_unpool(x, indices, kernel_size, stride, padding, output_size, nd):
     check_bytes("output", (x.shape[:2] + out_sizes, x.dtype))
     x, indices = kernel_ready(x, "x"), kernel_ready(indices, "indices")
     size = int(np.prod(out_sizes))
-    H_out, W_out = _pad2(out_sizes, 1)
-    out, bad = call(_k.max_unpool2d_forward, to_2d(x), to_2d(indices), H_out, W_out)
+    H_out, W_out = _pad2(out_sizes, 1) if nd < 3 else (1, size)
+    out, bad = call(_k.max_unpool2d_forward, _planes(x), _planes(indices), H_out, W_out)
     if bad:
         _raise_bad_index(indices, size, "indices",
                          f"flat positions within one (n, c) plane of the output of spatial "
                          f"size {out_sizes}, "
                          + ("the default of output_size=None" if output_size is None
                             else f"from output_size={output_size!r}"))
-    return from_2d(out, nd)
+    return out.reshape(x.shape[:2] + out_sizes)
 
 
 def max_unpool1d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
@@ -776,12 +795,12 @@ def _max_unpool_backward(grad_output, indices, nd):
     check_bytes("output", (indices.shape, grad_output.dtype))
     grad_output, indices = kernel_ready(grad_output, "grad_output"), kernel_ready(indices, "indices")
     size = int(np.prod(grad_output.shape[2:]))
-    grad_input, bad = call(_k.max_unpool2d_backward, to_2d(grad_output), to_2d(indices))
+    grad_input, bad = call(_k.max_unpool2d_backward, _planes(grad_output), _planes(indices))
     if bad:
         _raise_bad_index(indices, size, "indices",
                          f"flat positions within one (n, c) plane of grad_output of shape "
                          f"{grad_output.shape}")
-    return from_2d(grad_input, nd)
+    return grad_input.reshape(indices.shape)
 
 
 def max_unpool1d_backward(grad_output, indices):
@@ -861,3 +880,259 @@ def max_unpool2d_backward(grad_output, indices):
            [13., 15.]])
     """
     return _max_unpool_backward(grad_output, indices, 2)
+
+
+# --------------------------------------------------------------------------
+# issue 13: the 3-D family
+#
+# max_pool3d has a plain loop kernel (deconv.kernels.pool3d). Its backward
+# and max unpooling move values between flat positions of a volume, which
+# the 2-D kernels do on the (N, C, 1, D*H*W) view (see _planes). Average
+# pooling is separable: the divisor is a product of per-axis factors
+# (deconv.shapes.avg_pool_divisors) or divisor_override, so the window sums
+# are taken by the 2-D kernel over (H, W) and then over D (divisor 1, in
+# float64), and divided once.
+# --------------------------------------------------------------------------
+
+def _avg3d_divisor(spatial, out_sizes, k, s, p, count_include_pad, divisor):
+    """The divisor of every output, (D_out, H_out, W_out) float64, or the override."""
+    if divisor > 0:
+        return float(divisor)
+    fd, fh, fw = (np.array(shapes.avg_pool_divisors(L, o, kk, ss, pp, count_include_pad),
+                           dtype=np.float64)
+                  for L, o, kk, ss, pp in zip(spatial, out_sizes, k, s, p))
+    return fd[:, None, None] * fh[None, :, None] * fw[None, None, :]
+
+
+def _avg_pool3d_forward(x, k, s, p, out_sizes, count_include_pad, divisor):
+    N, C, D, H, W = x.shape
+    D_out, H_out, W_out = out_sizes
+    # (N, C*D, H_out, W_out): the (H, W) window sums of every depth slice
+    sums = call(_k.avg_pool2d_forward, x.astype(np.float64).reshape(N, C * D, H, W),
+                k[1], k[2], s[1], s[2], p[1], p[2], H_out, W_out, True, 1)
+    # (N*C, 1, D_out, H_out*W_out): then summed over the depth windows
+    sums = call(_k.avg_pool2d_forward, sums.reshape(N * C, 1, D, H_out * W_out),
+                k[0], 1, s[0], 1, p[0], 0, D_out, H_out * W_out, True, 1)
+    div = _avg3d_divisor((D, H, W), out_sizes, k, s, p, count_include_pad, divisor)
+    return (sums.reshape(N, C, D_out, H_out, W_out) / div).astype(x.dtype)
+
+
+def _avg_pool3d_backward(grad_output, input_shape, k, s, p, count_include_pad, divisor):
+    N, C, D, H, W = input_shape
+    D_out, H_out, W_out = grad_output.shape[2:]
+    div = _avg3d_divisor((D, H, W), (D_out, H_out, W_out), k, s, p, count_include_pad, divisor)
+    # the adjoints of the two sums, in the reverse order
+    g = (grad_output / div).astype(np.float64).reshape(N * C, 1, D_out, H_out * W_out)
+    g = call(_k.avg_pool2d_backward, g, D, H_out * W_out, k[0], 1, s[0], 1, p[0], 0, True, 1)
+    g = call(_k.avg_pool2d_backward, g.reshape(N, C * D, H_out, W_out), H, W,
+             k[1], k[2], s[1], s[2], p[1], p[2], True, 1)
+    return g.reshape(input_shape).astype(grad_output.dtype)
+
+
+def max_pool3d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """3-D max pooling with argmax indices (``torch.nn.functional.max_pool3d``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, D, H, W)
+        float32 or float64.
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        ``None`` (default) means ``kernel_size``.
+    padding : int or (int, int, int), default 0
+        Implicit ``-inf`` padding, ``0 <= p <= k // 2`` per axis.
+    dilation : int or (int, int, int), default 1
+    ceil_mode : bool, default False
+
+    Returns
+    -------
+    output : ndarray, shape (N, C, D_out, H_out, W_out)
+    indices : ndarray of int64, shape (N, C, D_out, H_out, W_out)
+        Flat position ``(d*H + h)*W + w`` of each maximum within its (n, c)
+        volume.
+
+    Notes
+    -----
+    Per axis ``out = floor((L + 2p - d*(k-1) - 1) / s) + 1`` (``ceil`` with
+    ``ceil_mode``, dropping a last window that would start in the right
+    padding). Ties and NaN as in :func:`max_pool2d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> out, idx = deconv.max_pool3d(x, 2)
+    >>> out.ravel(), idx.ravel()
+    (array([7.]), array([7]))
+    """
+    return _max_pool(x, kernel_size, stride, padding, dilation, ceil_mode, 3)
+
+
+def max_pool3d_backward(grad_output, indices, input_shape):
+    """Gradient of :func:`max_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, D_out, H_out, W_out)
+    indices : ndarray of int64, shape (N, C, D_out, H_out, W_out)
+        As returned by :func:`max_pool3d`.
+    input_shape : (int, int, int, int, int)
+        The forward input's shape ``(N, C, D, H, W)``.
+
+    Returns
+    -------
+    grad_input : ndarray, shape input_shape
+
+    Notes
+    -----
+    ``grad_input[n, c].flat[indices[n, c, o]] += grad_output[n, c, o]``;
+    the output sizes ``out = floor((L + 2p - d*(k-1) - 1) / s) + 1`` are
+    those of :func:`max_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> g = deconv.max_pool3d_backward(np.ones((1, 1, 1, 1, 1)), np.array([[[[[7]]]]]),
+    ...                                (1, 1, 2, 2, 2))
+    >>> g.ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 1.])
+    """
+    return _max_pool_backward(grad_output, indices, input_shape, 3)
+
+
+def avg_pool3d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """3-D average pooling (``torch.nn.functional.avg_pool3d``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, D, H, W)
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        ``None`` (default) means ``kernel_size``.
+    padding : int or (int, int, int), default 0
+        Zero padding, ``0 <= p <= k // 2``.
+    ceil_mode : bool, default False
+    count_include_pad : bool, default True
+        Count the padding in the divisor.
+    divisor_override : int, optional
+        A positive divisor for every window instead.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, D_out, H_out, W_out), dtype of ``x``
+
+    Notes
+    -----
+    Per axis ``out = floor((L + 2p - k) / s) + 1`` (``ceil`` with
+    ``ceil_mode``). The divisor is the product over the axes of
+    :func:`deconv.shapes.avg_pool_divisors` (PyTorch's CPU rule), the
+    window sums are taken in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.avg_pool3d(np.arange(8.0).reshape(1, 1, 2, 2, 2), 2).ravel()
+    array([3.5])
+    """
+    return _avg_pool(x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, 3)
+
+
+def avg_pool3d_backward(grad_output, input_shape, kernel_size, *, stride=None, padding=0,
+                        ceil_mode=False, count_include_pad=True, divisor_override=None):
+    """Gradient of :func:`avg_pool3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, D_out, H_out, W_out)
+    input_shape : (int, int, int, int, int)
+        The forward input's shape ``(N, C, D, H, W)``.
+    kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        As given to :func:`avg_pool3d` (all but ``kernel_size`` keyword-only).
+
+    Returns
+    -------
+    grad_input : ndarray, shape input_shape
+
+    Notes
+    -----
+    Every input position gets ``grad_output / divisor`` of each window that
+    holds it; ``out = floor((L + 2p - k) / s) + 1`` per axis as in
+    :func:`avg_pool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.avg_pool3d_backward(np.ones((1, 1, 1, 1, 1)), (1, 1, 2, 2, 2), 2).ravel()
+    array([0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125])
+    """
+    return _avg_pool_backward(grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override, 3)
+
+
+def max_unpool3d(x, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """Partial inverse of :func:`max_pool3d` (``torch.nn.functional.max_unpool3d``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, D, H, W)
+    indices : ndarray of int64, shape of ``x``
+        Flat positions within each (n, c) output volume, as from :func:`max_pool3d`.
+    kernel_size, stride, padding : int or (int, int, int)
+        Those of the pooling; ``stride=None`` means ``kernel_size``.
+    output_size : sequence of 3 or 5 ints, optional
+        The spatial output size (default per axis ``(L-1)*s - 2p + k``).
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, D_out, H_out, W_out)
+        Zero but at ``indices`` (the last of repeated indices wins).
+
+    Notes
+    -----
+    Default ``out = (L-1)*s - 2p + k`` per axis; a given ``output_size``
+    must lie within ``stride`` of it.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> y = deconv.max_unpool3d(np.array([[[[[5.0]]]]]), np.array([[[[[7]]]]]), 2)
+    >>> y.ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 5.])
+    """
+    return _max_unpool(x, indices, kernel_size, stride, padding, output_size, 3)
+
+
+def max_unpool3d_backward(grad_output, indices):
+    """Gradient of :func:`max_unpool3d` with respect to ``x``.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, D_out, H_out, W_out)
+    indices : ndarray of int64, shape (N, C, D, H, W)
+        Those given to the forward.
+
+    Returns
+    -------
+    grad_input : ndarray, shape of ``indices``
+        ``grad_output`` read at ``indices`` (0 for an entry that a later
+        repeat of its index overwrote in the forward).
+
+    Notes
+    -----
+    The output size ``out = (L-1)*s - 2p + k`` (or ``output_size``) is that
+    of ``grad_output``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> g = np.arange(8.0).reshape(1, 1, 2, 2, 2)
+    >>> deconv.max_unpool3d_backward(g, np.array([[[[[6]]]]]))
+    array([[[[[6.]]]]])
+    """
+    return _max_unpool_backward(grad_output, indices, 3)
+
+
+__all__ += ["max_pool3d", "max_pool3d_backward", "avg_pool3d", "avg_pool3d_backward",
+            "max_unpool3d", "max_unpool3d_backward"]

@@ -381,3 +381,58 @@ def conv_transpose_output_padding(output_size, input_size, kernel_size, stride=1
             f"padding={padding}, dilation={dilation})"
         )
     return output_size - (largest - stride + 1)
+
+
+# issue 13: the 3-D family
+def depth_taps(input_size, output_size, kernel, stride, padding, dilation):
+    """Which output depths each kernel depth tap reaches, for a 3-D conv run as 2-D convs.
+
+    Output depth ``o`` reads input depth ``i = o*s + kd*d - p`` through tap
+    ``kd``. For each tap with at least one ``i`` inside ``[0, input_size)``
+    this gives ``(kd, first, count, start)``: the outputs ``first ..
+    first + count - 1`` read the inputs ``start, start + s, ...``. The same
+    table, read backwards, serves the transposed conv (whose output is this
+    conv's input).
+
+    >>> depth_taps(5, 3, 3, 2, 1, 1)
+    [(0, 1, 2, 1), (1, 0, 3, 0), (2, 0, 2, 1)]
+    >>> depth_taps(2, 4, 1, 1, 1, 1)
+    [(0, 1, 2, 0)]
+    """
+    taps = []
+    for kd in range(kernel):
+        offset = kd * dilation - padding
+        first = max(0, -(offset // stride))      # the first o with o*s + offset >= 0
+        last = min(output_size - 1, (input_size - 1 - offset) // stride)
+        if last >= first:
+            taps.append((kd, first, last - first + 1, first * stride + offset))
+    return taps
+
+
+__all__ += ["depth_taps"]
+
+
+def avg_pool_divisors(input_size, output_size, kernel_size, stride, padding, count_include_pad):
+    """Per-axis factor of the average-pooling divisor, one per output (a list of ints).
+
+    Window ``o`` spans ``[start, end) = [o*s - p, min(o*s - p + k, L + p))``;
+    the factor is ``end - start`` with ``count_include_pad``, else the part
+    inside ``[0, L)``. PyTorch's divisor is the product of the factors of
+    the axes (or ``divisor_override``), so a pooling over several axes can
+    sum axis by axis and divide once.
+
+    >>> avg_pool_divisors(5, 3, 3, 2, 1, True)
+    [3, 3, 3]
+    >>> avg_pool_divisors(5, 3, 3, 2, 1, False)
+    [2, 3, 2]
+    """
+    factors = []
+    for o in range(output_size):
+        start = o * stride - padding
+        end = min(start + kernel_size, input_size + padding)
+        factors.append(end - start if count_include_pad
+                       else min(end, input_size) - max(start, 0))
+    return factors
+
+
+__all__ += ["avg_pool_divisors"]

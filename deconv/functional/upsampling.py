@@ -1,4 +1,4 @@
-"""Nearest and bilinear upsampling, pixel shuffle / unshuffle, and their backward passes.
+"""Nearest, bilinear and trilinear upsampling, pixel shuffle / unshuffle, and their backward passes.
 
 Semantics are those of ``torch.nn.functional.interpolate`` (``mode='nearest'``
 and ``mode='bilinear'``, ``recompute_scale_factor`` unset),
@@ -54,7 +54,7 @@ __all__ = [
     "pixel_unshuffle_backward",
 ]
 
-_AXIS = {1: ("L",), 2: ("H", "W")}
+_AXIS = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 # ---------------------------------------------------------------------------
@@ -686,3 +686,227 @@ def pixel_unshuffle_backward(grad_output, downscale_factor):
     g = _shuffle_input(grad_output, "grad_output", "(N, C*r*r, H, W)")
     _check_shuffle_channels(g, "grad_output", r, "downscale_factor")
     return _shuffle(g, r, "grad_output")
+
+
+# ---------------------------------------------------------------------------
+# issue 13: the 3-D family
+#
+# Both modes are separable: the per-axis tables above are applied by the 2-D
+# kernels, first over (H, W) on every depth slice, (N*C*D, H, W), then over
+# D on the (N*C, D, H_out*W_out) view with the identity along its second
+# axis. The backwards run the adjoint passes in the reverse order.
+# ---------------------------------------------------------------------------
+
+def _identity_linear(size, dtype):
+    """The linear tables (i0, i1, l0, l1) of an axis that is copied."""
+    keep = np.arange(size, dtype=np.int64)
+    return keep, keep.copy(), np.ones(size, dtype=dtype), np.zeros(size, dtype=dtype)
+
+
+def _volume_views(a, lead):
+    """(N, C, D, H, W) -> the (N*C*D, H, W) slices (``lead='slices'``) or the
+    (N*C, D, H*W) depth columns (``lead='depth'``), views of a contiguous array."""
+    n, c, d, h, w = a.shape
+    if lead == "slices":
+        return a.reshape(n * c * d, h, w)
+    return a.reshape(n * c, d, h * w)
+
+
+def upsample_nearest3d(x, size=None, scale_factor=None):
+    """Nearest-neighbour upsampling of NCDHW volumes, as ``F.interpolate(mode='nearest')``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, D, H, W)
+        float32 or float64.
+    size : int or (int, int, int), optional
+    scale_factor : float or (float, float, float), optional
+        Give exactly one of ``size`` and ``scale_factor``.
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, D_out, H_out, W_out), dtype of ``x``
+
+    Notes
+    -----
+    Per axis ``out = size`` or ``out = floor(L * scale_factor)``; output
+    ``o`` copies input ``src(o)`` as in :func:`upsample_nearest2d` (ATen's
+    ``nearest_idx``).
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> y = deconv.upsample_nearest3d(np.arange(2.0).reshape(1, 1, 2, 1, 1), scale_factor=2)
+    >>> y.shape, y[0, 0, :, 0, 0]
+    ((1, 1, 4, 2, 2), array([0., 0., 1., 1.]))
+    """
+    x, out_sp, scales = _forward_setup(x, size, scale_factor, 3)
+    scales = scales or (None,) * 3
+    N, C, D, H, W = x.shape
+    D_out, H_out, W_out = out_sp
+    y = np.empty((N, C) + out_sp, dtype=x.dtype)
+    if y.size:
+        src_d, src_h, src_w = (_nearest_source(L, o, f)
+                               for L, o, f in zip(x.shape[2:], out_sp, scales))
+        # (N, C, D, H_out, W_out)
+        slices = np.empty((N, C, D, H_out, W_out), dtype=x.dtype)
+        call(_k.nearest_forward, _volume_views(x, "slices"), src_h, src_w,
+             _volume_views(slices, "slices"))
+        call(_k.nearest_forward, _volume_views(slices, "depth"), src_d,
+             np.arange(H_out * W_out, dtype=np.int64), _volume_views(y, "depth"))
+    return y
+
+
+def upsample_nearest3d_backward(grad_output, input_shape, *, scale_factor=None):
+    """Gradient of :func:`upsample_nearest3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, D_out, H_out, W_out)
+    input_shape : (int, int, int, int, int)
+        The forward input's shape.
+    scale_factor : float or (float, float, float), optional, keyword-only
+        The forward's ``scale_factor`` (None if it was given ``size``).
+
+    Returns
+    -------
+    grad_input : ndarray, shape input_shape
+        Each input gets the sum of ``grad_output`` over the outputs copying it.
+
+    Notes
+    -----
+    ``out = floor(L * scale_factor)`` (or the forward's ``size``) per axis
+    is the shape of ``grad_output``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.upsample_nearest3d_backward(np.ones((1, 1, 2, 2, 2)), (1, 1, 1, 1, 1))
+    array([[[[[8.]]]]])
+    """
+    g, in_sp, scales = _backward_setup(grad_output, input_shape, scale_factor, 3)
+    scales = scales or (None,) * 3
+    N, C, D_out, H_out, W_out = g.shape
+    D, H, W = in_sp
+    gi = np.empty((N, C) + in_sp, dtype=g.dtype)
+    if gi.size:
+        start_d, start_h, start_w = (_starts(_nearest_source(L, o, f), L)
+                                     for L, o, f in zip(in_sp, g.shape[2:], scales))
+        # (N, C, D, H_out, W_out)
+        depth = np.empty((N, C, D, H_out, W_out), dtype=g.dtype)
+        call(_k.nearest_backward, _volume_views(g, "depth"), start_d,
+             np.arange(H_out * W_out + 1, dtype=np.int64), _volume_views(depth, "depth"))
+        call(_k.nearest_backward, _volume_views(depth, "slices"), start_h, start_w,
+             _volume_views(gi, "slices"))
+    return gi
+
+
+def upsample_trilinear3d(x, size=None, scale_factor=None, align_corners=False):
+    """Trilinear upsampling of NCDHW volumes, as ``F.interpolate(mode='trilinear')``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, D, H, W)
+        float32 or float64.
+    size : int or (int, int, int), optional
+    scale_factor : float or (float, float, float), optional
+        Give exactly one of ``size`` and ``scale_factor``.
+    align_corners : bool
+
+    Returns
+    -------
+    y : ndarray, shape (N, C, D_out, H_out, W_out), dtype of ``x``
+
+    Notes
+    -----
+    Per axis ``out = size`` or ``out = floor(L * scale_factor)``, and the
+    source indices and weights of :func:`upsample_bilinear2d` along each of
+    D, H and W: ``y[od, oh, ow] = sum_{a, b, c in {0, 1}} ld_a(od) lh_b(oh)
+    lw_c(ow) x[id_a(od), ih_b(oh), iw_c(ow)]``, computed as a bilinear pass
+    over (H, W) and then a linear pass over D (the float32 result is
+    rounded once more than PyTorch's).
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> x = np.array([0.0, 1.0]).reshape(1, 1, 2, 1, 1)
+    >>> deconv.upsample_trilinear3d(x, size=(4, 1, 1))[0, 0, :, 0, 0]
+    array([0.  , 0.25, 0.75, 1.  ])
+    """
+    align_corners = as_bool(align_corners, "align_corners")
+    x, out_sp, scales = _forward_setup(x, size, scale_factor, 3)
+    scales = scales or (None,) * 3
+    N, C, D, H, W = x.shape
+    D_out, H_out, W_out = out_sp
+    y = np.empty((N, C) + out_sp, dtype=x.dtype)
+    if y.size:
+        (d0, d1, ld0, ld1), (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = (
+            _linear_source(L, o, align_corners, f, x.dtype)
+            for L, o, f in zip(x.shape[2:], out_sp, scales))
+        row_used = np.zeros(H, dtype=np.bool_)
+        row_used[h0] = True
+        row_used[h1] = True
+        # (N, C, D, H_out, W_out)
+        slices = np.empty((N, C, D, H_out, W_out), dtype=x.dtype)
+        call(_k.bilinear_forward, _volume_views(x, "slices"), h0, h1, lh0, lh1, w0, w1, lw0, lw1,
+             row_used, _volume_views(slices, "slices"))
+        depth_used = np.zeros(D, dtype=np.bool_)
+        depth_used[d0] = True
+        depth_used[d1] = True
+        call(_k.bilinear_forward, _volume_views(slices, "depth"), d0, d1, ld0, ld1,
+             *_identity_linear(H_out * W_out, x.dtype), depth_used, _volume_views(y, "depth"))
+    return y
+
+
+def upsample_trilinear3d_backward(grad_output, input_shape, *, scale_factor=None,
+                                  align_corners=False):
+    """Gradient of :func:`upsample_trilinear3d` with respect to its input.
+
+    Parameters
+    ----------
+    grad_output : ndarray, shape (N, C, D_out, H_out, W_out)
+    input_shape : (int, int, int, int, int)
+        The forward input's shape.
+    scale_factor : float or (float, float, float), optional, keyword-only
+        The forward's ``scale_factor`` (None if it was given ``size``).
+    align_corners : bool, keyword-only
+
+    Returns
+    -------
+    grad_input : ndarray, shape input_shape
+
+    Notes
+    -----
+    The adjoint of the forward's two passes, in the reverse order;
+    ``out = floor(L * scale_factor)`` (or the forward's ``size``) per axis
+    is the shape of ``grad_output``.
+
+    Examples
+    --------
+    >>> import numpy as np, deconv
+    >>> deconv.upsample_trilinear3d_backward(np.ones((1, 1, 4, 1, 1)), (1, 1, 2, 1, 1)).ravel()
+    array([2., 2.])
+    """
+    align_corners = as_bool(align_corners, "align_corners")
+    g, in_sp, scales = _backward_setup(grad_output, input_shape, scale_factor, 3)
+    scales = scales or (None,) * 3
+    N, C, D_out, H_out, W_out = g.shape
+    D, H, W = in_sp
+    gi = np.empty((N, C) + in_sp, dtype=g.dtype)
+    if gi.size:
+        (d0, d1, ld0, ld1), (h0, h1, lh0, lh1), (w0, w1, lw0, lw1) = (
+            _linear_source(L, o, align_corners, f, g.dtype)
+            for L, o, f in zip(in_sp, g.shape[2:], scales))
+        keep0, keep1, one, zero = _identity_linear(H_out * W_out, g.dtype)
+        # (N, C, D, H_out, W_out)
+        depth = np.empty((N, C, D, H_out, W_out), dtype=g.dtype)
+        call(_k.bilinear_backward, _volume_views(g, "depth"), d0, d1, ld0, ld1,
+             _starts(keep0, H_out * W_out), _starts(keep1, H_out * W_out), one, zero,
+             _volume_views(depth, "depth"))
+        call(_k.bilinear_backward, _volume_views(depth, "slices"), h0, h1, lh0, lh1,
+             _starts(w0, W), _starts(w1, W), lw0, lw1, _volume_views(gi, "slices"))
+    return gi
+
+
+__all__ += ["upsample_nearest3d", "upsample_nearest3d_backward",
+            "upsample_trilinear3d", "upsample_trilinear3d_backward"]

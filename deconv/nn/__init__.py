@@ -130,3 +130,8 @@ __all__ += [  # issue 13: padding
 __all__ += [  # issue 14: losses
     "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
 ]
+# issue 13: the 3-D family
+from deconv.nn.conv import Conv3d, ConvTranspose3d  # noqa: E402
+__all__ += ["Conv3d", "ConvTranspose3d"]
+from deconv.nn.pooling import AvgPool3d, MaxPool3d, MaxUnpool3d  # noqa: E402
+__all__ += ["MaxPool3d", "AvgPool3d", "MaxUnpool3d"]

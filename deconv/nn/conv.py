@@ -1,4 +1,4 @@
-"""Convolution layers: Conv1d, Conv2d, ConvTranspose1d, ConvTranspose2d.
+"""Convolution layers: Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d.
 
 One class, :class:`_ConvNd`, holds the arguments, the initialisation, the
 input checks and the forward/backward for all four; a subclass fixes the
@@ -29,7 +29,7 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 class _ConvNd(Module):
     """The shared body of the convolution layers (see :class:`Conv2d` for the arguments).
 
-    Subclasses set ``_nd`` (1 or 2 spatial axes), ``_transposed`` and
+    Subclasses set ``_nd`` (1, 2 or 3 spatial axes), ``_transposed`` and
     ``_functional`` = (forward op, backward op).
     """
 
@@ -124,7 +124,7 @@ class _ConvNd(Module):
         """``x`` as a float array of layout ``(N, in_channels, *spatial)`` in the parameters' dtype."""
         x = self._input(x, self._nd + 2)
         if x.shape[1] != self.in_channels:
-            spatial = "L" if self._nd == 1 else "H, W"
+            spatial = {1: "L", 2: "H, W", 3: "D, H, W"}[self._nd]
             raise ValueError(
                 f"{self._short_repr()} expects input of shape (N, in_channels={self.in_channels}, "
                 f"{spatial}), got shape {x.shape}")
@@ -444,3 +444,52 @@ ConvTranspose2d.__doc__ = _CONV_DOC.format(
     x_example="(2, 3, 4, 4)", y_example="(2, 8, 8, 8)")
 
 
+
+
+# issue 13: the 3-D family
+class Conv3d(_ConvNd):
+    _nd = 3
+    _functional = (_conv.conv3d, _conv.conv3d_backward)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", *, dtype=np.float32, rng=None):
+        """See the class docstring."""
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype, rng)
+
+
+class ConvTranspose3d(_ConvNd):
+    _nd = 3
+    _transposed = True
+    _functional = (_conv.conv_transpose3d, _conv.conv_transpose3d_backward)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros", *,
+                 dtype=np.float32, rng=None):
+        """See the class docstring."""
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
+                         groups, bias, padding_mode, dtype, rng, output_padding)
+
+
+Conv3d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONV_MODE, mode_note="",
+    kind="3-D convolution layer", name="Conv3d", fn="conv3d",
+    tuple_kind="int or (int, int, int)",
+    padding="int, (int, int, int), 'valid' or 'same'\n        ``'same'`` needs stride 1.",
+    output_padding="", wshape="(out_channels, in_channels/groups, kD, kH, kW)",
+    fan_in="in_channels/groups * kD * kH * kW", fan_note="",
+    layout_in="(N, in_channels, D, H, W)", layout_out="(N, out_channels, D_out, H_out, W_out)",
+    size_note=_CONV_SIZE, example_kw="stride=2, padding=1, ", wshape_example="(8, 3, 3, 3, 3)",
+    x_example="(2, 3, 4, 6, 6)", y_example="(2, 8, 2, 3, 3)")
+ConvTranspose3d.__doc__ = _CONV_DOC.format(
+    padding_mode=_CONVT_MODE, mode_note=_CONVT_MODE_NOTE,
+    kind="3-D transposed convolution layer", name="ConvTranspose3d", fn="conv_transpose3d",
+    tuple_kind="int or (int, int, int)", padding="int or (int, int, int)",
+    output_padding=_OUTPUT_PADDING.format("int or (int, int, int)"),
+    wshape="(in_channels, out_channels/groups, kD, kH, kW)",
+    fan_in="out_channels/groups * kD * kH * kW",
+    fan_note=_CONVT_FAN, layout_in="(N, in_channels, D, H, W)",
+    layout_out="(N, out_channels, D_out, H_out, W_out)", size_note=_CONVT_SIZE,
+    example_kw="stride=2, padding=1, output_padding=1, ", wshape_example="(3, 8, 3, 3, 3)",
+    x_example="(2, 3, 2, 3, 3)", y_example="(2, 8, 4, 6, 6)")
+__all__ += ["Conv3d", "ConvTranspose3d"]

@@ -1,4 +1,4 @@
-"""Pooling and unpooling layers: MaxPool1d/2d, AvgPool1d/2d, MaxUnpool1d/2d.
+"""Pooling and unpooling layers: MaxPool1d/2d/3d, AvgPool1d/2d/3d, MaxUnpool1d/2d/3d.
 
 Each kind has one shared class (:class:`_MaxPoolNd`, :class:`_AvgPoolNd`,
 :class:`_MaxUnpoolNd`) whose subclasses fix the number of spatial axes; the
@@ -78,7 +78,7 @@ class _MaxPoolNd(Module):
         y : ndarray, shape (N, C, *spatial_out)
         """
         x = self._input(x, self._nd + 2)
-        fn = _pool.max_pool1d if self._nd == 1 else _pool.max_pool2d
+        fn = getattr(_pool, f"max_pool{self._nd}d")
         with prefixed(self):
             y, idx = fn(x, self.kernel_size, stride=self.stride, padding=self.padding,
                         dilation=self.dilation, ceil_mode=self.ceil_mode)
@@ -93,7 +93,7 @@ class _MaxPoolNd(Module):
         grad_input : ndarray, shape of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        fn = _pool.max_pool1d_backward if self._nd == 1 else _pool.max_pool2d_backward
+        fn = getattr(_pool, f"max_pool{self._nd}d_backward")
         with prefixed(self):
             return fn(g, c["indices"], c["input_shape"])
 
@@ -211,7 +211,7 @@ class _AvgPoolNd(Module):
         y : ndarray, shape (N, C, *spatial_out)
         """
         x = self._input(x, self._nd + 2)
-        fn = _pool.avg_pool1d if self._nd == 1 else _pool.avg_pool2d
+        fn = getattr(_pool, f"avg_pool{self._nd}d")
         with prefixed(self):
             y = fn(x, self.kernel_size, **self._kwargs())
         self._save(y, input_shape=x.shape)
@@ -225,7 +225,7 @@ class _AvgPoolNd(Module):
         grad_input : ndarray, shape of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        fn = _pool.avg_pool1d_backward if self._nd == 1 else _pool.avg_pool2d_backward
+        fn = getattr(_pool, f"avg_pool{self._nd}d_backward")
         with prefixed(self):
             return fn(g, c["input_shape"], self.kernel_size, **self._kwargs())
 
@@ -298,7 +298,7 @@ class _MaxUnpoolNd(Module):
     def __init__(self, pool):
         """Pair with ``pool`` (of the same number of axes); errors name the public class."""
         super().__init__()
-        expected = MaxPool1d if self._nd == 1 else MaxPool2d
+        expected = globals()[f"MaxPool{self._nd}d"]   # the pool class of as many axes
         if not isinstance(pool, expected):
             raise TypeError(
                 f"{type(self).__name__}: pool must be the {expected.__name__} layer whose switches "
@@ -337,7 +337,7 @@ class _MaxUnpoolNd(Module):
         # dilation the pool's window spans d*(k-1)+1 inputs, and with that
         # extent the pool's input size is always an admissible output size.
         extent = tuple(d * (k - 1) + 1 for k, d in zip(pool.kernel_size, pool.dilation))
-        fn = _pool.max_unpool1d if self._nd == 1 else _pool.max_unpool2d
+        fn = getattr(_pool, f"max_unpool{self._nd}d")
         with prefixed(self):
             y = fn(x, idx, extent, stride=pool.stride, padding=pool.padding,
                    output_size=in_shape[2:])
@@ -352,7 +352,7 @@ class _MaxUnpoolNd(Module):
         grad_input : ndarray, shape of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        fn = _pool.max_unpool1d_backward if self._nd == 1 else _pool.max_unpool2d_backward
+        fn = getattr(_pool, f"max_unpool{self._nd}d_backward")
         with prefixed(self):
             return fn(g, c["indices"])
 
@@ -420,3 +420,95 @@ class MaxUnpool2d(_MaxUnpoolNd):
     _nd = 2
 
 
+
+
+# issue 13: the 3-D family
+class MaxPool3d(_MaxPoolNd):
+    """3-D max pooling, as ``torch.nn.MaxPool3d``, through :func:`deconv.max_pool3d`.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        Default ``kernel_size``.
+    padding : int or (int, int, int), default 0
+        At most ``kernel_size // 2`` per axis.
+    dilation : int or (int, int, int), default 1
+    ceil_mode : bool, default False
+
+    Notes
+    -----
+    Input ``(N, C, D, H, W)``, output ``(N, C, D_out, H_out, W_out)`` with,
+    per axis, ``out = floor((L + 2p - d*(k-1) - 1)/s) + 1`` (ceil with
+    ``ceil_mode``). The switches (flat positions ``(d*H + h)*W + w`` in each
+    input volume) of the last forward are kept in :attr:`last_indices` for
+    :class:`MaxUnpool3d`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> pool = nn.MaxPool3d(2)
+    >>> pool(np.arange(8.0).reshape(1, 1, 2, 2, 2)).ravel(), pool.last_indices.ravel()
+    (array([7.]), array([7]))
+    """
+    _nd = 3
+
+
+class AvgPool3d(_AvgPoolNd):
+    """3-D average pooling, as ``torch.nn.AvgPool3d``, through :func:`deconv.avg_pool3d`.
+
+    Parameters
+    ----------
+    kernel_size : int or (int, int, int)
+    stride : int or (int, int, int), optional
+        Default ``kernel_size``.
+    padding : int or (int, int, int), default 0
+        At most ``kernel_size // 2`` per axis.
+    ceil_mode : bool, default False
+    count_include_pad : bool, default True
+    divisor_override : int, optional
+
+    Notes
+    -----
+    Input ``(N, C, D, H, W)``, output ``(N, C, D_out, H_out, W_out)`` with,
+    per axis, ``out = floor((L + 2p - k)/s) + 1`` (ceil with ``ceil_mode``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> nn.AvgPool3d(2)(np.arange(8.0).reshape(1, 1, 2, 2, 2)).ravel()
+    array([3.5])
+    """
+    _nd = 3
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """Max unpooling with the switches of a paired :class:`MaxPool3d`.
+
+    Parameters
+    ----------
+    pool : MaxPool3d
+        The pooling layer whose last forward's switches, window and input
+        size are used (not registered as a sub-module).
+
+    Notes
+    -----
+    Input: the shape of the pool's last output ``(N, C, D_out, H_out,
+    W_out)``; output: the pool's last input shape ``(N, C, D, H, W)``, zeros
+    except at the switches (see :class:`MaxUnpool2d`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> pool = nn.MaxPool3d(2)
+    >>> unpool = nn.MaxUnpool3d(pool)
+    >>> unpool(pool(np.arange(8.0).reshape(1, 1, 2, 2, 2))).ravel()
+    array([0., 0., 0., 0., 0., 0., 0., 7.])
+    """
+    _nd = 3
+
+
+__all__ += ["MaxPool3d", "AvgPool3d", "MaxUnpool3d"]
