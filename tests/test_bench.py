@@ -561,3 +561,43 @@ def test_aggregate_and_table_show_the_naive_time_and_the_speedup():
     assert cells[("conv1d", "fwd")][naive_col:speedup_col + 1] == ("-", "-")
     assert cells[("avg_pool2d", "fwd")][naive_col:speedup_col + 1] == ("same", "same")
     assert "| avg_pool2d | fwd | f32 | 1 | 1.00 | 0% | same | same |" in bench.markdown_table(rows)
+
+
+# --- the breadth issue's rows: 3-D convs, padding, adaptive pooling, interpolate, unfold ---
+
+BREADTH_ROWS = ["conv3d_unet", "conv_transpose3d_unet", "pad_reflect", "adaptive_avg_pool2d_1x1",
+                "adaptive_avg_pool2d_7x7", "bicubic_x2", "trilinear_x2", "unfold_k3"]
+
+
+def test_breadth_rows_are_checked_against_the_reference_and_timed(tmp_path):
+    rc, text = _tiny_run(tmp_path, BREADTH_ROWS, ("scipy",))
+    assert rc == 0, text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "ok"
+    rows = {(r["case"], r["pass"]): r for r in res["rows"]}
+    assert set(rows) == {(n, p) for n in BREADTH_ROWS for p in ("fwd", "bwd")}
+    assert all(r["deconv_ms"] > 0 for r in rows.values())
+    for name in BREADTH_ROWS:
+        checks = res["correctness"][f"{name}|float32"]
+        assert checks["deconv"] and all(v["ok"] for v in checks["deconv"].values()), name
+
+
+def test_breadth_rows_shapes_match_the_reference_outputs():
+    ref = C.load_reference_module()
+    for size in ("tiny", "full"):
+        cases = {c["name"]: c for c in C.build_cases(size)}
+        for name in BREADTH_ROWS[2:]:
+            case = cases[name]
+            small = C.check_version(case)
+            a = C.make_inputs(small, "check")
+            y = getattr(ref, case["op"])(a["x"], **case["kw"])
+            assert y.shape == small["shapes"]["gy"], (size, name)
+            gx = getattr(ref, case["op"] + "_backward")(a["gy"], a["x"].shape, **case["bkw"])
+            assert gx.shape == a["x"].shape, (size, name)
+
+
+def test_numpy_baseline_leaves_out_the_3d_convs():
+    cases = {c["name"]: c for c in C.build_cases("tiny")}
+    assert "numpy" not in peers.libs_for(cases["conv3d_unet"], peers.LIBS)
+    assert "naive" in peers.libs_for(cases["conv3d_unet"], peers.LIBS)
+    assert peers.libs_for(cases["bicubic_x2"], peers.LIBS) == ["deconv", "torch", "scipy"]

@@ -16,9 +16,13 @@ import os
 import sys
 import zlib
 
-CONV_OPS = ("conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d")
+CONV_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
+            "conv_transpose3d")
 POOL_OPS = ("max_pool2d", "max_unpool2d", "avg_pool2d", "upsample_nearest2d",
             "upsample_bilinear2d", "pixel_shuffle")
+#: ops whose call is ``op(x, **kw)`` and ``op_backward(grad_output, x.shape, **bkw)`` in
+#: deconv and the reference, ``torch.nn.functional.op(x, **kw)`` in PyTorch
+MAP_OPS = ("pad", "adaptive_avg_pool2d", "interpolate", "unfold")
 PASSES = ("fwd", "bwd")
 SWEEP_BATCHES = (8, 16, 32, 64)
 SWEEP_IMAGES = (16, 32, 48, 64)
@@ -43,12 +47,13 @@ def conv_case(name, op, N, C_in, C_out, spatial, kernel, stride=1, padding=0, gr
     Parameters
     ----------
     name : str
-    op : {'conv1d', 'conv2d', 'conv_transpose1d', 'conv_transpose2d'}
+    op : str
+        One of :data:`CONV_OPS`.
     N, C_in, C_out : int
         Batch and channels of the op (for a transposed conv, ``C_in`` is
         its input's channels, as in ``torch.nn.ConvTranspose2d``).
     spatial : tuple of int
-        Input size, ``(L,)`` or ``(H, W)``.
+        Input size, ``(L,)``, ``(H, W)`` or ``(D, H, W)``.
     kernel, stride, padding, groups : int
         The same along every spatial axis.
     **extra
@@ -102,6 +107,80 @@ def pool_case(name, op, N, C, H, W, **extra):
                 limit_target=False, sweep=None)
     case.update(extra)
     return case
+
+
+def map_case(name, op, N, C, spatial, kw, out_spatial, out_channels=None, bkw=None, **extra):
+    """One case of an op of :data:`MAP_OPS` on an ``(N, C, *spatial)`` input.
+
+    Parameters
+    ----------
+    name : str
+    op : str
+        One of :data:`MAP_OPS`.
+    N, C : int
+    spatial, out_spatial : tuple of int
+        Input and output sizes after the channel axis.
+    kw : dict
+        The forward's keywords, the same names in deconv, the reference
+        and ``torch.nn.functional``.
+    out_channels : int, optional
+        Output channels (default ``C``; ``unfold`` makes ``C * prod(kernel)``).
+    bkw : dict, optional
+        The backward's keywords (default ``kw``).
+    **extra
+        As for :func:`conv_case`.
+    """
+    if op not in MAP_OPS:
+        raise ValueError(f"op must be one of {MAP_OPS}, got {op!r}")
+    out_channels = C if out_channels is None else out_channels
+    case = dict(name=name, op=op, family="pool",
+                shapes=dict(x=(N, C) + tuple(spatial), gy=(N, out_channels) + tuple(out_spatial)),
+                kw=dict(kw), bkw=dict(kw if bkw is None else bkw),
+                geometry=dict(N=N, C=C, spatial=tuple(spatial), out_spatial=tuple(out_spatial),
+                              channel_factor=out_channels // C),
+                dtypes=("float32",), large=False, limit_target=False, sweep=None)
+    case.update(extra)
+    return case
+
+
+def _map_cases(tiny):
+    """The cases of :data:`MAP_OPS`: layers of the networks the breadth issue names.
+
+    Reflect padding as CycleGAN's generator pads; adaptive average pooling
+    as ResNet's head (7x7 -> 1x1) and torchvision's VGG/AlexNet head to
+    7x7 from a size it does not divide (overlapping windows); bicubic x2
+    as super-resolution upsamples; trilinear x2 as a 3-D U-Net decoder;
+    unfold as im2col of a 3x3 'same' convolution.
+    """
+    if tiny:
+        return [
+            map_case("pad_reflect", "pad", 2, 3, (12, 12), dict(pad=(3, 3, 3, 3), mode="reflect"),
+                     (18, 18), bkw=dict(pad=(3, 3, 3, 3), mode="reflect")),
+            map_case("adaptive_avg_pool2d_1x1", "adaptive_avg_pool2d", 2, 8, (7, 7),
+                     dict(output_size=1), (1, 1), bkw={}),
+            map_case("adaptive_avg_pool2d_7x7", "adaptive_avg_pool2d", 2, 4, (10, 10),
+                     dict(output_size=7), (7, 7), bkw={}),
+            map_case("bicubic_x2", "interpolate", 2, 4, (8, 8),
+                     dict(scale_factor=2, mode="bicubic", align_corners=False), (16, 16)),
+            map_case("trilinear_x2", "interpolate", 1, 4, (4, 4, 4),
+                     dict(scale_factor=2, mode="trilinear", align_corners=False), (8, 8, 8)),
+            map_case("unfold_k3", "unfold", 2, 4, (8, 8), dict(kernel_size=3, padding=1), (64,),
+                     out_channels=36),
+        ]
+    return [
+        map_case("pad_reflect", "pad", 4, 16, (256, 256), dict(pad=(3, 3, 3, 3), mode="reflect"),
+                 (262, 262), bkw=dict(pad=(3, 3, 3, 3), mode="reflect")),
+        map_case("adaptive_avg_pool2d_1x1", "adaptive_avg_pool2d", 32, 512, (7, 7),
+                 dict(output_size=1), (1, 1), bkw={}),
+        map_case("adaptive_avg_pool2d_7x7", "adaptive_avg_pool2d", 8, 256, (20, 20),
+                 dict(output_size=7), (7, 7), bkw={}),
+        map_case("bicubic_x2", "interpolate", 32, 64, (32, 32),
+                 dict(scale_factor=2, mode="bicubic", align_corners=False), (64, 64)),
+        map_case("trilinear_x2", "interpolate", 2, 32, (16, 16, 16),
+                 dict(scale_factor=2, mode="trilinear", align_corners=False), (32, 32, 32)),
+        map_case("unfold_k3", "unfold", 8, 64, (32, 32), dict(kernel_size=3, padding=1),
+                 (1024,), out_channels=576),
+    ]
 
 
 def train_case(name, op, **geometry):
@@ -190,7 +269,15 @@ def build_cases(size="full"):
         conv_case("conv_transpose1d", "conv_transpose1d", n, 2 * c, 2 * c,
                   (16 if tiny else 256,), 5, padding=2, large=True),
     ]
+    cases += [
+        # a 3-D U-Net level: 32 -> 32 channels on 32^3, and its k2 s2 transposed conv from 16^3
+        conv_case("conv3d_unet", "conv3d", 1 if tiny else 2, c, c, (4,) * 3 if tiny else (32,) * 3,
+                  3, padding=1),
+        conv_case("conv_transpose3d_unet", "conv_transpose3d", 1 if tiny else 2, c, c,
+                  (2,) * 3 if tiny else (16,) * 3, 2, stride=2),
+    ]
     cases += [pool_case(op, op, n, c, s, s) for op in POOL_OPS]
+    cases += _map_cases(tiny)
     cases += [
         train_case("superres_train", "superres_train", N=n, h=8 if tiny else 16,
                    channels=(8, 4) if tiny else (32, 16)),
@@ -228,6 +315,11 @@ def check_version(case, channel_cap=8):
         small = conv_case(case["name"], case["op"], min(2, g["N"]), cin_g * groups,
                           cout_g * groups, g["spatial"], g["kernel"], g["stride"],
                           g["padding"], groups)
+    elif case["op"] in MAP_OPS:
+        g = case["geometry"]
+        cap = min(g["C"], channel_cap)
+        small = map_case(case["name"], case["op"], min(2, g["N"]), cap, g["spatial"],
+                         case["kw"], g["out_spatial"], cap * g["channel_factor"], case["bkw"])
     elif case["family"] == "pool":
         g = case["geometry"]
         small = pool_case(case["name"], case["op"], min(2, g["N"]), min(g["C"], channel_cap),

@@ -45,13 +45,15 @@ FORBIDDEN_IMPORTS = {"torch": ("deconv", "numba"), "deconv": ("torch",), "naive"
 def libs_for(case, libs):
     """The libs among ``libs`` that implement ``case``.
 
-    The NumPy baseline and the naive kernel set cover the conv ops only
-    (the pooling, unpooling and upsampling kernels have a single form,
-    which is their naive one); the reference has no optimizer step.
+    The NumPy baseline covers the 1-D and 2-D conv ops, the naive kernel
+    set every conv op (the pooling, unpooling, upsampling, padding and
+    unfold kernels have a single form, which is their naive one); the
+    reference has no optimizer step.
     """
     family = case["family"]
     return [lib for lib in libs
             if not (lib in ("numpy", "naive") and family != "conv")
+            and not (lib == "numpy" and case["op"].endswith("3d"))
             and not (lib == "scipy" and family == "train")]
 
 
@@ -184,6 +186,9 @@ def api_impl(module, case, a):
     if op in ("avg_pool2d", "upsample_nearest2d", "upsample_bilinear2d"):
         f, fb = getattr(module, op), getattr(module, op + "_backward")
         return (lambda: (f(x, **kw),), lambda: (fb(gy, x.shape, **kw),), ("y",), ("gx",))
+    if op in C.MAP_OPS:
+        f, fb, bkw = getattr(module, op), getattr(module, op + "_backward"), case["bkw"]
+        return (lambda: (f(x, **kw),), lambda: (fb(gy, x.shape, **bkw),), ("y",), ("gx",))
     if op == "pixel_shuffle":
         return (lambda: (module.pixel_shuffle(x, **kw),),
                 lambda: (module.pixel_shuffle_backward(gy, **kw),), ("y",), ("gx",))
@@ -461,6 +466,10 @@ def torch_impl(case, a, torch):
     elif op == "pixel_shuffle":
         def f(t):
             return F.pixel_shuffle(t, **kw)
+        fwd_names = ("y",)
+    elif op in C.MAP_OPS:
+        def f(t):
+            return getattr(F, op)(t, **kw)
         fwd_names = ("y",)
     else:
         raise ValueError(f"no torch implementation of {op!r}")
