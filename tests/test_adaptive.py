@@ -335,6 +335,27 @@ def test_any_memory_layout_gives_the_contiguous_result(nd):
     np.testing.assert_array_equal(odd, ref)             # not mutated
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, size", [
+    ((16, 32, 7, 7), 1),            # global pooling: one plane-wide window
+    ((2, 3, 4, 5, 6), 1),
+    ((16, 32, 20, 20), 5),          # windows that partition the plane
+    ((16, 32, 20, 20), 7),          # overlapping windows, several planes per task
+    ((2, 3, 5, 9, 7), (3, 4, 5)),   # overlapping along every axis, one plane per task
+    ((3, 2, 4, 3), (6, 5)),         # more outputs than inputs
+])
+def test_avg_branches_match_the_reference(shape, size, dtype):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(shape)
+    nd = len(shape) - 2
+    f, fb = _op("avg", nd), getattr(deconv, f"adaptive_avg_pool{nd}d_backward")
+    y = getattr(reference, f"adaptive_avg_pool{nd}d")(x, size)
+    g = rng.standard_normal(y.shape)
+    gx = getattr(reference, f"adaptive_avg_pool{nd}d_backward")(g, shape)
+    assert_close(f(x.astype(dtype), size), y, dtype)
+    assert_close(fb(g.astype(dtype), shape), gx, dtype)
+
+
 # ---------------------------------------------------------------------------
 # bitwise determinism across thread counts
 # ---------------------------------------------------------------------------
@@ -351,6 +372,12 @@ for dt in (np.float32, np.float64):
         m, i = getattr(deconv, f"adaptive_max_pool{nd}d")(xs, size)
         outs += [a, getattr(deconv, f"adaptive_avg_pool{nd}d_backward")(a, xs.shape), m, i,
                  getattr(deconv, f"adaptive_max_pool{nd}d_backward")(m, i, xs.shape)]
+    # 512 planes: global pooling, windows that partition the plane, overlapping windows
+    # on tasks of several planes
+    big = rng.standard_normal((16, 32, 20, 20)).astype(dt)
+    for size in (1, 5, 7):
+        a = deconv.adaptive_avg_pool2d(big, size)
+        outs += [a, deconv.adaptive_avg_pool2d_backward(a, big.shape)]
 digest = json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs])
 print(digest)
 """
