@@ -26,12 +26,21 @@ def _train(args, parser):
 
 def _bench(args):
     from deconv import bench
+    from deconv.bench import cases as bench_cases
+    try:
+        user = [bench_cases.parse_case(spec) for spec in args.case or ()]
+        for path in args.case_file or ():
+            user += bench_cases.read_case_file(path)
+    except (bench_cases.CaseSpecError, OSError) as e:
+        print(f"deconv bench: error: {e}", file=sys.stderr)
+        return 2
     try:
         return bench.run(
             quick=args.quick, threads=args.threads, cases=args.cases, rounds=args.rounds,
             repeats=args.repeats, warmup=args.warmup, out=args.out,
             torch_python=args.torch_python, startup=not args.no_startup, peers=args.peers,
-            size=args.size, fail_on_targets=args.fail_on_targets)
+            size=args.size, fail_on_targets=args.fail_on_targets, suite=args.suite,
+            user_cases=user)
     except bench.BenchError as e:
         # a bad option found past argparse (unknown case name, ...): usage error
         print(f"deconv bench: error: {e}", file=sys.stderr)
@@ -97,6 +106,18 @@ def main(argv=None):
                    help="thread counts to run at (default: 1 2)")
     b.add_argument("--cases", nargs="+", metavar="NAME",
                    help="only these cases ('sweep' for every sweep point; default: all)")
+    b.add_argument("--suite", choices=["kernels", "layers", "all"], default="kernels",
+                   help="kernels: one case per kernel, the training steps and the sweep "
+                        "(default); layers: 35 conv layers of real networks (ResNet, VGG, "
+                        "MobileNet, DeepLab, DCGAN, pix2pix, U-Net, FSRCNN, FCN, wav2vec, "
+                        "MelGAN, HiFi-GAN, Demucs, WaveNet); all: both")
+    b.add_argument("--case", action="append", metavar="SPEC",
+                   help="a case of your own, e.g. \"conv2d x=8,64,56,56 w=64,64,3,3 "
+                        "padding=1\" (keys: x, w, stride, padding, dilation, groups, "
+                        "output_padding, dtype); repeatable; alone, only these run")
+    b.add_argument("--case-file", action="append", metavar="PATH",
+                   help="a file of such cases, one per line ('name: spec' names a row; "
+                        "# comments)")
     b.add_argument("--rounds", type=int, help="worker rounds per lib and thread count "
                    "(default 3; --quick 1)")
     b.add_argument("--repeats", type=int, help="timed calls per pass in a worker "

@@ -4,7 +4,9 @@ ratio computation, a tiny end-to-end run, and a correctness check that stops the
 
 import io
 import json
+import os
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -76,16 +78,14 @@ def test_select_cases():
         bench.select_cases(["nope"])
 
 
-def test_default_out_dir(tmp_path):
-    repo = tmp_path / "repo"
-    (repo / "benchmarks").mkdir(parents=True)
-    (repo / "sub").mkdir()
-    (repo / "setup.cfg").write_text("[metadata]\nname = deconv-numba\n")
-    assert bench.default_out_dir(str(repo / "sub")) == str(repo / "benchmarks")
-    assert bench.default_out_dir(str(tmp_path)) == str(tmp_path)
-
-
-# --- correctness comparison --------------------------------------------------
+def test_default_out_dir_is_new_and_outside_the_tree(tmp_path):
+    import datetime
+    when = datetime.datetime(2026, 12, 4, 9, 30, 0)
+    first = bench.default_out_dir(when, base=str(tmp_path))
+    assert first == str(tmp_path / "deconv-bench" / "20261204-093000")
+    os.makedirs(first)
+    assert bench.default_out_dir(when, base=str(tmp_path)) == first + "-2"
+    assert bench.default_out_dir().startswith(os.path.join(tempfile.gettempdir(), "deconv-bench"))
 
 def test_compare_outputs_flags_wrong_values_indices_and_shapes():
     ref = {"y": np.arange(6.0).reshape(2, 3), "idx": np.arange(4)}
@@ -601,3 +601,123 @@ def test_numpy_baseline_leaves_out_the_3d_convs():
     assert "numpy" not in peers.libs_for(cases["conv3d_unet"], peers.LIBS)
     assert "naive" in peers.libs_for(cases["conv3d_unet"], peers.LIBS)
     assert peers.libs_for(cases["bicubic_x2"], peers.LIBS) == ["deconv", "torch", "scipy"]
+
+
+# --- the layers suite and cases from the command line ------------------------
+
+def test_layers_suite_covers_the_kinds_of_layer_it_names():
+    layers = C.layer_cases()
+    assert len(layers) >= 30 and len({c["name"] for c in layers}) == len(layers)
+    assert all(c["suite"] == "layers" and c["network"] for c in layers)
+    ops = {c["op"] for c in layers}
+    assert ops == {"conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"}
+    g = [c["geometry"] for c in layers]
+    assert any(x["kernel"] == 1 for x in g)                       # pointwise
+    assert any(x["C_in"] == 3 and x["kernel"] >= 7 for x in g)    # stems
+    assert any(x["dilation"] != 1 for x in g)
+    assert any(x["groups"] == x["C_in"] > 1 for x in g)           # depthwise
+    assert any(1 < x["groups"] < x["C_in"] for x in g)            # grouped
+    assert any(x["N"] == 1 for x in g)
+    assert any(c["op"] == "conv_transpose2d" and c["geometry"]["stride"] == 1 for c in layers)
+    assert {c["dtypes"][0] for c in layers} == {"float32", "float64"}
+    spatial = {x["spatial"][0] for x in g if len(x["spatial"]) == 2 and x["kernel"] == 3}
+    assert {56, 28, 14, 7} <= spatial
+    # the tiny suite keeps each layer's structure
+    for big, small in zip(layers, C.layer_cases(tiny=True)):
+        assert (big["name"], big["op"], big["dtypes"]) == (small["name"], small["op"],
+                                                          small["dtypes"])
+        assert (big["geometry"]["groups"] > 1) == (small["geometry"]["groups"] > 1)
+
+
+def test_suites_select_their_cases():
+    kernels = {c["name"] for c in bench.select_cases()}
+    layers = {c["name"] for c in bench.select_cases(suite="layers")}
+    assert "conv2d" in kernels and "resnet_56_3x3" in layers and not kernels & layers
+    assert {c["name"] for c in bench.select_cases(suite="all")} == kernels | layers
+    with pytest.raises(bench.BenchError, match="unknown case 'conv2d' in --suite layers"):
+        bench.select_cases(["conv2d"], suite="layers")
+    with pytest.raises(bench.BenchError, match="--suite"):
+        bench.select_cases(suite="nets")
+    mine = C.parse_case("conv2d x=1,2,5,5 w=2,2,3,3", name="mine")
+    assert [c["name"] for c in bench.select_cases(user_cases=[mine])] == ["mine"]
+    assert [c["name"] for c in bench.select_cases(["conv2d"], user_cases=[mine])] == \
+        ["conv2d", "mine"]
+    with pytest.raises(bench.BenchError, match="two cases are named"):
+        bench.select_cases(user_cases=[mine, mine])
+
+
+def test_parse_case_builds_the_shapes_pytorch_would():
+    c = C.parse_case("conv_transpose2d x=4,16,7,9 w=16,3,4,5 stride=2,3 padding=1 "
+                     "output_padding=1,2 groups=2 dilation=1 dtype=float32,float64")
+    # torch: (H-1)*s - 2p + d(k-1) + op + 1 per axis; C_out = w[1] * groups
+    assert c["shapes"]["gy"] == (4, 6, (7 - 1) * 2 - 2 + 3 + 1 + 1, (9 - 1) * 3 - 2 + 4 + 2 + 1)
+    assert c["kw"] == {"stride": (2, 3), "padding": 1, "groups": 2, "output_padding": (1, 2)}
+    assert c["dtypes"] == ("float32", "float64") and not c["numpy_baseline"]
+    d = C.parse_case("conv1d x=2,4,100 w=8,4,5 dilation=3 padding=6")
+    assert d["shapes"]["gy"] == (2, 8, 100) and d["kw"]["dilation"] == 3
+    assert "numpy" not in peers.libs_for(d, peers.LIBS)
+    e = C.parse_case("conv3d x=1,2,6,6,6 w=4,2,3,3,3")
+    assert e["shapes"]["gy"] == (1, 4, 4, 4, 4)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "empty case"),
+    ("conv4d x=1,1,1 w=1,1,1", "op 'conv4d'"),
+    ("conv2d x=1,2,5,5", "gives no w="),
+    ("conv2d x=1,2,5,5 w=3,2,3", "takes x and w of 4 dimensions"),
+    ("conv2d x=1,2,5,5 w=3,4,3,3", "does not fit"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 padding=a", "padding='a'"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 stride=1,1,1", "expected 1 or 2 ints"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 stride=0", "stride='0'"),
+    ("conv2d x=1,4,5,5 w=4,2,3,3 groups=3", "groups=3"),
+    ("conv2d x=1,2,2,2 w=3,2,3,3", "output size"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 dtype=float16", "dtype='float16'"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 bias=1", "'bias=1'"),
+    ("conv2d x=1,2,5,5 w=3,2,3,3 x=1,2,5,5", "x given twice"),
+])
+def test_parse_case_names_what_is_wrong(spec, message):
+    with pytest.raises(C.CaseSpecError, match=message):
+        C.parse_case(spec)
+
+
+def test_case_file_and_cli(tmp_path, capsys):
+    path = tmp_path / "cases.txt"
+    path.write_text("# my network\nstem: conv2d x=1,3,12,12 w=4,3,3,3 stride=2\n\n"
+                    "conv1d x=1,2,9 w=2,2,3  # a comment\n")
+    cases = C.read_case_file(str(path))
+    assert [c["name"] for c in cases] == ["stem", "conv1d x=1,2,9 w=2,2,3"]
+    path.write_text("conv2d x=1,3,12,12 w=4,2,3,3\n")
+    with pytest.raises(C.CaseSpecError, match="line 1"):
+        C.read_case_file(str(path))
+    assert cli.main(["bench", "--case", "conv2d x=1,2 w=1", "--no-startup"]) == 2
+    assert "takes x and w of 4 dimensions" in capsys.readouterr().err
+    assert cli.main(["bench", "--case-file", str(tmp_path / "absent.txt")]) == 2
+    assert "absent.txt" in capsys.readouterr().err
+
+
+def test_tiny_run_of_the_layers_suite_and_a_given_case(tmp_path):
+    out = io.StringIO()
+    mine = C.parse_case("conv_transpose1d x=1,2,5 w=2,3,4 stride=3 output_padding=1",
+                        name="mine")
+    rc = bench.run(quick=True, threads=[1], cases=["resnet_14_1x1s2", "fsrcnn_32_tconv9s2",
+                                                   "melgan_tconv16s8_f64"],
+                   rounds=1, repeats=2, warmup=0, out=str(tmp_path), startup=False,
+                   peers=("scipy", "numpy"), size="tiny", stream=out, suite="layers",
+                   user_cases=[mine])
+    assert rc == 0, out.getvalue()
+    res = json.loads((tmp_path / "results.json").read_text())
+    rows = {(r["case"], r["dtype"]) for r in res["rows"]}
+    assert rows == {("resnet_14_1x1s2", "float32"), ("fsrcnn_32_tconv9s2", "float32"),
+                    ("melgan_tconv16s8_f64", "float64"), ("mine", "float32")}
+    for key, libs in res["correctness"].items():
+        assert all(v["ok"] for v in libs["deconv"].values()), key
+    # the NumPy baseline ran where it applies (stride 2, no output padding) and only there
+    timed = {r["case"] for r in res["rows"] if r.get("numpy_ms")}
+    assert timed == {"resnet_14_1x1s2", "melgan_tconv16s8_f64"}
+
+
+def test_a_run_without_a_chart_removes_a_stale_one(tmp_path):
+    (tmp_path / "ratios.png").write_bytes(b"old")
+    rc, text = _tiny_run(tmp_path, ["avg_pool2d"], ())
+    assert rc == 0, text
+    assert not (tmp_path / "ratios.png").exists()

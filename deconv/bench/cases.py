@@ -33,15 +33,26 @@ SEED = 20240601
 # one case of each family
 # ---------------------------------------------------------------------------
 
-def _conv_out(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
+def _per_axis(value, nd):
+    """An int or a tuple of ``nd`` ints as a tuple of ``nd`` ints."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
 
 
-def _conv_transpose_out(size, k, s, p):
-    return (size - 1) * s - 2 * p + k
+def _conv_out(size, k, s, p, d, op):
+    return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def conv_case(name, op, N, C_in, C_out, spatial, kernel, stride=1, padding=0, groups=1, **extra):
+def _conv_transpose_out(size, k, s, p, d, op):
+    return (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+
+
+def _scalar_if_uniform(values):
+    """``(3, 3)`` -> 3 (the form the built-in table and the NumPy baseline use)."""
+    return values[0] if len(set(values)) == 1 else tuple(values)
+
+
+def conv_case(name, op, N, C_in, C_out, spatial, kernel, stride=1, padding=0, groups=1,
+              dilation=1, output_padding=0, **extra):
     """One convolution case: shapes of x, weight, bias, grad_output, and the call's keywords.
 
     Parameters
@@ -54,29 +65,50 @@ def conv_case(name, op, N, C_in, C_out, spatial, kernel, stride=1, padding=0, gr
         its input's channels, as in ``torch.nn.ConvTranspose2d``).
     spatial : tuple of int
         Input size, ``(L,)``, ``(H, W)`` or ``(D, H, W)``.
-    kernel, stride, padding, groups : int
-        The same along every spatial axis.
+    kernel, stride, padding, dilation : int or tuple of int
+        An int is the same along every spatial axis.
+    groups : int
+    output_padding : int or tuple of int
+        Transposed convs only.
     **extra
         Stored on the case: ``dtypes``, ``large``, ``limit_target``,
-        ``sweep``, ``sweep_value``.
+        ``sweep``, ``sweep_value``, ``suite``, ``network``.
 
     Returns
     -------
     dict
+        ``numpy_baseline`` says whether the NumPy im2col baseline covers it
+        (1-D and 2-D, no dilation or output padding, the same stride and
+        padding on both axes).
     """
     transposed = op.startswith("conv_transpose")
+    nd = len(spatial)
+    k, st, pd, dl = (_per_axis(v, nd) for v in (kernel, stride, padding, dilation))
+    opd = _per_axis(output_padding, nd)
     out_fn = _conv_transpose_out if transposed else _conv_out
-    out = tuple(out_fn(s, kernel, stride, padding) for s in spatial)
-    k = (kernel,) * len(spatial)
+    out = tuple(out_fn(*a) for a in zip(spatial, k, st, pd, dl, opd))
     w = (C_in, C_out // groups) + k if transposed else (C_out, C_in // groups) + k
+    kw = dict(stride=_scalar_if_uniform(st), padding=_scalar_if_uniform(pd), groups=groups)
+    if set(dl) != {1}:
+        kw["dilation"] = _scalar_if_uniform(dl)
+    if set(opd) != {0}:
+        kw["output_padding"] = _scalar_if_uniform(opd)
     case = dict(name=name, op=op, family="conv",
                 shapes=dict(x=(N, C_in) + tuple(spatial), w=w, b=(C_out,),
                             gy=(N, C_out) + out),
-                kw=dict(stride=stride, padding=padding, groups=groups),
-                geometry=dict(N=N, C_in=C_in, C_out=C_out, spatial=tuple(spatial), kernel=kernel,
-                              stride=stride, padding=padding, groups=groups, out=out),
-                dtypes=("float32",), large=False, limit_target=False, sweep=None)
+                kw=kw,
+                geometry=dict(N=N, C_in=C_in, C_out=C_out, spatial=tuple(spatial),
+                              kernel=_scalar_if_uniform(k), stride=kw["stride"],
+                              padding=kw["padding"], dilation=_scalar_if_uniform(dl),
+                              output_padding=_scalar_if_uniform(opd), groups=groups, out=out),
+                numpy_baseline=(nd <= 2 and set(dl) == {1} and set(opd) == {0}
+                                and isinstance(kw["stride"], int)
+                                and isinstance(kw["padding"], int)),
+                dtypes=("float32",), large=False, limit_target=False, sweep=None,
+                suite="kernels", network=None)
     case.update(extra)
+    if min(out) < 1:
+        raise ValueError(f"case {name!r}: output size {out} < 1")
     return case
 
 
@@ -104,7 +136,7 @@ def pool_case(name, op, N, C, H, W, **extra):
         raise ValueError(f"unknown pooling-family op {op!r}")
     case = dict(name=name, op=op, family="pool", shapes=shapes, kw=kw,
                 geometry=dict(N=N, C=C, H=H, W=W), dtypes=("float32",), large=False,
-                limit_target=False, sweep=None)
+                limit_target=False, sweep=None, suite="kernels", network=None)
     case.update(extra)
     return case
 
@@ -138,7 +170,8 @@ def map_case(name, op, N, C, spatial, kw, out_spatial, out_channels=None, bkw=No
                 kw=dict(kw), bkw=dict(kw if bkw is None else bkw),
                 geometry=dict(N=N, C=C, spatial=tuple(spatial), out_spatial=tuple(out_spatial),
                               channel_factor=out_channels // C),
-                dtypes=("float32",), large=False, limit_target=False, sweep=None)
+                dtypes=("float32",), large=False, limit_target=False, sweep=None,
+                suite="kernels", network=None)
     case.update(extra)
     return case
 
@@ -181,6 +214,247 @@ def _map_cases(tiny):
         map_case("unfold_k3", "unfold", 8, 64, (32, 32), dict(kernel_size=3, padding=1),
                  (1024,), out_channels=576),
     ]
+
+
+#: The layers suite: convolution layers of real networks, each naming where it
+#: comes from. (name, network, op, N, C_in, C_out, input size, kernel, keywords);
+#: float32, plus float64 where the name ends in ``_f64``.
+LAYERS = (
+    # ImageNet classifiers: stems, stages from 56x56 to 7x7, 1x1, strided, batch 1
+    ("resnet_stem_7x7s2", "ResNet-18/50 stem", "conv2d", 8, 3, 64, (224, 224), 7,
+     dict(stride=2, padding=3)),
+    ("alexnet_stem_11x11s4", "AlexNet conv1", "conv2d", 8, 3, 64, (224, 224), 11,
+     dict(stride=4, padding=2)),
+    ("resnet_56_3x3", "ResNet-18 stage 1", "conv2d", 8, 64, 64, (56, 56), 3, dict(padding=1)),
+    ("resnet_28_3x3", "ResNet-18 stage 2", "conv2d", 8, 128, 128, (28, 28), 3, dict(padding=1)),
+    ("resnet_14_3x3", "ResNet-18 stage 3", "conv2d", 8, 256, 256, (14, 14), 3, dict(padding=1)),
+    ("resnet_7_3x3", "ResNet-18 stage 4", "conv2d", 8, 512, 512, (7, 7), 3, dict(padding=1)),
+    ("resnet_28_3x3_f64", "ResNet-18 stage 2, float64", "conv2d", 8, 128, 128, (28, 28), 3,
+     dict(padding=1)),
+    ("resnet_28_3x3s2", "ResNet-18 stage 3 entry (3x3, stride 2)", "conv2d", 8, 128, 256,
+     (28, 28), 3, dict(stride=2, padding=1)),
+    ("resnet_14_1x1s2", "ResNet-50 stage 4 shortcut (1x1, stride 2)", "conv2d", 8, 512, 1024,
+     (14, 14), 1, dict(stride=2)),
+    ("resnet50_56_1x1_expand", "ResNet-50 stage 1 bottleneck (1x1, 64 -> 256)", "conv2d", 8, 64,
+     256, (56, 56), 1, {}),
+    ("resnet50_28_1x1_reduce", "ResNet-50 stage 2 bottleneck (1x1, 512 -> 128)", "conv2d", 8,
+     512, 128, (28, 28), 1, {}),
+    ("vgg_112_3x3", "VGG-16 conv2_2", "conv2d", 1, 128, 128, (112, 112), 3, dict(padding=1)),
+    ("resnet_56_3x3_batch1", "ResNet-18 stage 1, batch 1", "conv2d", 1, 64, 64, (56, 56), 3,
+     dict(padding=1)),
+    ("resnet_14_3x3_batch1", "ResNet-18 stage 3, batch 1", "conv2d", 1, 256, 256, (14, 14), 3,
+     dict(padding=1)),
+    # dilated, grouped, depthwise
+    ("deeplab_aspp_3x3_d6", "DeepLabv3 ASPP (dilation 6)", "conv2d", 2, 256, 256, (28, 28), 3,
+     dict(padding=6, dilation=6)),
+    ("unet_dilated_3x3_d2", "dilated residual block (dilation 2)", "conv2d", 8, 64, 64,
+     (56, 56), 3, dict(padding=2, dilation=2)),
+    ("resnext_28_3x3_g32", "ResNeXt-50 32x4d stage 2 (groups 32)", "conv2d", 8, 256, 256,
+     (28, 28), 3, dict(padding=1, groups=32)),
+    ("mobilenetv2_56_dw3x3", "MobileNetV2 depthwise, 56x56", "conv2d", 8, 144, 144, (56, 56), 3,
+     dict(padding=1, groups=144)),
+    ("mobilenetv2_56_dw3x3s2", "MobileNetV2 depthwise, stride 2", "conv2d", 8, 144, 144,
+     (56, 56), 3, dict(stride=2, padding=1, groups=144)),
+    ("mobilenetv2_28_1x1", "MobileNetV2 pointwise projection", "conv2d", 8, 192, 32, (28, 28), 1,
+     {}),
+    # generators and decoders: transposed convs
+    ("dcgan_8_tconv4s2", "DCGAN generator, 8x8 -> 16x16", "conv_transpose2d", 16, 256, 128,
+     (8, 8), 4, dict(stride=2, padding=1)),
+    ("dcgan_8_tconv4s2_f64", "DCGAN generator, 8x8 -> 16x16, float64", "conv_transpose2d", 16,
+     256, 128, (8, 8), 4, dict(stride=2, padding=1)),
+    ("dcgan_32_tconv4s2_rgb", "DCGAN generator output, 32x32 -> 64x64 RGB", "conv_transpose2d",
+     16, 64, 3, (32, 32), 4, dict(stride=2, padding=1)),
+    ("pix2pix_64_tconv4s2", "pix2pix U-Net decoder, 64x64 -> 128x128, batch 1",
+     "conv_transpose2d", 1, 256, 64, (64, 64), 4, dict(stride=2, padding=1)),
+    ("unet_64_tconv2s2", "U-Net up-convolution (k2 s2), 64x64 -> 128x128", "conv_transpose2d",
+     4, 128, 64, (64, 64), 2, dict(stride=2)),
+    ("fsrcnn_32_tconv9s2", "FSRCNN deconvolution (k9 s2), 56 -> 1 channels",
+     "conv_transpose2d", 16, 56, 1, (32, 32), 9, dict(stride=2, padding=4, output_padding=1)),
+    ("fcn8s_tconv16s8", "FCN-8s final upsampling (k16 s8), 21 classes", "conv_transpose2d", 1,
+     21, 21, (28, 28), 16, dict(stride=8, padding=4)),
+    ("autoencoder_32_tconv3s1", "stride-1 transposed conv (conv autoencoder decoder)",
+     "conv_transpose2d", 8, 64, 64, (32, 32), 3, dict(padding=1)),
+    # audio: long 1-D convs and their transposed upsamplers
+    ("wav2vec_stem_k10s5", "wav2vec 2.0 feature encoder, first conv", "conv1d", 4, 1, 512,
+     (16000,), 10, dict(stride=5)),
+    ("melgan_in_k7", "MelGAN generator input (80 mel bins -> 512)", "conv1d", 4, 80, 512,
+     (256,), 7, dict(padding=3)),
+    ("wavenet_k3_d8", "WaveNet / TCN dilated conv (dilation 8)", "conv1d", 4, 128, 128,
+     (4096,), 3, dict(padding=8, dilation=8)),
+    ("demucs_k8s4", "Demucs encoder (k8 s4)", "conv1d", 4, 64, 128, (16384,), 8,
+     dict(stride=4)),
+    ("melgan_tconv16s8", "MelGAN upsampler x8, 512 -> 256", "conv_transpose1d", 4, 512, 256,
+     (64,), 16, dict(stride=8, padding=4)),
+    ("hifigan_tconv8s4", "HiFi-GAN V3 upsampler x4, 128 -> 64", "conv_transpose1d", 4, 128, 64,
+     (2048,), 8, dict(stride=4, padding=2)),
+    ("melgan_tconv16s8_f64", "MelGAN upsampler x8, float64", "conv_transpose1d", 4, 512, 256,
+     (64,), 16, dict(stride=8, padding=4)),
+)
+
+
+def _tiny_layer(op, N, C_in, C_out, spatial, kernel, kw):
+    """The same layer, small: batch <= 2, <= 4 channels a side (groups kept in
+    proportion); a conv's input at most 3 strides longer than the dilated
+    kernel (or 6), a transposed conv's at most 4."""
+    groups = kw.get("groups", 1)
+    depthwise = groups == C_in == C_out
+    g = min(groups, 2)
+    c_in = g if depthwise else g * max(1, min(C_in // groups, 2))
+    c_out = g if depthwise else g * max(1, min(C_out // groups, 2))
+    kw = dict(kw, groups=g) if groups > 1 else dict(kw)
+    d = kw.get("dilation", 1)
+    reach = d * (kernel - 1) + 1
+    cap = 4 if op.startswith("conv_transpose") else max(reach + 3 * kw.get("stride", 1), 6)
+    small = tuple(min(L, cap) for L in spatial)
+    return min(N, 2), c_in, c_out, small, kernel, kw
+
+
+def layer_cases(tiny=False):
+    """The layers suite (:data:`LAYERS`) as cases, ``suite='layers'``."""
+    out = []
+    for name, network, op, N, C_in, C_out, spatial, kernel, kw in LAYERS:
+        args = (N, C_in, C_out, spatial, kernel, kw)
+        if tiny:
+            args = _tiny_layer(op, *args)
+        N, C_in, C_out, spatial, kernel, kw = args
+        dtype = "float64" if name.endswith("_f64") else "float32"
+        out.append(conv_case(name, op, N, C_in, C_out, spatial, kernel, dtypes=(dtype,),
+                             suite="layers", network=network, **kw))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# cases from the command line: "conv2d x=8,64,56,56 w=64,64,3,3 padding=1"
+# ---------------------------------------------------------------------------
+
+#: keywords a spec may give, per family; tuples are comma-separated ints
+_SPEC_CONV_KEYS = ("stride", "padding", "dilation", "groups", "output_padding")
+
+
+class CaseSpecError(ValueError):
+    """A case given on the command line that cannot be run (the message says why)."""
+
+
+def _spec_ints(text, key, spec):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise CaseSpecError(f"{key}={text!r} in {spec!r}: expected integers separated by "
+                            f"commas") from None
+    if any(v < 0 for v in values):
+        raise CaseSpecError(f"{key}={text!r} in {spec!r}: expected integers >= 0")
+    return values
+
+
+def parse_case(spec, name=None):
+    """A case from a one-line description, as ``deconv bench --case`` takes it.
+
+    Parameters
+    ----------
+    spec : str
+        ``"OP x=N,C,*size w=*shape [key=value ...]"``: OP one of
+        :data:`CONV_OPS`; ``x`` the input shape, ``w`` the weight's
+        (PyTorch layout: ``(C_out, C_in/groups, *k)``, transposed
+        ``(C_in, C_out/groups, *k)``); keys ``stride``, ``padding``,
+        ``dilation``, ``groups``, ``output_padding`` (an int or
+        comma-separated ints, one per axis), ``dtype`` (``float32``,
+        ``float64`` or ``float32,float64``).
+    name : str, optional
+        The row's name (default ``spec`` itself).
+
+    Returns
+    -------
+    dict
+        A conv case with ``suite='user'``.
+
+    Raises
+    ------
+    CaseSpecError
+        Naming the part of ``spec`` that is wrong.
+
+    Examples
+    --------
+    >>> c = parse_case("conv2d x=8,64,56,56 w=64,64,3,3 padding=1")
+    >>> c["shapes"]["gy"], c["kw"]
+    ((8, 64, 56, 56), {'stride': 1, 'padding': 1, 'groups': 1})
+    """
+    words = spec.split()
+    if not words:
+        raise CaseSpecError("an empty case: expected 'OP x=... w=... [key=value ...]'")
+    op, items = words[0], {}
+    if op not in CONV_OPS:
+        raise CaseSpecError(f"op {op!r} in {spec!r}: expected one of {', '.join(CONV_OPS)}")
+    for word in words[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("x", "w", "dtype") + _SPEC_CONV_KEYS:
+            raise CaseSpecError(f"{word!r} in {spec!r}: expected key=value with key one of "
+                                f"x, w, dtype, {', '.join(_SPEC_CONV_KEYS)}")
+        if key in items:
+            raise CaseSpecError(f"{key} given twice in {spec!r}")
+        items[key] = value
+    for key in ("x", "w"):
+        if key not in items:
+            raise CaseSpecError(f"{spec!r} gives no {key}=...: expected x=N,C,*size and "
+                                f"w=*weight_shape")
+    x = _spec_ints(items["x"], "x", spec)
+    w = _spec_ints(items["w"], "w", spec)
+    nd = int(op[-2])
+    if len(x) != nd + 2 or len(w) != nd + 2:
+        raise CaseSpecError(f"{op} takes x and w of {nd + 2} dimensions, got x={x}, w={w} "
+                            f"in {spec!r}")
+    if min(x) < 1 or min(w) < 1:
+        raise CaseSpecError(f"x={x} and w={w} in {spec!r}: every size must be >= 1")
+    kw = {}
+    for key in _SPEC_CONV_KEYS:
+        if key in items:
+            v = _spec_ints(items[key], key, spec)
+            if len(v) not in (1, nd) or (key == "groups" and len(v) != 1):
+                raise CaseSpecError(f"{key}={items[key]!r} in {spec!r}: expected "
+                                    f"{'one int' if key == 'groups' else f'1 or {nd} ints'}")
+            kw[key] = v[0] if len(v) == 1 else v
+    groups = kw.pop("groups", 1)
+    transposed = op.startswith("conv_transpose")
+    if groups < 1 or x[1] % groups:
+        raise CaseSpecError(f"groups={groups} in {spec!r} must be >= 1 and divide the input's "
+                            f"{x[1]} channels")
+    expected_c = w[0] if transposed else w[1] * groups
+    if expected_c != x[1]:
+        raise CaseSpecError(
+            f"w={w} does not fit x={x} in {spec!r}: {op} wants w[{0 if transposed else 1}]"
+            f"{'' if transposed else ' * groups'} == x's {x[1]} channels")
+    if transposed and w[0] % groups:
+        raise CaseSpecError(f"groups={groups} in {spec!r} must divide w[0]={w[0]}")
+    C_out = w[1] * groups if transposed else w[0]
+    dtypes = tuple(items.get("dtype", "float32").split(","))
+    if not dtypes or any(d not in ("float32", "float64") for d in dtypes):
+        raise CaseSpecError(f"dtype={items['dtype']!r} in {spec!r}: expected float32, float64 "
+                            f"or float32,float64")
+    for key in ("stride", "dilation"):
+        if 0 in _per_axis(kw.get(key, 1), nd):
+            raise CaseSpecError(f"{key}={items[key]!r} in {spec!r} must be >= 1")
+    try:
+        return conv_case(name or spec, op, x[0], x[1], C_out, x[2:], w[2:], groups=groups,
+                         dtypes=dtypes, suite="user", network="given on the command line", **kw)
+    except ValueError as e:
+        raise CaseSpecError(f"{spec!r}: {e}") from None
+
+
+def read_case_file(path):
+    """Cases from a file: one spec per line (:func:`parse_case`), optionally
+    ``name: spec``; blank lines and ``#`` comments are skipped."""
+    cases = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            name, sep, rest = line.partition(":")
+            spec, name = (rest.strip(), name.strip()) if sep else (line, None)
+            try:
+                cases.append(parse_case(spec, name))
+            except CaseSpecError as e:
+                raise CaseSpecError(f"{path}, line {number}: {e}") from None
+    return cases
 
 
 def train_case(name, op, **geometry):
@@ -230,7 +504,7 @@ def train_case(name, op, **geometry):
             init[key] = (0.0, 1 / 16)
     case = dict(name=name, op=op, family="train", shapes=shapes, kw={}, init=init,
                 geometry=geometry, dtypes=("float32",), large=False, limit_target=False,
-                sweep=None)
+                sweep=None, suite="kernels", network=None)
     case.update(extra)
     return case
 
@@ -314,7 +588,7 @@ def check_version(case, channel_cap=8):
         cout_g = min(g["C_out"] // g["groups"], max(1, channel_cap // groups))
         small = conv_case(case["name"], case["op"], min(2, g["N"]), cin_g * groups,
                           cout_g * groups, g["spatial"], g["kernel"], g["stride"],
-                          g["padding"], groups)
+                          g["padding"], groups, g["dilation"], g["output_padding"])
     elif case["op"] in MAP_OPS:
         g = case["geometry"]
         cap = min(g["C"], channel_cap)
@@ -330,7 +604,7 @@ def check_version(case, channel_cap=8):
                            **TRAIN_BLOCKS[case["op"]].reduce(case["geometry"], channel_cap))
     else:
         raise ValueError(f"no check version for family {case['family']!r}")
-    for key in ("dtypes", "large", "limit_target", "sweep"):
+    for key in ("dtypes", "large", "limit_target", "sweep", "suite", "network"):
         small[key] = case[key]
     return small
 
@@ -367,7 +641,9 @@ def conv_gemm(case):
     prod(input size)``.
     """
     g = case["geometry"]
-    ksize = g["kernel"] ** len(g["spatial"])
+    ksize = 1
+    for k in _per_axis(g["kernel"], len(g["spatial"])):
+        ksize *= k
     prod = 1
     if case["op"].startswith("conv_transpose"):
         for s in g["spatial"]:

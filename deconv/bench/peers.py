@@ -53,7 +53,7 @@ def libs_for(case, libs):
     family = case["family"]
     return [lib for lib in libs
             if not (lib in ("numpy", "naive") and family != "conv")
-            and not (lib == "numpy" and case["op"].endswith("3d"))
+            and not (lib == "numpy" and not case.get("numpy_baseline", True))
             and not (lib == "scipy" and family == "train")]
 
 

@@ -57,47 +57,80 @@ class BenchError(ValueError):
     """A bad option of ``deconv bench`` (reported as a usage error)."""
 
 
-def select_cases(names=None, size="full"):
-    """The cases to run: all, or those named (a name, or 'sweep' for every sweep point).
+#: the case sets of ``--suite``
+SUITES = ("kernels", "layers", "all")
+
+
+def select_cases(names=None, size="full", suite="kernels", user_cases=()):
+    """The cases to run: a suite's, or those named, and the user's own.
+
+    Parameters
+    ----------
+    names : list of str, optional
+        Case names of the suite (or 'sweep', 'sweep_batch', 'sweep_image').
+    size : {'full', 'tiny'}
+    suite : {'kernels', 'layers', 'all'}
+        'kernels': one case per kernel, the training steps and the sweep
+        (the default); 'layers': the layers of real networks
+        (:data:`deconv.bench.cases.LAYERS`); 'all': both.
+    user_cases : sequence of dict
+        Cases from ``--case`` / ``--case-file``
+        (:func:`deconv.bench.cases.parse_case`). Given alone (no names),
+        only they run.
 
     Raises
     ------
     BenchError
-        For an unknown name.
+        For an unknown suite or name, or two cases of one name.
     """
-    cases = C.build_cases(size)
+    if suite not in SUITES:
+        raise BenchError(f"--suite must be one of {', '.join(SUITES)}, got {suite!r}")
+    cases = []
+    if suite in ("kernels", "all"):
+        cases += C.build_cases(size)
+    if suite in ("layers", "all"):
+        cases += C.layer_cases(size == "tiny")
+    user_cases = list(user_cases)
     if not names:
-        return cases
-    known = [c["name"] for c in cases]
-    groups = {"sweep": [n for n in known if n.startswith("sweep_")],
-              "sweep_batch": [n for n in known if n.startswith("sweep_batch_")],
-              "sweep_image": [n for n in known if n.startswith("sweep_image_")]}
-    wanted = set()
-    for n in names:
-        if n in groups:
-            wanted.update(groups[n])
-        elif n in known:
-            wanted.add(n)
-        else:
-            raise BenchError(f"unknown case {n!r}; choose from {', '.join(known)} "
-                             f"or the groups {', '.join(groups)}")
-    return [c for c in cases if c["name"] in wanted]
+        selected = cases if not user_cases else []
+    else:
+        known = [c["name"] for c in cases]
+        groups = {"sweep": [n for n in known if n.startswith("sweep_")],
+                  "sweep_batch": [n for n in known if n.startswith("sweep_batch_")],
+                  "sweep_image": [n for n in known if n.startswith("sweep_image_")]}
+        wanted = set()
+        for n in names:
+            if n in groups:
+                wanted.update(groups[n])
+            elif n in known:
+                wanted.add(n)
+            else:
+                raise BenchError(f"unknown case {n!r} in --suite {suite}; choose from "
+                                 f"{', '.join(known)} or the groups {', '.join(groups)}")
+        selected = [c for c in cases if c["name"] in wanted]
+    seen = set()
+    for c in selected + user_cases:
+        if c["name"] in seen:
+            raise BenchError(f"two cases are named {c['name']!r}: give each --case-file line "
+                             f"its own 'name: spec'")
+        seen.add(c["name"])
+    return selected + user_cases
 
 
-def default_out_dir(cwd=None):
-    """``benchmarks/`` of the deconv repository containing ``cwd``, else ``cwd``."""
-    cwd = os.path.abspath(cwd or os.getcwd())
-    d = cwd
-    while True:
-        cfg = os.path.join(d, "setup.cfg")
-        if os.path.isfile(cfg) and os.path.isdir(os.path.join(d, "benchmarks")):
-            with open(cfg) as f:
-                if "deconv-numba" in f.read():
-                    return os.path.join(d, "benchmarks")
-        parent = os.path.dirname(d)
-        if parent == d:
-            return cwd
-        d = parent
+def default_out_dir(date=None, base=None):
+    """A new directory for one run's results, outside any source tree.
+
+    ``<temp dir>/deconv-bench/<date and time>`` (``base`` replaces the temp
+    dir): a run never overwrites the results committed in a repository's
+    ``benchmarks/``, nor an earlier run's; ``--out`` chooses a directory.
+    """
+    stamp = (date or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    root = os.path.join(base or tempfile.gettempdir(), "deconv-bench")
+    path, n = os.path.join(root, stamp), 1
+    while os.path.exists(path):
+        n += 1
+        path = os.path.join(root, f"{stamp}-{n}")
+    return path
 
 
 def resolve_settings(quick=False, rounds=None, repeats=None, warmup=None):
@@ -420,7 +453,7 @@ def startup_all(run, python):
 
 def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_python=None,
         startup=True, peers=LIBS, size="full", repeats=None, warmup=None, perturb=(),
-        fail_on_targets=False, stream=None):
+        fail_on_targets=False, stream=None, suite="kernels", user_cases=()):
     """Run the suite; print the tables; write results.json, results.md, ratios.png.
 
     Parameters
@@ -430,7 +463,12 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     threads : sequence of int
         Thread counts, each >= 1.
     cases : list of str, optional
-        Case names (or 'sweep', 'sweep_batch', 'sweep_image'); default all.
+        Case names of the suite (or 'sweep', 'sweep_batch', 'sweep_image');
+        default all of it.
+    suite : {'kernels', 'layers', 'all'}
+        See :func:`select_cases`.
+    user_cases : sequence of dict
+        Cases described on the command line (:func:`deconv.bench.cases.parse_case`).
     rounds, repeats, warmup : int, optional
         Override the mode's defaults.
     out : str, optional
@@ -466,7 +504,7 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         raise BenchError(f"unknown peer(s) {unknown}; choose from {', '.join(LIBS)}")
     settings = resolve_settings(quick, rounds, repeats, warmup)
     settings["quick"] = bool(quick)
-    selected = select_cases(cases, size)
+    selected = select_cases(cases, size, suite, user_cases)
     if "naive" in peers:
         why = naive_kernels_missing()
         if why:
@@ -579,7 +617,11 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(results_markdown(meta, rows, targets))
     title = f"deconv / PyTorch, {date[:10]}, {machine['cpu']} ({machine['cores']} cores)"
-    why = write_chart(rows, os.path.join(out, "ratios.png"), title)
+    chart = os.path.join(out, "ratios.png")
+    why = write_chart(rows, chart, title)
+    if why and os.path.exists(chart):
+        # an earlier run's chart must not pass for this run's
+        os.remove(chart)
     r.say(f"\nwrote {out}/results.json, results.md" + ("" if why else ", ratios.png")
           + (f" (no chart: {why})" if why else ""))
     failed = any(t["status"] == "FAIL" for t in targets)
