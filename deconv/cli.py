@@ -40,7 +40,7 @@ def _bench(args):
             repeats=args.repeats, warmup=args.warmup, out=args.out,
             torch_python=args.torch_python, startup=not args.no_startup, peers=args.peers,
             size=args.size, fail_on_targets=args.fail_on_targets, suite=args.suite,
-            user_cases=user)
+            user_cases=user, isa=args.isa)
     except bench.BenchError as e:
         # a bad option found past argparse (unknown case name, ...): usage error
         print(f"deconv bench: error: {e}", file=sys.stderr)
@@ -118,6 +118,10 @@ def main(argv=None):
     b.add_argument("--case-file", action="append", metavar="PATH",
                    help="a file of such cases, one per line ('name: spec' names a row; "
                         "# comments)")
+    b.add_argument("--isa", choices=["native", "avx2", "avx512", "generic"], default="native",
+                   help="instruction set of both libraries in every worker: Numba's CPU "
+                        "name and features, PyTorch's oneDNN ISA ceiling and ATen dispatch "
+                        "(default: the host's); each worker reports what ran")
     b.add_argument("--rounds", type=int, help="worker rounds per lib and thread count "
                    "(default 3; --quick 1)")
     b.add_argument("--repeats", type=int, help="timed calls per pass in a worker "

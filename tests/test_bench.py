@@ -721,3 +721,37 @@ def test_a_run_without_a_chart_removes_a_stale_one(tmp_path):
     rc, text = _tiny_run(tmp_path, ["avg_pool2d"], ())
     assert rc == 0, text
     assert not (tmp_path / "ratios.png").exists()
+
+
+# --- --isa ----------------------------------------------------------------------
+
+def test_isa_env_sets_both_libraries_and_drops_the_parents(monkeypatch):
+    from deconv.bench import processes
+    monkeypatch.setenv("NUMBA_CPU_NAME", "znver4")          # the parent's own never leaks
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    env = processes.worker_env("deconv", 1, isa="avx2")
+    assert env["NUMBA_CPU_NAME"] == "haswell"
+    features = env["NUMBA_CPU_FEATURES"].split(",")
+    assert "+avx2" in features and "+fma" in features
+    assert not any("avx512" in f for f in features)
+    assert env["NUMBA_CACHE_DIR"].endswith("deconv-numba-cache-avx2")
+    assert "ONEDNN_MAX_CPU_ISA" not in env
+    torch_env = processes.worker_env("torch", 1, isa="avx2")
+    assert torch_env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and torch_env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert "NUMBA_CPU_NAME" not in torch_env
+    native = processes.worker_env("deconv", 1)
+    assert "NUMBA_CPU_NAME" not in native and "NUMBA_CACHE_DIR" not in native
+    assert "+avx512f" in processes.isa_env("avx512", "deconv")["NUMBA_CPU_FEATURES"]
+    assert processes.isa_env("generic", "naive") == {
+        "NUMBA_CPU_NAME": "generic",
+        "NUMBA_CACHE_DIR": os.path.join(tempfile.gettempdir(), "deconv-numba-cache-generic")}
+    with pytest.raises(bench.BenchError, match="--isa"):
+        bench.run(isa="sse9", cases=["conv2d"], size="tiny", startup=False, peers=())
+
+
+def test_tiny_run_under_avx2_reports_what_ran(tmp_path):
+    rc, text = _tiny_run(tmp_path, ["avg_pool2d"], (), isa="avx2")
+    assert rc == 0, text
+    assert "deconv: Numba compiles for cpu haswell with AVX2" in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["workers"]["deconv|1"][0]["isa"]["numba"]["vector_isa"] == "AVX2"

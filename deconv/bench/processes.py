@@ -101,12 +101,53 @@ def machine_info():
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 31)}
 
 
-def worker_env(lib, threads, extra=None):
+#: x86-64 features of an AVX2 core (Haswell: x86-64-v3), given to Numba
+#: with the CPU name: the name alone keeps the host's features (AVX-512)
+AVX2_FEATURES = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+cx8,+f16c,+fma,+fxsr,+lzcnt,"
+                 "+mmx,+movbe,+pclmul,+popcnt,+rdrnd,+sahf,+sse,+sse2,+sse3,+sse4.1,+sse4.2,"
+                 "+ssse3,+xsave,+xsaveopt")
+#: an AVX-512 core of the Skylake-SP generation (F, CD, BW, DQ, VL): no AMX, no VNNI
+AVX512_FEATURES = AVX2_FEATURES + ",+avx512f,+avx512cd,+avx512bw,+avx512dq,+avx512vl"
+
+#: ``--isa``: the instruction set each library may use. Numba: CPU name and
+#: features (``generic``: baseline x86-64, no features); PyTorch: oneDNN's
+#: ISA ceiling and ATen's kernel dispatch. 'native': the host's own.
+ISAS = {
+    "native": ({}, {}),
+    "avx2": ({"NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": AVX2_FEATURES},
+             {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}),
+    "avx512": ({"NUMBA_CPU_NAME": "skylake-avx512", "NUMBA_CPU_FEATURES": AVX512_FEATURES},
+               {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE", "ATEN_CPU_CAPABILITY": "avx512"}),
+    "generic": ({"NUMBA_CPU_NAME": "generic"},
+                {"ONEDNN_MAX_CPU_ISA": "SSE41", "ATEN_CPU_CAPABILITY": "default"}),
+}
+
+
+def isa_env(isa, lib):
+    """The environment that restricts ``lib`` to ``isa`` (:data:`ISAS`).
+
+    Numba's compiled code goes to a cache of its own per ISA
+    (``NUMBA_CACHE_DIR``), so that code built for one target never loads
+    under another.
+    """
+    numba_env, torch_env = ISAS[isa]
+    if lib == "torch":
+        return dict(torch_env)
+    if not numba_env:
+        return {}
+    return dict(numba_env, NUMBA_CACHE_DIR=os.path.join(
+        tempfile.gettempdir(), f"deconv-numba-cache-{isa}"))
+
+
+def worker_env(lib, threads, extra=None, isa="native"):
     """The environment of a worker: thread counts pinned to ``threads``; large
-    buffers reused (:data:`MALLOC_ENV`); deconv found where this process found it."""
-    env = {k: v for k, v in os.environ.items() if k not in worker.THREAD_ENV_VARS}
+    buffers reused (:data:`MALLOC_ENV`); deconv found where this process found it;
+    the instruction set limited to ``isa`` (:func:`isa_env`)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in worker.THREAD_ENV_VARS and k not in worker.ISA_ENV_VARS}
     env.update({k: str(threads) for k in worker.THREAD_ENV_VARS})
     env.update(MALLOC_ENV)
+    env.update(isa_env(isa, lib))
     if lib in ("deconv", "naive"):
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (os.path.dirname(PACKAGE_DIR), os.environ.get("PYTHONPATH")) if p)
@@ -172,8 +213,9 @@ def torch_version(python):
 class Run:
     """State of one ``deconv bench`` run: settings, output stream, temp dir, machine sampling."""
 
-    def __init__(self, settings, stream, tmp, max_busy=30.0, max_others=20.0):
+    def __init__(self, settings, stream, tmp, max_busy=30.0, max_others=20.0, isa="native"):
         self.s = settings
+        self.isa = isa
         self.stream = stream
         self.tmp = tmp
         self.max_busy = max_busy

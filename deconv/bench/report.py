@@ -420,8 +420,28 @@ def worker_summaries(timing):
         out[f"{lib}|{threads}"] = [
             {k: res.get(k) for k in ("process_wall_s", "import_s", "busy_before_pct",
                                      "others_pct", "steal_pct", "attempts", "threads",
-                                     "versions")} for res in runs]
+                                     "isa", "versions")} for res in runs]
     return out
+
+
+def isa_lines(timing):
+    """What instruction set each library's timing workers ran with (one line per lib)."""
+    seen = {}
+    for (threads, lib), runs in sorted(timing.items()):
+        for res in runs:
+            isa = res.get("isa") or {}
+            if lib in ("deconv", "naive") and "numba" in isa:
+                n = isa["numba"]
+                text = n.get("error") or (f"Numba compiles for cpu {n['cpu_name']} with "
+                                          f"{n['vector_isa']}")
+            elif lib == "torch" and "torch" in isa:
+                t = isa["torch"]
+                text = (f"ATen CPU capability {t['aten_cpu_capability']}, oneDNN ISA ceiling "
+                        f"{t['onednn_max_cpu_isa']}")
+            else:
+                continue
+            seen.setdefault(lib, set()).add(text)
+    return [f"  {lib}: {' | '.join(sorted(texts))}" for lib, texts in seen.items()]
 
 
 def print_report(r, cases, rows, timing, check_first, memory, startup, targets, wall, noise):
@@ -445,6 +465,10 @@ def print_report(r, cases, rows, timing, check_first, memory, startup, targets, 
     r.say("\n".join(_first_call_lines(cases, timing, check_first)))
     r.say("\n=== Threads seen by the workers")
     r.say("\n".join(_thread_lines(timing)))
+    isa = isa_lines(timing)
+    if isa:
+        r.say("\n=== Instruction set the workers ran with")
+        r.say("\n".join(isa))
     if memory:
         r.say("\n=== Memory of one warm call (extra = max(tracemalloc peak, RSS growth) - output)")
         r.say("\n".join(_memory_lines(memory)))

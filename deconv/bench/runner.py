@@ -18,8 +18,8 @@ import time
 
 from . import cases as C
 from .peers import LIBS, libs_for, naive_kernels_missing, reference_outputs
-from .processes import (PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, loadavg, machine_info,
-                        run_worker, torch_version, worker_env)
+from .processes import (ISAS, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, loadavg,
+                        machine_info, run_worker, torch_version, worker_env)
 from .report import (aggregate, noise_summary, print_report, results_markdown, skipped_cases,
                      skipped_line, worker_summaries, write_chart)
 from .targets import evaluate_targets
@@ -237,7 +237,7 @@ def check_correctness(run, entries, specs, check_arrays, libs, pythons, threads,
                "warm_call": lib == "naive",
                "entries": [{"key": e["key"], "case": e["case"], "dtype": e["dtype"],
                             "arrays": specs[e["key"]]} for e in mine]}
-        res = run_worker(pythons[lib], job, worker_env(lib, threads), run.tmp)
+        res = run_worker(pythons[lib], job, worker_env(lib, threads, isa=run.isa), run.tmp)
         walls.append(f"{lib} worker {res['process_wall_s']:.1f} s")
         if "unavailable" in res:
             checked[lib] = {"unavailable": res["unavailable"]}
@@ -371,7 +371,8 @@ def time_all(run, cases, libs, pythons, threads_list, specs, plans):
                        "repeats": min(3, s["repeats"]) if slow else s["repeats"],
                        "budget_s": s["budget_s"], "min_repeats": 1 if slow else s["min_repeats"]}
                 label = f"threads={threads} round {r + 1}/{s['rounds']} {lib}"
-                res = run.worker(pythons[lib], job, worker_env(lib, threads), label)
+                res = run.worker(pythons[lib], job, worker_env(lib, threads, isa=run.isa),
+                                 label)
                 require_kernel_set(lib, res)
                 results.setdefault((threads, lib), []).append(res)
                 errors = [k for k, v in res["cases"].items() if "error" in v]
@@ -393,7 +394,7 @@ def memory_all(run, cases, python, threads_list, specs):
                                              # fixed threshold: big blocks are mmap'ed and
                                              # unmapped on free, so peak RSS sees them
                                              "MALLOC_MMAP_THRESHOLD_": "65536",
-                                             "MALLOC_TRIM_THRESHOLD_": "0"})
+                                             "MALLOC_TRIM_THRESHOLD_": "0"}, isa=run.isa)
         res = run_worker(python, {"lib": "deconv", "mode": "memory", "threads": threads,
                                   "entries": entries}, env, run.tmp)
         for key, r in res["cases"].items():
@@ -418,7 +419,7 @@ def startup_all(run, python):
     with tempfile.TemporaryDirectory(prefix="deconv_copy_", dir=run.tmp) as copy_root:
         dst = os.path.join(copy_root, "deconv")
         shutil.copytree(PACKAGE_DIR, dst)      # copy2 keeps mtimes: .pyc and the cache stay valid
-        env = worker_env("deconv", os.cpu_count() or 1)
+        env = worker_env("deconv", os.cpu_count() or 1, isa=run.isa)
         env["PYTHONPATH"] = copy_root
         script = os.path.join(dst, os.path.relpath(WORKER_SCRIPT, PACKAGE_DIR))
         whats = ["conv2d"] + (["api"] if run.s["startup_api"] else [])
@@ -453,7 +454,7 @@ def startup_all(run, python):
 
 def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_python=None,
         startup=True, peers=LIBS, size="full", repeats=None, warmup=None, perturb=(),
-        fail_on_targets=False, stream=None, suite="kernels", user_cases=()):
+        fail_on_targets=False, stream=None, suite="kernels", user_cases=(), isa="native"):
     """Run the suite; print the tables; write results.json, results.md, ratios.png.
 
     Parameters
@@ -469,6 +470,10 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         See :func:`select_cases`.
     user_cases : sequence of dict
         Cases described on the command line (:func:`deconv.bench.cases.parse_case`).
+    isa : {'native', 'avx2', 'avx512', 'generic'}
+        The instruction set every worker of both libraries may use
+        (:data:`deconv.bench.processes.ISAS`); each worker reports what it
+        ran with.
     rounds, repeats, warmup : int, optional
         Override the mode's defaults.
     out : str, optional
@@ -502,6 +507,8 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     unknown = [p for p in peers if p not in LIBS]
     if unknown:
         raise BenchError(f"unknown peer(s) {unknown}; choose from {', '.join(LIBS)}")
+    if isa not in ISAS:
+        raise BenchError(f"--isa must be one of {', '.join(ISAS)}, got {isa!r}")
     settings = resolve_settings(quick, rounds, repeats, warmup)
     settings["quick"] = bool(quick)
     selected = select_cases(cases, size, suite, user_cases)
@@ -517,11 +524,12 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
     with tempfile.TemporaryDirectory(prefix="deconv_bench_") as tmp:
-        r = Run(settings, stream, tmp)
+        r = Run(settings, stream, tmp, isa=isa)
         machine = machine_info()
         r.say(f"deconv bench{' --quick' if quick else ''}: {len(selected)} cases, threads "
               f"{threads}, {settings['rounds']} round(s) x {settings['repeats']} repeats; "
-              f"{machine['cpu']}, {machine['cores']} cores, load {loadavg()}")
+              f"{machine['cpu']}, {machine['cores']} cores, load {loadavg()}"
+              + ("" if isa == "native" else f"; --isa {isa}"))
         libs = ["deconv"] + [p for p in LIBS[1:] if p in peers]
         pythons = {lib: (torch_python if lib == "torch" else python) for lib in libs}
 
@@ -566,6 +574,7 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         _print_check(r, report, libs)
         r.say(f"  ({time.perf_counter() - t:.1f} s)")
         meta = {"date": date, "machine": machine, "settings": settings, "threads": threads,
+                "isa": isa, "suite": suite,
                 "libs": libs, "torch_python": torch_python if "torch" in libs else None,
                 "peer_versions": {"torch": torch_ver} if torch_ver else {},
                 "tolerance": TOLERANCE, "correctness": report, "seed": C.SEED}

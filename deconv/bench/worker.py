@@ -59,6 +59,9 @@ from . import peers             # noqa: E402
 
 THREAD_ENV_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                    "MKL_NUM_THREADS")
+#: the variables ``--isa`` sets (the parent's own values never reach a worker)
+ISA_ENV_VARS = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_CACHE_DIR",
+                "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
 
 
 # ---------------------------------------------------------------------------
@@ -160,6 +163,35 @@ def thread_info():
             {k: p.get(k) for k in ("user_api", "internal_api", "prefix", "version",
                                    "num_threads", "threading_layer", "architecture")}
             for p in threadpoolctl.threadpool_info()]
+    return info
+
+
+def isa_info():
+    """What instruction set this process's kernels ran with.
+
+    Numba: the CPU name and the vector extensions of the target its code is
+    compiled for (its codegen's own, after ``NUMBA_CPU_NAME`` /
+    ``NUMBA_CPU_FEATURES``); PyTorch: ATen's CPU capability (the kernels it
+    dispatches to) and the oneDNN ceiling it was given.
+    """
+    info = {"env": {k: os.environ[k] for k in ISA_ENV_VARS if k in os.environ}}
+    if "numba" in sys.modules:
+        try:
+            from numba.core.registry import cpu_target
+            codegen = cpu_target.target_context.codegen()
+            name = codegen._get_host_cpu_name()
+            features = set(codegen._get_host_cpu_features().split(","))
+        except (AttributeError, ImportError) as e:   # Numba's internals moved
+            info["numba"] = {"error": f"{type(e).__name__}: {e}"}
+        else:
+            vector = ("AVX-512" if "+avx512f" in features else "AVX2" if "+avx2" in features
+                      else "AVX" if "+avx" in features else "SSE or none")
+            info["numba"] = {"cpu_name": name, "vector_isa": vector}
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+        info["torch"] = {"aten_cpu_capability": get() if get else None,
+                         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "host")}
     return info
 
 
@@ -327,6 +359,7 @@ def run_job(job):
                     "error": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(limit=6)}
     result["threads"] = thread_info()
+    result["isa"] = isa_info()
     result["versions"] = versions()
     if "deconv" in sys.modules:
         result["deconv_file"] = sys.modules["deconv"].__file__
