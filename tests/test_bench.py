@@ -506,6 +506,7 @@ class _FakeRun:
 
     def __init__(self, settings):
         self.s = settings
+        self.isa = "native"
         self.jobs = []
 
     def worker(self, python, job, env, label):
