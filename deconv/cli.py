@@ -40,7 +40,8 @@ def _bench(args):
             repeats=args.repeats, warmup=args.warmup, out=args.out,
             torch_python=args.torch_python, startup=not args.no_startup, peers=args.peers,
             size=args.size, fail_on_targets=args.fail_on_targets, suite=args.suite,
-            user_cases=user, isa=args.isa)
+            user_cases=user, isa=args.isa, jax_python=args.jax_python,
+            contended=args.contended)
     except bench.BenchError as e:
         # a bad option found past argparse (unknown case name, ...): usage error
         print(f"deconv bench: error: {e}", file=sys.stderr)
@@ -93,11 +94,11 @@ def main(argv=None):
     t.set_defaults(func=lambda args: _train(args, t))
     b = sub.add_parser(
         "bench",
-        help="benchmark suite: every op forward and backward against PyTorch (when "
+        help="benchmark suite: every op forward and backward against PyTorch and JAX (when "
              "importable), deconv's naive kernels, a NumPy im2col baseline, the scipy "
              "reference and the matmul limit, each in its own process; checks results first, "
-             "evaluates the targets, writes results.json, results.md and ratios.png (see "
-             "benchmarks/README.md)",
+             "evaluates the targets, writes results.json, results.md, ratios.png and "
+             "roofline.png (see benchmarks/README.md)",
     )
     b.add_argument("--quick", action="store_true",
                    help="1 round, no warm-up beyond the first call, 3 repeats, warm start-up only "
@@ -132,10 +133,18 @@ def main(argv=None):
                    help="output directory (default: benchmarks/ inside the repository, else .)")
     b.add_argument("--torch-python", metavar="PATH",
                    help="Python interpreter for the PyTorch worker (default: this one)")
-    b.add_argument("--peers", nargs="+", default=["torch", "numpy", "scipy", "naive"],
-                   choices=["torch", "numpy", "scipy", "naive"],
-                   help="peers to run next to deconv (default: all); 'naive' is deconv "
-                        "under deconv.kernels.use('naive'), conv cases only")
+    b.add_argument("--jax-python", metavar="PATH",
+                   help="Python interpreter for the JAX worker (default: this one)")
+    b.add_argument("--peers", nargs="+", default=["torch", "jax", "numpy", "scipy", "naive"],
+                   choices=["torch", "jax", "numpy", "scipy", "naive"],
+                   help="peers to run next to deconv (default: all; torch and jax are "
+                        "dropped with a message when they do not import); 'naive' is deconv "
+                        "under deconv.kernels.use('naive'), conv cases only; 'jax' conv "
+                        "cases only")
+    b.add_argument("--contended", action="store_true",
+                   help="time everything a second time while a process spins on one core "
+                        "(pinned with os.sched_setaffinity) and report each library's "
+                        "slowdown")
     b.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     b.add_argument("--fail-on-targets", action="store_true",
                    help="exit with status 1 when a target fails (default: only when results "
@@ -158,9 +167,10 @@ def main(argv=None):
                 parser.error(f"--{name} must be >= 1, got {getattr(args, name)}")
         if args.warmup is not None and args.warmup < 0:
             parser.error(f"--warmup must be >= 0, got {args.warmup}")
-        if args.torch_python and not (os.path.isfile(args.torch_python)
-                                      and os.access(args.torch_python, os.X_OK)):
-            parser.error(f"--torch-python {args.torch_python!r} is not an executable file")
+        for name in ("torch_python", "jax_python"):
+            path = getattr(args, name)
+            if path and not (os.path.isfile(path) and os.access(path, os.X_OK)):
+                parser.error(f"--{name.replace('_', '-')} {path!r} is not an executable file")
     return args.func(args)
 
 

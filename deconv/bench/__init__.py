@@ -37,7 +37,9 @@ default configuration; absent when ``--torch-python`` cannot import it);
 ``numpy`` (an im2col + matmul baseline of the conv ops, and the "limit":
 ``np.matmul`` on the conv's own GEMM shapes, i.e. the same FLOP count);
 ``scipy`` (:mod:`deconv.reference`, timed only where a predicted call stays
-under a cap).
+under a cap); ``jax`` (``jax.jit`` of ``jax.lax.conv_general_dilated``, the
+transposed convs as its linear transpose, the backward as ``jax.vjp``'s
+pullback; conv cases only; absent when JAX cannot be imported).
 
 Protocol
 --------
@@ -70,23 +72,30 @@ rounds of the per-worker medians, the naive time and the tiled/naive
 speed-up, the deconv/torch ratio (median of the round-by-round ratios), the
 NumPy baseline, GFLOP/s and the fraction of the matmul limit; it evaluates
 the targets (:func:`evaluate_targets`) and writes ``results.json``,
-``results.md`` and ``ratios.png``.
+``results.md``, ``ratios.png`` and ``roofline.png`` (GFLOP/s of every lib
+on the conv rows against the machine's GEMM ceiling, measured by the deconv
+workers). With ``contended=True`` the timing runs twice, the second time
+with one core kept busy by a spinning process, and each library's slowdown
+is reported.
 """
 
 from .cases import SEED, make_inputs, write_inputs
-from .peers import LIBS
-from .processes import (MALLOC_ENV, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, cpu_busy,
-                        loadavg, machine_info, run_worker, torch_version, worker_env)
-from .report import (TABLE_COLUMNS, aggregate, format_table, markdown_table, noise_line,
-                     noise_summary, results_markdown, sweep_lines, table_cells, target_lines,
-                     write_chart)
+from .peers import LIBS, OPTIONAL_LIBS
+from .processes import (MALLOC_ENV, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, busy_core,
+                        cpu_busy, loadavg, machine_info, peer_version, run_worker, torch_version,
+                        worker_env, xla_flags)
+from .report import (TABLE_COLUMNS, aggregate, contended_summary, format_table, markdown_table,
+                     noise_line, noise_summary, results_markdown, sweep_lines, table_cells,
+                     table_columns, target_lines, write_chart, write_roofline)
 from .runner import (FULL, QUICK, TOLERANCE, BenchError, check_correctness, clear_numba_cache,
                      compare_outputs, default_out_dir, memory_all, resolve_settings, run,
                      select_cases, startup_all, time_all)
 from .targets import TARGETS, evaluate_targets, target_summary
 
 __all__ = [
-    "BenchError", "FULL", "LIBS", "MALLOC_ENV", "PACKAGE_DIR", "QUICK", "Run", "SEED",
+    "BenchError", "FULL", "LIBS", "MALLOC_ENV", "OPTIONAL_LIBS", "PACKAGE_DIR", "QUICK", "Run",
+    "SEED", "busy_core", "contended_summary", "peer_version", "table_columns", "write_roofline",
+    "xla_flags",
     "TABLE_COLUMNS", "TARGETS", "TOLERANCE", "WORKER_SCRIPT", "WorkerError", "aggregate",
     "check_correctness", "clear_numba_cache", "compare_outputs", "cpu_busy", "default_out_dir",
     "evaluate_targets", "format_table", "loadavg", "machine_info", "make_inputs",

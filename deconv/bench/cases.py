@@ -33,7 +33,7 @@ SEED = 20240601
 # one case of each family
 # ---------------------------------------------------------------------------
 
-def _per_axis(value, nd):
+def per_axis(value, nd):
     """An int or a tuple of ``nd`` ints as a tuple of ``nd`` ints."""
     return tuple(value) if isinstance(value, (tuple, list)) else (value,) * nd
 
@@ -83,8 +83,8 @@ def conv_case(name, op, N, C_in, C_out, spatial, kernel, stride=1, padding=0, gr
     """
     transposed = op.startswith("conv_transpose")
     nd = len(spatial)
-    k, st, pd, dl = (_per_axis(v, nd) for v in (kernel, stride, padding, dilation))
-    opd = _per_axis(output_padding, nd)
+    k, st, pd, dl = (per_axis(v, nd) for v in (kernel, stride, padding, dilation))
+    opd = per_axis(output_padding, nd)
     out_fn = _conv_transpose_out if transposed else _conv_out
     out = tuple(out_fn(*a) for a in zip(spatial, k, st, pd, dl, opd))
     w = (C_in, C_out // groups) + k if transposed else (C_out, C_in // groups) + k
@@ -430,7 +430,7 @@ def parse_case(spec, name=None):
         raise CaseSpecError(f"dtype={items['dtype']!r} in {spec!r}: expected float32, float64 "
                             f"or float32,float64")
     for key in ("stride", "dilation"):
-        if 0 in _per_axis(kw.get(key, 1), nd):
+        if 0 in per_axis(kw.get(key, 1), nd):
             raise CaseSpecError(f"{key}={items[key]!r} in {spec!r} must be >= 1")
     try:
         return conv_case(name or spec, op, x[0], x[1], C_out, x[2:], w[2:], groups=groups,
@@ -642,7 +642,7 @@ def conv_gemm(case):
     """
     g = case["geometry"]
     ksize = 1
-    for k in _per_axis(g["kernel"], len(g["spatial"])):
+    for k in per_axis(g["kernel"], len(g["spatial"])):
         ksize *= k
     prod = 1
     if case["op"].startswith("conv_transpose"):

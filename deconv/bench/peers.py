@@ -10,6 +10,9 @@ naive     the same public functions under ``deconv.kernels.use("naive")``:
           the plain loop nests the tiles replace (conv cases only)
 torch     ``torch.nn.functional`` and autograd (imports torch only;
           works without NumPy: arrays travel as raw bytes)
+jax       the conv ops in ``jax.lax`` under ``jax.jit`` (conv cases
+          only): the transposed convs as linear transposes, the
+          backward as ``jax.vjp``'s pullback
 numpy     an im2col + matmul baseline of the conv ops written here,
           and the "limit": ``np.matmul`` on the conv's GEMM shapes
 scipy     :mod:`deconv.reference` (scipy.signal / NumPy), loaded from
@@ -34,10 +37,15 @@ from . import cases as C
 from .blocks import TRAIN_BLOCKS
 
 #: every lib, in the order the workers of one round run
-LIBS = ("deconv", "torch", "numpy", "scipy", "naive")
+LIBS = ("deconv", "torch", "jax", "numpy", "scipy", "naive")
+
+#: the peers that may not be installed: a worker that cannot import one says so,
+#: and its columns leave the tables (:func:`deconv.bench.runner.run`)
+OPTIONAL_LIBS = {"torch": "PyTorch", "jax": "JAX"}
 
 #: what each lib's worker must not have imported (checked when it ends)
-FORBIDDEN_IMPORTS = {"torch": ("deconv", "numba"), "deconv": ("torch",), "naive": ("torch",),
+FORBIDDEN_IMPORTS = {"torch": ("deconv", "numba"), "jax": ("deconv", "numba", "torch"),
+                     "deconv": ("torch",), "naive": ("torch",),
                      "numpy": ("deconv", "numba", "torch"),
                      "scipy": ("deconv", "numba", "torch")}
 
@@ -47,12 +55,12 @@ def libs_for(case, libs):
 
     The NumPy baseline covers the 1-D and 2-D conv ops, the naive kernel
     set every conv op (the pooling, unpooling, upsampling, padding and
-    unfold kernels have a single form, which is their naive one); the
-    reference has no optimizer step.
+    unfold kernels have a single form, which is their naive one); JAX runs
+    the conv ops only; the reference has no optimizer step.
     """
     family = case["family"]
     return [lib for lib in libs
-            if not (lib in ("numpy", "naive") and family != "conv")
+            if not (lib in ("numpy", "naive", "jax") and family != "conv")
             and not (lib == "numpy" and not case.get("numpy_baseline", True))
             and not (lib == "scipy" and family == "train")]
 
@@ -141,6 +149,16 @@ def builder(lib, threads):
         torch.set_num_threads(int(threads))
         return lambda case, a: (torch_train_impl(case, a, torch) if case["family"] == "train"
                                 else torch_impl(case, a, torch))
+    if lib == "jax":
+        import jax
+        # float64 cases need 64-bit arrays, which JAX makes only when asked
+        jax.config.update("jax_enable_x64", True)
+
+        def build(case, a):
+            if case["family"] != "conv":
+                raise ValueError(f"the JAX peer has no {case['op']!r}")
+            return jax_conv_impl(case, a, jax)
+        return build
     if lib in ("deconv", "naive"):
         import deconv
         return lambda case, a: (deconv_train_impl(case, a) if case["family"] == "train"
@@ -406,6 +424,70 @@ def limit_impl(case, dtype, seed=0):
                 np.matmul(left, right, out=out)
         calls[name] = call
     return calls["fwd"], calls["bwd"]
+
+
+# ---------------------------------------------------------------------------
+# JAX
+# ---------------------------------------------------------------------------
+
+def jax_conv_impl(case, a, jax):
+    """One conv case in JAX: ``jax.jit`` of ``lax.conv_general_dilated``.
+
+    A transposed conv is, as in PyTorch, the linear transpose of the conv
+    that maps its output ``(N, C_out, *out)`` to its input ``(N, C_in, *in)``
+    with the same weight, read as ``(O, I, *k) = (C_in, C_out/groups, *k)``;
+    that conv's output is cropped to ``in`` (the crop drops the
+    ``output_padding`` rows, which the transpose refills with zeros). The
+    backward is ``jax.jit`` of ``jax.vjp``'s pullback with respect to
+    ``(x, w, b)``: XLA drops the forward, whose value the pullback of a
+    linear op never reads. Both thunks return arrays already computed
+    (``block_until_ready``), so the timer sees the work.
+    """
+    import numpy as np
+    lax = jax.lax
+    op, kw = case["op"], case["kw"]
+    x_np, w_np, b_np, gy_np = (a[k] for k in ("x", "w", "b", "gy"))
+    nd = x_np.ndim - 2
+    stride, padding, dilation = (C.per_axis(kw.get(k, d), nd) for k, d in
+                                 (("stride", 1), ("padding", 0), ("dilation", 1)))
+    groups = kw.get("groups", 1)
+    axes = "DHW"[3 - nd:]
+    numbers = ("NC" + axes, "OI" + axes, "NC" + axes)
+
+    def conv(z, w):
+        # (N, C, *in) -> (N, O, *out): cross-correlation, as torch's conv
+        return lax.conv_general_dilated(z, w, window_strides=stride,
+                                        padding=[(p, p) for p in padding],
+                                        rhs_dilation=dilation, dimension_numbers=numbers,
+                                        feature_group_count=groups)
+
+    bias_shape = (1, -1) + (1,) * nd
+    if op.startswith("conv_transpose"):
+        in_spatial = x_np.shape[2:]
+        z_shape = jax.ShapeDtypeStruct(gy_np.shape, x_np.dtype)
+
+        def forward(x, w, b):
+            def adjoint_of(z):
+                # (N, C_out, *out) -> (N, C_in, *in)
+                return conv(z, w)[(slice(None), slice(None)) +
+                                  tuple(slice(0, n) for n in in_spatial)]
+            (y,) = jax.linear_transpose(adjoint_of, z_shape)(x)
+            return y + b.reshape(bias_shape)
+    else:
+        def forward(x, w, b):
+            return conv(x, w) + b.reshape(bias_shape)
+
+    fwd_jit = jax.jit(forward)
+    bwd_jit = jax.jit(lambda x, w, b, g: jax.vjp(forward, x, w, b)[1](g))
+    x, w, b, gy = (jax.device_put(np.ascontiguousarray(t)) for t in (x_np, w_np, b_np, gy_np))
+
+    def fwd():
+        return (fwd_jit(x, w, b).block_until_ready(),)
+
+    def bwd():
+        return tuple(jax.block_until_ready(bwd_jit(x, w, b, gy)))
+
+    return fwd, bwd, ("y",), ("gx", "gw", "gb")
 
 
 # ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ every thread count and the allocator. The machine's state comes from
 ``/proc``.
 """
 
+import contextlib
 import json
 import os
 import platform
@@ -139,13 +140,32 @@ def isa_env(isa, lib):
         tempfile.gettempdir(), f"deconv-numba-cache-{isa}"))
 
 
+def xla_flags(threads):
+    """``XLA_FLAGS`` of a JAX worker at ``threads`` threads.
+
+    XLA has no thread-count setting. At 1 thread, Eigen's calls in XLA's
+    CPU code run single-threaded (``--xla_cpu_multi_thread_eigen=false``);
+    above, multi-threaded on XLA's pool, which XLA sizes from the CPUs the
+    process may run on, not from T. ``intra_op_parallelism_threads=T`` is the
+    setting's name in TensorFlow's session options; XLA reads it as a
+    non-flag word and ignores it (alone, it would take it for a file of
+    flags and abort), so it only records the intent. The worker reports the
+    pool's CPUs and each pass's CPU time / wall time.
+    """
+    eigen = "false" if threads == 1 else "true"
+    return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
+
+
 def worker_env(lib, threads, extra=None, isa="native"):
     """The environment of a worker: thread counts pinned to ``threads``; large
     buffers reused (:data:`MALLOC_ENV`); deconv found where this process found it;
     the instruction set limited to ``isa`` (:func:`isa_env`)."""
     env = {k: v for k, v in os.environ.items()
-           if k not in worker.THREAD_ENV_VARS and k not in worker.ISA_ENV_VARS}
+           if k not in worker.THREAD_ENV_VARS and k not in worker.ISA_ENV_VARS
+           and k != worker.XLA_ENV_VAR}
     env.update({k: str(threads) for k in worker.THREAD_ENV_VARS})
+    if lib == "jax":
+        env[worker.XLA_ENV_VAR] = xla_flags(threads)
     env.update(MALLOC_ENV)
     env.update(isa_env(isa, lib))
     if lib in ("deconv", "naive"):
@@ -196,18 +216,58 @@ def run_worker(python, job, env, tmp, cwd=None, script=WORKER_SCRIPT):
     return res
 
 
-def torch_version(python):
-    """(version, None) if ``python`` imports torch, else (None, why)."""
+def peer_version(python, lib):
+    """(version, None) if ``python`` imports the optional peer ``lib`` ('torch',
+    'jax'), else (None, why)."""
     try:
-        proc = subprocess.run([python, "-c", "import torch; print(torch.__version__)"],
+        proc = subprocess.run([python, "-c", f"import {lib}; print({lib}.__version__)"],
                               capture_output=True, text=True, timeout=300,
-                              env=worker_env("torch", 1))
+                              env=worker_env(lib, 1))
     except (OSError, subprocess.TimeoutExpired) as e:
         return None, str(e)
     if proc.returncode != 0:
         lines = proc.stderr.strip().splitlines()
         return None, lines[-1] if lines else f"exit {proc.returncode}"
     return proc.stdout.strip().splitlines()[-1], None
+
+
+def torch_version(python):
+    """(version, None) if ``python`` imports torch, else (None, why)."""
+    return peer_version(python, "torch")
+
+
+#: the busy loop of ``--contended``: pins itself to one core and spins until killed
+BUSY_LOOP = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+
+
+@contextlib.contextmanager
+def busy_core(python=None, core=None):
+    """A process spinning on one core (``os.sched_setaffinity``) for the ``with`` block.
+
+    ``core``: default the last CPU this process may use. The process is
+    killed when the block ends, by an exception too.
+
+    Yields
+    ------
+    int
+        The core it keeps busy.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    core = cpus[-1] if core is None else core
+    proc = subprocess.Popen([python or sys.executable, "-c", BUSY_LOOP, str(core)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.2)                 # spinning before the first worker starts
+        if proc.poll() is not None:
+            raise WorkerError(f"the busy loop on core {core} ended at once "
+                              f"(exit {proc.returncode}): {proc.stderr.read().decode()[-500:]}")
+        yield core
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stderr.close()
 
 
 class Run:

@@ -4,14 +4,16 @@
 thread count and pass (medians over rounds, the ratios, GFLOP/s, fraction
 of the matmul limit, the naive kernels' time and the speed-up the tiles
 buy); the rest formats rows, targets, memory, start-up and the machine's
-noise for the terminal, for ``results.md`` and for ``ratios.png``.
+noise for the terminal, for ``results.md``, ``ratios.png`` and
+``roofline.png``; and the slowdowns of a ``--contended`` run.
 """
 
 import statistics
 
 from . import cases as C
-from .peers import LIBS
+from .peers import LIBS, OPTIONAL_LIBS
 from .processes import loadavg
+from .worker import PEAK_GEMM_SIZE
 from .targets import target_summary
 
 
@@ -36,13 +38,17 @@ def aggregate(cases, timing, threads_list):
     -------
     list of dict
         ``deconv_ms`` etc.: median over rounds of the per-worker medians;
-        ``*_rounds``: those medians; ``ratio_torch``: median of the
-        round-by-round ratios deconv/torch; ``gflops`` and
+        ``*_rounds``: those medians; ``ratio_torch``, ``ratio_jax``: median
+        of the round-by-round ratios deconv/torch, deconv/jax; ``gflops``
+        (and ``<lib>_gflops`` of every lib timed) and
         ``fraction_of_limit`` (limit time / deconv time) for conv cases;
         ``tiled_speedup``: naive time / deconv time, what the tiled
-        kernels buy over the naive loops (conv cases the naive worker ran).
+        kernels buy over the naive loops (conv cases the naive worker ran);
+        ``peak_gflops``: the machine's GEMM ceiling at the row's thread
+        count and dtype (conv rows, :func:`peak_gflops`).
     """
     rows = []
+    peaks = peak_gflops(timing)
     for c in cases:
         for dt in c["dtypes"]:
             key = f"{c['name']}|{dt}"
@@ -54,6 +60,8 @@ def aggregate(cases, timing, threads_list):
                            "limit_target": c["limit_target"], "errors": {}}
                     if c["family"] == "conv":
                         row["flops"] = C.flops(c, p)
+                        if (threads, dt) in peaks:
+                            row["peak_gflops"] = peaks[(threads, dt)]
                     if c["sweep"]:
                         g = c["geometry"]
                         units = g["N"]
@@ -88,17 +96,21 @@ def aggregate(cases, timing, threads_list):
                             row["limit_ms"] = _median(limit)
                     d = row.get("deconv_ms")
                     if d is not None:
-                        pairs = [a / b for a, b in zip(row.get("deconv_rounds_ms", []),
-                                                       row.get("torch_rounds_ms", []))
-                                 if a is not None and b]
-                        if pairs:
-                            row["ratio_torch"] = statistics.median(pairs)
+                        for peer in OPTIONAL_LIBS:
+                            pairs = [a / b for a, b in zip(row.get("deconv_rounds_ms", []),
+                                                           row.get(f"{peer}_rounds_ms", []))
+                                     if a is not None and b]
+                            if pairs:
+                                row[f"ratio_{peer}"] = statistics.median(pairs)
                         if row.get("numpy_ms"):
                             row["ratio_numpy"] = d / row["numpy_ms"]
                         if row.get("naive_ms"):
                             row["tiled_speedup"] = row["naive_ms"] / d
                         if "flops" in row:
                             row["gflops"] = row["flops"] / (d * 1e6)
+                            for lib in LIBS:
+                                if row.get(f"{lib}_ms"):
+                                    row[f"{lib}_gflops"] = row["flops"] / (row[f"{lib}_ms"] * 1e6)
                             if row.get("limit_ms"):
                                 row["limit_gflops"] = row["flops"] / (row["limit_ms"] * 1e6)
                                 row["fraction_of_limit"] = row["limit_ms"] / d
@@ -117,37 +129,51 @@ def _f(v, fmt, none="-"):
 
 
 TABLE_COLUMNS = ("case", "pass", "dtype", "T", "deconv ms", "±", "naive ms", "naive/deconv",
-                 "torch ms", "deconv/torch", "numpy ms", "scipy ms", "GFLOP/s", "% limit")
+                 "torch ms", "deconv/torch", "jax ms", "deconv/jax", "numpy ms", "scipy ms",
+                 "GFLOP/s", "% limit")
+
+
+def table_columns(rows):
+    """:data:`TABLE_COLUMNS` without the columns of an optional peer (torch, jax)
+    that no row has a time of: it was not asked for, or did not import."""
+    absent = {lib for lib in OPTIONAL_LIBS if not any(r.get(f"{lib}_ms") for r in rows)}
+    return tuple(c for c in TABLE_COLUMNS
+                 if not any(c in (f"{lib} ms", f"deconv/{lib}") for lib in absent))
 
 #: what the naive columns mean, printed under the table
-NAIVE_NOTE = ("naive ms: the same functions under deconv.kernels.use('naive'), the plain loop "
+NAIVE_NOTE = ("jax ms: jax.jit of jax.lax's conv (conv rows only; '-' elsewhere: JAX not run); "
+              "naive ms: the same functions under deconv.kernels.use('naive'), the plain loop "
               "nests the tiled conv kernels replace (conv cases; '-' where predicted too slow or "
               "not run); naive/deconv: how many times faster the tiles are. 'same': the pooling, "
               "unpooling and upsampling kernels have a single form, their naive one, so they are "
               "not timed twice.")
 
 
-def table_cells(row):
-    """The cells of one table row, as strings."""
+def table_cells(row, columns=TABLE_COLUMNS):
+    """The cells of one table row, as strings, for ``columns`` (of :data:`TABLE_COLUMNS`)."""
     dt = {"float32": "f32", "float64": "f64"}[row["dtype"]]
     frac, iqr = row.get("fraction_of_limit"), row.get("deconv_iqr")
     single_form = row["family"] == "pool"
-    return (row["case"], row["pass"], dt, str(row["threads"]), _f(row.get("deconv_ms"), ".2f"),
-            "-" if iqr is None else f"{100 * iqr:.0f}%",
-            "same" if single_form else _f(row.get("naive_ms"), ".1f"),
-            "same" if single_form else _f(row.get("tiled_speedup"), ".1f"),
-            _f(row.get("torch_ms"), ".2f"), _f(row.get("ratio_torch"), ".2f"),
-            _f(row.get("numpy_ms"), ".1f"), _f(row.get("scipy_ms"), ".0f"),
-            _f(row.get("gflops"), ".1f"), _f(None if frac is None else 100 * frac, ".0f"))
+    cells = dict(zip(TABLE_COLUMNS, (
+        row["case"], row["pass"], dt, str(row["threads"]), _f(row.get("deconv_ms"), ".2f"),
+        "-" if iqr is None else f"{100 * iqr:.0f}%",
+        "same" if single_form else _f(row.get("naive_ms"), ".1f"),
+        "same" if single_form else _f(row.get("tiled_speedup"), ".1f"),
+        _f(row.get("torch_ms"), ".2f"), _f(row.get("ratio_torch"), ".2f"),
+        _f(row.get("jax_ms"), ".2f"), _f(row.get("ratio_jax"), ".2f"),
+        _f(row.get("numpy_ms"), ".1f"), _f(row.get("scipy_ms"), ".0f"),
+        _f(row.get("gflops"), ".1f"), _f(None if frac is None else 100 * frac, ".0f"))))
+    return tuple(cells[c] for c in columns)
 
 
 def format_table(rows):
     """The main table (kernels and the training step) as fixed-width text."""
-    body = [table_cells(r) for r in rows if not r["sweep"]]
+    columns = table_columns(rows)
+    body = [table_cells(r, columns) for r in rows if not r["sweep"]]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
-              for i, h in enumerate(TABLE_COLUMNS)]
+              for i, h in enumerate(columns)]
     lines = ["  ".join(h.ljust(w) if i < 4 else h.rjust(w)
-                       for i, (h, w) in enumerate(zip(TABLE_COLUMNS, widths)))]
+                       for i, (h, w) in enumerate(zip(columns, widths)))]
     for b in body:
         lines.append("  ".join(c.ljust(w) if i < 4 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(b, widths))))
@@ -155,11 +181,12 @@ def format_table(rows):
 
 
 def markdown_table(rows):
-    lines = ["| " + " | ".join(TABLE_COLUMNS) + " |",
-             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(TABLE_COLUMNS))) + "|"]
+    columns = table_columns(rows)
+    lines = ["| " + " | ".join(columns) + " |",
+             "|" + "|".join("---" if i < 4 else "---:" for i in range(len(columns))) + "|"]
     for r in rows:
         if not r["sweep"]:
-            lines.append("| " + " | ".join(table_cells(r)) + " |")
+            lines.append("| " + " | ".join(table_cells(r, columns)) + " |")
     return "\n".join(lines)
 
 
@@ -260,6 +287,154 @@ def write_chart(rows, path, title):
     return None
 
 
+def peak_gflops(timing):
+    """``(threads, dtype)`` -> the machine's GEMM ceiling in GFLOP/s: the best of the
+    deconv workers' :func:`deconv.bench.worker.gemm_peak` at that thread count."""
+    out = {}
+    for (threads, lib), runs in timing.items():
+        if lib != "deconv":
+            continue
+        for res in runs:
+            for dtype, v in (res.get("peak_gflops") or {}).items():
+                out[(threads, dtype)] = max(v, out.get((threads, dtype), 0.0))
+    return out
+
+
+#: the libs the roofline shows, with their markers
+ROOFLINE_LIBS = (("deconv", "o"), ("torch", "s"), ("jax", "D"), ("numpy", "^"), ("naive", "v"))
+
+
+def write_roofline(rows, path, title, peaks=None):
+    """GFLOP/s of each lib on every conv row, against the machine's measured ceiling.
+
+    One panel per thread count; a row per case, pass and dtype; a marker per
+    lib; a vertical line per dtype at the GEMM ceiling of that thread count
+    (``peaks``, see :func:`peak_gflops`; default the rows' ``peak_gflops``).
+
+    Returns
+    -------
+    str or None
+        Why no figure was written (matplotlib missing, no conv row), or None.
+    """
+    data = [r for r in rows if r.get("gflops") is not None and not r["sweep"]]
+    if not data:
+        return "no conv row timed"
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install 'deconv-numba[bench]')"
+    if peaks is None:
+        peaks = {(r["threads"], r["dtype"]): r["peak_gflops"] for r in data
+                 if r.get("peak_gflops")}
+    threads = sorted({r["threads"] for r in data})
+    labels = []
+    for r in data:
+        lab = f"{r['case']} {r['pass']}" + (" f64" if r["dtype"] == "float64" else "")
+        if lab not in labels:
+            labels.append(lab)
+    fig, axes = plt.subplots(1, len(threads), sharey=True, squeeze=False,
+                             figsize=(4.5 * len(threads) + 2, 0.25 * len(labels) + 1.8))
+    for ax, t in zip(axes[0], threads):
+        mine = [r for r in data if r["threads"] == t]
+        for lib, marker in ROOFLINE_LIBS:
+            pts = [(r[f"{lib}_gflops"], labels.index(
+                f"{r['case']} {r['pass']}" + (" f64" if r["dtype"] == "float64" else "")))
+                for r in mine if r.get(f"{lib}_gflops")]
+            if pts:
+                ax.scatter(*zip(*pts), marker=marker, s=22, label=lib, alpha=0.85)
+        for (pt, dtype), v in sorted(peaks.items()):
+            if pt == t:
+                ax.axvline(v, color="k", lw=1, ls="-" if dtype == "float32" else "--",
+                           label=f"GEMM ceiling {dtype} ({v:.0f})")
+        ax.set_xscale("log")
+        ax.set_title(f"{t} thread{'s' if t > 1 else ''}", fontsize=9)
+        ax.set_xlabel("GFLOP/s (log scale)")
+        ax.grid(axis="x", lw=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_yticks(range(len(labels)))
+    axes[0][0].set_yticklabels(labels, fontsize=7)
+    axes[0][0].set_ylim(len(labels) - 0.5, -0.5)
+    fig.suptitle(f"{title}\nceiling: np.matmul on {PEAK_GEMM_SIZE}x{PEAK_GEMM_SIZE} matrices at "
+                 f"the thread count (measured by the deconv workers)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+#: the libs whose slowdown a ``--contended`` run reports
+CONTENDED_LIBS = ("deconv",) + tuple(OPTIONAL_LIBS)
+
+
+def contended_summary(idle_rows, busy_rows, libs):
+    """Each lib's slowdown with one core kept busy: contended time / idle time per row.
+
+    Returns
+    -------
+    list of dict
+        ``case``, ``pass``, ``dtype``, ``threads`` and, per lib of
+        :data:`CONTENDED_LIBS` timed in both runs, ``<lib>``: the slowdown
+        (> 1: slower when contended), with ``<lib>_idle_ms``,
+        ``<lib>_contended_ms``.
+    """
+    key = ("case", "pass", "dtype", "threads")
+    busy = {tuple(r[k] for k in key): r for r in busy_rows}
+    out = []
+    for r in idle_rows:
+        b = busy.get(tuple(r[k] for k in key))
+        if b is None or r["sweep"]:
+            continue
+        rec = {k: r[k] for k in key}
+        for lib in CONTENDED_LIBS:
+            if lib in libs and r.get(f"{lib}_ms") and b.get(f"{lib}_ms"):
+                rec[lib] = b[f"{lib}_ms"] / r[f"{lib}_ms"]
+                rec[f"{lib}_idle_ms"], rec[f"{lib}_contended_ms"] = r[f"{lib}_ms"], b[f"{lib}_ms"]
+        out.append(rec)
+    return out
+
+
+def contended_lines(contended, markdown=False):
+    """The ``--contended`` table: idle and contended ms and the slowdown, per lib."""
+    if not contended:
+        return []
+    slow = contended["slowdown"]
+    libs = [lib for lib in CONTENDED_LIBS if any(lib in s for s in slow)]
+    head = ["case", "pass", "dtype", "T"]
+    for lib in libs:
+        head += [f"{lib} idle ms", f"{lib} busy ms", f"{lib} slowdown"]
+    body = []
+    for s in slow:
+        cells = [s["case"], s["pass"], {"float32": "f32", "float64": "f64"}[s["dtype"]],
+                 str(s["threads"])]
+        for lib in libs:
+            cells += [_f(s.get(f"{lib}_idle_ms"), ".2f"), _f(s.get(f"{lib}_contended_ms"), ".2f"),
+                      _f(s.get(lib), ".2f")]
+        body.append(cells)
+    if markdown:
+        return (["| " + " | ".join(head) + " |",
+                 "|" + "|".join("---" if i < 4 else "---:" for i in range(len(head))) + "|"]
+                + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h)
+              for i, h in enumerate(head)]
+    return ["  ".join(c.ljust(w) if i < 4 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(line, widths))) for line in [head] + body]
+
+
+def contended_heading(contended):
+    """The sentence above the ``--contended`` table."""
+    medians = []
+    for lib in CONTENDED_LIBS:
+        values = [s[lib] for s in contended["slowdown"] if lib in s]
+        if values:
+            medians.append(f"{lib} x{statistics.median(values):.2f}")
+    return (f"Contended: the same rows timed again while a process spun on core "
+            f"{contended['core']} (pinned with os.sched_setaffinity); slowdown = contended "
+            f"time / idle time of the same row in this run (median over rows: "
+            f"{', '.join(medians) or 'none measured'}).")
+
+
 def _startup_summary(startup):
     lines = []
     for what, label in (("conv2d", "import deconv + first conv2d fwd+bwd (float32)"),
@@ -304,6 +479,9 @@ def _thread_lines(timing):
             parts.append(f"numba {info['numba_threads']} ({info.get('numba_threading_layer')})")
         if "torch_threads" in info:
             parts.append(f"torch {info['torch_threads']}")
+        if "xla_flags" in info:
+            parts.append(f"XLA_FLAGS '{info['xla_flags']}', XLA pool on "
+                         f"{info['xla_pool_cpus']} CPUs")
         for pool in info.get("threadpoolctl") or []:
             parts.append(f"{pool.get('internal_api')} {pool.get('version')} "
                          f"{pool.get('architecture') or ''} x{pool.get('num_threads')}".replace(
@@ -365,6 +543,9 @@ def results_markdown(meta, rows, targets):
         lines += sw + [""]
     if meta.get("startup"):
         lines += ["Start-up (new process): " + "; ".join(_startup_summary(meta["startup"])), ""]
+    if meta.get("contended"):
+        lines += [contended_heading(meta["contended"]), ""]
+        lines += contended_lines(meta["contended"], markdown=True) + [""]
     lines += ["Targets:", ""]
     for name, (p, f, n) in target_summary(targets).items():
         lines.append(f"- {name}: {p} pass, {f} fail" + (f", {n} not evaluated" if n else ""))
@@ -444,11 +625,12 @@ def isa_lines(timing):
     return [f"  {lib}: {' | '.join(sorted(texts))}" for lib, texts in seen.items()]
 
 
-def print_report(r, cases, rows, timing, check_first, memory, startup, targets, wall, noise):
+def print_report(r, cases, rows, timing, check_first, memory, startup, targets, wall, noise,
+                 contended=None):
     """Everything measured, as text on the run's stream (``r.say``)."""
     r.say("\n=== Results: ms per call, median over rounds of each worker's median; ± = "
-          "interquartile range within a worker; deconv/torch = median of round-by-round "
-          "ratios; GFLOP/s of deconv and its fraction of np.matmul on the same GEMM shapes")
+          "interquartile range within a worker; deconv/torch, deconv/jax = median of "
+          "round-by-round ratios; GFLOP/s of deconv and its fraction of np.matmul on the same GEMM shapes")
     r.say(format_table(rows))
     r.say(NAIVE_NOTE)
     errors = [(row["case"], row["dtype"], row["threads"], lib, e) for row in rows
@@ -469,6 +651,9 @@ def print_report(r, cases, rows, timing, check_first, memory, startup, targets, 
     if isa:
         r.say("\n=== Instruction set the workers ran with")
         r.say("\n".join(isa))
+    if contended:
+        r.say("\n=== " + contended_heading(contended))
+        r.say("\n".join(contended_lines(contended)))
     if memory:
         r.say("\n=== Memory of one warm call (extra = max(tracemalloc peak, RSS growth) - output)")
         r.say("\n".join(_memory_lines(memory)))

@@ -17,11 +17,12 @@ import tempfile
 import time
 
 from . import cases as C
-from .peers import LIBS, libs_for, naive_kernels_missing, reference_outputs
-from .processes import (ISAS, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, loadavg,
-                        machine_info, run_worker, torch_version, worker_env)
-from .report import (aggregate, noise_summary, print_report, results_markdown, skipped_cases,
-                     skipped_line, worker_summaries, write_chart)
+from .peers import LIBS, OPTIONAL_LIBS, libs_for, naive_kernels_missing, reference_outputs
+from .processes import (ISAS, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, busy_core, loadavg,
+                        machine_info, peer_version, run_worker, worker_env)
+from .report import (aggregate, contended_lines, contended_summary, noise_summary, print_report,
+                     results_markdown, skipped_cases, skipped_line, worker_summaries,
+                     write_chart, write_roofline)
 from .targets import evaluate_targets
 
 #: max |a - ref| / max |ref| allowed against the float64 reference
@@ -335,13 +336,15 @@ def budget_plan(lib, selected, seconds, cap_s):
     return plan
 
 
-def time_all(run, cases, libs, pythons, threads_list, specs, plans):
+def time_all(run, cases, libs, pythons, threads_list, specs, plans, peak=True):
     """Every timing worker, alternating libs within each round.
 
     The slow libs (:data:`SLOW_LIBS`) run only on the cases their plan
     (:func:`budget_plan`, lib -> plan) affords, with at most 3 repeats and
     no warm-up: the reference (single-threaded) in one worker in all, the
     naive kernels in one worker per thread count (in the first round).
+    ``peak``: the deconv workers also measure the machine's GEMM ceiling
+    (:func:`deconv.bench.worker.gemm_peak`) in the dtypes of the conv cases.
 
     Returns
     -------
@@ -370,6 +373,10 @@ def time_all(run, cases, libs, pythons, threads_list, specs, plans):
                        "warmup": 0 if slow else {"numpy": s["numpy_warmup"]}.get(lib, s["warmup"]),
                        "repeats": min(3, s["repeats"]) if slow else s["repeats"],
                        "budget_s": s["budget_s"], "min_repeats": 1 if slow else s["min_repeats"]}
+                if lib == "deconv" and peak:
+                    # the roofline's ceiling, at this thread count, in every round
+                    job["peak_dtypes"] = sorted({e["dtype"] for e in entries
+                                                 if e["case"]["family"] == "conv"})
                 label = f"threads={threads} round {r + 1}/{s['rounds']} {lib}"
                 res = run.worker(pythons[lib], job, worker_env(lib, threads, isa=run.isa),
                                  label)
@@ -379,6 +386,29 @@ def time_all(run, cases, libs, pythons, threads_list, specs, plans):
                 run.say(f"  {label:32s} {run.describe(res)}"
                         + (f"  ERRORS in {errors}" if errors else ""))
     return results
+
+
+def contended_all(run, cases, libs, pythons, threads_list, specs, idle_rows):
+    """The timing again, one core kept busy meanwhile (``--contended``).
+
+    The slow libs are left out, and so is the wait for a quiet machine and
+    the re-run of a disturbed worker (the busy loop is the disturbance).
+
+    Returns
+    -------
+    dict
+        ``core`` (the one kept busy), ``rows`` (as :func:`aggregate`) and
+        ``slowdown`` (:func:`deconv.bench.report.contended_summary`).
+    """
+    fast = [lib for lib in libs if lib not in SLOW_LIBS]
+    calm = Run(dict(run.s, max_wait=0.0, retries=0), run.stream, run.tmp, isa=run.isa)
+    with busy_core(pythons["deconv"]) as core:
+        run.say(f"\nTiming again with core {core} kept busy by a spinning process "
+                f"(--contended; {', '.join(fast)}):")
+        timing = time_all(calm, cases, fast, pythons, threads_list, specs, {}, peak=False)
+    rows = aggregate(cases, timing, threads_list)
+    return {"core": core, "libs": fast, "rows": rows,
+            "slowdown": contended_summary(idle_rows, rows, fast)}
 
 
 def memory_all(run, cases, python, threads_list, specs):
@@ -454,8 +484,10 @@ def startup_all(run, python):
 
 def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_python=None,
         startup=True, peers=LIBS, size="full", repeats=None, warmup=None, perturb=(),
-        fail_on_targets=False, stream=None, suite="kernels", user_cases=(), isa="native"):
-    """Run the suite; print the tables; write results.json, results.md, ratios.png.
+        fail_on_targets=False, stream=None, suite="kernels", user_cases=(), isa="native",
+        jax_python=None, contended=False):
+    """Run the suite; print the tables; write results.json, results.md, ratios.png,
+    roofline.png.
 
     Parameters
     ----------
@@ -478,8 +510,12 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         Override the mode's defaults.
     out : str, optional
         Output directory (default :func:`default_out_dir`).
-    torch_python : str, optional
-        Interpreter for the PyTorch worker (default this one).
+    torch_python, jax_python : str, optional
+        Interpreters for the PyTorch and JAX workers (default this one).
+    contended : bool
+        Time everything twice, the second time with one core kept busy by
+        a spinning process (:func:`deconv.bench.processes.busy_core`), and
+        report each library's slowdown.
     startup : bool
         Measure start-up.
     peers : sequence of str
@@ -520,6 +556,7 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     os.makedirs(out, exist_ok=True)
     python = sys.executable
     torch_python = torch_python or python
+    jax_python = jax_python or python
     t_start = time.perf_counter()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -531,7 +568,8 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
               f"{machine['cpu']}, {machine['cores']} cores, load {loadavg()}"
               + ("" if isa == "native" else f"; --isa {isa}"))
         libs = ["deconv"] + [p for p in LIBS[1:] if p in peers]
-        pythons = {lib: (torch_python if lib == "torch" else python) for lib in libs}
+        pythons = {lib: {"torch": torch_python, "jax": jax_python}.get(lib, python)
+                   for lib in libs}
 
         # inputs: reduced cases for the check, full cases for timing
         t = time.perf_counter()
@@ -557,26 +595,30 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         t = time.perf_counter()
         ok, report, ref_seconds, check_first, checked = check_correctness(
             r, check_entries, check_specs, check_data, libs, pythons, max(threads), perturb)
-        torch_ver = None
-        if "torch" in libs:
-            # the torch check worker tells whether PyTorch imports (saving an import);
-            # with no case to check (sweep points only) a probe asks
-            if "torch" in checked:
-                why = checked["torch"].get("unavailable")
-                torch_ver = None if why else checked["torch"].get("torch")
+        peer_versions = {}
+        for lib, label in OPTIONAL_LIBS.items():
+            if lib not in libs:
+                continue
+            # its check worker tells whether the peer imports (saving an import);
+            # with no case to check (sweep points only, pooling only) a probe asks
+            if lib in checked:
+                why = checked[lib].get("unavailable")
+                version = None if why else checked[lib].get(lib)
             else:
-                torch_ver, why = torch_version(torch_python)
-            if torch_ver is None:
-                libs.remove("torch")
-                r.say(f"PyTorch not importable with {torch_python} ({why}): no torch column")
+                version, why = peer_version(pythons[lib], lib)
+            if version is None:
+                libs.remove(lib)
+                r.say(f"{label} not importable with {pythons[lib]} ({why}): no {lib} column")
             else:
-                r.say(f"PyTorch {torch_ver} via {torch_python}")
+                peer_versions[lib] = version
+                r.say(f"{label} {version} via {pythons[lib]}")
         _print_check(r, report, libs)
         r.say(f"  ({time.perf_counter() - t:.1f} s)")
         meta = {"date": date, "machine": machine, "settings": settings, "threads": threads,
                 "isa": isa, "suite": suite,
                 "libs": libs, "torch_python": torch_python if "torch" in libs else None,
-                "peer_versions": {"torch": torch_ver} if torch_ver else {},
+                "jax_python": jax_python if "jax" in libs else None,
+                "peer_versions": peer_versions, "contended": None,
                 "tolerance": TOLERANCE, "correctness": report, "seed": C.SEED}
         if not ok:
             r.say("\nCORRECTNESS CHECK FAILED: nothing timed.")
@@ -599,6 +641,8 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         r.say(f"\nTiming ({', '.join(libs)}; each in its own process, alternating):")
         timing = time_all(r, selected, libs, pythons, threads, specs, plans)
         rows = aggregate(selected, timing, threads)
+        if contended:
+            meta["contended"] = contended_all(r, selected, libs, pythons, threads, specs, rows)
 
         r.say("\nMemory (one warm call of each conv pass):")
         t = time.perf_counter()
@@ -611,7 +655,8 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
                   "= one untimed run that refreshes it):")
             startup_res = startup_all(r, python)
 
-    targets = evaluate_targets(rows, memory, startup_res, torch_available="torch" in libs)
+    targets = evaluate_targets(rows, memory, startup_res, torch_available="torch" in libs,
+                               jax_available="jax" in libs)
     wall = time.perf_counter() - t_start
     meta.update({"status": "ok", "wall_s": wall, "rows": rows, "memory": memory,
                  "noise": noise_summary(timing),
@@ -619,20 +664,26 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
                  "scipy_plan": plans.get("scipy", {}), "naive_plan": plans.get("naive", {}),
                  "check_first_calls": check_first, "workers": worker_summaries(timing)})
     print_report(r, selected, rows, timing, check_first, memory, startup_res, targets, wall,
-            meta["noise"])
+                 meta["noise"], meta["contended"])
 
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(meta, f, indent=1, default=str)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(results_markdown(meta, rows, targets))
-    title = f"deconv / PyTorch, {date[:10]}, {machine['cpu']} ({machine['cores']} cores)"
-    chart = os.path.join(out, "ratios.png")
-    why = write_chart(rows, chart, title)
-    if why and os.path.exists(chart):
-        # an earlier run's chart must not pass for this run's
-        os.remove(chart)
-    r.say(f"\nwrote {out}/results.json, results.md" + ("" if why else ", ratios.png")
-          + (f" (no chart: {why})" if why else ""))
+    where = f"{date[:10]}, {machine['cpu']} ({machine['cores']} cores)"
+    written = ["results.json", "results.md"]
+    for name, write, title in (("ratios.png", write_chart, f"deconv / PyTorch, {where}"),
+                               ("roofline.png", write_roofline, f"conv GFLOP/s, {where}")):
+        path = os.path.join(out, name)
+        why = write(rows, path, title)
+        if why:
+            r.say(f"no {name}: {why}")
+            if os.path.exists(path):
+                # an earlier run's figure must not pass for this run's
+                os.remove(path)
+        else:
+            written.append(name)
+    r.say(f"\nwrote {out}/" + ", ".join(written))
     failed = any(t["status"] == "FAIL" for t in targets)
     return 1 if (fail_on_targets and failed) else 0
 

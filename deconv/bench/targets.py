@@ -15,6 +15,8 @@ from . import cases as C
 TARGETS = {
     "ratio_vs_torch": (1.0, "deconv time / PyTorch time <= 1.0, every kernel, forward and "
                             "backward, at every thread count"),
+    "ratio_vs_jax": (1.0, "deconv time / JAX time <= 1.0, every conv kernel, forward and "
+                          "backward, at every thread count (when JAX ran)"),
     "fraction_of_limit_fwd": (0.65, "conv forward, float32, conv2d / conv_transpose2d / conv1d: "
                                     ">= 65% of the matmul GFLOP/s for the same FLOP count"),
     "fraction_of_limit_bwd": (0.50, "the same cases' backward: >= 50%"),
@@ -28,7 +30,8 @@ TARGETS = {
 }
 
 
-def evaluate_targets(rows, memory=None, startup=None, torch_available=True):
+def evaluate_targets(rows, memory=None, startup=None, torch_available=True,
+                     jax_available=False):
     """PASS / FAIL of every target on measured (or synthetic) numbers.
 
     Parameters
@@ -36,13 +39,16 @@ def evaluate_targets(rows, memory=None, startup=None, torch_available=True):
     rows : list of dict
         As from :func:`aggregate` (only the keys used here are needed:
         case, family, pass, dtype, threads, sweep, large, limit_target,
-        deconv_ms, ratio_torch, fraction_of_limit, ns_per_unit).
+        deconv_ms, ratio_torch, ratio_jax, fraction_of_limit, ns_per_unit).
     memory : dict, optional
         ``'case|dtype|threads'`` -> {'fwd': {...}, 'bwd': {...}} with
         ``extra_over_output``.
     startup : dict, optional
         As from :func:`startup_all`.
-    torch_available : bool
+    torch_available, jax_available : bool
+        Whether PyTorch, JAX ran: ``ratio_vs_torch`` is N/A without it;
+        ``ratio_vs_jax`` is left out without JAX (an optional peer no
+        target was set against).
 
     Returns
     -------
@@ -61,14 +67,23 @@ def evaluate_targets(rows, memory=None, startup=None, torch_available=True):
         out.append(rec)
 
     kernels = [r for r in rows if r["family"] in ("conv", "pool") and not r["sweep"]]
+
+    def ratio_target(peer, families):
+        target = f"ratio_vs_{peer}"
+        for r in kernels:
+            if r["family"] not in families:
+                continue
+            v = r.get(f"ratio_{peer}")
+            add(target, f"{r['case']} {r['pass']} {r['dtype']} T={r['threads']}", v,
+                None if v is None else v <= TARGETS[target][0],
+                why="not measured" if v is None else None)
+
     if not torch_available:
         add("ratio_vs_torch", "all kernels", None, None, why="PyTorch not importable")
     else:
-        for r in kernels:
-            v = r.get("ratio_torch")
-            add("ratio_vs_torch", f"{r['case']} {r['pass']} {r['dtype']} T={r['threads']}", v,
-                None if v is None else v <= TARGETS["ratio_vs_torch"][0],
-                why="not measured" if v is None else None)
+        ratio_target("torch", ("conv", "pool"))
+    if jax_available:
+        ratio_target("jax", ("conv",))
     for r in kernels:
         if not r["limit_target"] or r["dtype"] != "float32":
             continue

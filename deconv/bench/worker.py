@@ -59,6 +59,9 @@ from . import peers             # noqa: E402
 
 THREAD_ENV_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                    "MKL_NUM_THREADS")
+#: XLA's settings, the only say a JAX process has in its threads (the parent's own
+#: value never reaches a worker; :func:`deconv.bench.processes.worker_env`)
+XLA_ENV_VAR = "XLA_FLAGS"
 #: the variables ``--isa`` sets (the parent's own values never reach a worker)
 ISA_ENV_VARS = ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "NUMBA_CACHE_DIR",
                 "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
@@ -153,6 +156,11 @@ def thread_info():
         torch = sys.modules["torch"]
         info["torch_threads"] = torch.get_num_threads()
         info["torch_interop_threads"] = torch.get_num_interop_threads()
+    if "jax" in sys.modules:
+        # XLA has no thread-count setting: it sizes its pool from the CPUs this
+        # process may run on; the flags say whether Eigen's calls use that pool
+        info["xla_flags"] = os.environ.get(XLA_ENV_VAR, "")
+        info["xla_pool_cpus"] = len(os.sched_getaffinity(0))
     try:
         import threadpoolctl
     except ImportError:
@@ -198,14 +206,43 @@ def isa_info():
 def versions():
     """Versions of the libraries loaded in this process."""
     out = {"python": sys.version.split()[0]}
-    for name in ("numpy", "scipy", "numba", "torch", "deconv"):
+    for name in ("numpy", "scipy", "numba", "torch", "jax", "jaxlib", "deconv"):
         mod = sys.modules.get(name)
         if mod is not None:
             out[name] = getattr(mod, "__version__", "?")
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         out["torch_mkldnn"] = bool(torch.backends.mkldnn.is_available())
+    if "jax" in sys.modules:
+        out["jax_backend"] = sys.modules["jax"].default_backend()
     return out
+
+
+#: the square GEMM whose rate is the machine's measured ceiling (:func:`gemm_peak`)
+PEAK_GEMM_SIZE = 1024
+
+
+def gemm_peak(dtype, size=PEAK_GEMM_SIZE, repeats=4):
+    """GFLOP/s of ``np.matmul`` on a ``size``-square product, best of ``repeats``.
+
+    The ceiling of the roofline: BLAS's assembly GEMM kernels keep the FMA
+    units close to busy on a large square product, at the worker's thread
+    count (``OPENBLAS_NUM_THREADS``). A loop written in Numba for the
+    purpose reached two thirds of it on the reference machine, so it would
+    put the ceiling too low.
+    """
+    import numpy as np
+    rng = np.random.default_rng(0)
+    left = rng.standard_normal((size, size)).astype(dtype)
+    right = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty((size, size), dtype=dtype)
+    np.matmul(left, right, out=out)            # BLAS's threads up, pages touched
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        np.matmul(left, right, out=out)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size ** 3 / best / 1e9
 
 
 # ---------------------------------------------------------------------------
@@ -339,9 +376,9 @@ def run_job(job):
     try:
         build = peers.builder(lib, job["threads"])
     except ImportError as e:
-        if lib != "torch":
+        if lib not in peers.OPTIONAL_LIBS:
             raise
-        # PyTorch is optional: say so, and the parent drops its column
+        # PyTorch and JAX are optional: say so, and the parent drops the column
         return {"lib": lib, "mode": job["mode"], "unavailable": f"{type(e).__name__}: {e}"}
     result = {"lib": lib, "mode": job["mode"], "import_s": time.perf_counter() - t0,
               "cases": {}}
@@ -358,6 +395,8 @@ def run_job(job):
                 result["cases"][entry["key"]] = {
                     "error": f"{type(e).__name__}: {e}",
                     "traceback": traceback.format_exc(limit=6)}
+    if job.get("peak_dtypes"):
+        result["peak_gflops"] = {dt: gemm_peak(dt) for dt in job["peak_dtypes"]}
     result["threads"] = thread_info()
     result["isa"] = isa_info()
     result["versions"] = versions()
