@@ -2,6 +2,7 @@
 against the reference, FLOP counts, the target evaluation on synthetic numbers, the
 ratio computation, a tiny end-to-end run, and a correctness check that stops the run."""
 
+import contextlib
 import io
 import json
 import os
@@ -756,3 +757,276 @@ def test_tiny_run_under_avx2_reports_what_ran(tmp_path):
     assert "deconv: Numba compiles for cpu haswell with AVX2" in text
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["workers"]["deconv|1"][0]["isa"]["numba"]["vector_isa"] == "AVX2"
+
+
+# --- the JAX peer ------------------------------------------------------------------
+
+JAX_CASES = [
+    C.conv_case("jax_t2d_op_g_d", "conv_transpose2d", 2, 4, 6, (5, 4), 3, stride=2, padding=1,
+                groups=2, dilation=2, output_padding=1),
+    # output_padding >= stride (allowed as it is < dilation): the cropped adjoint
+    C.conv_case("jax_t2d_op_ge_s", "conv_transpose2d", 1, 2, 4, (4, 5), 3, stride=2, padding=1,
+                dilation=3, output_padding=2),
+    C.conv_case("jax_t1d_op", "conv_transpose1d", 2, 4, 6, (9,), 3, stride=3, padding=1,
+                output_padding=2),
+    C.conv_case("jax_t3d", "conv_transpose3d", 1, 4, 4, (3, 4, 3), 2, stride=2, groups=2),
+    C.conv_case("jax_c2d_g_d", "conv2d", 2, 6, 4, (9, 8), 3, stride=2, padding=2, dilation=2,
+                groups=2),
+    C.conv_case("jax_c1d", "conv1d", 2, 4, 6, (11,), 5, stride=2, padding=2),
+    C.conv_case("jax_c3d_depthwise", "conv3d", 1, 4, 4, (5, 6, 5), 3, padding=1, groups=4),
+]
+
+
+@pytest.mark.parametrize("case", JAX_CASES, ids=lambda c: c["name"])
+def test_jax_peer_matches_reference(case):
+    jax = pytest.importorskip("jax")       # a test dependency: '.[test]' installs it
+    build = peers.builder("jax", 1)
+    a = C.make_inputs(case, "check")
+    ref = peers.reference_outputs(case, a)
+    for dtype in ("float64", "float32"):
+        fwd, bwd, fwd_names, bwd_names = build(case, {k: v.astype(dtype) for k, v in a.items()})
+        got = dict(zip(fwd_names + bwd_names, fwd() + bwd()))
+        assert all(isinstance(v, jax.Array) for v in got.values())
+        outs = {k: np.asarray(v) for k, v in got.items()}
+        assert all(v.dtype == dtype for v in outs.values())
+        report = bench.compare_outputs(outs, ref, dtype)
+        assert set(report) == {"y", "gx", "gw", "gb"}
+        assert all(r["ok"] for r in report.values()), (dtype, report)
+
+
+def test_jax_peer_runs_the_conv_ops_only():
+    cases = {c["name"]: c for c in C.build_cases("tiny")}
+    assert "jax" in peers.libs_for(cases["conv3d_unet"], peers.LIBS)
+    for name in ("max_pool2d", "bicubic_x2", "superres_train"):
+        assert "jax" not in peers.libs_for(cases[name], peers.LIBS), name
+    assert peers.FORBIDDEN_IMPORTS["jax"] == ("deconv", "numba", "torch")
+
+
+def test_tiny_run_with_jax_checks_and_times_it(tmp_path):
+    pytest.importorskip("jax")
+    mine = C.parse_case("conv_transpose2d x=2,4,5,4 w=4,3,3,3 stride=2 padding=1 "
+                        "output_padding=1 groups=2 dilation=2 dtype=float32,float64",
+                        name="mine")
+    rc, text = _tiny_run(tmp_path, ["conv2d_depthwise", "avg_pool2d"], ("jax",),
+                         user_cases=[mine])
+    assert rc == 0, text
+    assert "JAX 0." in text or "JAX 1." in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["libs"] == ["deconv", "jax"] and res["peer_versions"]["jax"]
+    for key in ("conv2d_depthwise|float32", "mine|float32", "mine|float64"):
+        checks = res["correctness"][key]["jax"]
+        assert set(checks) == {"y", "gx", "gw", "gb"} and all(c["ok"] for c in checks.values())
+    assert "jax" not in res["correctness"]["avg_pool2d|float32"]
+    rows = {(r["case"], r["pass"], r["dtype"]): r for r in res["rows"]}
+    conv = rows[("mine", "bwd", "float64")]
+    assert conv["jax_ms"] > 0 and conv["jax_gflops"] > 0 and conv["ratio_jax"] > 0
+    assert "jax_ms" not in rows[("avg_pool2d", "fwd", "float32")]
+    # the table: jax columns, '-' on the pooling row; no torch column (not asked for)
+    md = (tmp_path / "results.md").read_text()
+    assert "| jax ms | deconv/jax |" in md and "torch ms" not in md
+    pool_line = next(line for line in md.splitlines() if line.startswith("| avg_pool2d | fwd"))
+    columns = bench.table_columns(res["rows"])
+    cells = [c.strip() for c in pool_line.strip("|").split("|")]
+    assert cells[columns.index("jax ms")] == cells[columns.index("deconv/jax")] == "-"
+    jax_targets = [t for t in res["targets"] if t["target"] == "ratio_vs_jax"]
+    assert {t["item"].split()[0] for t in jax_targets} == {"conv2d_depthwise", "mine"}
+    assert all(t["status"] in ("PASS", "FAIL") for t in jax_targets)
+    threads = res["workers"]["jax|1"][0]["threads"]
+    assert threads["xla_flags"] == bench.xla_flags(1)
+    assert threads["xla_pool_cpus"] >= 1
+    assert res["workers"]["jax|1"][0]["versions"]["jax"]
+
+
+def test_jax_column_absent_when_jax_does_not_import(tmp_path):
+    # an interpreter without site-packages cannot import jax
+    fake = tmp_path / "python-without-jax"
+    fake.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
+    fake.chmod(0o755)
+    rc, text = _tiny_run(tmp_path, ["conv1d"], ("jax",), jax_python=str(fake))
+    assert rc == 0, text
+    assert "JAX not importable" in text and "no jax column" in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["libs"] == ["deconv"] and res["jax_python"] is None
+    assert all("jax_ms" not in r and "ratio_jax" not in r for r in res["rows"])
+    assert not any(t["target"] == "ratio_vs_jax" for t in res["targets"])
+    assert "jax ms" not in (tmp_path / "results.md").read_text()
+    # with only a pooling case there is no jax check worker: a probe asks
+    rc, text = _tiny_run(tmp_path, ["avg_pool2d"], ("jax",), jax_python=str(fake))
+    assert rc == 0 and "JAX not importable" in text
+
+
+def test_xla_flags_in_the_jax_workers_environment_only(monkeypatch):
+    from deconv.bench import processes
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
+    one = processes.worker_env("jax", 1)["XLA_FLAGS"]
+    assert one == "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    assert processes.worker_env("jax", 2)["XLA_FLAGS"] == \
+        "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2"
+    for lib in ("deconv", "torch", "numpy"):
+        assert "XLA_FLAGS" not in processes.worker_env(lib, 1), lib
+    assert processes.worker_env("jax", 2)["OMP_NUM_THREADS"] == "2"
+
+
+def test_aggregate_pairs_jax_ratios_round_by_round_and_targets_conv_rows_only():
+    cases = [c for c in C.build_cases("tiny") if c["name"] in ("conv2d", "avg_pool2d")]
+    timing = {
+        (1, "deconv"): [_worker("conv2d|float32", 10.0, 30.0), _worker("conv2d|float32", 20.0, 30.0),
+                        _worker("conv2d|float32", 12.0, 30.0)],
+        (1, "jax"): [_worker("conv2d|float32", 5.0, 60.0), _worker("conv2d|float32", 20.0, 60.0),
+                     _worker("conv2d|float32", 4.0, 60.0)],
+    }
+    for res in timing[(1, "deconv")]:
+        res["cases"].update(_worker("avg_pool2d|float32", 1.0, 1.0)["cases"])
+    rows = bench.aggregate([dict(c, dtypes=("float32",)) for c in cases], timing, [1])
+    by = {(r["case"], r["pass"]): r for r in rows}
+    assert by[("conv2d", "fwd")]["ratio_jax"] == pytest.approx(2.0)     # 10/5, 20/20, 12/4
+    assert by[("conv2d", "bwd")]["ratio_jax"] == pytest.approx(0.5)
+    assert by[("conv2d", "fwd")]["jax_gflops"] == pytest.approx(
+        C.flops(cases[0], "fwd") / 5e6)
+    assert "ratio_jax" not in by[("avg_pool2d", "fwd")]
+    targets = bench.evaluate_targets(rows, torch_available=False, jax_available=True)
+    assert _by(targets, "ratio_vs_jax") == {"conv2d fwd float32 T=1": "FAIL",
+                                            "conv2d bwd float32 T=1": "PASS"}
+    assert not _by(bench.evaluate_targets(rows, torch_available=False), "ratio_vs_jax")
+    assert bench.table_columns(rows) == tuple(c for c in bench.TABLE_COLUMNS
+                                              if c not in ("torch ms", "deconv/torch"))
+
+
+def test_cli_knows_the_jax_peer_and_the_contended_mode(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--jax-python", "/nonexistent/python"])
+    assert "--jax-python '/nonexistent/python' is not an executable" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--peers", "flax"])
+    assert "'jax'" in capsys.readouterr().err
+    assert cli.main(["bench", "--peers", "jax", "--contended", "--cases", "nope",
+                     "--no-startup"]) == 2
+
+
+# --- the roofline ------------------------------------------------------------------
+
+def _roofline_rows():
+    rows = []
+    for threads, peak in ((1, 100.0), (2, 190.0)):
+        for p in ("fwd", "bwd"):
+            rows.append(dict(_row("conv2d", p, threads, 2.0), gflops=20.0 * threads,
+                             torch_gflops=30.0, jax_gflops=25.0, peak_gflops=peak))
+    rows.append(_row("avg_pool2d", "fwd", 1, 1.0, family="pool"))
+    return rows
+
+
+def test_roofline_written_or_skipped_with_a_reason(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "roofline.png"
+    assert bench.write_roofline(_roofline_rows(), str(path), "title") is None
+    assert path.read_bytes().startswith(b"\x89PNG")
+    pool_only = [r for r in _roofline_rows() if r["family"] == "pool"]
+    assert bench.write_roofline(pool_only, str(tmp_path / "none.png"), "t") == "no conv row timed"
+    monkeypatch.setitem(sys.modules, "matplotlib", None)       # as if not installed
+    why = bench.write_roofline(_roofline_rows(), str(tmp_path / "no.png"), "t")
+    assert "matplotlib is not installed" in why and not (tmp_path / "no.png").exists()
+
+
+def test_tiny_run_writes_a_roofline_with_the_measured_ceiling(tmp_path):
+    rc, text = _tiny_run(tmp_path, ["conv1d"], ("numpy",))
+    assert rc == 0, text
+    assert (tmp_path / "roofline.png").exists() and "roofline.png" in text
+    res = json.loads((tmp_path / "results.json").read_text())
+    rows = [r for r in res["rows"] if r["case"] == "conv1d"]
+    # the deconv worker measured the ceiling at its thread count: one value for every row
+    assert len({r["peak_gflops"] for r in rows}) == 1 and rows[0]["peak_gflops"] > 0
+    assert all(r["numpy_gflops"] > 0 and r["deconv_gflops"] == r["gflops"] for r in rows)
+
+
+def test_a_run_without_conv_rows_removes_a_stale_roofline(tmp_path):
+    (tmp_path / "roofline.png").write_bytes(b"old")
+    rc, text = _tiny_run(tmp_path, ["avg_pool2d"], ())
+    assert rc == 0, text
+    assert not (tmp_path / "roofline.png").exists()
+    assert "no chart roofline.png: no conv row timed" in text
+
+
+# --- --contended ---------------------------------------------------------------------
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_busy_core_pins_a_spinning_process_and_kills_it_even_on_error():
+    from deconv.bench import processes
+    with pytest.raises(RuntimeError, match="inside"):
+        with processes.busy_core() as (core, pid):
+            assert core == max(os.sched_getaffinity(0))
+            assert os.sched_getaffinity(pid) == {core} and _alive(pid)
+            raise RuntimeError("inside")
+    assert not _alive(pid)
+
+
+def test_contended_summary_divides_contended_by_idle_per_row():
+    idle = [dict(_row("conv2d", "fwd", 1, 2.0), torch_ms=4.0),
+            dict(_row("conv2d", "bwd", 1, 3.0), torch_ms=6.0),
+            _row("sweep_batch_n8", "fwd", 1, 1.0, sweep="batch")]
+    busy = [dict(_row("conv2d", "fwd", 1, 3.0), torch_ms=4.0),
+            _row("conv2d", "bwd", 1, 6.0)]                        # torch failed here
+    out = bench.contended_summary(idle, busy, ["deconv", "torch"])
+    assert out == [
+        {"case": "conv2d", "pass": "fwd", "dtype": "float32", "threads": 1, "deconv": 1.5,
+         "deconv_idle_ms": 2.0, "deconv_contended_ms": 3.0, "torch": 1.0,
+         "torch_idle_ms": 4.0, "torch_contended_ms": 4.0},
+        {"case": "conv2d", "pass": "bwd", "dtype": "float32", "threads": 1, "deconv": 2.0,
+         "deconv_idle_ms": 3.0, "deconv_contended_ms": 6.0}]
+
+
+def test_tiny_contended_run_reports_the_slowdowns(tmp_path, monkeypatch):
+    from deconv.bench import runner
+    pids = []
+    real_busy_core = runner.busy_core
+
+    def recording_busy_core(*args, **kw):
+        with real_busy_core(*args, **kw) as (core, pid):
+            pids.append(pid)
+            yield core, pid
+    monkeypatch.setattr(runner, "busy_core", contextlib.contextmanager(recording_busy_core))
+    rc, text = _tiny_run(tmp_path, ["conv1d", "avg_pool2d"], ("scipy",), contended=True)
+    assert rc == 0, text
+    assert len(pids) == 1 and not _alive(pids[0])
+    res = json.loads((tmp_path / "results.json").read_text())
+    cont = res["contended"]
+    assert cont["core"] == max(os.sched_getaffinity(0)) and cont["libs"] == ["deconv"]
+    slow = {(s["case"], s["pass"], s["dtype"]): s for s in cont["slowdown"]}
+    assert set(slow) == {("conv1d", p, "float32") for p in ("fwd", "bwd")} | \
+        {("avg_pool2d", p, "float32") for p in ("fwd", "bwd")}
+    idle = {(r["case"], r["pass"], r["dtype"]): r for r in res["rows"]}
+    for key, s in slow.items():
+        assert s["deconv_idle_ms"] == idle[key]["deconv_ms"]
+        assert s["deconv"] == pytest.approx(s["deconv_contended_ms"] / s["deconv_idle_ms"])
+    assert "Contended: the same rows timed again" in (tmp_path / "results.md").read_text()
+    assert "deconv slowdown" in text
+    # the targets come from the idle run only
+    assert all("contended" not in t["item"] for t in res["targets"])
+
+
+def test_contended_run_kills_its_busy_loop_when_a_worker_fails(tmp_path, monkeypatch):
+    from deconv.bench import runner
+    pids = []
+    real_busy_core = runner.busy_core
+
+    def recording_busy_core(*args, **kw):
+        with real_busy_core(*args, **kw) as (core, pid):
+            pids.append(pid)
+            yield core, pid
+    real_time_all = runner.time_all
+
+    def failing_second_time(run, *args, **kw):
+        if pids:
+            raise bench.WorkerError("a worker died")
+        return real_time_all(run, *args, **kw)
+    monkeypatch.setattr(runner, "busy_core", contextlib.contextmanager(recording_busy_core))
+    monkeypatch.setattr(runner, "time_all", failing_second_time)
+    with pytest.raises(bench.WorkerError, match="a worker died"):
+        _tiny_run(tmp_path, ["avg_pool2d"], (), contended=True)
+    assert len(pids) == 1 and not _alive(pids[0])

@@ -249,8 +249,8 @@ def busy_core(python=None, core=None):
 
     Yields
     ------
-    int
-        The core it keeps busy.
+    (int, int)
+        The core it keeps busy and the process's id.
     """
     cpus = sorted(os.sched_getaffinity(0))
     core = cpus[-1] if core is None else core
@@ -262,7 +262,7 @@ def busy_core(python=None, core=None):
         if proc.poll() is not None:
             raise WorkerError(f"the busy loop on core {core} ended at once "
                               f"(exit {proc.returncode}): {proc.stderr.read().decode()[-500:]}")
-        yield core
+        yield core, proc.pid
     finally:
         if proc.poll() is None:
             proc.kill()

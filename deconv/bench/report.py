@@ -141,12 +141,22 @@ def table_columns(rows):
                  if not any(c in (f"{lib} ms", f"deconv/{lib}") for lib in absent))
 
 #: what the naive columns mean, printed under the table
-NAIVE_NOTE = ("jax ms: jax.jit of jax.lax's conv (conv rows only; '-' elsewhere: JAX not run); "
-              "naive ms: the same functions under deconv.kernels.use('naive'), the plain loop "
+NAIVE_NOTE = ("naive ms: the same functions under deconv.kernels.use('naive'), the plain loop "
               "nests the tiled conv kernels replace (conv cases; '-' where predicted too slow or "
               "not run); naive/deconv: how many times faster the tiles are. 'same': the pooling, "
               "unpooling and upsampling kernels have a single form, their naive one, so they are "
               "not timed twice.")
+
+
+#: what the jax columns mean, printed under the table when it has them
+JAX_NOTE = ("jax ms: jax.jit of jax.lax.conv_general_dilated, its linear transpose for the "
+            "transposed convs, jax.vjp's pullback for the backward; conv rows only ('-' "
+            "elsewhere: JAX not run).")
+
+
+def table_notes(rows):
+    """The notes under the table, for the columns it has."""
+    return [NAIVE_NOTE] + ([JAX_NOTE] if "jax ms" in table_columns(rows) else [])
 
 
 def table_cells(row, columns=TABLE_COLUMNS):
@@ -531,7 +541,7 @@ def results_markdown(meta, rows, targets):
              f"{meta['settings']['rounds']} round(s), median of per-worker medians "
              f"(± = interquartile range within a worker, relative). "
              + noise_line(meta.get("noise")), "",
-             markdown_table(rows), "", NAIVE_NOTE]
+             markdown_table(rows), ""] + table_notes(rows)
     for lib in ("naive", "scipy"):
         plan = meta.get(f"{lib}_plan") or {}
         if skipped_cases(plan):
@@ -632,7 +642,7 @@ def print_report(r, cases, rows, timing, check_first, memory, startup, targets, 
           "interquartile range within a worker; deconv/torch, deconv/jax = median of "
           "round-by-round ratios; GFLOP/s of deconv and its fraction of np.matmul on the same GEMM shapes")
     r.say(format_table(rows))
-    r.say(NAIVE_NOTE)
+    r.say("\n".join(table_notes(rows)))
     errors = [(row["case"], row["dtype"], row["threads"], lib, e) for row in rows
               for lib, e in row["errors"].items()]
     for case, dt, t, lib, e in sorted(set(errors)):

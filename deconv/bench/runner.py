@@ -402,7 +402,7 @@ def contended_all(run, cases, libs, pythons, threads_list, specs, idle_rows):
     """
     fast = [lib for lib in libs if lib not in SLOW_LIBS]
     calm = Run(dict(run.s, max_wait=0.0, retries=0), run.stream, run.tmp, isa=run.isa)
-    with busy_core(pythons["deconv"]) as core:
+    with busy_core(pythons["deconv"]) as (core, _):
         run.say(f"\nTiming again with core {core} kept busy by a spinning process "
                 f"(--contended; {', '.join(fast)}):")
         timing = time_all(calm, cases, fast, pythons, threads_list, specs, {}, peak=False)
@@ -677,7 +677,7 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
         path = os.path.join(out, name)
         why = write(rows, path, title)
         if why:
-            r.say(f"no {name}: {why}")
+            r.say(f"no chart {name}: {why}")
             if os.path.exists(path):
                 # an earlier run's figure must not pass for this run's
                 os.remove(path)
