@@ -120,9 +120,10 @@ def main(argv=None):
                    help="a file of such cases, one per line ('name: spec' names a row; "
                         "# comments)")
     b.add_argument("--isa", choices=["native", "avx2", "avx512", "generic"], default="native",
-                   help="instruction set of both libraries in every worker: Numba's CPU "
-                        "name and features, PyTorch's oneDNN ISA ceiling and ATen dispatch "
-                        "(default: the host's); each worker reports what ran")
+                   help="instruction set of the libraries in every worker: Numba's CPU "
+                        "name and features, PyTorch's oneDNN ISA ceiling and ATen dispatch, "
+                        "XLA's --xla_cpu_max_isa (default: the host's); each worker reports "
+                        "what ran")
     b.add_argument("--rounds", type=int, help="worker rounds per lib and thread count "
                    "(default 3; --quick 1)")
     b.add_argument("--repeats", type=int, help="timed calls per pass in a worker "

@@ -865,6 +865,11 @@ def test_xla_flags_in_the_jax_workers_environment_only(monkeypatch):
     for lib in ("deconv", "torch", "numpy"):
         assert "XLA_FLAGS" not in processes.worker_env(lib, 1), lib
     assert processes.worker_env("jax", 2)["OMP_NUM_THREADS"] == "2"
+    # --isa: XLA's code generator held to it; no Numba variables in the jax worker
+    env = processes.worker_env("jax", 1, isa="avx2")
+    assert env["XLA_FLAGS"] == ("--xla_cpu_multi_thread_eigen=false --xla_cpu_max_isa=AVX2 "
+                                "intra_op_parallelism_threads=1")
+    assert "NUMBA_CPU_NAME" not in env
 
 
 def test_aggregate_pairs_jax_ratios_round_by_round_and_targets_conv_rows_only():

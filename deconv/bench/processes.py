@@ -124,6 +124,12 @@ ISAS = {
 }
 
 
+#: ``--isa`` for JAX: the newest instructions XLA's CPU code generator may use
+#: (``--xla_cpu_max_isa``; the Eigen and oneDNN code inside jaxlib is not
+#: generated, so it is not held by it)
+XLA_MAX_ISA = {"avx2": "AVX2", "avx512": "AVX512", "generic": "SSE4_2"}
+
+
 def isa_env(isa, lib):
     """The environment that restricts ``lib`` to ``isa`` (:data:`ISAS`).
 
@@ -134,13 +140,15 @@ def isa_env(isa, lib):
     numba_env, torch_env = ISAS[isa]
     if lib == "torch":
         return dict(torch_env)
+    if lib == "jax":
+        return {}                   # in XLA_FLAGS (:func:`xla_flags`)
     if not numba_env:
         return {}
     return dict(numba_env, NUMBA_CACHE_DIR=os.path.join(
         tempfile.gettempdir(), f"deconv-numba-cache-{isa}"))
 
 
-def xla_flags(threads):
+def xla_flags(threads, isa="native"):
     """``XLA_FLAGS`` of a JAX worker at ``threads`` threads.
 
     XLA has no thread-count setting. At 1 thread, Eigen's calls in XLA's
@@ -150,10 +158,14 @@ def xla_flags(threads):
     setting's name in TensorFlow's session options; XLA reads it as a
     non-flag word and ignores it (alone, it would take it for a file of
     flags and abort), so it only records the intent. The worker reports the
-    pool's CPUs and each pass's CPU time / wall time.
+    pool's CPUs and each pass's CPU time / wall time. ``isa``: see
+    :data:`XLA_MAX_ISA`.
     """
     eigen = "false" if threads == 1 else "true"
-    return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
+    flags = f"--xla_cpu_multi_thread_eigen={eigen}"
+    if isa in XLA_MAX_ISA:
+        flags += f" --xla_cpu_max_isa={XLA_MAX_ISA[isa]}"
+    return flags + f" intra_op_parallelism_threads={threads}"
 
 
 def worker_env(lib, threads, extra=None, isa="native"):
@@ -165,7 +177,7 @@ def worker_env(lib, threads, extra=None, isa="native"):
            and k != worker.XLA_ENV_VAR}
     env.update({k: str(threads) for k in worker.THREAD_ENV_VARS})
     if lib == "jax":
-        env[worker.XLA_ENV_VAR] = xla_flags(threads)
+        env[worker.XLA_ENV_VAR] = xla_flags(threads, isa)
     env.update(MALLOC_ENV)
     env.update(isa_env(isa, lib))
     if lib in ("deconv", "naive"):

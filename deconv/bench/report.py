@@ -505,7 +505,7 @@ def _thread_lines(timing):
 def _first_call_lines(cases, timing, check_first):
     lines = [f"{'case':22s} {'dtype':7s} {'deconv check fwd/bwd s':>23s} "
              f"{'deconv timed fwd/bwd s':>23s} {'naive check fwd/bwd s':>22s} "
-             f"{'torch fwd/bwd s':>16s}"]
+             f"{'torch fwd/bwd s':>16s} {'jax fwd/bwd s':>14s}"]
 
     def timed(lib, key):
         return [res["cases"][key] for (_, name), runs in timing.items() if name == lib
@@ -526,7 +526,7 @@ def _first_call_lines(cases, timing, check_first):
             key = f"{c['name']}|{dt}"
             lines.append(f"{c['name']:22s} {dt:7s} {checked('deconv', key):>23s} "
                          f"{pair(timed('deconv', key)):>23s} {checked('naive', key):>22s} "
-                         f"{pair(timed('torch', key)):>16s}")
+                         f"{pair(timed('torch', key)):>16s} {pair(timed('jax', key)):>14s}")
     return lines
 
 
@@ -625,6 +625,8 @@ def isa_lines(timing):
                 n = isa["numba"]
                 text = n.get("error") or (f"Numba compiles for cpu {n['cpu_name']} with "
                                           f"{n['vector_isa']}")
+            elif lib == "jax" and "jax" in isa:
+                text = f"XLA CPU code generated up to {isa['jax']['xla_cpu_max_isa']}"
             elif lib == "torch" and "torch" in isa:
                 t = isa["torch"]
                 text = (f"ATen CPU capability {t['aten_cpu_capability']}, oneDNN ISA ceiling "
@@ -653,7 +655,7 @@ def print_report(r, cases, rows, timing, check_first, memory, startup, targets, 
         r.say("\n".join(sw))
     r.say("\n=== First calls (s): in the check worker (Numba compiles here when its cache is "
           "cold), in the timing workers (cache load), the naive kernels' in their check "
-          "worker, PyTorch's")
+          "worker, PyTorch's, JAX's (jit compilation)")
     r.say("\n".join(_first_call_lines(cases, timing, check_first)))
     r.say("\n=== Threads seen by the workers")
     r.say("\n".join(_thread_lines(timing)))

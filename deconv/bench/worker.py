@@ -200,6 +200,11 @@ def isa_info():
         get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
         info["torch"] = {"aten_cpu_capability": get() if get else None,
                          "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "host")}
+    if "jax" in sys.modules:
+        flags = os.environ.get(XLA_ENV_VAR, "").split()
+        isa = next((f.split("=", 1)[1] for f in flags if f.startswith("--xla_cpu_max_isa=")),
+                   "host")
+        info["jax"] = {"xla_cpu_max_isa": isa}
     return info
 
 
