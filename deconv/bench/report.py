@@ -13,8 +13,8 @@ import statistics
 from . import cases as C
 from .peers import LIBS, OPTIONAL_LIBS
 from .processes import loadavg
-from .worker import PEAK_GEMM_SIZE
 from .targets import target_summary
+from .worker import PEAK_GEMM_SIZE
 
 
 # ---------------------------------------------------------------------------

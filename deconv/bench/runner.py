@@ -20,9 +20,9 @@ from . import cases as C
 from .peers import LIBS, OPTIONAL_LIBS, libs_for, naive_kernels_missing, reference_outputs
 from .processes import (ISAS, PACKAGE_DIR, WORKER_SCRIPT, Run, WorkerError, busy_core, loadavg,
                         machine_info, peer_version, run_worker, worker_env)
-from .report import (aggregate, contended_lines, contended_summary, noise_summary, print_report,
-                     results_markdown, skipped_cases, skipped_line, worker_summaries,
-                     write_chart, write_roofline)
+from .report import (aggregate, contended_summary, noise_summary, print_report,
+                     results_markdown, skipped_cases, skipped_line, worker_summaries, write_chart,
+                     write_roofline)
 from .targets import evaluate_targets
 
 #: max |a - ref| / max |ref| allowed against the float64 reference
