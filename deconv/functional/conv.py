@@ -557,9 +557,10 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
     K = C_in_g * kH * kW
     red = plan.broadcast_reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
                                      budget_elements)
-    # (B, G, K, C_pad): one partial gradient per batch chunk, channels last
+    NR = red.tile.vectors * red.lanes
+    # (B, G, C_pad / NR, K, NR): one partial gradient per batch chunk, in blocks of channels
     check_bytes("workspace", ((red.chunks, groups, K, red.channels), x.dtype))
-    partial = np.zeros((red.chunks, groups, K, red.channels), dtype=x.dtype)
+    partial = np.zeros((red.chunks, groups, red.channels // NR, K, NR), dtype=x.dtype)
     with kernel_chunks(max(x.size, grad_output.size)) as T:
         check_bytes("workspace", ((T, red.workspace), x.dtype))
         phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
@@ -570,9 +571,9 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
     with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
         for b in range(1, red.chunks):
             grad_weight += partial[b]
-    # (G, K, C_pad) -> (G, C_out/G, K)
-    return np.ascontiguousarray(grad_weight[:, :, :C_out_g].transpose(0, 2, 1)).reshape(
-        weight_shape)
+    # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
+    by_channel = grad_weight.transpose(0, 1, 3, 2).reshape(groups, red.channels, K)
+    return np.ascontiguousarray(by_channel[:, :C_out_g]).reshape(weight_shape)
 
 
 # ---------------------------------------------------------------------------

@@ -399,34 +399,38 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
 
     x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + MR,),
     the taps' offsets into a sample's planes, zero past K; steps: (S * P,),
-    the offsets of the pixels of S samples in their planes; partial: (B, G, K, C_pad), zero-filled; phase_ws:
+    the offsets of the pixels of S samples in their planes; partial:
+    (B, G, C_pad / NR, K, NR), zero-filled, a block of channels after another (a
+    tile's rows are contiguous, and the tiles of a block one after another);
+    phase_ws:
     (T, workspace): S samples' planes (``planes`` elements), then grad_output
-    of the S samples channels-last, (S * P, C_pad). Items are (chunk, group,
+    of the S samples channels-last in blocks of NR channels, (C_pad / NR, S * P, NR). Items are (chunk, group,
     one of ``splits`` ranges of channel blocks); a chunk sums its samples S
     at a time, in order, into its own partial.
     """
     N, C_in, H, W = x.shape
     H_out, W_out = grad_output.shape[2], grad_output.shape[3]
-    B, groups, K, c_pad = partial.shape
+    B, groups, co_blocks, K, NR = partial.shape
+    c_pad = co_blocks * NR
     C_out_g = grad_output.shape[1] // groups
     C_in_g = C_in // groups
     P = H_out * W_out
-    NR = NV * lanes
     size = x.itemsize
     zero = x.dtype.type(0)
     sample_len = planes // S
     first_row = H_out - H_out      # a run-time 0: a literal would compile a second _fill_group
-    co_blocks = c_pad // NR
     items = B * groups * splits
     T = phase_ws.shape[0]
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
         buf = phase_ws[t]
         buf_addr = buf.ctypes.data
-        dyt = buf[planes:planes + S * P * c_pad].reshape((S * P, c_pad))
+        # grad_output of S samples, channels last, cut into blocks of NR channels:
+        # (blocks, S * P, NR), so that a tile streams one contiguous block
+        dyt = buf[planes:planes + S * P * c_pad].reshape((co_blocks, S * P, NR))
         dyt_addr = dyt.ctypes.data
         # the channels past C_out/G are read by the last block's lanes and dropped
-        dyt[:, C_out_g:] = 0.0
+        dyt[co_blocks - 1, :, C_out_g - (co_blocks - 1) * NR:] = 0.0
         offs_addr = offs.ctypes.data
         steps_addr = steps.ctypes.data
         for item in range(lo, hi):
@@ -439,18 +443,19 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
                 for s in range(count):
                     _fill_group(x[n0 + s], g, buf[s * sample_len:(s + 1) * sample_len],
                                 first_row, sH, sW, pH, pW, Hq, Wq)
-                    # grad_output of sample s, channels last: dyt[s*P + p, c]
+                    # grad_output of sample s, channels last: dyt[c // NR, s*P + p, c % NR]
                     for c in range(C_out_g):
                         src = grad_output[n0 + s, g * C_out_g + c].reshape(P)
+                        dst = dyt[c // NR, s * P:(s + 1) * P, c % NR]
                         for p in range(P):
-                            dyt[s * P + p, c] = src[p]
+                            dst[p] = src[p]
                 for blk in range(blk_lo, blk_hi):
                     co0 = blk * NR
                     n_valid = min(NR, C_out_g - co0)
                     for k0 in range(0, K, MR):
-                        register_tile_broadcast(zero, partial[b, g, k0, co0:].ctypes.data,
-                                                c_pad, min(MR, K - k0), n_valid,
-                                                dyt_addr + co0 * size, c_pad, buf_addr,
+                        register_tile_broadcast(zero, partial[b, g, blk, k0].ctypes.data,
+                                                NR, min(MR, K - k0), n_valid,
+                                                dyt_addr + blk * S * P * NR * size, NR, buf_addr,
                                                 offs_addr + k0 * 8, steps_addr, count * P,
                                                 dyt_addr, False, True, MR, NV, lanes)
 

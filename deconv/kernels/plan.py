@@ -592,8 +592,9 @@ class BroadcastReducePlan(NamedTuple):
     chunks: int
     """B, batch chunks, as in :class:`ReducePlan`."""
     channels: int
-    """C_pad, C_out/G rounded up to whole tiles (NR channels): the row length of
-    the partial gradients (B, G, K, C_pad) and of grad_output's channels-last copy."""
+    """C_pad, C_out/G rounded up to whole tiles of NR channels: the partial
+    gradients are (B, G, C_pad / NR, K, NR), grad_output's channels-last copy
+    (C_pad / NR, S * P, NR)."""
     Hq: int
     """Rows of a phase plane (a whole sample's)."""
     Wq: int
@@ -611,7 +612,7 @@ class BroadcastReducePlan(NamedTuple):
     planes: int
     """Elements of S samples' planes; grad_output's copy follows them."""
     workspace: int
-    """Elements of one chunk's buffer: the planes, then S * P rows of C_pad."""
+    """Elements of one chunk's buffer: the planes, then S * P * C_pad."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -619,8 +620,9 @@ def broadcast_reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype
                           budget_elements):
     """The :class:`BroadcastReducePlan` of a conv weight gradient; arguments as
     :func:`reduce_plan`. S is the least number of samples with
-    :data:`BROADCAST_REDUCE_STEPS` pixels, within :data:`REDUCE_ITEM_ELEMENTS` and a
-    quarter of the budget."""
+    :data:`BROADCAST_REDUCE_STEPS` pixels, within :data:`REDUCE_ITEM_ELEMENTS` and
+    half the budget (each pass over S samples loads and stores the chunk's
+    whole partial gradient: fewer, longer passes)."""
     C_out, C_in_g, kH, kW = weight_shape
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
@@ -640,7 +642,7 @@ def broadcast_reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype
     sample_len = C_in_g * sH * sW * Hq * Wq
     per_sample = sample_len + P * c_pad
     S = max(1, min(-(-N // chunks), -(-BROADCAST_REDUCE_STEPS // P),
-                   REDUCE_ITEM_ELEMENTS // per_sample, budget_elements // (4 * per_sample)))
+                   REDUCE_ITEM_ELEMENTS // per_sample, budget_elements // (2 * per_sample)))
     s, oh, ow = np.unravel_index(np.arange(S * P), (S, H_out, W_out))
     steps = (s * sample_len + oh * Wq + ow).astype(np.int64)
     co_blocks = c_pad // NR
