@@ -572,8 +572,9 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
         for b in range(1, red.chunks):
             grad_weight += partial[b]
     # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
-    by_channel = grad_weight.transpose(0, 1, 3, 2).reshape(groups, red.channels, K)
-    return np.ascontiguousarray(by_channel[:, :C_out_g]).reshape(weight_shape)
+    out = np.empty((groups, C_out_g, K), dtype=x.dtype)
+    call(_k.unblock_channels, grad_weight, out)
+    return out.reshape(weight_shape)
 
 
 # ---------------------------------------------------------------------------

@@ -461,6 +461,27 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
 
 
 @njit(parallel=True, cache=True)
+def unblock_channels(blocked, out):
+    """out[g, c, k] = blocked[g, c // NR, k, c % NR] for c < C_out/G: the weight
+    gradient of ``conv_weight_grad_broadcast`` (blocks of NR channels, channels
+    last) in the weight's layout. blocked: (G, B, K, NR); out: (G, C_out/G, K).
+    In squares of NR taps x NR channels, so that both sides stay in cache (a
+    plain transposing copy reads every element from another cache line)."""
+    groups, blocks, K, NR = blocked.shape
+    C_out_g = out.shape[1]
+    for item in prange(groups * blocks):
+        g = item // blocks
+        blk = item % blocks
+        n_valid = min(NR, C_out_g - blk * NR)
+        for k0 in range(0, K, NR):
+            k1 = min(K, k0 + NR)
+            for c in range(n_valid):
+                dst = out[g, blk * NR + c]
+                for k in range(k0, k1):
+                    dst[k] = blocked[g, blk, k, c]
+
+
+@njit(parallel=True, cache=True)
 def conv_input_grad(grad_output, weight_t, kH, kW, sH, sW, pH, pW, dH, dW, grad_input,
                     pointwise, col_ws):
     """grad_input of conv = transposed conv of grad_output: col2im(W^T @ dY).
