@@ -334,32 +334,45 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _broadcast_packing(weight_shape, groups, NR, taps=None):
-    """(G, B, K, NR) int64: the element of the flat weight that each place of the
-    channel-vector tile's packed weight takes (B blocks of NR output channels,
-    tap-major; places past C_out/G take element 0: their lanes are dropped).
+# Packing indices of the stride phases kept: a DCGAN generator's transposed
+# convs have 4 phases each; an entry is the packed weight's size in int32
+# (2 MB for a 512 -> 256, 4x4 layer's phase).
+_PACKINGS_CACHED = 32
 
-    ``taps=None``: a conv weight (C_out, C_in/G, kH, kW), tap k = (c, i, j).
-    ``taps=(taps_h, taps_w)``: one stride phase of that conv's input gradient,
-    a conv with C_in/G outputs and C_out/G inputs per group whose tap
-    (c, i, j) is the conv's weight[c, :, taps_h[i], taps_w[j]] (see
-    :func:`deconv.kernels.plan.phase_taps`); packed without making the
-    sub-kernel first."""
+
+@functools.lru_cache(maxsize=_PACKINGS_CACHED)
+def _phase_packing(weight_shape, groups, NR, taps_h, taps_w):
+    """(G, B, K, NR) int32 or int64: the element of the flat conv weight
+    (C_out, C_in/G, kH, kW) that each place of the packed weight of one stride
+    phase of that conv's input gradient takes. The phase is a conv with C_in/G
+    outputs and C_out/G inputs per group whose tap (c, i, j) is the conv's
+    weight[c, :, taps_h[i], taps_w[j]] (:func:`deconv.kernels.plan.phase_taps`);
+    B blocks of NR of its outputs, tap-major, places past C_in/G take element
+    0 (their lanes are dropped). One gather packs it: no sub-kernel is made."""
     C_out, C_in_g, kH, kW = weight_shape
     C_out_g = C_out // groups
-    flat = np.arange(C_out * C_in_g * kH * kW).reshape(groups, C_out_g, C_in_g, kH, kW)
-    if taps is None:
-        by_output = flat.reshape(groups, C_out_g, C_in_g * kH * kW)      # (G, C_out/G, K)
-    else:
-        taps_h, taps_w = taps
-        sub = flat[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
-        by_output = sub.transpose(0, 2, 1, 3, 4).reshape(groups, C_in_g, -1)  # (G, C_in/G, K)
-    outputs, K = by_output.shape[1:]
-    blocks = -(-outputs // NR)
-    index = np.zeros((groups, blocks * NR, K), dtype=np.int64)
-    index[:, :outputs] = by_output
+    dtype = np.int32 if C_out * C_in_g * kH * kW < 2 ** 31 else np.int64
+    flat = np.arange(C_out * C_in_g * kH * kW, dtype=dtype).reshape(
+        groups, C_out_g, C_in_g, kH, kW)
+    sub = flat[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
+    by_output = sub.transpose(0, 2, 1, 3, 4).reshape(groups, C_in_g, -1)   # (G, C_in/G, K)
+    K = by_output.shape[2]
+    blocks = -(-C_in_g // NR)
+    index = np.zeros((groups, blocks * NR, K), dtype=dtype)
+    index[:, :C_in_g] = by_output
     return np.ascontiguousarray(index.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
+
+
+def _broadcast_pack(weight, groups, NR):
+    """(G, B, K, NR): a conv weight (C_out, C_in/G, kH, kW) in blocks of NR output
+    channels, tap-major, zero past C_out/G."""
+    C_out = weight.shape[0]
+    C_out_g = C_out // groups
+    K = weight[0].size
+    blocks = -(-C_out_g // NR)
+    packed = np.zeros((groups, blocks * NR, K), dtype=weight.dtype)
+    packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
+    return np.ascontiguousarray(packed.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
 
 
 def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0, 0, 1, 1)):
@@ -368,7 +381,7 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
     columns w0, w0 + sW, ... for ``phase`` = (h0, w0, sH, sW) (one stride phase
     of an input gradient, in place), the whole of out by default. ``weight``:
     the conv's, or (conv weight, taps_h, taps_w) for a phase of that conv's
-    input gradient (see :func:`_broadcast_packing`)."""
+    input gradient (see :func:`_phase_packing`)."""
     N, C_out, H_full, W_full = out.shape
     h0, w0, step_h, step_w = phase
     sH, sW, pH, pW, _, _ = geometry
@@ -385,7 +398,10 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
     NR = bp.tile.vectors * bp.lanes
     blocks = -(-C_out_g // NR)
     # (G, B, K, NR): NR output channels per block, tap-major
-    w_packed = np.take(weight.reshape(-1), _broadcast_packing(weight.shape, groups, NR, taps))
+    if taps is None:
+        w_packed = _broadcast_pack(weight, groups, NR)
+    else:
+        w_packed = np.take(weight.reshape(-1), _phase_packing(weight.shape, groups, NR, *taps))
     b_packed = np.zeros((groups, blocks * NR), dtype=x.dtype)      # (G, B, NR)
     if bias is not None:
         b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
