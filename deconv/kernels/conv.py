@@ -24,7 +24,13 @@ the zero-padded input, split by stride phase, so that every tap of the
 receptive field is a contiguous run of one plane, at an offset from a
 table), and both run on a multiply-add tile written in LLVM IR
 (:mod:`deconv.kernels.microkernel`) that keeps its accumulators in vector
-registers: no im2col matrix and no BLAS call. Input gradients with few input
+registers: no im2col matrix and no BLAS call. Where rows are short (planes of
+8x8, 7x7 or 14x14 outputs, which fill half or 7/8 of a vector of outputs),
+the plan (:func:`deconv.kernels.plan.use_broadcast_forward`) picks the
+channel-vector kernels ``conv_forward_broadcast`` and
+``conv_weight_grad_broadcast`` instead: their tile broadcasts the input and
+keeps vectors of output channels, so its lanes are full whatever the plane
+(and a stride phase of an input gradient is written in place). Input gradients with few input
 channels per group (a flipped conv would have few outputs) keep GEMM and
 col2im (``conv_input_grad``); depthwise convolutions with few outputs per
 group use the direct loops ``depthwise_forward`` / ``depthwise_input_grad``.
