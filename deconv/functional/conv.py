@@ -276,6 +276,22 @@ def _tile_constants(tile, lanes):
     return compile_time(*tile, lanes)
 
 
+def _forward_kernel(x, weight_shape, groups, geometry, out_hw, out_size):
+    """Which kernel runs a conv forward: 'direct' (depthwise loops), 'naive'
+    (planes far larger than the operands), 'broadcast' (the channel-vector
+    tile, for planes whose rows would fill the pixel tile's vectors poorly)
+    or 'pixel' (the pixel-vector tile)."""
+    C_out, C_in_g = weight_shape[:2]
+    C_out_g = C_out // groups
+    if plan.direct(C_in_g, C_out_g):
+        return "direct"
+    if not plan.forward_fits(weight_shape, geometry, out_hw[1], x.size + out_size):
+        return "naive"
+    if plan.use_broadcast_forward(*out_hw, C_out_g, x.dtype):
+        return "broadcast"
+    return "pixel"
+
+
 def _conv_forward(x, weight, bias, geometry, groups, out):
     """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
     N, C_out, H_out, W_out = out.shape
@@ -283,16 +299,19 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     C_out_g = C_out // groups
     K = C_in_g * kH * kW
     has_bias = bias is not None
-    if plan.direct(C_in_g, C_out_g):
+    kernel = _forward_kernel(x, weight.shape, groups, geometry, (H_out, W_out), out.size)
+    if kernel == "direct":
         b = bias if has_bias else np.zeros(0, dtype=x.dtype)
         wide = plan.depthwise_wide(x.shape[2:], out.shape[2:], weight.shape[2:], geometry)
         call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, wide, out)
         return out
-    if not plan.forward_fits(weight.shape, geometry, W_out, x.size + out.size):
+    if kernel == "naive":
         # a stride or dilation far beyond the input: the loop nest, no planes
         from deconv.kernels import naive
         out[:] = naive.conv2d_forward(x, weight, bias, *geometry, groups, H_out, W_out)
         return out
+    if kernel == "broadcast":
+        return _broadcast_forward(x, weight, bias, geometry, groups, out, (H_out, W_out))
     sH, sW, pH, pW, _, _ = geometry
     fwd = plan.forward_plan(N * groups, weight.shape, geometry, H_out, W_out, x.dtype)
     MR = fwd.tile.channels
@@ -312,6 +331,88 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
                                 fwd.rows, fwd.Hq, fwd.Wq, out, phase_ws,
                                 *_tile_constants(fwd.tile, fwd.lanes))
+    return out
+
+
+# Packing indices of the stride phases kept: a DCGAN generator's transposed
+# convs have 4 phases each; an entry is the packed weight's size in int32
+# (2 MB for a 512 -> 256, 4x4 layer's phase).
+_PACKINGS_CACHED = 32
+
+
+@functools.lru_cache(maxsize=_PACKINGS_CACHED)
+def _phase_packing(weight_shape, groups, NR, taps_h, taps_w):
+    """(G, B, K, NR) int32 or int64: the element of the flat conv weight
+    (C_out, C_in/G, kH, kW) that each place of the packed weight of one stride
+    phase of that conv's input gradient takes. The phase is a conv with C_in/G
+    outputs and C_out/G inputs per group whose tap (c, i, j) is the conv's
+    weight[c, :, taps_h[i], taps_w[j]] (:func:`deconv.kernels.plan.phase_taps`);
+    B blocks of NR of its outputs, tap-major, places past C_in/G take element
+    0 (their lanes are dropped). One gather packs it: no sub-kernel is made."""
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    dtype = np.int32 if C_out * C_in_g * kH * kW < 2 ** 31 else np.int64
+    flat = np.arange(C_out * C_in_g * kH * kW, dtype=dtype).reshape(
+        groups, C_out_g, C_in_g, kH, kW)
+    sub = flat[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
+    by_output = sub.transpose(0, 2, 1, 3, 4).reshape(groups, C_in_g, -1)   # (G, C_in/G, K)
+    K = by_output.shape[2]
+    blocks = -(-C_in_g // NR)
+    index = np.zeros((groups, blocks * NR, K), dtype=dtype)
+    index[:, :C_in_g] = by_output
+    return np.ascontiguousarray(index.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
+
+
+def _broadcast_pack(weight, groups, NR):
+    """(G, B, K, NR): a conv weight (C_out, C_in/G, kH, kW) in blocks of NR output
+    channels, tap-major, zero past C_out/G."""
+    C_out = weight.shape[0]
+    C_out_g = C_out // groups
+    K = weight[0].size
+    blocks = -(-C_out_g // NR)
+    packed = np.zeros((groups, blocks * NR, K), dtype=weight.dtype)
+    packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
+    return np.ascontiguousarray(packed.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
+
+
+def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0, 0, 1, 1)):
+    """conv(x, weight) + bias (output size ``out_hw``) by the channel-vector tile,
+    written into out: (N, C_out, H_full, W_full) at rows h0, h0 + sH, ... and
+    columns w0, w0 + sW, ... for ``phase`` = (h0, w0, sH, sW) (one stride phase
+    of an input gradient, in place), the whole of out by default. ``weight``:
+    the conv's, or (conv weight, taps_h, taps_w) for a phase of that conv's
+    input gradient (see :func:`_phase_packing`)."""
+    N, C_out, H_full, W_full = out.shape
+    h0, w0, step_h, step_w = phase
+    sH, sW, pH, pW, _, _ = geometry
+    if isinstance(weight, tuple):
+        weight, taps_h, taps_w = weight
+        taps = (taps_h, taps_w)
+        weight_shape = (groups * weight.shape[1], weight.shape[0] // groups,
+                        len(taps_h), len(taps_w))
+    else:
+        taps, weight_shape = None, weight.shape
+    C_out_g = C_out // groups
+    bp = plan.broadcast_plan(N, groups, weight_shape, geometry, *out_hw,
+                             (C_out * H_full * W_full, step_h, step_w, W_full), x.dtype)
+    NR = bp.tile.vectors * bp.lanes
+    blocks = -(-C_out_g // NR)
+    # (G, B, K, NR): NR output channels per block, tap-major
+    if taps is None:
+        w_packed = _broadcast_pack(weight, groups, NR)
+    else:
+        w_packed = np.take(weight.reshape(-1), _phase_packing(weight.shape, groups, NR, *taps))
+    b_packed = np.zeros((groups, blocks * NR), dtype=x.dtype)      # (G, B, NR)
+    if bias is not None:
+        b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
+    b_packed = b_packed.reshape(groups, blocks, NR)
+    with kernel_chunks(max(out.size, x.size)) as T:
+        check_bytes("workspace", ((T, bp.workspace), x.dtype))
+        phase_ws = np.empty((T, bp.workspace), dtype=x.dtype)
+        _k.conv_forward_broadcast(x, w_packed, b_packed, bias is not None, sH, sW, pH, pW,
+                                  bp.offs, bp.rows, bp.Hq, bp.Wq, bp.samples, bp.pixels_in,
+                                  bp.pixels_out, bp.k_chunk, *out_hw, out, h0 * W_full + w0, step_h,
+                                  phase_ws, *_tile_constants(bp.tile, bp.lanes))
     return out
 
 
@@ -362,10 +463,18 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     w_g = weight.reshape(groups, C_out_g, C_in_g, kH, kW)
     for h0, rows, taps_h, pad_h, dil_h in phases_h:
         for w0, cols, taps_w, pad_w, dil_w in phases_w:
-            sub = w_g[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
-            sub = np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(
-                groups * C_in_g, C_out_g, len(taps_h), len(taps_w))
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
+            sub_shape = (groups * C_in_g, C_out_g, len(taps_h), len(taps_w))
+            if (sH, sW) != (1, 1) and _forward_kernel(
+                    grad_output, sub_shape, groups, sub_geometry, (rows, cols),
+                    N * groups * C_in_g * rows * cols) == "broadcast":
+                # the channel-vector tile writes the phase in place, its weight
+                # packed straight from the conv's
+                _broadcast_forward(grad_output, (weight, taps_h, taps_w), bias, sub_geometry,
+                                   groups, grad_input, (rows, cols), (h0, w0, sH, sW))
+                continue
+            sub = w_g[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
+            sub = np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(sub_shape)
             if (sH, sW) == (1, 1):
                 _conv_forward(grad_output, sub, bias, sub_geometry, groups, grad_input)
                 continue
@@ -433,6 +542,9 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         # a stride or dilation far beyond the input: the loop nest, no planes
         from deconv.kernels import naive
         return naive.conv2d_weight_grad(grad_output, x, *geometry, groups, kH, kW)
+    if plan.use_broadcast_reduce(H_out, W_out, C_out_g, x.dtype):
+        return _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape,
+                                      budget_elements)
     red = plan.reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
                            budget_elements)
     # (B, G, C_out/G, K): one partial gradient per batch chunk
@@ -449,6 +561,36 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         for b in range(1, red.chunks):
             grad_weight += partial[b]
     return grad_weight.reshape(weight_shape)
+
+
+def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
+    """The conv weight gradient by the channel-vector tile (rows of few pixels)."""
+    N = x.shape[0]
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    H_out, W_out = grad_output.shape[2:]
+    sH, sW, pH, pW, _, _ = geometry
+    K = C_in_g * kH * kW
+    red = plan.broadcast_reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, x.dtype,
+                                     budget_elements)
+    NR = red.tile.vectors * red.lanes
+    # (B, G, C_pad / NR, K, NR): one partial gradient per batch chunk, in blocks of channels
+    check_bytes("workspace", ((red.chunks, groups, K, red.channels), x.dtype))
+    partial = np.zeros((red.chunks, groups, red.channels // NR, K, NR), dtype=x.dtype)
+    with kernel_chunks(max(x.size, grad_output.size)) as T:
+        check_bytes("workspace", ((T, red.workspace), x.dtype))
+        phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
+        _k.conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
+                                      red.steps, red.samples, red.splits, red.planes, partial,
+                                      phase_ws, *_tile_constants(red.tile, red.lanes))
+    grad_weight = partial[0]
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
+        for b in range(1, red.chunks):
+            grad_weight += partial[b]
+    # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
+    out = np.empty((groups, C_out_g, K), dtype=x.dtype)
+    call(_k.unblock_channels, grad_weight, out)
+    return out.reshape(weight_shape)
 
 
 # ---------------------------------------------------------------------------

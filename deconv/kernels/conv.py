@@ -24,7 +24,13 @@ the zero-padded input, split by stride phase, so that every tap of the
 receptive field is a contiguous run of one plane, at an offset from a
 table), and both run on a multiply-add tile written in LLVM IR
 (:mod:`deconv.kernels.microkernel`) that keeps its accumulators in vector
-registers: no im2col matrix and no BLAS call. Input gradients with few input
+registers: no im2col matrix and no BLAS call. Where rows are short (planes of
+8x8, 7x7 or 14x14 outputs, which fill half or 7/8 of a vector of outputs),
+the plan (:func:`deconv.kernels.plan.use_broadcast_forward`) picks the
+channel-vector kernels ``conv_forward_broadcast`` and
+``conv_weight_grad_broadcast`` instead: their tile broadcasts the input and
+keeps vectors of output channels, so its lanes are full whatever the plane
+(and a stride phase of an input gradient is written in place). Input gradients with few input
 channels per group (a flipped conv would have few outputs) keep GEMM and
 col2im (``conv_input_grad``); depthwise convolutions with few outputs per
 group use the direct loops ``depthwise_forward`` / ``depthwise_input_grad``.
@@ -53,7 +59,8 @@ import numpy as np
 from numba import njit, prange
 
 from deconv.kernels.common import valid_range
-from deconv.kernels.microkernel import register_tile, register_tile_reduce
+from deconv.kernels.microkernel import (register_tile, register_tile_broadcast,
+                                        register_tile_reduce)
 from deconv.kernels.plan import chunk
 
 
@@ -294,6 +301,190 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                                              min(NK, K - k0), dy_addr, P, buf_addr,
                                              offs_addr + k0 * 8, runs_addr, count * full,
                                              tail_addr, count * tail, MR, NK, lanes)
+
+
+@njit(parallel=True, cache=True)
+def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
+                           S, pixels_in, pixels_out, k_chunk, h_out, w_out, out, first,
+                           row_step, phase_ws, MR, NV, lanes):
+    """conv(x, weight) + bias by channel-vector tiles, for small planes.
+
+    The tile (``register_tile_broadcast``) keeps MR output pixels x NV vectors
+    of output channels: each step broadcasts one input value per pixel and
+    loads NV vectors of the weight, so its lanes are full whatever the width
+    of a row (8x8 or 7x7 planes fill half a vector of ``register_tile``).
+
+    x: (N, C_in, H, W); w_packed: (G, B, K, NR), NR = NV * lanes, the weight
+    of each group cut into B blocks of NR output channels (zero past C_out/G),
+    tap-major; b_packed: (G, B, NR); offs: (K,), the taps' offsets into a
+    sample's phase planes; k_chunk: taps per tile call (the sum over K runs
+    in calls of k_chunk taps, each carried into the next); out:
+    (N, C_out, H_full, W_full), where output
+    (n, c, oh, ow) of this conv (h_out x w_out) goes to element
+    ``first + pixels_out[...]`` of plane (n, c), ``row_step`` rows of out
+    per output row: the whole array for a conv, every s-th row and column
+    for one stride phase of an input gradient. phase_ws: (T, S * planes +
+    Q * NR), Q = len(pixels_in).
+
+    Items are (chunk of S samples, group, tile of ``rows`` output rows), as
+    :class:`deconv.kernels.plan.BroadcastPlan` plans them: an item fills its
+    samples' phase planes (``_fill_group``), covers its pixels, in (sample,
+    row, column) order, with tiles of MR pixels into a pixel-major scratch
+    (Q, NR) for each block of channels, and copies that block into out (a
+    scattered store per vector, channels H*W apart, costs more than the
+    copy). Each output is one tile's sum over k in order: the cut into items
+    does not change a bit.
+    """
+    N, C_in = x.shape[0], x.shape[1]
+    groups, blocks, K, NR = w_packed.shape          # (G, B, K, NR)
+    C_out, H_full, W_full = out.shape[1], out.shape[2], out.shape[3]
+    C_out_g = C_out // groups
+    HW = H_full * W_full
+    size = x.itemsize
+    zero = x.dtype.type(0)
+    planes = Hq * Wq * sH * sW * (C_in // groups)
+    Q = pixels_in.shape[0]
+    n_tiles = (h_out + rows - 1) // rows
+    n_chunks = (N + S - 1) // S
+    items = n_chunks * groups * n_tiles
+    out_flat = out.reshape(out.size)
+    T = phase_ws.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        buf = phase_ws[t]
+        buf_addr = buf.ctypes.data
+        scratch = buf[S * planes:S * planes + Q * NR]           # (Q, NR), pixel-major
+        scratch_addr = scratch.ctypes.data
+        offs_addr = offs.ctypes.data
+        pin_addr = pixels_in.ctypes.data
+        for item in range(lo, hi):
+            n0 = (item // (groups * n_tiles)) * S
+            g = (item // n_tiles) % groups
+            r0 = (item % n_tiles) * rows
+            r1 = min(r0 + rows, h_out)
+            count = min(S, N - n0)
+            for s in range(count):
+                _fill_group(x[n0 + s], g, buf[s * planes:(s + 1) * planes], r0, sH, sW, pH,
+                            pW, Hq, Wq)
+            # S > 1 only with whole planes (r1 - r0 = rows): the pixels are a prefix
+            # of the plan's (sample, row, column) list
+            n_pix = count * (r1 - r0) * w_out
+            for blk in range(blocks):
+                a_addr = w_packed[g, blk].ctypes.data
+                bias_addr = b_packed[g, blk].ctypes.data
+                n_valid = min(NR, C_out_g - blk * NR)
+                # the sum over taps in calls of k_chunk taps, each over every pixel
+                # tile: the chunk's weights stay in cache meanwhile
+                for k0 in range(0, K, k_chunk):
+                    k1 = min(K, k0 + k_chunk)
+                    for p0 in range(0, n_pix, MR):
+                        register_tile_broadcast(zero, scratch_addr + p0 * NR * size, NR,
+                                                min(MR, n_pix - p0), n_valid,
+                                                a_addr + k0 * NR * size, NR, buf_addr,
+                                                pin_addr + p0 * 8, offs_addr + k0 * 8, k1 - k0,
+                                                bias_addr, has_bias and k1 == K, k0 > 0,
+                                                MR, NV, lanes)
+                base = ((n0 * C_out + g * C_out_g + blk * NR) * HW + first
+                        + r0 * row_step * W_full)
+                for c in range(n_valid):
+                    dst = base + c * HW
+                    for p in range(n_pix):
+                        out_flat[dst + pixels_out[p]] = scratch[p * NR + c]
+
+
+@njit(parallel=True, cache=True)
+def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, steps, S, splits,
+                               planes, partial, phase_ws, MR, NV, lanes):
+    """Partial weight gradients by channel-vector tiles, one per (batch chunk, group).
+
+    As ``conv_weight_grad_blocked``, with the tile's vectors along the output
+    channels: a tile of MR taps x NV vectors of channels sums, pixel after
+    pixel, the broadcast input value of each tap times NV vectors of
+    grad_output at that pixel, so pixels need not come in whole vectors
+    (rows of 8 or 7 would fill half of one).
+
+    x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + MR,),
+    the taps' offsets into a sample's planes, zero past K; steps: (S * P,),
+    the offsets of the pixels of S samples in their planes; partial:
+    (B, G, C_pad / NR, K, NR), zero-filled, a block of channels after another (a
+    tile's rows are contiguous, and the tiles of a block one after another);
+    phase_ws:
+    (T, workspace): S samples' planes (``planes`` elements), then grad_output
+    of the S samples channels-last in blocks of NR channels, (C_pad / NR, S * P, NR). Items are (chunk, group,
+    one of ``splits`` ranges of channel blocks); a chunk sums its samples S
+    at a time, in order, into its own partial.
+    """
+    N, C_in, H, W = x.shape
+    H_out, W_out = grad_output.shape[2], grad_output.shape[3]
+    B, groups, co_blocks, K, NR = partial.shape
+    c_pad = co_blocks * NR
+    C_out_g = grad_output.shape[1] // groups
+    C_in_g = C_in // groups
+    P = H_out * W_out
+    size = x.itemsize
+    zero = x.dtype.type(0)
+    sample_len = planes // S
+    first_row = H_out - H_out      # a run-time 0: a literal would compile a second _fill_group
+    items = B * groups * splits
+    T = phase_ws.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        buf = phase_ws[t]
+        buf_addr = buf.ctypes.data
+        # grad_output of S samples, channels last, cut into blocks of NR channels:
+        # (blocks, S * P, NR), so that a tile streams one contiguous block
+        dyt = buf[planes:planes + S * P * c_pad].reshape((co_blocks, S * P, NR))
+        dyt_addr = dyt.ctypes.data
+        # the channels past C_out/G are read by the last block's lanes and dropped
+        dyt[co_blocks - 1, :, C_out_g - (co_blocks - 1) * NR:] = 0.0
+        offs_addr = offs.ctypes.data
+        steps_addr = steps.ctypes.data
+        for item in range(lo, hi):
+            b = item // (groups * splits)
+            g = (item // splits) % groups
+            blk_lo, blk_hi = _chunk(co_blocks, item % splits, splits)
+            n_end = N * (b + 1) // B
+            for n0 in range(N * b // B, n_end, S):
+                count = min(S, n_end - n0)
+                for s in range(count):
+                    _fill_group(x[n0 + s], g, buf[s * sample_len:(s + 1) * sample_len],
+                                first_row, sH, sW, pH, pW, Hq, Wq)
+                    # grad_output of sample s, channels last: dyt[c // NR, s*P + p, c % NR]
+                    for c in range(C_out_g):
+                        src = grad_output[n0 + s, g * C_out_g + c].reshape(P)
+                        dst = dyt[c // NR, s * P:(s + 1) * P, c % NR]
+                        for p in range(P):
+                            dst[p] = src[p]
+                for blk in range(blk_lo, blk_hi):
+                    co0 = blk * NR
+                    n_valid = min(NR, C_out_g - co0)
+                    for k0 in range(0, K, MR):
+                        register_tile_broadcast(zero, partial[b, g, blk, k0].ctypes.data,
+                                                NR, min(MR, K - k0), n_valid,
+                                                dyt_addr + blk * S * P * NR * size, NR, buf_addr,
+                                                offs_addr + k0 * 8, steps_addr, count * P,
+                                                dyt_addr, False, True, MR, NV, lanes)
+
+
+@njit(parallel=True, cache=True)
+def unblock_channels(blocked, out):
+    """out[g, c, k] = blocked[g, c // NR, k, c % NR] for c < C_out/G: the weight
+    gradient of ``conv_weight_grad_broadcast`` (blocks of NR channels, channels
+    last) in the weight's layout. blocked: (G, B, K, NR); out: (G, C_out/G, K).
+    In squares of NR taps x NR channels, so that both sides stay in cache (a
+    plain transposing copy reads every element from another cache line)."""
+    groups, blocks, K, NR = blocked.shape
+    C_out_g = out.shape[1]
+    for item in prange(groups * blocks):
+        g = item // blocks
+        blk = item % blocks
+        n_valid = min(NR, C_out_g - blk * NR)
+        for k0 in range(0, K, NR):
+            k1 = min(K, k0 + NR)
+            for c in range(n_valid):
+                dst = out[g, blk * NR + c]
+                for k in range(k0, k1):
+                    dst[k] = blocked[g, blk, k, c]
 
 
 @njit(parallel=True, cache=True)

@@ -370,3 +370,119 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_store, a_addr,
+                            a_stride, b_addr, rows_addr, steps_addr, n_steps, bias_addr,
+                            has_bias, accumulate, MR, NV, LANES):
+    """The tile with its vectors along the output channels::
+
+        out[i*out_stride + j] = (init[i, j] + sum_s a[s*a_stride + j] * b[rows[i] + steps[s]])
+                                + bias[j],                 i < MR, j < NR = NV * LANES
+
+    one fused multiply-add per step s < n_steps, in order, onto ``init``:
+    0, or, when ``accumulate``, the values out holds (the sums of earlier
+    steps: the accumulators are of the dtype, so a sum cut into calls is
+    bitwise the sum of one call); then the bias added where ``has_bias``
+    (nothing added otherwise). The MR rows of b are *broadcast* (one value
+    to every lane) and the NR consecutive values of a row of ``a`` are NV
+    vector loads, so a tile fills its vectors whatever its rows are: any MR
+    pixels of any planes (the forward: ``rows`` are pixel offsets, ``steps``
+    the taps' offsets, ``a`` the packed weight (K, NR)), or any MR taps (the
+    weight gradient: ``rows`` are the taps' offsets, ``steps`` the pixels',
+    ``a`` grad_output with its channels last). Planes of 8x8 or 7x7 outputs,
+    whose rows fill half a vector of ``register_tile``, keep every lane busy
+    here.
+
+    ``rows``: (MR,) int64 element offsets, every one readable (a tile past
+    the last pixel repeats a valid one); ``steps``: (n_steps,) int64; ``a``:
+    rows of NR readable values; ``bias``: NR readable values even when
+    ``has_bias`` is false. Only rows i < m_store and lanes j < n_store are
+    loaded (when accumulating) and stored, with masks; the other lanes are
+    computed and dropped. The result is pixel-major (a row of channels per
+    pixel): the forward's callers copy it into NCHW. Deterministic like
+    ``register_tile``; MR, NV and LANES are compile-time literals.
+    """
+    tile = _tile_constants("register_tile_broadcast", zero, MR=MR, NV=NV, LANES=LANES)
+    if tile is None:
+        return None
+    mr, nv, lanes = tile["MR"], tile["NV"], tile["LANES"]
+    suffix = "v%d%s" % (lanes, _FLOAT_SUFFIX[zero])
+    sig = types.void(zero, out_addr, out_stride, m_store, n_store, a_addr, a_stride, b_addr,
+                     rows_addr, steps_addr, n_steps, bias_addr, has_bias, accumulate, MR, NV,
+                     LANES)
+
+    def codegen(context, builder, signature, args):
+        # --- entry: run-time arguments as i64 and typed pointers
+        (out_a, ostride, m_st, n_st, a_a, astride, b_a, rows_a, steps_a, s_n, bias_a,
+         with_bias, accum) = [context.cast(builder, v, t, types.int64)
+                              for v, t in zip(args[1:14], signature.args[1:14])]
+        fp = context.get_value_type(zero)
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
+        fptr, vptr = fp.as_pointer(), vt.as_pointer()
+        i64p = i64.as_pointer()
+        i1v, i64v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i64, lanes)
+        fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
+        mstore = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
+                          [vt, vptr, i32, i1v])
+        mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
+        out_p = builder.inttoptr(out_a, fptr)
+        a_p = builder.inttoptr(a_a, fptr)
+        b_p = builder.inttoptr(b_a, fptr)
+        bias_p = builder.inttoptr(bias_a, fptr)            # bias: (NR,)
+        rows_p = builder.inttoptr(rows_a, i64p)            # rows: (MR,)
+        steps_p = builder.inttoptr(steps_a, i64p)          # steps: (n_steps,)
+        # b + rows[i], the base of broadcast row i: MR pointers, loaded once
+        b_rows = [builder.gep(b_p, [builder.load(builder.gep(rows_p, [ir.Constant(i64, i)]))])
+                  for i in range(mr)]
+        zero_v = ir.Constant(vt, [0.0] * lanes)
+        align = ir.Constant(i32, 4)
+        with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(i64, 0))
+        accum = builder.icmp_signed("!=", accum, ir.Constant(i64, 0))
+        # the lane masks, j < n_store, and the rows' addresses in out
+        masks = []
+        for v in range(nv):
+            j = ir.Constant(i64v, list(range(v * lanes, (v + 1) * lanes)))
+            masks.append(builder.icmp_signed("<", j, _splat(builder, n_st, i64v)))
+        dst = [builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))]) for i in range(mr)]
+        ptrs = [[builder.bitcast(builder.gep(dst[i], [ir.Constant(i64, v * lanes)]), vptr)
+                 for v in range(nv)] for i in range(mr)]
+        # init: out's values where accumulating (rows i < m_store, lanes j < n_store;
+        # masked loads: 0 elsewhere, no memory touched), else 0
+        init = []
+        for i in range(mr):
+            row_ok = builder.and_(accum, builder.icmp_signed("<", ir.Constant(i64, i), m_st))
+            init.append([builder.call(mload, [ptrs[i][v], align, builder.and_(
+                masks[v], _splat(builder, row_ok, i1v)), zero_v]) for v in range(nv)])
+
+        def body(s, acc):
+            # acc[i][v] += b[rows[i] + steps[s]] (broadcast) * a[s, v-th vector]
+            a_row = builder.gep(a_p, [builder.mul(s, astride)])
+            a_vec = [builder.load(builder.bitcast(builder.gep(a_row, [ir.Constant(i64, v * lanes)]),
+                                                  vptr), align=4) for v in range(nv)]
+            step = builder.load(builder.gep(steps_p, [s]))
+            new = []
+            for i in range(mr):
+                b_i = _splat(builder, builder.load(builder.gep(b_rows[i], [step])), vt)
+                new.append([builder.call(fma, [b_i, a_vec[v], acc[i][v]]) for v in range(nv)])
+            return new
+
+        acc = _loop(builder, ir.Constant(i64, 0), s_n, init, body)
+
+        # --- out[i, j] = acc + bias, for i < m_store, j < n_store
+        bias_v = [builder.load(builder.bitcast(builder.gep(bias_p, [ir.Constant(i64, v * lanes)]),
+                                               vptr), align=4) for v in range(nv)]
+        for i in range(mr):
+            # the row mask, i < m_store: a branch around row i's stores
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
+                for v in range(nv):
+                    # no bias: nothing added (adding 0 would turn a -0.0 sum into +0.0
+                    # between two calls of one sum)
+                    value = builder.select(with_bias, builder.fadd(acc[i][v], bias_v[v]),
+                                           acc[i][v])
+                    builder.call(mstore, [value, ptrs[i][v], align, masks[v]])
+        return context.get_dummy_value()
+
+    return sig, codegen

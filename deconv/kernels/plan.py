@@ -70,6 +70,22 @@ REDUCE_TILE = ReduceTile(channels=4, taps=6)
 REDUCE_TILE_DEPTHWISE = ReduceTile(channels=1, taps=12)
 
 
+class BroadcastTile(NamedTuple):
+    """The shape of a channel-vector register tile (``register_tile_broadcast``): MR x NV."""
+
+    rows: int
+    """MR, broadcast rows: output pixels (forward) or taps (weight gradient)."""
+    vectors: int
+    """NV, vectors of consecutive output channels (NR = NV * lanes channels)."""
+
+
+#: 6 rows x 4 vectors of channels: 24 vector accumulators, 24 fused
+#: multiply-adds on 4 loads + 6 broadcasts per step; 6 row pointers stay in
+#: general registers beside the loop's own (12 rows would not: 12 x 2 ran at
+#: two thirds of the speed, 8 x 2 at 85-90%).
+BROADCAST_TILE = BroadcastTile(rows=6, vectors=4)
+
+
 def chunk(items, t, T):
     """Items [lo, hi) of chunk t of T: contiguous, as even as possible; the T
     chunks cover [0, items) exactly once. (Inlined into the kernels, which
@@ -93,6 +109,58 @@ DIRECT_MAX_OUT_PER_GROUP = 2
 # with fewer than this, its register tiles would be mostly empty, and GEMM +
 # col2im is faster.
 FLIP_MIN_IN_PER_GROUP = 8
+
+
+def pixel_tile_use(h_out, w_out, c_out_g, dtype):
+    """The fraction of the lanes of ``register_tile`` (:data:`FORWARD_TILE`) that
+    hold an output: rows of W_out in tiles of NR = NV * lanes outputs (a tail of
+    at most one vector takes one vector of a tile shared by NV rows), channels
+    in blocks of MR."""
+    width = lanes(dtype)
+    NR = FORWARD_TILE.vectors * width
+    tail = w_out % NR
+    if tail == 0:
+        row_cost = w_out
+    elif tail <= width and h_out > 1:
+        row_cost = w_out - tail + width
+    else:
+        row_cost = w_out - tail + NR
+    MR = FORWARD_TILE.channels
+    return (w_out / row_cost) * (c_out_g / (-(-c_out_g // MR) * MR))
+
+
+def broadcast_tile_use(pixels, c_out_g, dtype):
+    """The fraction of the lanes of ``register_tile_broadcast`` (:data:`BROADCAST_TILE`)
+    that hold an output: ``pixels`` in tiles of MR rows, channels in blocks of NR."""
+    MR, NR = BROADCAST_TILE.rows, BROADCAST_TILE.vectors * lanes(dtype)
+    return (pixels / (-(-pixels // MR) * MR)) * (c_out_g / (-(-c_out_g // NR) * NR))
+
+
+# The channel-vector tile runs where it fills this much more of its lanes than
+# the pixel-vector tile would (planes of 8x8, 14x14 or 7x7 outputs, rows that
+# fill half or 7/8 of a vector): on planes that fill the pixel tile's vectors
+# both tiles run alike, and the pixel tile scatters no stores.
+BROADCAST_MIN_GAIN = 1.05
+
+
+def reduce_tile_use(w_out, c_out_g, dtype):
+    """The fraction of the lanes of ``register_tile_reduce`` (:data:`REDUCE_TILE`)
+    that hold a pixel: runs of a row in vectors, channels in blocks of MR."""
+    width = lanes(dtype)
+    MR = REDUCE_TILE.channels
+    return (w_out / (-(-w_out // width) * width)) * (c_out_g / (-(-c_out_g // MR) * MR))
+
+
+def use_broadcast_forward(h_out, w_out, c_out_g, dtype):
+    """Whether a conv forward runs the channel-vector tile (see :data:`BROADCAST_MIN_GAIN`)."""
+    return (broadcast_tile_use(h_out * w_out, c_out_g, dtype)
+            > BROADCAST_MIN_GAIN * pixel_tile_use(h_out, w_out, c_out_g, dtype))
+
+
+def use_broadcast_reduce(h_out, w_out, c_out_g, dtype):
+    """Whether a conv weight gradient runs the channel-vector tile."""
+    return (broadcast_tile_use(h_out * w_out, c_out_g, dtype)
+            > BROADCAST_MIN_GAIN * reduce_tile_use(w_out, c_out_g, dtype))
 
 
 def direct(c_in_g, c_out_g):
@@ -399,6 +467,188 @@ def reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype, budget_e
     splits = 2 if chunks * groups == 1 and co_blocks > 1 else 1
     return ReducePlan(tile, width, chunks, Hq, Wq, offs, S, runs, full, splits,
                       S * sample_len + width + Wq)
+
+
+# Bytes of the weight that a channel-vector forward tile streams in one call:
+# the sum over K taps is cut into calls of this many bytes' taps (the tile
+# carries its sums from one call to the next, bitwise as one call), so that
+# the block stays in L1 while every pixel tile of an item runs over it. On
+# the reference core, 96-128 taps of 64 channels (24-32 KB) ran the tile 3-10%
+# faster than 1024-2304 taps in one call, and 192-256 taps no faster.
+BROADCAST_WEIGHT_BYTES = 1 << 15
+# Pixels an item of the channel-vector forward wants: planes smaller than this
+# are taken several samples to an item, so that its tiles of MR pixels are full
+# and the work per item pays for its fill.
+BROADCAST_ITEM_PIXELS = 128
+# Pixels a channel-vector weight-gradient tile sums before it adds its result
+# to the partial gradient.
+BROADCAST_REDUCE_STEPS = 256
+
+
+class BroadcastPlan(NamedTuple):
+    """How ``conv_forward_broadcast`` cuts one call. Items are (chunk of S
+    samples, group, ``rows`` output rows); element counts are of the call's dtype."""
+
+    tile: BroadcastTile
+    """MR pixels x NV vectors of output channels (:data:`BROADCAST_TILE`)."""
+    lanes: int
+    """Elements per vector."""
+    samples: int
+    """S, samples per item (S > 1 only when ``rows`` is H_out)."""
+    rows: int
+    """Output rows per item (the last item of a sample may have fewer)."""
+    Hq: int
+    """Rows of a phase plane: ``rows`` plus the kernel's reach (k-1)*d//s."""
+    Wq: int
+    """Columns of a phase plane, the row stride."""
+    offs: np.ndarray
+    """(K,) int64: the offset of tap k = (c, i, j) into a sample's phase
+    planes for its first output, as in :class:`ForwardPlan`."""
+    planes: int
+    """Elements of one sample's phase planes in an item: C_in/G * sH * sW * Hq * Wq."""
+    pixels_in: np.ndarray
+    """(Q,) int64, Q = S * rows * W_out rounded up to MR: for output pixel
+    (s, r, w) of an item, in that order, the offset of its phase-plane reads
+    (s * planes + r * Wq + w); 0 in the padding, read by the last tile and dropped."""
+    pixels_out: np.ndarray
+    """(Q,) int64: where pixel (s, r, w) goes from the item's first output,
+    in the output array (see :func:`broadcast_plan`'s ``out_layout``)."""
+    k_chunk: int
+    """Taps per tile call (:data:`BROADCAST_WEIGHT_BYTES` of the weight block)."""
+    workspace: int
+    """Elements of one chunk's buffer: S samples' planes, then a (Q, NR)
+    scratch for the tiles' results (pixel-major)."""
+
+
+@functools.lru_cache(maxsize=256)
+def broadcast_plan(N, groups, weight_shape, geometry, h_out, w_out, out_layout, dtype):
+    """The :class:`BroadcastPlan` of a conv forward on the channel-vector tile.
+
+    Parameters
+    ----------
+    N, groups : int
+    weight_shape : tuple, (C_out, C_in/G, kH, kW)
+    geometry : tuple, (sH, sW, pH, pW, dH, dW)
+    h_out, w_out : int
+        The conv's output size.
+    out_layout : tuple, (sample_stride, step_h, step_w, row_stride)
+        Where the outputs go: output (n, c, oh, ow) at element
+        ``n*sample_stride + oh*step_h*row_stride + ow*step_w`` from that
+        call's (n=0, oh=0, ow=0) of its channel. A plain conv has
+        (C_out*H_out*W_out, 1, 1, W_out); one stride phase of an input gradient
+        writes every s-th row and column of the full gradient in place.
+    dtype : numpy.dtype
+
+    Notes
+    -----
+    S = max(1, min(ceil(BROADCAST_ITEM_PIXELS / P), BLOCKED_ITEM_ELEMENTS /
+    sample planes, N*G / BLOCKED_MIN_ITEMS)); with S = 1 rows are cut as in
+    :func:`forward_plan`, but never below 4 tiles of pixels an item while
+    the planes fit.
+    """
+    _, c_in_g, kH, kW = weight_shape
+    sH, sW = geometry[:2]
+    qh, qw = _phase_extent((kH, kW), geometry)
+    Wq = w_out + qw
+    P = h_out * w_out
+    MR = BROADCAST_TILE.rows
+    NR = BROADCAST_TILE.vectors * lanes(dtype)
+    row_planes = c_in_g * sH * sW * Wq
+    n_items = N * groups
+    S = max(1, min(-(-BROADCAST_ITEM_PIXELS // P),
+                   BLOCKED_ITEM_ELEMENTS // (row_planes * (h_out + qh)),
+                   n_items // BLOCKED_MIN_ITEMS))
+    if S > 1:
+        rows = h_out
+    else:
+        tiles = min(h_out, -(-BLOCKED_MIN_ITEMS // n_items), max(1, P // (4 * MR)))
+        fit = BLOCKED_ITEM_ELEMENTS // row_planes - qh
+        tiles = max(tiles, -(-h_out // max(fit, 1)))
+        rows = -(-h_out // tiles)
+    Hq = rows + qh
+    planes = c_in_g * sH * sW * Hq * Wq
+    sample_stride, step_h, step_w, row_stride = out_layout
+    s, r, w = np.unravel_index(np.arange(S * rows * w_out), (S, rows, w_out))
+    Q = -(-(S * rows * w_out) // MR) * MR
+    pixels_in = np.zeros(Q, dtype=np.int64)
+    pixels_out = np.zeros(Q, dtype=np.int64)
+    pixels_in[:s.size] = s * planes + r * Wq + w
+    pixels_out[:s.size] = s * sample_stride + r * step_h * row_stride + w * step_w
+    return BroadcastPlan(BROADCAST_TILE, lanes(dtype), S, rows, Hq, Wq,
+                         _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
+                         pixels_in, pixels_out,
+                         max(1, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize)),
+                         S * planes + Q * NR)
+
+
+class BroadcastReducePlan(NamedTuple):
+    """How ``conv_weight_grad_broadcast`` cuts one call: as :class:`ReducePlan`,
+    on the channel-vector tile (taps broadcast, output channels in vectors)."""
+
+    tile: BroadcastTile
+    """MR taps x NV vectors of output channels (:data:`BROADCAST_TILE`)."""
+    lanes: int
+    """Elements per vector."""
+    chunks: int
+    """B, batch chunks, as in :class:`ReducePlan`."""
+    channels: int
+    """C_pad, C_out/G rounded up to whole tiles of NR channels: the partial
+    gradients are (B, G, C_pad / NR, K, NR), grad_output's channels-last copy
+    (C_pad / NR, S * P, NR)."""
+    Hq: int
+    """Rows of a phase plane (a whole sample's)."""
+    Wq: int
+    """Columns of a phase plane, the row stride."""
+    offs: np.ndarray
+    """(K + MR,) int64: the forward's tap offsets, then MR zeros read by the
+    last tile of taps."""
+    samples: int
+    """S, samples whose pixels one tile sums over at a time."""
+    steps: np.ndarray
+    """(S * P,) int64: for pixel (s, oh, ow), in that order, its offset into the
+    S samples' planes, s * sample planes + oh * Wq + ow."""
+    splits: int
+    """Ranges of channel blocks per (chunk, group), as in :class:`ReducePlan`."""
+    planes: int
+    """Elements of S samples' planes; grad_output's copy follows them."""
+    workspace: int
+    """Elements of one chunk's buffer: the planes, then S * P * C_pad."""
+
+
+@functools.lru_cache(maxsize=256)
+def broadcast_reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype,
+                          budget_elements):
+    """The :class:`BroadcastReducePlan` of a conv weight gradient; arguments as
+    :func:`reduce_plan`. S is the least number of samples with
+    :data:`BROADCAST_REDUCE_STEPS` pixels, within :data:`REDUCE_ITEM_ELEMENTS` and
+    half the budget (each pass over S samples loads and stores the chunk's
+    whole partial gradient: fewer, longer passes)."""
+    C_out, C_in_g, kH, kW = weight_shape
+    C_out_g = C_out // groups
+    K = C_in_g * kH * kW
+    P = H_out * W_out
+    sH, sW = geometry[:2]
+    tile = BROADCAST_TILE
+    width = lanes(dtype)
+    NR = tile.vectors * width
+    c_pad = -(-C_out_g // NR) * NR
+    chunks = max(1, min(N, MAX_BATCH_CHUNKS, budget_elements // (4 * groups * c_pad * K)))
+    if chunks > 1 and (chunks * groups) % 2:
+        chunks -= 1                 # an even number of items: equal shares on 2 threads
+    qh, qw = _phase_extent((kH, kW), geometry)
+    Hq, Wq = H_out + qh, W_out + qw
+    offs = np.concatenate([_phase_offsets(C_in_g, (kH, kW), geometry, Hq, Wq),
+                           np.zeros(tile.rows, dtype=np.int64)])
+    sample_len = C_in_g * sH * sW * Hq * Wq
+    per_sample = sample_len + P * c_pad
+    S = max(1, min(-(-N // chunks), -(-BROADCAST_REDUCE_STEPS // P),
+                   REDUCE_ITEM_ELEMENTS // per_sample, budget_elements // (2 * per_sample)))
+    s, oh, ow = np.unravel_index(np.arange(S * P), (S, H_out, W_out))
+    steps = (s * sample_len + oh * Wq + ow).astype(np.int64)
+    co_blocks = c_pad // NR
+    splits = 2 if chunks * groups == 1 and co_blocks > 1 else 1
+    return BroadcastReducePlan(tile, width, chunks, c_pad, Hq, Wq, offs, S, steps, splits,
+                               S * sample_len, S * per_sample)
 
 
 class PhaseTaps(NamedTuple):
