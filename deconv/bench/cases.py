@@ -538,13 +538,8 @@ def build_cases(size="full"):
         conv_case("conv2d_depthwise", "conv2d", n, c, c, (s, s), 3, padding=1, groups=c),
         conv_case("conv_transpose2d", "conv_transpose2d", n, c, c // 2, (s // 2, s // 2), 4,
                   stride=2, padding=1, large=True, limit_target=True),
-        # the transposed conv of a DCGAN generator's middle block: 256 -> 128, 8x8 -> 16x16
-        conv_case("conv_transpose2d_dcgan", "conv_transpose2d", 2 if tiny else 16,
-                  8 if tiny else 256, 4 if tiny else 128, (4, 4) if tiny else (8, 8), 4,
-                  stride=2, padding=1),
-        # a ResNet stage-3 conv: 256 -> 256 channels on 14x14 planes
-        conv_case("conv2d_14x14_c256", "conv2d", 2 if tiny else 8, 8 if tiny else 256,
-                  8 if tiny else 256, (6, 6) if tiny else (14, 14), 3, padding=1),
+        # (the DCGAN generator's 8x8 transposed conv and ResNet's 14x14 stage are rows of the
+        # layers suite: dcgan_8_tconv4s2, resnet_14_3x3)
         conv_case("conv1d", "conv1d", n, 2 * c, 2 * c, (16 if tiny else 256,), 5, padding=2,
                   large=True, limit_target=True),
         conv_case("conv_transpose1d", "conv_transpose1d", n, 2 * c, 2 * c,
