@@ -1013,7 +1013,25 @@ def _fill_bias(dst, depths, bias):
     dst[:, :, depths] = 0.0 if bias is None else bias.reshape(-1, 1, 1, 1)
 
 
-def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, groups, budget):
+def _padding_term(weight, kernel_depth):
+    """For a gather over the zero-padded input (conv forward, the transposed
+    conv's input gradient): function(lo, hi) -> (C_out,) the sum of ``w * 0``
+    over the depth taps outside [lo, hi), which lie over the padding, or None
+    while it is all zeros. An inf or NaN weight there gives NaN, as in PyTorch
+    and the 2-D passes in-plane (tests/test_nonfinite.py); None for a finite weight."""
+    if np.isfinite(weight).all():
+        return None
+
+    def term(lo, hi):
+        outside = [kd for kd in range(kernel_depth) if not lo <= kd < hi]
+        with np.errstate(invalid="ignore"):
+            t = (weight[:, :, outside] * 0).sum(axis=(1, 2, 3, 4))
+        return t if np.isnan(t).any() else None
+    return term
+
+
+def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, groups, budget,
+                  padding_term=None):
     """dst[:, :, place(o)] = the 2-D pass of the slices output o reads, for every output o.
 
     dst: (N, C_dst, D_dst, H_dst, W_dst), written once per element; src: (N, C, D, H, W);
@@ -1022,7 +1040,7 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
     through kernel tap ``taps[lo + j]``); pass_ = (plane, weight_of, views):
     plane(batch, w2, bias) gives (B, C_dst, H_dst, W_dst), weight_of(kernel taps)
     the 2-D weight, ``views`` whether plane takes strided views (then by-tap
-    passes and shared stacks are allowed).
+    passes and shared stacks are allowed); padding_term: see :func:`_padding_term`.
     """
     plane, weight_of, views = pass_
     views = views and kernels.active() != "naive"
@@ -1033,8 +1051,12 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
     for first, count, lo, hi, start in runs:
         J = hi - lo
         d_first = first_dst + first * dst_step
+        term = None if padding_term is None else padding_term(lo, hi)
         if J == 0:
-            _fill_bias(dst, slice(d_first, d_first + (count - 1) * dst_step + 1, dst_step), bias)
+            depths = slice(d_first, d_first + (count - 1) * dst_step + 1, dst_step)
+            _fill_bias(dst, depths, bias)
+            if term is not None:
+                dst[:, :, depths] += term.reshape(-1, 1, 1, 1)
             continue
         share = views and groups == 1 and dilation == 1 and step < J
         copied = (step if share else J) * per_src          # elements a stack copies per output
@@ -1060,6 +1082,8 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
                 else:
                     block = plane(_stacks(src[n], s0, b, J, step, dilation, groups, share),
                                   w2, bias)
+                if term is not None:
+                    block += term.reshape(-1, 1, 1)
                 d0 = d_first + m0 * dst_step
                 dst[n, :, d0:d0 + (b - 1) * dst_step + 1:dst_step] = block.transpose(1, 0, 2, 3)
     return dst
@@ -1073,7 +1097,14 @@ def _depth_weight_grad(x, gy, runs, step, dilation, geometry, groups, weight_sha
     plane_shape = weight_shape[:2] + weight_shape[3:]
     N, C_out = gy.shape[:2]
     per_out = C_out * gy.shape[3] * gy.shape[4]
+    kernel_depth = weight_shape[2]
     for first, count, lo, hi, start in runs:
+        if hi - lo < kernel_depth:
+            # the other taps read the depth padding: 0 * inf is NaN (see _padding_term)
+            finite = np.isfinite(gy[:, :, first:first + count]).all(axis=(0, 2, 3, 4))
+            if not finite.all():
+                outside = [kd for kd in range(kernel_depth) if not lo <= kd < hi]
+                grad_weight[np.ix_(~finite, np.arange(weight_shape[1]), outside)] = np.nan
         if hi == lo:
             continue
         M = max(1, min(count, budget // per_out))
@@ -1117,7 +1148,7 @@ def _depth_conv(src, weight, cfg, groups, dst, bias):
     return _depth_gather(dst, (0, 1), src, runs, range(cfg.kernel[0]), cfg.stride[0],
                          cfg.dilation[0], _forward_pass(cfg.as_2d(), groups, weight,
                                                         dst.shape[3:]),
-                         bias, groups, _budget(dst.size))
+                         bias, groups, _budget(dst.size), _padding_term(weight, cfg.kernel[0]))
 
 
 def _depth_conv_adjoint(gy, weight, cfg, groups, dst, bias):
