@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 import deconv
 from deconv import kernels, reference, shapes
 from deconv.kernels import plan
+from determinism import run_hashes
 from tolerances import assert_close
 
 INF = np.inf
@@ -103,6 +104,29 @@ def test_paths_match_the_reference_and_the_naive_kernels(name, x_shape, w_shape,
     tol = 1e-4 if dtype == np.float32 else 1e-11
     for a, r in zip([y, *got], naive):
         np.testing.assert_allclose(a, r, rtol=tol, atol=tol)
+
+
+_DETERMINISM_SCRIPT = r"""
+import hashlib, json, numpy as np, deconv
+import sys
+sys.path.insert(0, {tests!r})
+from test_conv3d_depth import PATHS
+rng = np.random.default_rng(0)
+outs = []
+for name, x_shape, w_shape, kw in PATHS:
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal(x_shape).astype(dt)
+        w = rng.standard_normal(w_shape).astype(dt)
+        y = getattr(deconv, name)(x, w, **kw)
+        outs += [y, *getattr(deconv, name + "_backward")(y, x, w, **kw)]
+print(json.dumps([hashlib.sha256(np.ascontiguousarray(o).tobytes()).hexdigest() for o in outs]))
+"""
+
+
+def test_every_path_is_bitwise_identical_across_thread_counts():
+    import os
+    script = _DETERMINISM_SCRIPT.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    assert run_hashes(script, NUMBA_NUM_THREADS=1) == run_hashes(script, NUMBA_NUM_THREADS=2)
 
 
 def test_inputs_are_not_written():

@@ -11,7 +11,7 @@ Semantics, argument names and layouts are those of
 * ``dilation=1`` means no dilation.
 
 The 1-D functions run the 2-D kernels on a view with ``H = 1``; the 3-D
-functions run them once per kernel depth tap, on batches of depth slices.
+functions run them on batches of stacked depth slices (see the 3-D section).
 """
 
 import functools
@@ -20,6 +20,7 @@ import numpy as np
 
 from deconv import kernels
 from deconv.kernels import conv as _k
+from deconv.kernels import depth as _depth
 from deconv.kernels import plan
 from deconv.kernels.common import compile_time
 from deconv.functional import shapes
@@ -932,6 +933,13 @@ def _budget(result_elements):
     return max(result_elements // _WORKSPACE_SHARE, 1)
 
 
+def _copy(src, dst):
+    """dst[...] = src, views of 4 or 5 axes (H, W last), a plane per parallel item."""
+    if src.ndim == 4:
+        src, dst = src[None], dst[None]
+    call(_depth.copy_planes, src, dst)
+
+
 def _slices(src_n, start, count, step):
     """Depth slices start, start + step, ... of one sample src_n (C, D, H, W) as
     a batch (count, C, H, W): a view, no copy (a copy for the naive kernels)."""
@@ -953,7 +961,7 @@ def _stacks(src_n, start, count, taps, step, dilation, groups, share):
         depth = (count - 1) * step + taps
         check_bytes("workspace", ((depth, C, H, W), dtype))
         held = np.empty((depth, C, H, W), dtype=dtype)
-        held[:] = src_n[:, start:start + depth].transpose(1, 0, 2, 3)
+        _copy(src_n[:, start:start + depth].transpose(1, 0, 2, 3), held)
         s = held.strides
         return np.lib.stride_tricks.as_strided(held, (count, taps * C, H, W),
                                                (step * s[0], s[1], s[2], s[3]))
@@ -963,7 +971,10 @@ def _stacks(src_n, start, count, taps, step, dilation, groups, share):
         src_n[:, start], (count, groups, taps, C_g, H, W),
         (step * s[1], C_g * s[0], dilation * s[1], s[0], s[2], s[3]))
     check_bytes("workspace", ((count * taps * C, H, W), dtype))
-    return np.ascontiguousarray(picked).reshape(count, taps * C, H, W)
+    stacks = np.empty((count, groups, taps, C_g, H, W), dtype=dtype)
+    for g in range(groups):
+        _copy(picked[:, g], stacks[:, g])
+    return stacks.reshape(count, taps * C, H, W)
 
 
 def _forward_weight(weight, taps):
@@ -1085,7 +1096,8 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
                 if term is not None:
                     block += term.reshape(-1, 1, 1)
                 d0 = d_first + m0 * dst_step
-                dst[n, :, d0:d0 + (b - 1) * dst_step + 1:dst_step] = block.transpose(1, 0, 2, 3)
+                depths = slice(d0, d0 + (b - 1) * dst_step + 1, dst_step)
+                _copy(block.transpose(1, 0, 2, 3), dst[n, :, depths])
     return dst
 
 
@@ -1113,8 +1125,8 @@ def _depth_weight_grad(x, gy, runs, step, dilation, geometry, groups, weight_sha
             for m0 in range(0, count, M):
                 b = min(M, count - m0)
                 # (b, C_out, H_out, W_out)
-                gy_block = np.ascontiguousarray(
-                    gy[n, :, first + m0:first + m0 + b].transpose(1, 0, 2, 3))
+                gy_block = np.empty((b,) + gy.shape[1:2] + gy.shape[3:], dtype=gy.dtype)
+                _copy(gy[n, :, first + m0:first + m0 + b].transpose(1, 0, 2, 3), gy_block)
                 for kd in range(lo, hi):
                     x_block = _slices(x[n], start + m0 * step + (kd - lo) * dilation, b, step)
                     part = _plane_weight_grad(x_block, gy_block, geometry, groups, plane_shape,
@@ -1204,8 +1216,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``.
 
-    It runs as the sum over the kernel depth taps ``e`` of 2-D convolutions
-    (:func:`conv2d`'s kernels) of the depth slices with ``weight[:, :, e]``.
+    Each output depth ``t`` is one 2-D convolution (:func:`conv2d`'s kernels)
+    of the stack of the input slices ``t*sD + e*dD - pD`` it reads (the taps
+    ``e`` over the input) with the weight's taps as input channels.
 
     Examples
     --------
@@ -1247,8 +1260,10 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     Notes
     -----
     ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1`` per axis,
-    as in :func:`conv3d`. Per kernel depth tap, ``grad_input`` gathers the 2-D
-    input gradients and ``grad_weight[:, :, e]`` is a 2-D weight gradient.
+    as in :func:`conv3d`. Each depth of ``grad_input`` is one 2-D input
+    gradient of the stack of grad_output slices that read it (per stride
+    phase of the depth), and ``grad_weight[:, :, e]`` sums 2-D weight
+    gradients over the output depths, in a fixed order.
 
     Examples
     --------
@@ -1301,10 +1316,10 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     Notes
     -----
-    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. Each
-    kernel depth tap ``e`` scatters a 2-D transposed convolution of every
-    input depth slice ``t`` with ``weight[:, :, e]`` into output depth
-    ``t*sD + e*dD - pD``.
+    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. Output
+    depth ``u`` receives input depth ``t`` through the kernel depth taps
+    ``e`` with ``t*sD + e*dD - pD = u``: it is one 2-D transposed convolution
+    of the stack of those input slices, written once (per stride phase).
 
     Examples
     --------
