@@ -1,5 +1,5 @@
 """The depth walk of the 3-D convolutions (issue 13, "Speed"): depth runs,
-stacked and tap-by-tap gathers, their workspaces, the depth padding's
+the gathers of stacked slices, their workspaces, the depth padding's
 non-finite rule and depth geometries far beyond the input.
 
 The paths are checked against the NumPy/SciPy reference and the naive
@@ -64,16 +64,17 @@ def test_depth_runs_skip_a_huge_padding_without_visiting_it():
 
 
 # ---------------------------------------------------------------------------
-# the paths: shared stacks, stacks copied apart, tap by tap; several blocks
+# the paths: stacks of one or several taps, groups, phases; several blocks
 # ---------------------------------------------------------------------------
 
 PATHS = [
-    # stride 1, no groups: overlapping stacks share their slices
+    # stride 1: consecutive stacks overlap; boundary depths have 2 of the 3 taps
     ("conv3d", (2, 4, 9, 5, 6), (3, 4, 3, 3, 2), dict(padding=1)),
-    # groups and a depth dilation: stacks copied apart
+    # groups and a depth dilation: stacks in (group, tap, channel) order
     ("conv3d", (2, 4, 9, 5, 4), (6, 2, 3, 2, 3), dict(padding=(2, 1, 0), dilation=(2, 1, 1),
                                                      groups=2)),
-    # the U-Net's 2x2x2 stride 2 pair: the backward's conv reads its input tap by tap
+    # the U-Net's 2x2x2 stride 2 pair: two phases of one tap; the backward's
+    # weight gradient runs tap by tap (its stacks would outgrow the budget)
     ("conv_transpose3d", (2, 6, 4, 4, 4), (6, 5, 2, 2, 2), dict(stride=2)),
     ("conv3d", (2, 5, 8, 8, 8), (6, 5, 2, 2, 2), dict(stride=2)),
     # strided depth with padding and an output padding

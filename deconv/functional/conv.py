@@ -893,28 +893,21 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
 #
 # Output depth o of a conv reads input depth i = o*sD + kd*dD - pD through
 # kernel depth tap kd. Every pass is run as a gather over depth: each depth
-# slice of its result is written once, by one 2-D pass over the J slices it
-# reads (J <= kD: the taps that reach the input, from shapes.depth_runs; the
-# depth padding is never made), in one of two ways:
-#
-# * a stack: the J slices as one input of J*C channels, ordered (g, j, c),
-#   with the weight's depth taps as J*C/G input channels per group: the 3-D
-#   sum over (c, kd, kh, kw) is the 2-D sum over ((j, c), kh, kw), K =
-#   J*C/G*kH*kW. A block of output depths is one batch. Where consecutive
-#   stacks overlap (stride < J, no groups, no dilation) each slice is copied
-#   once and the batch is a strided view of the copies; otherwise the stacks
-#   are copied apart.
-# * by tap: a 2-D pass per tap reads its slices in place (a strided view of
-#   the NCDHW array) and the J results are added. No copy of the input: the
-#   choice where the input is much larger than the result (the 2x2x2
-#   stride-2 conv of a transposed conv's backward reads 8 values per result).
+# slice of its result is written once, by one 2-D pass over a *stack*: the J
+# slices it reads (J <= kD: the taps that reach the input, from
+# shapes.depth_runs; the depth padding is never made) as one input of J*C
+# channels, ordered (g, j, c), with the weight's depth taps as J*C/G input
+# channels per group. The 3-D sum over (c, kd, kh, kw) is then the 2-D sum
+# over ((j, c), kh, kw), K = J*C/G*kH*kW, with no read-add passes. A block
+# of output depths is one batch of stacks, copied contiguous (the 2-D kernels
+# compile one memory layout: tests/test_api.py) by a parallel plane copy.
 #
 # The input gradients (conv's grad_input, the transposed conv's forward) are
 # gathers too: per depth phase (plan.phase_taps, as in 2-D) a stride-1
 # correlation of grad_output with the phase's taps, in-plane the 2-D input
-# gradient. Those passes take contiguous stacks (some 2-D input-gradient
-# paths reshape their grad_output). Weight gradients go tap by tap over the
-# strided views, summed per block of output depths in a fixed order.
+# gradient of a stack of grad_output slices. The weight gradient of a block
+# of output depths is one 2-D weight gradient of the input's stacks, the
+# blocks summed in a fixed order.
 #
 # Blocks of output depths keep each workspace within a quarter of the pass's
 # result (_WORKSPACE_SHARE), and every element is summed in an order fixed by
@@ -940,38 +933,18 @@ def _copy(src, dst):
     call(_depth.copy_planes, src, dst)
 
 
-def _slices(src_n, start, count, step):
-    """Depth slices start, start + step, ... of one sample src_n (C, D, H, W) as
-    a batch (count, C, H, W): a view, no copy (a copy for the naive kernels)."""
-    C, _, H, W = src_n.shape
-    s = src_n.strides
-    view = np.lib.stride_tricks.as_strided(src_n[:, start], (count, C, H, W),
-                                           (step * s[1], s[0], s[2], s[3]))
-    return np.ascontiguousarray(view) if kernels.active() == "naive" else view
-
-
-def _stacks(src_n, start, count, taps, step, dilation, groups, share):
+def _stacks(src_n, start, count, taps, step, dilation, groups):
     """The stacks of slices ``start + m*step + j*dilation`` (m < count, j < taps)
-    of one sample src_n (C, D, H, W): a batch (count, taps*C, H, W), channels
-    (g, j, c). ``share``: consecutive stacks overlap (groups 1, dilation 1,
-    step < taps), each slice is copied once, the batch is a view of the copies."""
+    of one sample src_n (C, D, H, W): a contiguous batch (count, taps*C, H, W),
+    channels (g, j, c)."""
     C, _, H, W = src_n.shape
-    dtype = src_n.dtype
-    if share:
-        depth = (count - 1) * step + taps
-        check_bytes("workspace", ((depth, C, H, W), dtype))
-        held = np.empty((depth, C, H, W), dtype=dtype)
-        _copy(src_n[:, start:start + depth].transpose(1, 0, 2, 3), held)
-        s = held.strides
-        return np.lib.stride_tricks.as_strided(held, (count, taps * C, H, W),
-                                               (step * s[0], s[1], s[2], s[3]))
     C_g = C // groups
     s = src_n.strides
     picked = np.lib.stride_tricks.as_strided(
         src_n[:, start], (count, groups, taps, C_g, H, W),
         (step * s[1], C_g * s[0], dilation * s[1], s[0], s[2], s[3]))
-    check_bytes("workspace", ((count * taps * C, H, W), dtype))
-    stacks = np.empty((count, groups, taps, C_g, H, W), dtype=dtype)
+    check_bytes("workspace", ((count * taps * C, H, W), src_n.dtype))
+    stacks = np.empty((count, groups, taps, C_g, H, W), dtype=src_n.dtype)
     for g in range(groups):
         _copy(picked[:, g], stacks[:, g])
     return stacks.reshape(count, taps * C, H, W)
@@ -1041,23 +1014,28 @@ def _padding_term(weight, kernel_depth):
     return term
 
 
+def _blocks(count, per_output, budget):
+    """Output depths per block: the workspace of a block within ``budget``
+    elements (at least one depth), the ``count`` depths cut into equal blocks."""
+    M = max(1, min(count, budget // per_output))
+    return -(-count // -(-count // M))
+
+
 def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, groups, budget,
                   padding_term=None):
-    """dst[:, :, place(o)] = the 2-D pass of the slices output o reads, for every output o.
+    """dst[:, :, place(o)] = the 2-D pass of the stack output o reads, for every output o.
 
-    dst: (N, C_dst, D_dst, H_dst, W_dst), written once per element; src: (N, C, D, H, W);
-    place = (first, step) of the dst depths; runs: :func:`deconv.shapes.depth_runs`
-    of the correlation (output o reads src depth ``start + m*step + j*dilation``
-    through kernel tap ``taps[lo + j]``); pass_ = (plane, weight_of, views):
-    plane(batch, w2, bias) gives (B, C_dst, H_dst, W_dst), weight_of(kernel taps)
-    the 2-D weight, ``views`` whether plane takes strided views (then by-tap
-    passes and shared stacks are allowed); padding_term: see :func:`_padding_term`.
+    dst: (N, C_dst, D_dst, H_dst, W_dst), written once per element; src:
+    (N, C, D, H, W); place = (first, step) of the dst depths; runs:
+    :func:`deconv.shapes.depth_runs` of the correlation (output o reads src
+    depth ``start + m*step + j*dilation`` through kernel tap ``taps[lo + j]``);
+    pass_ = (plane, weight_of): plane(stacks, w2, bias) gives (B, C_dst, H_dst,
+    W_dst), weight_of(kernel taps) the 2-D weight; padding_term: see
+    :func:`_padding_term`.
     """
-    plane, weight_of, views = pass_
-    views = views and kernels.active() != "naive"
+    plane, weight_of = pass_
     N, C_src, _, H, W = src.shape
-    per_src = C_src * H * W
-    per_dst = dst.shape[1] * dst.shape[3] * dst.shape[4]
+    per_output = C_src * H * W + dst.shape[1] * dst.shape[3] * dst.shape[4]
     first_dst, dst_step = place
     for first, count, lo, hi, start in runs:
         J = hi - lo
@@ -1069,30 +1047,13 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
             if term is not None:
                 dst[:, :, depths] += term.reshape(-1, 1, 1, 1)
             continue
-        share = views and groups == 1 and dilation == 1 and step < J
-        copied = (step if share else J) * per_src          # elements a stack copies per output
-        by_tap = views and (J == 1 or 3 * (J - 1) * per_dst < copied)
-        if by_tap:
-            weights = [weight_of((t,)) for t in taps[lo:hi]]
-            per_out = per_dst * (1 if J == 1 else 2)
-        else:
-            w2 = weight_of(taps[lo:hi])
-            per_out = copied + per_dst
-        M = max(1, min(count, budget // per_out))
-        M = -(-count // -(-count // M))                    # equal blocks
+        w2 = weight_of(taps[lo:hi])
+        M = _blocks(count, J * per_output, budget)
         for n in range(N):
             for m0 in range(0, count, M):
                 b = min(M, count - m0)
-                s0 = start + m0 * step
-                if by_tap:
-                    block = plane(_slices(src[n], s0, b, step), weights[0], bias)
-                    with np.errstate(invalid="ignore", over="ignore"):
-                        for j in range(1, J):
-                            block += plane(_slices(src[n], s0 + j * dilation, b, step),
-                                           weights[j], None)
-                else:
-                    block = plane(_stacks(src[n], s0, b, J, step, dilation, groups, share),
-                                  w2, bias)
+                block = plane(_stacks(src[n], start + m0 * step, b, J, step, dilation, groups),
+                              w2, bias)
                 if term is not None:
                     block += term.reshape(-1, 1, 1)
                 d0 = d_first + m0 * dst_step
@@ -1103,36 +1064,43 @@ def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, grou
 
 def _depth_weight_grad(x, gy, runs, step, dilation, geometry, groups, weight_shape, budget):
     """The weight gradient (C_out, C_in/G, kD, kH, kW) of the conv x -> gy whose
-    depth runs are ``runs``: per block of output depths (gy copied depth-major,
-    as the 2-D pass takes it) and tap (x's slices in place), in a fixed order."""
+    depth runs are ``runs``: per block of output depths, the 2-D weight
+    gradient of the block's stacks of x and its gy slices (depth-major), in a
+    fixed order."""
+    C_out, C_g, kD, kH, kW = weight_shape
     grad_weight = np.zeros(weight_shape, dtype=x.dtype)
-    plane_shape = weight_shape[:2] + weight_shape[3:]
-    N, C_out = gy.shape[:2]
-    per_out = C_out * gy.shape[3] * gy.shape[4]
-    kernel_depth = weight_shape[2]
+    N = gy.shape[0]
+    per_output = x.shape[1] * x.shape[3] * x.shape[4] + C_out * gy.shape[3] * gy.shape[4]
     for first, count, lo, hi, start in runs:
-        if hi - lo < kernel_depth:
+        J = hi - lo
+        if J < kD:
             # the other taps read the depth padding: 0 * inf is NaN (see _padding_term)
             finite = np.isfinite(gy[:, :, first:first + count]).all(axis=(0, 2, 3, 4))
             if not finite.all():
-                outside = [kd for kd in range(kernel_depth) if not lo <= kd < hi]
-                grad_weight[np.ix_(~finite, np.arange(weight_shape[1]), outside)] = np.nan
-        if hi == lo:
+                outside = [kd for kd in range(kD) if not lo <= kd < hi]
+                grad_weight[np.ix_(~finite, np.arange(C_g), outside)] = np.nan
+        if J == 0:
             continue
-        M = max(1, min(count, budget // per_out))
-        M = -(-count // -(-count // M))
+        # taps per pass: the 2-D pass holds phase planes of its stacks per
+        # thread, so one depth's stack takes at most half the budget
+        per_tap = max(1, min(J, budget // (2 * x.shape[1] * x.shape[3] * x.shape[4])))
+        M = _blocks(count, per_tap * per_output, budget)
         for n in range(N):
             for m0 in range(0, count, M):
                 b = min(M, count - m0)
                 # (b, C_out, H_out, W_out)
-                gy_block = np.empty((b,) + gy.shape[1:2] + gy.shape[3:], dtype=gy.dtype)
+                gy_block = np.empty((b, C_out) + gy.shape[3:], dtype=gy.dtype)
                 _copy(gy[n, :, first + m0:first + m0 + b].transpose(1, 0, 2, 3), gy_block)
-                for kd in range(lo, hi):
-                    x_block = _slices(x[n], start + m0 * step + (kd - lo) * dilation, b, step)
-                    part = _plane_weight_grad(x_block, gy_block, geometry, groups, plane_shape,
-                                              budget)
+                for t0 in range(lo, hi, per_tap):
+                    t1 = min(t0 + per_tap, hi)
+                    stacks = _stacks(x[n], start + m0 * step + (t0 - lo) * dilation, b, t1 - t0,
+                                     step, dilation, groups)
+                    # (C_out, J*C_in/G, kH, kW), inputs (j, c)
+                    part = _plane_weight_grad(stacks, gy_block, geometry, groups,
+                                              (C_out, (t1 - t0) * C_g, kH, kW), budget)
+                    part = part.reshape(C_out, t1 - t0, C_g, kH, kW).transpose(0, 2, 1, 3, 4)
                     with np.errstate(invalid="ignore", over="ignore"):
-                        grad_weight[:, :, kd] += part
+                        grad_weight[:, :, t0:t1] += part
     return grad_weight
 
 
@@ -1149,9 +1117,9 @@ def _forward_runs(cfg, in_depth, out_depth):
 
 
 def _forward_pass(geometry, groups, weight, out_hw):
-    """(plane, weight_of, views) of :func:`_depth_gather` for a conv's forward."""
+    """(plane, weight_of) of :func:`_depth_gather` for a conv's forward."""
     return (lambda batch, w2, b: _plane_conv(batch, w2, b, geometry, groups, out_hw),
-            lambda taps: _forward_weight(weight, taps), True)
+            lambda taps: _forward_weight(weight, taps))
 
 
 def _depth_conv(src, weight, cfg, groups, dst, bias):
@@ -1175,7 +1143,7 @@ def _depth_conv_adjoint(gy, weight, cfg, groups, dst, bias):
     C_dst, H, W = dst.shape[1], dst.shape[3], dst.shape[4]
     plane = (lambda batch, w2, b:
              _plane_input_grad(batch, w2, b, geometry, groups, (batch.shape[0], C_dst, H, W)))
-    pass_ = (plane, lambda taps: _input_grad_weight(weight, taps, groups), False)
+    pass_ = (plane, lambda taps: _input_grad_weight(weight, taps, groups))
     phases = plan.phase_taps(kD, sD, pD, dD, D)
     reached = set()
     for ph in phases:
