@@ -11,7 +11,7 @@ Semantics, argument names and layouts are those of
 * ``dilation=1`` means no dilation.
 
 The 1-D functions run the 2-D kernels on a view with ``H = 1``; the 3-D
-functions run them once per kernel depth tap, on batches of depth slices.
+functions run them on batches of stacked depth slices (see the 3-D section).
 """
 
 import functools
@@ -20,6 +20,7 @@ import numpy as np
 
 from deconv import kernels
 from deconv.kernels import conv as _k
+from deconv.kernels import depth as _depth
 from deconv.kernels import plan
 from deconv.kernels.common import compile_time
 from deconv.functional import shapes
@@ -1033,104 +1034,216 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
 # issue 13: the 3-D convolutions, on the 2-D passes above
 #
 # Output depth o of a conv reads input depth i = o*sD + kd*dD - pD through
-# kernel depth tap kd, so a 3-D conv is the sum over kd of 2-D convs with the
-# weight slice w[:, :, kd]. For one tap every output depth it reaches is a
-# separate 2-D problem with the same weight: those depth slices go into the
-# batch axis, (N*count, C, H, W), which keeps the tiles of the blocked kernels
-# full. The arrays are held depth-major, (N, D, C, H, W), so a batch of depth
-# slices is a reshape. The taps run one after another: every element is
-# accumulated in one fixed order whatever the thread count.
+# kernel depth tap kd. Every pass is run as a gather over depth: each depth
+# slice of its result is written once, by one 2-D pass over a *stack*: the J
+# slices it reads (J <= kD: the taps that reach the input, from
+# shapes.depth_runs; the depth padding is never made) as one input of J*C
+# channels, ordered (g, j, c), with the weight's depth taps as J*C/G input
+# channels per group. The 3-D sum over (c, kd, kh, kw) is then the 2-D sum
+# over ((j, c), kh, kw), K = J*C/G*kH*kW, with no read-add passes. A block
+# of output depths is one batch of stacks, copied contiguous (the 2-D kernels
+# compile one memory layout: tests/test_api.py) by a parallel plane copy.
+#
+# The input gradients (conv's grad_input, the transposed conv's forward) are
+# gathers too: per depth phase (plan.phase_taps, as in 2-D) a stride-1
+# correlation of grad_output with the phase's taps, in-plane the 2-D input
+# gradient of a stack of grad_output slices. The weight gradient of a block
+# of output depths is one 2-D weight gradient of the input's stacks, the
+# blocks summed in a fixed order.
+#
+# Blocks of output depths keep each workspace within a quarter of the pass's
+# result (_WORKSPACE_SHARE), and every element is summed in an order fixed by
+# the shapes: bitwise the same for any thread count.
 # ---------------------------------------------------------------------------
 
 _WEIGHT_LAYOUT[3] = "(C_out, C_in/groups, kD, kH, kW)"
 _T_WEIGHT_LAYOUT[3] = "(C_in, C_out/groups, kD, kH, kW)"
 
-
-def _depth_major(a):
-    """(N, C, D, H, W) -> (N, D, C, H, W), contiguous (and back: the swap is its own inverse)."""
-    return np.ascontiguousarray(a.transpose(0, 2, 1, 3, 4))
-
-
-def _depth_slices(a_t, start, count, step):
-    """Depth slices start, start + step, ... of a depth-major (N, D, C, H, W)
-    array as one batch (N*count, C, H, W)."""
-    picked = a_t[:, start:start + (count - 1) * step + 1:step]
-    return np.ascontiguousarray(picked).reshape((-1,) + a_t.shape[2:])
+#: A 3-D pass's workspaces (stacks, blocks of results) stay within this
+#: fraction of its result (at least one output depth's).
+_WORKSPACE_SHARE = 4
 
 
-def _plane_conv(x2, w2, geometry, groups, out_hw):
-    """conv2d, no bias, of a batch of depth slices: (B, C_out, H_out, W_out)."""
+def _budget(result_elements):
+    return max(result_elements // _WORKSPACE_SHARE, 1)
+
+
+def _copy(src, dst):
+    """dst[...] = src, views of 4 or 5 axes (H, W last), a plane per parallel item."""
+    if src.ndim == 4:
+        src, dst = src[None], dst[None]
+    call(_depth.copy_planes, src, dst)
+
+
+def _stacks(src_n, start, count, taps, step, dilation, groups):
+    """The stacks of slices ``start + m*step + j*dilation`` (m < count, j < taps)
+    of one sample src_n (C, D, H, W): a contiguous batch (count, taps*C, H, W),
+    channels (g, j, c)."""
+    C, _, H, W = src_n.shape
+    C_g = C // groups
+    s = src_n.strides
+    picked = np.lib.stride_tricks.as_strided(
+        src_n[:, start], (count, groups, taps, C_g, H, W),
+        (step * s[1], C_g * s[0], dilation * s[1], s[0], s[2], s[3]))
+    check_bytes("workspace", ((count * taps * C, H, W), src_n.dtype))
+    stacks = np.empty((count, groups, taps, C_g, H, W), dtype=src_n.dtype)
+    for g in range(groups):
+        _copy(picked[:, g], stacks[:, g])
+    return stacks.reshape(count, taps * C, H, W)
+
+
+def _forward_weight(weight, taps):
+    """The conv weight (C_out, C_in/G, kD, kH, kW) of depth taps ``taps`` as a
+    2-D weight over stacks: (C_out, J*C_in/G, kH, kW), inputs (j, c)."""
+    C_out, C_g, _, kH, kW = weight.shape
+    return np.ascontiguousarray(weight[:, :, list(taps)].transpose(0, 2, 1, 3, 4)).reshape(
+        C_out, len(taps) * C_g, kH, kW)
+
+
+def _input_grad_weight(weight, taps, groups):
+    """The conv weight (C_out, C_in/G, kD, kH, kW) of depth taps ``taps`` as the
+    2-D weight whose input gradient reads stacks of grad_output: (G*J*C_out/G,
+    C_in/G, kH, kW), output channels (g, j, o)."""
+    C_out, C_g, _, kH, kW = weight.shape
+    w = weight.reshape(groups, C_out // groups, C_g, -1, kH, kW)[:, :, :, list(taps)]
+    return np.ascontiguousarray(w.transpose(0, 3, 1, 2, 4, 5)).reshape(-1, C_g, kH, kW)
+
+
+def _plane_conv(x2, w2, bias, geometry, groups, out_hw):
+    """conv2d (+ bias) of a batch of planes: (B, C_out, H_out, W_out)."""
     if kernels.active() == "naive":
         from deconv.kernels import naive
-        return naive.conv2d_forward(x2, w2, None, *geometry, groups, *out_hw)
+        return naive.conv2d_forward(x2, w2, bias, *geometry, groups, *out_hw)
     out = np.empty((x2.shape[0], w2.shape[0]) + tuple(out_hw), dtype=x2.dtype)
-    return _conv_forward(x2, w2, None, geometry, groups, out)
+    return _conv_forward(x2, w2, bias, geometry, groups, out)
 
 
-def _plane_input_grad(gy2, w2, geometry, groups, in_shape):
-    """conv2d's input gradient (B, C_in, H, W) of a batch of depth slices."""
+def _plane_input_grad(gy2, w2, bias, geometry, groups, in_shape):
+    """conv2d's input gradient (+ bias) of a batch of planes: in_shape (B, C_in, H, W)."""
     if kernels.active() == "naive":
         from deconv.kernels import naive
-        return naive.conv2d_input_grad(gy2, w2, *geometry, groups, *in_shape[2:])
-    return _conv_input_grad(gy2, w2, geometry, groups, in_shape)
+        return naive.conv_transpose2d_forward(gy2, w2, bias, *geometry, groups, *in_shape[2:])
+    return _conv_input_grad(gy2, w2, geometry, groups, in_shape, bias)
 
 
-def _plane_weight_grad(x2, gy2, geometry, groups, w_shape):
-    """conv2d's weight gradient (C_out, C_in/groups, kH, kW) of a batch of depth slices."""
+def _plane_weight_grad(x2, gy2, geometry, groups, w_shape, budget):
+    """conv2d's weight gradient (C_out, C_in/G, kH, kW) of a batch of planes."""
     if kernels.active() == "naive":
         from deconv.kernels import naive
         return naive.conv2d_weight_grad(gy2, x2, *geometry, groups, *w_shape[2:])
-    return _conv_weight_grad(x2, gy2, geometry, groups, w_shape, x2.size)
+    return _conv_weight_grad(x2, gy2, geometry, groups, w_shape, budget)
 
 
-def _depth_conv(x_t, weight, geometry, groups, taps, step, out_t):
-    """out_t[:, o] += conv2d(x_t[:, o*sD + kd*dD - pD], weight[:, :, kd]) for every tap.
-
-    x_t: (N, D, C_in, H, W); out_t: (N, D_out, C_out, H_out, W_out); taps from
-    :func:`deconv.shapes.depth_taps`, ``step`` = sD."""
-    N = x_t.shape[0]
-    for kd, first, count, start in taps:
-        # (N*count, C_out, H_out, W_out)
-        planes = _plane_conv(_depth_slices(x_t, start, count, step),
-                             np.ascontiguousarray(weight[:, :, kd]), geometry, groups,
-                             out_t.shape[3:])
-        out_t[:, first:first + count] += planes.reshape((N, count) + planes.shape[1:])
-    return out_t
+def _fill_bias(dst, depths, bias):
+    """dst[:, :, depths] = bias per channel (zeros without one): depths no tap reaches."""
+    dst[:, :, depths] = 0.0 if bias is None else bias.reshape(-1, 1, 1, 1)
 
 
-def _depth_conv_adjoint(gy_t, weight, geometry, groups, taps, step, grad_t):
-    """The adjoint of :func:`_depth_conv`: grad_t[:, o*sD + kd*dD - pD] +=
-    conv2d_input_grad(gy_t[:, o], weight[:, :, kd]). grad_t: (N, D, C_in, H, W)."""
-    N = gy_t.shape[0]
-    plane = grad_t.shape[2:]
-    for kd, first, count, start in taps:
-        # (N*count, C_in, H, W)
-        planes = _plane_input_grad(_depth_slices(gy_t, first, count, 1),
-                                   np.ascontiguousarray(weight[:, :, kd]), geometry, groups,
-                                   (N * count,) + plane)
-        # one tap writes distinct depths: no element is written twice in this statement
-        grad_t[:, start:start + (count - 1) * step + 1:step] += planes.reshape((N, count) + plane)
-    return grad_t
+def _padding_term(weight, kernel_depth):
+    """For a gather over the zero-padded input (conv forward, the transposed
+    conv's input gradient): function(lo, hi) -> (C_out,) the sum of ``w * 0``
+    over the depth taps outside [lo, hi), which lie over the padding, or None
+    while it is all zeros. An inf or NaN weight there gives NaN, as in PyTorch
+    and the 2-D passes in-plane (tests/test_nonfinite.py); None for a finite weight."""
+    if np.isfinite(weight).all():
+        return None
+
+    def term(lo, hi):
+        outside = [kd for kd in range(kernel_depth) if not lo <= kd < hi]
+        with np.errstate(invalid="ignore"):
+            t = (weight[:, :, outside] * 0).sum(axis=(1, 2, 3, 4))
+        return t if np.isnan(t).any() else None
+    return term
 
 
-def _depth_weight_grad(x_t, gy_t, geometry, groups, taps, step, weight_shape):
-    """grad_weight[:, :, kd] of :func:`_depth_conv`, one 2-D weight gradient per tap
-    (taps that reach no output depth keep zero)."""
-    grad_weight = np.zeros(weight_shape, dtype=x_t.dtype)
-    plane_shape = weight_shape[:2] + weight_shape[3:]
-    for kd, first, count, start in taps:
-        grad_weight[:, :, kd] = _plane_weight_grad(
-            _depth_slices(x_t, start, count, step), _depth_slices(gy_t, first, count, 1),
-            geometry, groups, plane_shape)
+def _blocks(count, per_output, budget):
+    """Output depths per block: the workspace of a block within ``budget``
+    elements (at least one depth), the ``count`` depths cut into equal blocks."""
+    M = max(1, min(count, budget // per_output))
+    return -(-count // -(-count // M))
+
+
+def _depth_gather(dst, place, src, runs, taps, step, dilation, pass_, bias, groups, budget,
+                  padding_term=None):
+    """dst[:, :, place(o)] = the 2-D pass of the stack output o reads, for every output o.
+
+    dst: (N, C_dst, D_dst, H_dst, W_dst), written once per element; src:
+    (N, C, D, H, W); place = (first, step) of the dst depths; runs:
+    :func:`deconv.shapes.depth_runs` of the correlation (output o reads src
+    depth ``start + m*step + j*dilation`` through kernel tap ``taps[lo + j]``);
+    pass_ = (plane, weight_of): plane(stacks, w2, bias) gives (B, C_dst, H_dst,
+    W_dst), weight_of(kernel taps) the 2-D weight; padding_term: see
+    :func:`_padding_term`.
+    """
+    plane, weight_of = pass_
+    N, C_src, _, H, W = src.shape
+    per_output = C_src * H * W + dst.shape[1] * dst.shape[3] * dst.shape[4]
+    first_dst, dst_step = place
+    for first, count, lo, hi, start in runs:
+        J = hi - lo
+        d_first = first_dst + first * dst_step
+        term = None if padding_term is None else padding_term(lo, hi)
+        if J == 0:
+            depths = slice(d_first, d_first + (count - 1) * dst_step + 1, dst_step)
+            _fill_bias(dst, depths, bias)
+            if term is not None:
+                dst[:, :, depths] += term.reshape(-1, 1, 1, 1)
+            continue
+        w2 = weight_of(taps[lo:hi])
+        M = _blocks(count, J * per_output, budget)
+        for n in range(N):
+            for m0 in range(0, count, M):
+                b = min(M, count - m0)
+                block = plane(_stacks(src[n], start + m0 * step, b, J, step, dilation, groups),
+                              w2, bias)
+                if term is not None:
+                    block += term.reshape(-1, 1, 1)
+                d0 = d_first + m0 * dst_step
+                depths = slice(d0, d0 + (b - 1) * dst_step + 1, dst_step)
+                _copy(block.transpose(1, 0, 2, 3), dst[n, :, depths])
+    return dst
+
+
+def _depth_weight_grad(x, gy, runs, step, dilation, geometry, groups, weight_shape, budget):
+    """The weight gradient (C_out, C_in/G, kD, kH, kW) of the conv x -> gy whose
+    depth runs are ``runs``: per block of output depths, the 2-D weight
+    gradient of the block's stacks of x and its gy slices (depth-major), in a
+    fixed order."""
+    C_out, C_g, kD, kH, kW = weight_shape
+    grad_weight = np.zeros(weight_shape, dtype=x.dtype)
+    N = gy.shape[0]
+    per_output = x.shape[1] * x.shape[3] * x.shape[4] + C_out * gy.shape[3] * gy.shape[4]
+    for first, count, lo, hi, start in runs:
+        J = hi - lo
+        if J < kD:
+            # the other taps read the depth padding: 0 * inf is NaN (see _padding_term)
+            finite = np.isfinite(gy[:, :, first:first + count]).all(axis=(0, 2, 3, 4))
+            if not finite.all():
+                outside = [kd for kd in range(kD) if not lo <= kd < hi]
+                grad_weight[np.ix_(~finite, np.arange(C_g), outside)] = np.nan
+        if J == 0:
+            continue
+        # taps per pass: the 2-D pass holds phase planes of its stacks per
+        # thread, so one depth's stack takes at most half the budget
+        per_tap = max(1, min(J, budget // (2 * x.shape[1] * x.shape[3] * x.shape[4])))
+        M = _blocks(count, per_tap * per_output, budget)
+        for n in range(N):
+            for m0 in range(0, count, M):
+                b = min(M, count - m0)
+                # (b, C_out, H_out, W_out)
+                gy_block = np.empty((b, C_out) + gy.shape[3:], dtype=gy.dtype)
+                _copy(gy[n, :, first + m0:first + m0 + b].transpose(1, 0, 2, 3), gy_block)
+                for t0 in range(lo, hi, per_tap):
+                    t1 = min(t0 + per_tap, hi)
+                    stacks = _stacks(x[n], start + m0 * step + (t0 - lo) * dilation, b, t1 - t0,
+                                     step, dilation, groups)
+                    # (C_out, J*C_in/G, kH, kW), inputs (j, c)
+                    part = _plane_weight_grad(stacks, gy_block, geometry, groups,
+                                              (C_out, (t1 - t0) * C_g, kH, kW), budget)
+                    part = part.reshape(C_out, t1 - t0, C_g, kH, kW).transpose(0, 2, 1, 3, 4)
+                    with np.errstate(invalid="ignore", over="ignore"):
+                        grad_weight[:, :, t0:t1] += part
     return grad_weight
-
-
-def _bias_volume(bias, shape_t, dtype):
-    """A depth-major (N, D, C, H, W) array holding ``bias`` per channel (zeros without one)."""
-    out = np.zeros(shape_t, dtype=dtype)
-    if bias is not None:
-        out += bias.reshape(1, 1, -1, 1, 1)
-    return out
 
 
 def _grad_bias(grad_output):
@@ -1139,10 +1252,52 @@ def _grad_bias(grad_output):
     return call(_k.bias_grad, grad_output.reshape(N, C, D * H, W))
 
 
-def _conv3d_taps(cfg, conv_in_depth, conv_out_depth):
-    """The depth taps of the conv that maps depth ``conv_in_depth`` to ``conv_out_depth``."""
-    return shapes.depth_taps(conv_in_depth, conv_out_depth, cfg.kernel[0], cfg.stride[0],
+def _forward_runs(cfg, in_depth, out_depth):
+    """The depth runs of the conv that maps depth ``in_depth`` to ``out_depth``."""
+    return shapes.depth_runs(in_depth, out_depth, cfg.kernel[0], cfg.stride[0],
                              cfg.pad_before[0], cfg.dilation[0])
+
+
+def _forward_pass(geometry, groups, weight, out_hw):
+    """(plane, weight_of) of :func:`_depth_gather` for a conv's forward."""
+    return (lambda batch, w2, b: _plane_conv(batch, w2, b, geometry, groups, out_hw),
+            lambda taps: _forward_weight(weight, taps))
+
+
+def _depth_conv(src, weight, cfg, groups, dst, bias):
+    """dst = conv3d(src, weight) + bias with cfg's geometry (the conv maps src's depth to dst's)."""
+    runs = _forward_runs(cfg, src.shape[2], dst.shape[2])
+    return _depth_gather(dst, (0, 1), src, runs, range(cfg.kernel[0]), cfg.stride[0],
+                         cfg.dilation[0], _forward_pass(cfg.as_2d(), groups, weight,
+                                                        dst.shape[3:]),
+                         bias, groups, _budget(dst.size), _padding_term(weight, cfg.kernel[0]))
+
+
+def _depth_conv_adjoint(gy, weight, cfg, groups, dst, bias):
+    """dst = the input gradient of conv3d (weight, cfg's geometry) of gy, + bias.
+
+    Per depth phase (:func:`deconv.kernels.plan.phase_taps`: the dst depths
+    ``first + m*sD``) a stride-1 correlation of gy's depths with the phase's
+    taps; depths no tap reaches hold the bias."""
+    kD, sD, pD, dD = cfg.kernel[0], cfg.stride[0], cfg.pad_before[0], cfg.dilation[0]
+    D = dst.shape[2]
+    geometry = cfg.as_2d()
+    C_dst, H, W = dst.shape[1], dst.shape[3], dst.shape[4]
+    plane = (lambda batch, w2, b:
+             _plane_input_grad(batch, w2, b, geometry, groups, (batch.shape[0], C_dst, H, W)))
+    pass_ = (plane, lambda taps: _input_grad_weight(weight, taps, groups))
+    phases = plan.phase_taps(kD, sD, pD, dD, D)
+    reached = set()
+    for ph in phases:
+        runs = shapes.depth_runs(gy.shape[2], ph.count, len(ph.taps), 1, ph.padding,
+                                 ph.dilation)
+        _depth_gather(dst, (ph.first, sD), gy, runs, ph.taps, 1, ph.dilation, pass_, bias,
+                      groups, _budget(dst.size))
+        reached.update(range(ph.first, D, sD))
+    missed = [d for d in range(D) if d not in reached]
+    if missed:
+        _fill_bias(dst, missed, bias)
+    return dst
 
 
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -1171,8 +1326,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1``.
 
-    It runs as the sum over the kernel depth taps ``e`` of 2-D convolutions
-    (:func:`conv2d`'s kernels) of the depth slices with ``weight[:, :, e]``.
+    Each output depth ``t`` is one 2-D convolution (:func:`conv2d`'s kernels)
+    of the stack of the input slices ``t*sD + e*dD - pD`` it reads (the taps
+    ``e`` over the input) with the weight's taps as input channels.
 
     Examples
     --------
@@ -1188,11 +1344,9 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, 3)
     N, C_out = x.shape[0], weight.shape[0]
     x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
-    # (N, D_out, C_out, H_out, W_out)
-    y_t = _bias_volume(bias, (N, out[0], C_out) + out[1:], x.dtype)
-    _depth_conv(_depth_major(x), weight, cfg.as_2d(), cfg.groups,
-                _conv3d_taps(cfg, x.shape[2], out[0]), cfg.stride[0], y_t)
-    return _depth_major(y_t)
+    # (N, C_out, D_out, H_out, W_out)
+    y = np.empty((N, C_out) + out, dtype=x.dtype)
+    return _depth_conv(x, weight, cfg, cfg.groups, y, bias)
 
 
 @refuse_positional_bias
@@ -1216,8 +1370,10 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     Notes
     -----
     ``out = floor((L + p_before + p_after - d*(k-1) - 1) / s) + 1`` per axis,
-    as in :func:`conv3d`. Per kernel depth tap, ``grad_input`` gathers the 2-D
-    input gradients and ``grad_weight[:, :, e]`` is a 2-D weight gradient.
+    as in :func:`conv3d`. Each depth of ``grad_input`` is one 2-D input
+    gradient of the stack of grad_output slices that read it (per stride
+    phase of the depth), and ``grad_weight[:, :, e]`` sums 2-D weight
+    gradients over the output depths, in a fixed order.
 
     Examples
     --------
@@ -1240,15 +1396,13 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
-    taps = _conv3d_taps(cfg, x.shape[2], out[0])
-    x_t, gy_t = _depth_major(x), _depth_major(grad_output)
-    geometry = cfg.as_2d()
-    # (N, D, C_in, H, W)
-    gx_t = np.zeros(x_t.shape, dtype=x.dtype)
-    _depth_conv_adjoint(gy_t, weight, geometry, cfg.groups, taps, cfg.stride[0], gx_t)
-    grad_weight = _depth_weight_grad(x_t, gy_t, geometry, cfg.groups, taps, cfg.stride[0],
-                                     weight.shape)
-    return _depth_major(gx_t), grad_weight, _grad_bias(grad_output)
+    # (N, C_in, D, H, W)
+    grad_input = _depth_conv_adjoint(grad_output, weight, cfg, cfg.groups,
+                                     np.empty(x.shape, dtype=x.dtype), None)
+    grad_weight = _depth_weight_grad(x, grad_output, _forward_runs(cfg, x.shape[2], out[0]),
+                                     cfg.stride[0], cfg.dilation[0], cfg.as_2d(), cfg.groups,
+                                     weight.shape, _budget(x.size))
+    return grad_input, grad_weight, _grad_bias(grad_output)
 
 
 def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -1272,10 +1426,10 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
     Notes
     -----
-    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. Each
-    kernel depth tap ``e`` scatters a 2-D transposed convolution of every
-    input depth slice ``t`` with ``weight[:, :, e]`` into output depth
-    ``t*sD + e*dD - pD``.
+    Per axis ``out = (L-1)*s - 2p + d*(k-1) + output_padding + 1``. Output
+    depth ``u`` receives input depth ``t`` through the kernel depth taps
+    ``e`` with ``t*sD + e*dD - pD = u``: it is one 2-D transposed convolution
+    of the stack of those input slices, written once (per stride phase).
 
     Examples
     --------
@@ -1288,11 +1442,9 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         x, weight, bias, stride, padding, output_padding, groups, dilation, 3)
     N, C_out = x.shape[0], weight.shape[1] * cfg.groups
     x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
-    # (N, D_out, C_out, H_out, W_out): the conv whose adjoint this is maps it to x
-    y_t = _bias_volume(bias, (N, out[0], C_out) + out[1:], x.dtype)
-    _depth_conv_adjoint(_depth_major(x), weight, cfg.as_2d(), cfg.groups,
-                        _conv3d_taps(cfg, out[0], x.shape[2]), cfg.stride[0], y_t)
-    return _depth_major(y_t)
+    # (N, C_out, D_out, H_out, W_out): the conv whose adjoint this is maps it to x
+    y = np.empty((N, C_out) + out, dtype=x.dtype)
+    return _depth_conv_adjoint(x, weight, cfg, cfg.groups, y, bias)
 
 
 @refuse_positional_bias
@@ -1337,16 +1489,14 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
-    taps = _conv3d_taps(cfg, out[0], x.shape[2])
-    x_t, gy_t = _depth_major(x), _depth_major(grad_output)
-    geometry = cfg.as_2d()
     # adjoint of the adjoint: a conv of grad_output, at exactly x's size
-    gx_t = np.zeros(x_t.shape, dtype=x.dtype)
-    _depth_conv(gy_t, weight, geometry, cfg.groups, taps, cfg.stride[0], gx_t)
+    grad_input = _depth_conv(grad_output, weight, cfg, cfg.groups,
+                             np.empty(x.shape, dtype=x.dtype), None)
     # grad_output plays the conv's input, x the conv's output gradient
-    grad_weight = _depth_weight_grad(gy_t, x_t, geometry, cfg.groups, taps, cfg.stride[0],
-                                     weight.shape)
-    return _depth_major(gx_t), grad_weight, _grad_bias(grad_output)
+    grad_weight = _depth_weight_grad(grad_output, x, _forward_runs(cfg, out[0], x.shape[2]),
+                                     cfg.stride[0], cfg.dilation[0], cfg.as_2d(), cfg.groups,
+                                     weight.shape, _budget(x.size))
+    return grad_input, grad_weight, _grad_bias(grad_output)
 
 
 __all__ += ["conv3d", "conv3d_backward", "conv_transpose3d", "conv_transpose3d_backward"]

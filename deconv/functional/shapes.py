@@ -384,32 +384,56 @@ def conv_transpose_output_padding(output_size, input_size, kernel_size, stride=1
 
 
 # issue 13: the 3-D family
-def depth_taps(input_size, output_size, kernel, stride, padding, dilation):
-    """Which output depths each kernel depth tap reaches, for a 3-D conv run as 2-D convs.
+def depth_runs(input_size, output_size, kernel, stride, padding, dilation):
+    """The outputs of a 1-D correlation cut into runs that read the same taps.
 
-    Output depth ``o`` reads input depth ``i = o*s + kd*d - p`` through tap
-    ``kd``. For each tap with at least one ``i`` inside ``[0, input_size)``
-    this gives ``(kd, first, count, start)``: the outputs ``first ..
-    first + count - 1`` read the inputs ``start, start + s, ...``. The same
-    table, read backwards, serves the transposed conv (whose output is this
-    conv's input).
+    Output ``o`` reads input ``i = o*s + j*d - p`` through tap ``j``; the taps
+    with ``i`` inside ``[0, input_size)`` are a range ``[lo, hi)`` (``i``
+    grows with ``j``), which changes only near the two ends. Each run is
+    ``(first, count, lo, hi, start)``: the outputs ``first .. first + count - 1``
+    all read the taps ``lo .. hi - 1``, output ``first + m`` starting at input
+    ``start + m*s``. The runs cover ``[0, output_size)`` in order; a run with
+    ``lo == hi`` reads nothing (only padding; its ``start`` is 0). The 3-D convolutions walk the
+    depth axis by these runs (:mod:`deconv.functional.conv`): taps over the
+    padding are never visited, however large the padding or the dilation.
 
-    >>> depth_taps(5, 3, 3, 2, 1, 1)
-    [(0, 1, 2, 1), (1, 0, 3, 0), (2, 0, 2, 1)]
-    >>> depth_taps(2, 4, 1, 1, 1, 1)
-    [(0, 1, 2, 0)]
+    >>> depth_runs(5, 3, 3, 2, 1, 1)
+    [(0, 1, 1, 3, 0), (1, 1, 0, 3, 1), (2, 1, 0, 2, 3)]
+    >>> depth_runs(32, 32, 3, 1, 1, 1)
+    [(0, 1, 1, 3, 0), (1, 30, 0, 3, 0), (31, 1, 0, 2, 30)]
+    >>> depth_runs(1, 3, 3, 1, 2, 1)
+    [(0, 1, 2, 3, 0), (1, 1, 1, 2, 0), (2, 1, 0, 1, 0)]
+    >>> depth_runs(1, 1, 2, 1, 2**19, 2**20)
+    [(0, 1, 0, 0, 0)]
     """
-    taps = []
-    for kd in range(kernel):
-        offset = kd * dilation - padding
-        first = max(0, -(offset // stride))      # the first o with o*s + offset >= 0
-        last = min(output_size - 1, (input_size - 1 - offset) // stride)
-        if last >= first:
-            taps.append((kd, first, last - first + 1, first * stride + offset))
-    return taps
+    def taps(o):
+        # j*d >= p - o*s and j*d <= input_size - 1 + p - o*s
+        lo = max(0, -((o * stride - padding) // dilation))
+        hi = min(kernel, (input_size - 1 + padding - o * stride) // dilation + 1)
+        return (lo, hi) if hi > lo else (0, 0)
+
+    # the tap range changes only where o*s crosses a tap's edge of the input:
+    # at most 2*kernel places, found without visiting every output
+    edges = {0, output_size}
+    for j in range(kernel):
+        for bound in (padding - j * dilation, input_size + padding - j * dilation):
+            o = -(-bound // stride)                 # the first o with o*s >= bound
+            if 0 < o < output_size:
+                edges.add(o)
+    edges = sorted(edges)
+    runs = []
+    for first, end in zip(edges[:-1], edges[1:]):
+        lo, hi = taps(first)
+        if runs and runs[-1][2:4] == (lo, hi) and runs[-1][0] + runs[-1][1] == first:
+            f, c, _, _, st = runs.pop()
+            runs.append((f, c + end - first, lo, hi, st))
+            continue
+        start = first * stride + lo * dilation - padding if hi > lo else 0
+        runs.append((first, end - first, lo, hi, start))
+    return runs
 
 
-__all__ += ["depth_taps"]
+__all__ += ["depth_runs"]
 
 
 def avg_pool_divisors(input_size, output_size, kernel_size, stride, padding, count_include_pad):
