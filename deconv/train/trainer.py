@@ -50,6 +50,7 @@ import time
 import numpy as np
 
 from deconv.functional.validation import as_choice, as_int_at_least, as_real, as_samples
+from deconv.nn.module import Module
 from deconv.nn.utils import clip_grad_norm_, clip_grad_value_
 from deconv.train.checkpoint import (
     CHECKPOINT_NAME, HISTORY_KEYS, empty_history, load_checkpoint, model_generators,
@@ -323,7 +324,10 @@ class Trainer:
     -----
     One step is: ``model.zero_grad()``, ``out = model(x_batch)``,
     ``value = loss(out, y_batch)``, ``model.backward(loss.backward())``,
-    finiteness checks, ``optimizer.step()``. The model is in training mode
+    finiteness checks, ``optimizer.step()``. The backward runs with the
+    model's ``input_grad`` False (restored after it): the batch is data,
+    whose gradient nobody uses, so the first layer skips that pass (see
+    :class:`deconv.nn.Module`). The model is in training mode
     during the epoch and in eval mode for validation, which runs only
     forward passes (no gradients are touched) in batches of ``batch_size``.
     :meth:`fit` leaves the model in eval mode.
@@ -542,7 +546,9 @@ class Trainer:
                     f"(parameters are those after step {self.step})"
                     + self._checkpoint_note(),
                     epoch=epoch, step=self.step + 1, tensor="loss")
-            self.model.backward(self.loss.backward())
+            # the data needs no gradient: the first layer skips its input-gradient pass
+            with Module._without_input_grad(self.model):
+                self.model.backward(self.loss.backward())
             for name, p in named:
                 if p.grad is not None and not np.isfinite(p.grad).all():
                     raise NonFiniteError(
