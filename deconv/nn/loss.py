@@ -12,6 +12,7 @@ gradient of that array, as ``loss.backward(grad_output)`` in torch.
 
 import numpy as np
 
+from deconv.functional import elementwise as _ew
 from deconv.functional.validation import (
     as_choice, as_float_array, as_real, as_real_array, check_bytes,
 )
@@ -130,16 +131,29 @@ class Loss:
         ``denominator`` of 'mean': ``loss.size`` unless given (the weighted
         losses give their sum of weights).
         """
+        if self.reduction == "none":
+            self._remember(loss.shape, loss.dtype, denominator, saved)
+            return loss
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = np.sum(loss, dtype=np.float64)
+        return self._reduced(total, loss.shape, loss.dtype, denominator, saved)
+
+    def _remember(self, shape, dtype, denominator, saved):
+        """Save ``saved``, the per-element loss's shape and dtype and the denominator
+        (``prod(shape)`` unless given; 1 for 'sum'); returns the denominator."""
         if denominator is None:
-            denominator = loss.size
+            denominator = int(np.prod(shape, dtype=np.int64))
         if self.reduction == "sum":
             denominator = 1
-        self._cache = dict(saved, loss_like=(loss.shape, loss.dtype.newbyteorder("=")),
+        self._cache = dict(saved, loss_like=(shape, dtype.newbyteorder("=")),
                            denominator=denominator)
-        if self.reduction == "none":
-            return loss
+        return denominator
+
+    def _reduced(self, total, shape, dtype, denominator, saved):
+        """The 'mean' or 'sum' float from the float64 ``total`` of the per-element losses."""
+        denominator = self._remember(shape, dtype, denominator, saved)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return float(np.sum(loss, dtype=np.float64) / np.float64(denominator))
+            return float(np.float64(total) / np.float64(denominator))
 
     def _prediction_and_target(self, prediction, target):
         """A float ``prediction`` and a real ``target`` of its shape, cast to its dtype."""
@@ -254,11 +268,17 @@ class L1Loss(Loss):
         """
         p, t = self._prediction_and_target(prediction, target)
         with np.errstate(invalid="ignore", over="ignore"):
-            d = p - t
-            return self._reduce(np.abs(d), d=d)
+            if self.reduction == "none":
+                d = p - t
+                return self._reduce(np.abs(d), d=d)
+            # one pass: the difference and the float64 sum of its magnitude
+            total, d = _ew.l1(p, t)
+        return self._reduced(total, p.shape, p.dtype, None, dict(d=d))
 
     def _backward(self, cache, g):
         """``sign(prediction - target) g``."""
+        if isinstance(g, float):
+            return _ew.l1_backward(cache["d"], g)
         return np.sign(cache["d"]) * g
 
 
