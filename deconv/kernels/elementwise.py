@@ -30,12 +30,15 @@ def relu_forward(x, y, positive):
     """``y = max(x, 0)`` (NaN stays NaN) and ``positive = x > 0``; x, y, positive : (L,)."""
     L = x.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(L, (c + 1) * CHUNK)):
-            v = x[i]
-            p = v > 0
-            positive[i] = p
+        # slices from 0: the loops vectorise (an index into the whole array may wrap)
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        xs, ys, ps = x[lo:hi], y[lo:hi], positive[lo:hi]
+        zero = x.dtype.type(0)
+        for i in range(xs.shape[0]):
+            v = xs[i]
             # np.maximum(v, 0): v when v > 0 or v is NaN, else 0
-            y[i] = v if (p or v != v) else 0
+            ys[i] = v if not (v <= zero) else zero
+            ps[i] = v > zero
     return y
 
 
@@ -44,8 +47,11 @@ def relu_backward(grad_output, positive, grad_input):
     """``grad_input = grad_output where positive else 0`` (a select, as torch's); (L,) each."""
     L = grad_output.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(L, (c + 1) * CHUNK)):
-            grad_input[i] = grad_output[i] if positive[i] else 0
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        gs, ps, out = grad_output[lo:hi], positive[lo:hi], grad_input[lo:hi]
+        zero = grad_output.dtype.type(0)
+        for i in range(gs.shape[0]):
+            out[i] = gs[i] if ps[i] else zero
     return grad_input
 
 
@@ -54,16 +60,34 @@ def l1_forward(prediction, target, difference, partial):
     """``difference = prediction - target``; ``partial[c] = sum(|difference|)`` of chunk c.
 
     prediction, target, difference : (L,), one dtype; partial : (chunks,)
-    float64, each chunk summed in index order in float64.
+    float64, each chunk summed in float64 on four lanes (element ``i`` on
+    lane ``i % 4``), then the lanes in a fixed tree.
     """
     L = prediction.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
-        total = 0.0
-        for i in range(c * CHUNK, min(L, (c + 1) * CHUNK)):
-            d = prediction[i] - target[i]
-            difference[i] = d
-            total += abs(d)
-        partial[c] = total
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        ps, ts, ds = prediction[lo:hi], target[lo:hi], difference[lo:hi]
+        n = ps.shape[0]
+        a0 = a1 = a2 = a3 = 0.0
+        n4 = n - n % 4
+        for i in range(0, n4, 4):
+            d0 = ps[i] - ts[i]
+            d1 = ps[i + 1] - ts[i + 1]
+            d2 = ps[i + 2] - ts[i + 2]
+            d3 = ps[i + 3] - ts[i + 3]
+            ds[i] = d0
+            ds[i + 1] = d1
+            ds[i + 2] = d2
+            ds[i + 3] = d3
+            a0 += abs(1.0 * d0)
+            a1 += abs(1.0 * d1)
+            a2 += abs(1.0 * d2)
+            a3 += abs(1.0 * d3)
+        for i in range(n4, n):
+            d0 = ps[i] - ts[i]
+            ds[i] = d0
+            a0 += abs(1.0 * d0)
+        partial[c] = (a0 + a1) + (a2 + a3)
     return partial
 
 
@@ -71,23 +95,18 @@ def l1_forward(prediction, target, difference, partial):
 def l1_backward(difference, scale, grad):
     """``grad = sign(difference) * scale``, as ``np.sign(d) * scale``; (L,) each.
 
-    ``scale`` is a 0-d array of the dtype of ``difference``. The sign is
-    +-1, +0 or NaN, so the product, exact in float64, is the one of the dtype.
+    ``scale`` is a 0-d array of the dtype of ``difference``: the product is
+    in that dtype, the sign +-1, +0 (``np.sign(-0.0)`` is +0) or NaN.
     """
     L = difference.shape[0]
     s = scale[()]
+    zero = s - s if s == s else s * 0       # 0 of the dtype, times s (NaN if s is)
     for c in prange((L + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(L, (c + 1) * CHUNK)):
-            d = difference[i]
-            if d > 0:
-                sign = 1.0
-            elif d < 0:
-                sign = -1.0
-            elif d == 0:
-                sign = 0.0                       # np.sign(-0.0) is +0.0
-            else:
-                sign = 1.0 * d                   # NaN
-            grad[i] = sign * s
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        ds, gs = difference[lo:hi], grad[lo:hi]
+        for i in range(ds.shape[0]):
+            d = ds[i]
+            gs[i] = s if d > 0 else (-s if d < 0 else (zero if d == 0 else d * s))
     return grad
 
 
@@ -112,20 +131,22 @@ def adam_update(data, grad, exp_avg, exp_avg_sq, constants, decay_grad, small_we
     eps = constants[6]
     step = constants[7]
     for c in prange((L + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(L, (c + 1) * CHUNK)):
-            g = grad[i]
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        ps, gs, ms, vs = data[lo:hi], grad[lo:hi], exp_avg[lo:hi], exp_avg_sq[lo:hi]
+        for i in range(ps.shape[0]):
+            g = gs[i]
             if decay_grad:
-                g = g + wd * data[i]
-            m = exp_avg[i]
+                g = g + wd * ps[i]
+            m = ms[i]
             if small_weight:
                 m = m + weight * (g - m)
             else:
                 m = g - (g - m) * (one - weight)
-            exp_avg[i] = m
-            v = exp_avg_sq[i] * beta2
+            ms[i] = m
+            v = vs[i] * beta2
             v = v + (one_minus_beta2 * g) * g
-            exp_avg_sq[i] = v
+            vs[i] = v
             denom = np.sqrt(v) / bc2_sqrt
             denom = denom + eps
-            data[i] = data[i] + (step * m) / denom
+            ps[i] = ps[i] + (step * m) / denom
     return data

@@ -15,9 +15,9 @@ Every layer is one view of its input::
 and the statistics of ``(ns, g)`` cover ``x[n, g]`` for the samples ``n``
 of ``ns`` (one sample, or all of them). Each statistic is one ``prange``
 job that reads its slab and writes only its own outputs: nothing is written
-by two jobs, every sum runs in a fixed order inside its job (eight float64
-lanes, then a fixed tree), so the results are bitwise identical for any
-``NUMBA_NUM_THREADS``.
+by two jobs, every sum runs in a fixed order inside its job (each row on
+the vector lanes, then the lanes in a fixed tree, then the rows in order),
+so the results are bitwise identical for any ``NUMBA_NUM_THREADS``.
 
 Precision: every value is read in its own dtype and widened to float64; the
 sums, the mean, the biased variance (two passes: the mean, then the sum of
@@ -34,93 +34,40 @@ import math
 from numba import njit, prange
 
 
-@njit(cache=True, inline="always")
-def _lane_sum(row, shift):
-    """``sum(row - shift)`` in float64: eight lanes, then a fixed tree."""
-    n = row.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        a0 += row[i] - shift
-        a1 += row[i + 1] - shift
-        a2 += row[i + 2] - shift
-        a3 += row[i + 3] - shift
-        a4 += row[i + 4] - shift
-        a5 += row[i + 5] - shift
-        a6 += row[i + 6] - shift
-        a7 += row[i + 7] - shift
-    for i in range(n8, n):
-        a0 += row[i] - shift
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+# The sums of one row. fastmath 'reassoc' (and no other flag: NaN and inf keep
+# their meaning) lets LLVM vectorise them: the row is summed on the vector
+# lanes, then the lanes in a fixed tree. The order is fixed by the compiled
+# loop and the row's length, the same at every call and on every thread.
+
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sum(row, shift):
+    """``sum(row - shift)`` in float64."""
+    total = 0.0
+    for i in range(row.shape[0]):
+        total += row[i] - shift
+    return total
 
 
-@njit(cache=True, inline="always")
-def _lane_sum_squares(row, shift):
-    """``sum((row - shift)**2)`` in float64: eight lanes, then a fixed tree."""
-    n = row.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        d0 = row[i] - shift
-        d1 = row[i + 1] - shift
-        d2 = row[i + 2] - shift
-        d3 = row[i + 3] - shift
-        d4 = row[i + 4] - shift
-        d5 = row[i + 5] - shift
-        d6 = row[i + 6] - shift
-        d7 = row[i + 7] - shift
-        a0 += d0 * d0
-        a1 += d1 * d1
-        a2 += d2 * d2
-        a3 += d3 * d3
-        a4 += d4 * d4
-        a5 += d5 * d5
-        a6 += d6 * d6
-        a7 += d7 * d7
-    for i in range(n8, n):
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sum_squares(row, shift):
+    """``sum((row - shift)**2)`` in float64."""
+    total = 0.0
+    for i in range(row.shape[0]):
         d = row[i] - shift
-        a0 += d * d
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+        total += d * d
+    return total
 
 
-@njit(cache=True, inline="always")
-def _lane_sums_grad(g_row, x_row, shift):
-    """``(sum(g), sum(g * (x - shift)))`` in float64: eight lanes each, then fixed trees."""
-    n = g_row.shape[0]
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = 0.0
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        g0 = 1.0 * g_row[i]
-        g1 = 1.0 * g_row[i + 1]
-        g2 = 1.0 * g_row[i + 2]
-        g3 = 1.0 * g_row[i + 3]
-        g4 = 1.0 * g_row[i + 4]
-        g5 = 1.0 * g_row[i + 5]
-        g6 = 1.0 * g_row[i + 6]
-        g7 = 1.0 * g_row[i + 7]
-        a0 += g0
-        a1 += g1
-        a2 += g2
-        a3 += g3
-        a4 += g4
-        a5 += g5
-        a6 += g6
-        a7 += g7
-        b0 += g0 * (x_row[i] - shift)
-        b1 += g1 * (x_row[i + 1] - shift)
-        b2 += g2 * (x_row[i + 2] - shift)
-        b3 += g3 * (x_row[i + 3] - shift)
-        b4 += g4 * (x_row[i + 4] - shift)
-        b5 += g5 * (x_row[i + 5] - shift)
-        b6 += g6 * (x_row[i + 6] - shift)
-        b7 += g7 * (x_row[i + 7] - shift)
-    for i in range(n8, n):
-        gi = 1.0 * g_row[i]
-        a0 += gi
-        b0 += gi * (x_row[i] - shift)
-    return (((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)),
-            ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)))
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sums_grad(g_row, x_row, shift):
+    """``(sum(g), sum(g * (x - shift)))`` in float64."""
+    sum_g = 0.0
+    sum_gx = 0.0
+    for i in range(g_row.shape[0]):
+        g = 1.0 * g_row[i]
+        sum_g += g
+        sum_gx += g * (x_row[i] - shift)
+    return sum_g, sum_gx
 
 
 @njit(cache=True, parallel=True)
@@ -144,12 +91,12 @@ def norm_forward(x, weight, bias, eps, batch_stats, mean, var, invstd, y):
             total = 0.0
             for n in range(n_lo, n_lo + per):
                 for k in range(K):
-                    total += _lane_sum(x[n, g, k], 0.0)
+                    total += _row_sum(x[n, g, k], 0.0)
             m = total / (per * K * S)
             squares = 0.0
             for n in range(n_lo, n_lo + per):
                 for k in range(K):
-                    squares += _lane_sum_squares(x[n, g, k], m)
+                    squares += _row_sum_squares(x[n, g, k], m)
             v = squares / (per * K * S)
             mean[ns, g] = m
             var[ns, g] = v
@@ -199,7 +146,7 @@ def norm_backward(grad_output, x, weight, mean, invstd, batch_stats, sum_g, sum_
             sg = 0.0
             sgx = 0.0
             for n in range(n_lo, n_lo + per):
-                a, b = _lane_sums_grad(grad_output[n, g, k], x[n, g, k], m)
+                a, b = _row_sums_grad(grad_output[n, g, k], x[n, g, k], m)
                 sg += a
                 sgx += b
             sgx *= r                      # sum(g * (x - mean)) * invstd = sum(g * xhat)

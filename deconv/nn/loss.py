@@ -266,20 +266,30 @@ class L1Loss(Loss):
         -------
         loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        p, t = self._prediction_and_target(prediction, target)
-        with np.errstate(invalid="ignore", over="ignore"):
-            if self.reduction == "none":
-                d = p - t
-                return self._reduce(np.abs(d), d=d)
-            # one pass: the difference and the float64 sum of its magnitude
-            total, d = _ew.l1(p, t)
-        return self._reduced(total, p.shape, p.dtype, None, dict(d=d))
+        return _l1_forward(self, prediction, target)
 
     def _backward(self, cache, g):
         """``sign(prediction - target) g``."""
-        if isinstance(g, float):
-            return _ew.l1_backward(cache["d"], g)
-        return np.sign(cache["d"]) * g
+        return _l1_backward(cache, g)
+
+
+def _l1_forward(loss, prediction, target):
+    """The forward of :class:`L1Loss`, for ``loss`` (also SmoothL1Loss with ``beta = 0``)."""
+    p, t = loss._prediction_and_target(prediction, target)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if loss.reduction == "none":
+            d = p - t
+            return loss._reduce(np.abs(d), d=d)
+        # one pass: the difference and the float64 sum of its magnitude
+        total, d = _ew.l1(p, t)
+    return loss._reduced(total, p.shape, p.dtype, None, dict(d=d))
+
+
+def _l1_backward(cache, g):
+    """``sign(prediction - target) g``: one pass for a float ``g``."""
+    if isinstance(g, float):
+        return _ew.l1_backward(cache["d"], g)
+    return np.sign(cache["d"]) * g
 
 
 class SmoothL1Loss(Loss):
@@ -339,22 +349,21 @@ class SmoothL1Loss(Loss):
         -------
         loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        p, t = self._prediction_and_target(prediction, target)
         beta = self.beta
+        if beta == 0:
+            return _l1_forward(self, prediction, target)      # torch's smooth_l1_loss too
+        p, t = self._prediction_and_target(prediction, target)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             d = p - t
             a = np.abs(d)
-            if beta == 0:
-                loss = a
-            else:
-                loss = np.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta).astype(d.dtype)
+            loss = np.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta).astype(d.dtype)
             return self._reduce(loss, d=d)
 
     def _backward(self, cache, g):
         """``g d / beta`` inside ``|d| < beta``, ``g sign(d)`` outside."""
         d, beta = cache["d"], self.beta
         if beta == 0:
-            return np.sign(d) * g
+            return _l1_backward(cache, g)
         return np.where(np.abs(d) < beta, d / beta, np.sign(d)).astype(d.dtype) * g
 
 
