@@ -38,28 +38,29 @@ def relu_backward(grad_output, positive):
 
 
 def l1(prediction, target):
-    """``(sum(|prediction - target|), prediction - target)``: the float64 sum and the difference.
+    """``sum(|prediction - target|)`` in float64 (``target``: shape and dtype of ``prediction``).
 
-    ``target`` has the shape and dtype of ``prediction``. The sum is taken
-    in float64, per chunk of :data:`deconv.kernels.elementwise.CHUNK`
-    elements, then over the chunks in order.
+    Summed per chunk of :data:`deconv.kernels.elementwise.CHUNK` elements,
+    then over the chunks in order. Returns the sum and the two arrays as the
+    kernels read them, for :func:`l1_backward`.
     """
     p, t = _flat(prediction, "prediction"), _flat(target, "target")
-    difference = np.empty(p.shape, dtype=p.dtype)
     partial = np.empty(_k.chunks(p.size))
-    call(_k.l1_forward, p, t, difference, partial)
+    call(_k.l1_forward, p, t, partial)
     total = 0.0
     for value in partial:                       # chunk order, whatever the threads
         total += float(value)
-    return total, difference.reshape(np.shape(prediction))
+    return total, p, t
 
 
-def l1_backward(difference, scale):
-    """``sign(difference) * scale`` in the dtype of ``difference`` (``scale`` a float)."""
-    flat = _flat(difference, "difference")
-    grad = np.empty(flat.shape, dtype=flat.dtype)
-    call(_k.l1_backward, flat, np.array(scale, dtype=flat.dtype), grad)
-    return grad.reshape(difference.shape)
+def l1_backward(prediction, target, scale, shape):
+    """``sign(prediction - target) * scale`` of shape ``shape``, in the arrays' dtype.
+
+    ``prediction`` and ``target`` as :func:`l1` returned them; ``scale`` a float.
+    """
+    grad = np.empty(prediction.shape, dtype=prediction.dtype)
+    call(_k.l1_backward, prediction, target, np.array(scale, dtype=prediction.dtype), grad)
+    return grad.reshape(shape)
 
 
 def adam_ready(*arrays):

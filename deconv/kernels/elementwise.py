@@ -4,12 +4,13 @@ Each replaces several NumPy passes (and their temporaries) by one pass over
 flat, C-contiguous arrays of one float dtype. The work is cut into fixed
 chunks of :data:`CHUNK` elements, one ``prange`` iteration each: every
 element is written by one iteration, and the only reduction (the L1 loss)
-keeps one float64 partial per chunk, summed in chunk order afterwards, so
-the results are bitwise identical for any ``NUMBA_NUM_THREADS``.
+keeps one float64 partial per chunk (summed in an order fixed by the
+compiled loop), added in chunk order afterwards, so the results are bitwise
+identical for any ``NUMBA_NUM_THREADS``.
 
-The arithmetic is that of the NumPy code it replaces, in the same dtype and
-the same order (no fused multiply-add: Numba compiles without fastmath), so
-a float32 kernel gives the float32 result NumPy gives. The kernels trust
+The elementwise arithmetic is that of the NumPy code it replaces, in the
+same dtype and the same order (no fused multiply-add: Numba compiles
+without fastmath), so a float32 kernel gives the float32 result NumPy gives. The kernels trust
 their arguments; the layers and the optimizer check them.
 """
 
@@ -55,57 +56,50 @@ def relu_backward(grad_output, positive, grad_input):
     return grad_input
 
 
-@njit(cache=True, parallel=True)
-def l1_forward(prediction, target, difference, partial):
-    """``difference = prediction - target``; ``partial[c] = sum(|difference|)`` of chunk c.
+@njit(cache=True, fastmath={"reassoc"})
+def _abs_difference_sum(ps, ts):
+    """``sum(|ps - ts|)`` in float64 (difference in the arrays' dtype).
 
-    prediction, target, difference : (L,), one dtype; partial : (chunks,)
-    float64, each chunk summed in float64 on four lanes (element ``i`` on
-    lane ``i % 4``), then the lanes in a fixed tree.
+    fastmath 'reassoc' only (NaN and inf keep their meaning) lets LLVM sum on
+    the vector lanes, then the lanes in a fixed tree: the order is set by the
+    compiled loop and the length, the same at every call and on every thread.
+    """
+    total = 0.0
+    for i in range(ps.shape[0]):
+        total += abs(1.0 * (ps[i] - ts[i]))
+    return total
+
+
+@njit(cache=True, parallel=True)
+def l1_forward(prediction, target, partial):
+    """``partial[c] = sum(|prediction - target|)`` of chunk c, in float64.
+
+    prediction, target : (L,), one dtype (the difference is taken in it, as
+    NumPy's); partial : (chunks,) float64.
     """
     L = prediction.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
-        ps, ts, ds = prediction[lo:hi], target[lo:hi], difference[lo:hi]
-        n = ps.shape[0]
-        a0 = a1 = a2 = a3 = 0.0
-        n4 = n - n % 4
-        for i in range(0, n4, 4):
-            d0 = ps[i] - ts[i]
-            d1 = ps[i + 1] - ts[i + 1]
-            d2 = ps[i + 2] - ts[i + 2]
-            d3 = ps[i + 3] - ts[i + 3]
-            ds[i] = d0
-            ds[i + 1] = d1
-            ds[i + 2] = d2
-            ds[i + 3] = d3
-            a0 += abs(1.0 * d0)
-            a1 += abs(1.0 * d1)
-            a2 += abs(1.0 * d2)
-            a3 += abs(1.0 * d3)
-        for i in range(n4, n):
-            d0 = ps[i] - ts[i]
-            ds[i] = d0
-            a0 += abs(1.0 * d0)
-        partial[c] = (a0 + a1) + (a2 + a3)
+        partial[c] = _abs_difference_sum(prediction[lo:hi], target[lo:hi])
     return partial
 
 
 @njit(cache=True, parallel=True)
-def l1_backward(difference, scale, grad):
-    """``grad = sign(difference) * scale``, as ``np.sign(d) * scale``; (L,) each.
+def l1_backward(prediction, target, scale, grad):
+    """``grad = sign(prediction - target) * scale``, as ``np.sign(d) * scale``; (L,) each.
 
-    ``scale`` is a 0-d array of the dtype of ``difference``: the product is
-    in that dtype, the sign +-1, +0 (``np.sign(-0.0)`` is +0) or NaN.
+    ``scale`` is a 0-d array of the dtype of ``prediction``: the difference
+    and the product are in that dtype, the sign +-1, +0 (``np.sign(-0.0)``
+    is +0) or NaN.
     """
-    L = difference.shape[0]
+    L = prediction.shape[0]
     s = scale[()]
-    zero = s - s if s == s else s * 0       # 0 of the dtype, times s (NaN if s is)
+    zero = s * 0                             # 0 of the dtype, signed as 0 * s
     for c in prange((L + CHUNK - 1) // CHUNK):
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
-        ds, gs = difference[lo:hi], grad[lo:hi]
-        for i in range(ds.shape[0]):
-            d = ds[i]
+        ps, ts, gs = prediction[lo:hi], target[lo:hi], grad[lo:hi]
+        for i in range(ps.shape[0]):
+            d = ps[i] - ts[i]
             gs[i] = s if d > 0 else (-s if d < 0 else (zero if d == 0 else d * s))
     return grad
 

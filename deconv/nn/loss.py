@@ -280,15 +280,15 @@ def _l1_forward(loss, prediction, target):
         if loss.reduction == "none":
             d = p - t
             return loss._reduce(np.abs(d), d=d)
-        # one pass: the difference and the float64 sum of its magnitude
-        total, d = _ew.l1(p, t)
-    return loss._reduced(total, p.shape, p.dtype, None, dict(d=d))
+        # one pass, reading both (as torch, the backward takes the difference again)
+        total, p_flat, t_flat = _ew.l1(p, t)
+    return loss._reduced(total, p.shape, p.dtype, None, dict(p=p_flat, t=t_flat))
 
 
 def _l1_backward(cache, g):
-    """``sign(prediction - target) g``: one pass for a float ``g``."""
-    if isinstance(g, float):
-        return _ew.l1_backward(cache["d"], g)
+    """``sign(prediction - target) g``: one pass for a float ``g`` ('mean', 'sum')."""
+    if "d" not in cache:
+        return _ew.l1_backward(cache["p"], cache["t"], g, cache["loss_like"][0])
     return np.sign(cache["d"]) * g
 
 
@@ -361,9 +361,9 @@ class SmoothL1Loss(Loss):
 
     def _backward(self, cache, g):
         """``g d / beta`` inside ``|d| < beta``, ``g sign(d)`` outside."""
-        d, beta = cache["d"], self.beta
-        if beta == 0:
+        if self.beta == 0:
             return _l1_backward(cache, g)
+        d, beta = cache["d"], self.beta
         return np.where(np.abs(d) < beta, d / beta, np.sign(d)).astype(d.dtype) * g
 
 
