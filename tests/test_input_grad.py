@@ -125,7 +125,7 @@ def test_a_layer_and_a_concat_return_none_when_asked():
     assert cat[1].input_grad is True
 
 
-def test_trainer_skips_the_input_gradient_and_trains_bitwise_as_a_manual_loop():
+def test_trainer_skips_the_input_gradient_and_trains_bitwise_as_a_manual_loop(monkeypatch):
     x = _normal(8, 3, 6, 6)
     y = _normal(8, 4, 12, 12)
 
@@ -134,7 +134,13 @@ def test_trainer_skips_the_input_gradient_and_trains_bitwise_as_a_manual_loop():
         return net, nn.L1Loss(), optim.Adam(net.parameters(), lr=1e-2)
 
     net, loss, opt = parts()
+    seen = []
+    original = deconv.functional.conv._conv_backward
+    monkeypatch.setattr(deconv.functional.conv, "_conv_backward",
+                        lambda *args: seen.append(args[-1]) or original(*args))
     Trainer(net, loss, opt, batch_size=4, epochs=1, seed=0, progress="none").fit(x, y)
+    monkeypatch.undo()
+    assert seen == [False, False]                     # two steps, the first conv skipped
     assert net.input_grad is True                     # restored after each step
     manual, loss2, opt2 = parts()
     order = np.random.default_rng(0).permutation(8)

@@ -50,7 +50,6 @@ import time
 import numpy as np
 
 from deconv.functional.validation import as_choice, as_int_at_least, as_real, as_samples
-from deconv.nn.module import Module
 from deconv.nn.utils import clip_grad_norm_, clip_grad_value_
 from deconv.train.checkpoint import (
     CHECKPOINT_NAME, HISTORY_KEYS, empty_history, load_checkpoint, model_generators,
@@ -547,8 +546,12 @@ class Trainer:
                     + self._checkpoint_note(),
                     epoch=epoch, step=self.step + 1, tensor="loss")
             # the data needs no gradient: the first layer skips its input-gradient pass
-            with Module._without_input_grad(self.model):
+            wanted = self.model.input_grad
+            self.model.input_grad = False
+            try:
                 self.model.backward(self.loss.backward())
+            finally:
+                self.model.input_grad = wanted
             for name, p in named:
                 if p.grad is not None and not np.isfinite(p.grad).all():
                     raise NonFiniteError(
