@@ -245,6 +245,8 @@ def deconv_train_impl(case, a):
     opt = optim.Adam(params, lr=1e-3)
     x, t = a["x"], a["t"]
     state = {}
+    # x is data: no input gradient, as for torch's x without requires_grad
+    model.input_grad = False
 
     def fwd():
         y = model.forward(x)

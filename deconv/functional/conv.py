@@ -28,6 +28,7 @@ from deconv.functional.layout import from_2d, to_2d
 from deconv.kernels.threads import call, kernel_chunks
 from deconv.functional.validation import (
     LAYOUT,
+    as_bool,
     as_float_array,
     as_output_size,
     as_positive_int,
@@ -598,6 +599,11 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
 # shared bodies (nd = 1 or 2)
 # ---------------------------------------------------------------------------
 
+def _maybe_from_2d(a, nd):
+    """:func:`from_2d`, passing through the None of a skipped input gradient."""
+    return None if a is None else from_2d(a, nd)
+
+
 def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, nd)
     x, weight, bias = _ready("output", [((x.shape[0], weight.shape[0]) + out, x.dtype)],
@@ -613,7 +619,8 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd):
     return from_2d(y, nd)
 
 
-def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd):
+def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd, input_grad):
+    input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, nd)
     grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], weight.shape[0]) + out,
                                   cfg, f"conv{nd}d")
@@ -625,14 +632,16 @@ def _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, nd
     geometry = cfg.as_2d()
     if kernels.active() == "naive":
         from deconv.kernels import naive
-        grad_input = naive.conv2d_input_grad(gy2, w2, *geometry, cfg.groups, *x2.shape[2:])
+        grad_input = (naive.conv2d_input_grad(gy2, w2, *geometry, cfg.groups, *x2.shape[2:])
+                      if input_grad else None)
         grad_weight = naive.conv2d_weight_grad(gy2, x2, *geometry, cfg.groups, *w2.shape[2:])
         grad_bias = naive.conv2d_bias_grad(gy2)
-        return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
-    grad_input = _conv_input_grad(gy2, w2, geometry, cfg.groups, x2.shape)
-    grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
-    grad_bias = call(_k.bias_grad, gy2)
-    return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
+    else:
+        grad_input = (_conv_input_grad(gy2, w2, geometry, cfg.groups, x2.shape)
+                      if input_grad else None)
+        grad_weight = _conv_weight_grad(x2, gy2, geometry, cfg.groups, w2.shape, x2.size)
+        grad_bias = call(_k.bias_grad, gy2)
+    return _maybe_from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
 def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation, nd,
@@ -655,7 +664,8 @@ def _conv_transpose(x, weight, bias, stride, padding, output_padding, groups, di
 
 
 def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding, groups,
-                             dilation, nd, output_size):
+                             dilation, nd, output_size, input_grad):
+    input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, cfg, out = _conv_transpose_config(
         x, weight, None, stride, padding, output_padding, groups, dilation, nd, output_size)
     c_out = weight.shape[1] * cfg.groups
@@ -669,22 +679,24 @@ def _conv_transpose_backward(grad_output, x, weight, stride, padding, output_pad
     geometry = cfg.as_2d()
     if kernels.active() == "naive":
         from deconv.kernels import naive
-        grad_input = naive.conv_transpose2d_input_grad(gy2, w2, *geometry, cfg.groups,
-                                                       *x2.shape[2:])
+        grad_input = (naive.conv_transpose2d_input_grad(gy2, w2, *geometry, cfg.groups,
+                                                        *x2.shape[2:])
+                      if input_grad else None)
         grad_weight = naive.conv_transpose2d_weight_grad(gy2, x2, *geometry, cfg.groups,
                                                          *w2.shape[2:])
         grad_bias = naive.conv_transpose2d_bias_grad(gy2)
-        return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
+        return _maybe_from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
     # Adjoint of the adjoint: the input gradient is an ordinary conv of
     # grad_output, evaluated at exactly the input's size (with
     # output_padding >= stride the conv formula would give one more row).
-    grad_input = _conv_forward(gy2, w2, None, geometry, cfg.groups,
-                               np.empty(x2.shape, dtype=x.dtype))
+    grad_input = (_conv_forward(gy2, w2, None, geometry, cfg.groups,
+                                np.empty(x2.shape, dtype=x.dtype))
+                  if input_grad else None)
     # One weight-gradient kernel serves both: here grad_output plays the
     # conv's input and x plays the conv's output gradient.
     grad_weight = _conv_weight_grad(gy2, x2, geometry, cfg.groups, w2.shape, x2.size)
     grad_bias = call(_k.bias_grad, gy2)
-    return from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
+    return _maybe_from_2d(grad_input, nd), from_2d(grad_weight, nd), grad_bias
 
 
 # ---------------------------------------------------------------------------
@@ -767,7 +779,8 @@ def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @refuse_positional_bias
-def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    input_grad=True):
     """Gradients of :func:`conv2d` with respect to its input, weight and bias.
 
     Parameters
@@ -779,10 +792,16 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     stride, padding, dilation, groups : keyword-only
         As given to :func:`conv2d`. The backward takes no ``bias``: the
         gradients do not depend on it, and ``grad_bias`` is always returned.
+    input_grad : bool, keyword-only, default True
+        False when ``x`` needs no gradient (the data fed to a network;
+        PyTorch: an input without ``requires_grad``, the ``output_mask`` of
+        ``convolution_backward``): the input-gradient pass, as costly as the
+        forward, is skipped and None is returned in its place.
+        ``grad_weight`` and ``grad_bias`` are bitwise the same either way.
 
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, H, W)
+    grad_input : ndarray, shape (N, C_in, H, W), or None (``input_grad=False``)
     grad_weight : ndarray, shape (C_out, C_in/groups, kH, kW)
     grad_bias : ndarray, shape (C_out,)
 
@@ -809,11 +828,13 @@ def conv2d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     >>> gb
     array([4.])
     """
-    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 2)
+    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 2,
+                          input_grad)
 
 
 @refuse_positional_bias
-def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
+def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    input_grad=True):
     """Gradients of :func:`conv1d` with respect to its input, weight and bias.
 
     Parameters
@@ -824,9 +845,13 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     stride, padding, dilation, groups : keyword-only
         As given to :func:`conv1d` (no ``bias``: see :func:`conv2d_backward`).
 
+    input_grad : bool, keyword-only, default True
+        False skips the input gradient and returns None for it (see
+        :func:`conv2d_backward`).
+
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, L)
+    grad_input : ndarray, shape (N, C_in, L), or None
     grad_weight : ndarray, shape (C_out, C_in/groups, kL)
     grad_bias : ndarray, shape (C_out,)
 
@@ -845,7 +870,8 @@ def conv1d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     >>> gx
     array([[[ 1.,  0.,  0.,  0., -1.]]])
     """
-    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 1)
+    return _conv_backward(grad_output, x, weight, stride, padding, dilation, groups, 1,
+                          input_grad)
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
@@ -957,7 +983,7 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 @refuse_positional_bias
 def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1, output_size=None):
+                              groups=1, dilation=1, output_size=None, input_grad=True):
     """Gradients of :func:`conv_transpose2d` with respect to input, weight and bias.
 
     Parameters
@@ -968,9 +994,13 @@ def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     stride, padding, output_padding, groups, dilation, output_size : keyword-only
         As given to :func:`conv_transpose2d` (no ``bias``: see :func:`conv2d_backward`).
 
+    input_grad : bool, keyword-only, default True
+        False skips the input gradient and returns None for it (see
+        :func:`conv2d_backward`).
+
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, H, W)
+    grad_input : ndarray, shape (N, C_in, H, W), or None
         The ordinary convolution :func:`conv2d` of ``grad_output`` with ``weight``.
     grad_weight : ndarray, shape (C_in, C_out/groups, kH, kW)
     grad_bias : ndarray, shape (C_out,)
@@ -991,12 +1021,12 @@ def conv_transpose2d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
            [9., 9.]])
     """
     return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
-                                    groups, dilation, 2, output_size)
+                                    groups, dilation, 2, output_size, input_grad)
 
 
 @refuse_positional_bias
 def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1, output_size=None):
+                              groups=1, dilation=1, output_size=None, input_grad=True):
     """Gradients of :func:`conv_transpose1d` with respect to input, weight and bias.
 
     Parameters
@@ -1007,9 +1037,13 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     stride, padding, output_padding, groups, dilation, output_size : keyword-only
         As given to :func:`conv_transpose1d` (no ``bias``: see :func:`conv2d_backward`).
 
+    input_grad : bool, keyword-only, default True
+        False skips the input gradient and returns None for it (see
+        :func:`conv2d_backward`).
+
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, L)
+    grad_input : ndarray, shape (N, C_in, L), or None
     grad_weight : ndarray, shape (C_in, C_out/groups, kL)
     grad_bias : ndarray, shape (C_out,)
 
@@ -1027,7 +1061,7 @@ def conv_transpose1d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     (array([[[3., 3.]]]), array([5.]))
     """
     return _conv_transpose_backward(grad_output, x, weight, stride, padding, output_padding,
-                                    groups, dilation, 1, output_size)
+                                    groups, dilation, 1, output_size, input_grad)
 
 
 # ---------------------------------------------------------------------------
@@ -1350,7 +1384,8 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 @refuse_positional_bias
-def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1):
+def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, groups=1,
+                    input_grad=True):
     """Gradients of :func:`conv3d` with respect to its input, weight and bias.
 
     Parameters
@@ -1361,9 +1396,13 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     stride, padding, dilation, groups : keyword-only
         As given to :func:`conv3d` (no ``bias``: see :func:`conv2d_backward`).
 
+    input_grad : bool, keyword-only, default True
+        False skips the input gradient and returns None for it (see
+        :func:`conv2d_backward`).
+
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, D, H, W)
+    grad_input : ndarray, shape (N, C_in, D, H, W), or None
     grad_weight : ndarray, shape (C_out, C_in/groups, kD, kH, kW)
     grad_bias : ndarray, shape (C_out,)
 
@@ -1389,6 +1428,7 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
     >>> gb
     array([1.])
     """
+    input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, cfg, out = _conv_config(x, weight, None, stride, padding, dilation, groups, 3)
     grad_output = _as_grad_output(grad_output, x, weight, (x.shape[0], weight.shape[0]) + out,
                                   cfg, "conv3d")
@@ -1396,9 +1436,11 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
-    # (N, C_in, D, H, W)
-    grad_input = _depth_conv_adjoint(grad_output, weight, cfg, cfg.groups,
-                                     np.empty(x.shape, dtype=x.dtype), None)
+    grad_input = None
+    if input_grad:
+        # (N, C_in, D, H, W)
+        grad_input = _depth_conv_adjoint(grad_output, weight, cfg, cfg.groups,
+                                         np.empty(x.shape, dtype=x.dtype), None)
     grad_weight = _depth_weight_grad(x, grad_output, _forward_runs(cfg, x.shape[2], out[0]),
                                      cfg.stride[0], cfg.dilation[0], cfg.as_2d(), cfg.groups,
                                      weight.shape, _budget(x.size))
@@ -1449,7 +1491,7 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
 
 @refuse_positional_bias
 def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, input_grad=True):
     """Gradients of :func:`conv_transpose3d` with respect to input, weight and bias.
 
     Parameters
@@ -1460,9 +1502,13 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     stride, padding, output_padding, groups, dilation : keyword-only
         As given to :func:`conv_transpose3d` (no ``bias``).
 
+    input_grad : bool, keyword-only, default True
+        False skips the input gradient and returns None for it (see
+        :func:`conv2d_backward`).
+
     Returns
     -------
-    grad_input : ndarray, shape (N, C_in, D, H, W)
+    grad_input : ndarray, shape (N, C_in, D, H, W), or None
         The convolution :func:`conv3d` of ``grad_output`` with ``weight``.
     grad_weight : ndarray, shape (C_in, C_out/groups, kD, kH, kW)
     grad_bias : ndarray, shape (C_out,)
@@ -1480,6 +1526,7 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
     >>> gx[0, 0, :, 0, 0], gb
     (array([3., 3.]), array([5.]))
     """
+    input_grad = as_bool(input_grad, "input_grad")
     x, weight, _, cfg, out = _conv_transpose_config(
         x, weight, None, stride, padding, output_padding, groups, dilation, 3)
     c_out = weight.shape[1] * cfg.groups
@@ -1489,9 +1536,11 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
         "outputs (grad_input, grad_weight, grad_bias)",
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
-    # adjoint of the adjoint: a conv of grad_output, at exactly x's size
-    grad_input = _depth_conv(grad_output, weight, cfg, cfg.groups,
-                             np.empty(x.shape, dtype=x.dtype), None)
+    grad_input = None
+    if input_grad:
+        # adjoint of the adjoint: a conv of grad_output, at exactly x's size
+        grad_input = _depth_conv(grad_output, weight, cfg, cfg.groups,
+                                 np.empty(x.shape, dtype=x.dtype), None)
     # grad_output plays the conv's input, x the conv's output gradient
     grad_weight = _depth_weight_grad(grad_output, x, _forward_runs(cfg, out[0], x.shape[2]),
                                      cfg.stride[0], cfg.dilation[0], cfg.as_2d(), cfg.groups,

@@ -137,13 +137,22 @@ class Sequential(Module):
         Returns
         -------
         grad_input : ndarray or None
-            The first module's input gradient (None after an Embedding).
+            The first module's input gradient (None after an Embedding, and
+            with ``input_grad`` False: the first module is then run with
+            ``input_grad`` False, so that a convolution skips that pass).
         """
         self._saved()
         g = grad_output
-        for m in reversed(self._modules.values()):
+        children = list(self._modules.values())
+        for m in reversed(children[1:]):
             g = m.backward(g)
-        return g
+        if not children:
+            return g
+        if self.input_grad:
+            return children[0].backward(g)
+        with self._without_input_grad(children[0]):
+            children[0].backward(g)
+        return None
 
 
 class Concat(Module):
@@ -236,12 +245,16 @@ class Concat(Module):
 
         Returns
         -------
-        grad_input : ndarray, shape of the last input
+        grad_input : ndarray, shape of the last input, or None with ``input_grad`` False
         """
         c, g = self._saved_and_grad(grad_output)
         bounds = np.cumsum(c["channels"])[:-1]
         total = None
         for m, part in zip(self._modules.values(), np.split(g, bounds, axis=1)):
+            if not self.input_grad:
+                with self._without_input_grad(m):
+                    m.backward(part)
+                continue
             gi = m.backward(part)
             if gi is None:
                 continue

@@ -224,23 +224,29 @@ class _ConvNd(Module):
 
         Returns
         -------
-        grad_input : ndarray, shape of the last input
+        grad_input : ndarray, shape of the last input, or None
+            None with ``input_grad`` False: the input-gradient pass is skipped
+            (the functional backward's ``input_grad=False``).
         """
         c, g = self._saved_and_grad(grad_output)
         fn = self._functional[1]
         pad = self._mode_pad()
         op = c.get("output_padding")
+        wanted = self.input_grad
         with prefixed(self):
             if pad is None:
-                gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(output_padding=op))
+                gi, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(output_padding=op),
+                                input_grad=wanted)
             elif not self._transposed:
-                gxp, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(padding=0))
-                gi = _padding.padded_backward(gxp, input_shape=c["input_shape"], pad=pad,
-                                              mode=self.padding_mode, pad_name="padding")
+                gxp, gw, gb = fn(g, c["x"], c["w"], **self._kwargs(padding=0), input_grad=wanted)
+                gi = None if gxp is None else _padding.padded_backward(
+                    gxp, input_shape=c["input_shape"], pad=pad, mode=self.padding_mode,
+                    pad_name="padding")
             else:
                 gp = _padding.padded(g, pad=pad, mode=self.padding_mode, value=0.0,
                                      pad_name="padding")
-                gi, gw, _ = fn(gp, c["x"], c["w"], **self._kwargs(padding=0, output_padding=op))
+                gi, gw, _ = fn(gp, c["x"], c["w"], **self._kwargs(padding=0, output_padding=op),
+                               input_grad=wanted)
                 # the bias was added after the fold: its gradient sums g, not gp
                 gb = g.sum(axis=(0,) + tuple(range(2, g.ndim)))
         self.weight.grad += gw

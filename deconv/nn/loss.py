@@ -12,6 +12,7 @@ gradient of that array, as ``loss.backward(grad_output)`` in torch.
 
 import numpy as np
 
+from deconv.functional import elementwise as _ew
 from deconv.functional.validation import (
     as_choice, as_float_array, as_real, as_real_array, check_bytes,
 )
@@ -130,16 +131,29 @@ class Loss:
         ``denominator`` of 'mean': ``loss.size`` unless given (the weighted
         losses give their sum of weights).
         """
+        if self.reduction == "none":
+            self._remember(loss.shape, loss.dtype, denominator, saved)
+            return loss
+        with np.errstate(invalid="ignore", over="ignore"):
+            total = np.sum(loss, dtype=np.float64)
+        return self._reduced(total, loss.shape, loss.dtype, denominator, saved)
+
+    def _remember(self, shape, dtype, denominator, saved):
+        """Save ``saved``, the per-element loss's shape and dtype and the denominator
+        (``prod(shape)`` unless given; 1 for 'sum'); returns the denominator."""
         if denominator is None:
-            denominator = loss.size
+            denominator = int(np.prod(shape, dtype=np.int64))
         if self.reduction == "sum":
             denominator = 1
-        self._cache = dict(saved, loss_like=(loss.shape, loss.dtype.newbyteorder("=")),
+        self._cache = dict(saved, loss_like=(shape, dtype.newbyteorder("=")),
                            denominator=denominator)
-        if self.reduction == "none":
-            return loss
+        return denominator
+
+    def _reduced(self, total, shape, dtype, denominator, saved):
+        """The 'mean' or 'sum' float from the float64 ``total`` of the per-element losses."""
+        denominator = self._remember(shape, dtype, denominator, saved)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            return float(np.sum(loss, dtype=np.float64) / np.float64(denominator))
+            return float(np.float64(total) / np.float64(denominator))
 
     def _prediction_and_target(self, prediction, target):
         """A float ``prediction`` and a real ``target`` of its shape, cast to its dtype."""
@@ -252,14 +266,30 @@ class L1Loss(Loss):
         -------
         loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        p, t = self._prediction_and_target(prediction, target)
-        with np.errstate(invalid="ignore", over="ignore"):
-            d = p - t
-            return self._reduce(np.abs(d), d=d)
+        return _l1_forward(self, prediction, target)
 
     def _backward(self, cache, g):
         """``sign(prediction - target) g``."""
-        return np.sign(cache["d"]) * g
+        return _l1_backward(cache, g)
+
+
+def _l1_forward(loss, prediction, target):
+    """The forward of :class:`L1Loss`, for ``loss`` (also SmoothL1Loss with ``beta = 0``)."""
+    p, t = loss._prediction_and_target(prediction, target)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if loss.reduction == "none":
+            d = p - t
+            return loss._reduce(np.abs(d), d=d)
+        # one pass, reading both (as torch, the backward takes the difference again)
+        total, p_flat, t_flat = _ew.l1(p, t)
+    return loss._reduced(total, p.shape, p.dtype, None, dict(p=p_flat, t=t_flat))
+
+
+def _l1_backward(cache, g):
+    """``sign(prediction - target) g``: one pass for a float ``g`` ('mean', 'sum')."""
+    if "d" not in cache:
+        return _ew.l1_backward(cache["p"], cache["t"], g, cache["loss_like"][0])
+    return np.sign(cache["d"]) * g
 
 
 class SmoothL1Loss(Loss):
@@ -319,22 +349,21 @@ class SmoothL1Loss(Loss):
         -------
         loss : float, or ndarray of the prediction's shape and dtype ('none')
         """
-        p, t = self._prediction_and_target(prediction, target)
         beta = self.beta
+        if beta == 0:
+            return _l1_forward(self, prediction, target)      # torch's smooth_l1_loss too
+        p, t = self._prediction_and_target(prediction, target)
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             d = p - t
             a = np.abs(d)
-            if beta == 0:
-                loss = a
-            else:
-                loss = np.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta).astype(d.dtype)
+            loss = np.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta).astype(d.dtype)
             return self._reduce(loss, d=d)
 
     def _backward(self, cache, g):
         """``g d / beta`` inside ``|d| < beta``, ``g sign(d)`` outside."""
+        if self.beta == 0:
+            return _l1_backward(cache, g)
         d, beta = cache["d"], self.beta
-        if beta == 0:
-            return np.sign(d) * g
         return np.where(np.abs(d) < beta, d / beta, np.sign(d)).astype(d.dtype) * g
 
 

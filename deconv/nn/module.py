@@ -153,6 +153,28 @@ class Module:
     ----------
     training : bool
         True after construction and :meth:`train`, False after :meth:`eval`.
+    input_grad : bool
+        Whether :meth:`backward` must return the gradient with respect to the
+        input; True after construction. Set it to False on the module that is
+        fed the data, which needs no gradient (PyTorch's analogue: an input
+        without ``requires_grad``, for which autograd skips that gradient).
+        The convolution layers then skip their input-gradient pass (as costly
+        as their forward) and return None; a :class:`~deconv.nn.Sequential`
+        hands the request to its first child and a
+        :class:`~deconv.nn.Concat` to every branch, and both return None.
+        Layers whose input gradient is not a pass of its own compute it
+        anyway. The parameter gradients are bitwise the same either way.
+        :class:`deconv.train.Trainer` sets it on the model it trains.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from deconv import nn
+    >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, rng=0), nn.ReLU())
+    >>> net.input_grad = False
+    >>> y = net(np.ones((1, 1, 4, 4), dtype=np.float32))
+    >>> net.backward(np.ones_like(y)) is None, net[0].weight.grad.shape
+    (True, (2, 1, 3, 3))
     """
 
     def __init__(self):
@@ -161,7 +183,19 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_input_grad", True)
         object.__setattr__(self, "_cache", None)
+
+    @property
+    def input_grad(self):
+        """Whether :meth:`backward` must return the input gradient (see the class Attributes)."""
+        return self._input_grad
+
+    @input_grad.setter
+    def input_grad(self, value):
+        """Set the flag: a bool (TypeError naming the module otherwise)."""
+        with prefixed(type(self).__name__ + ".input_grad"):
+            object.__setattr__(self, "_input_grad", as_bool(value, "value"))
 
     def __setattr__(self, name, value):
         """Register a :class:`Parameter` or :class:`Module` value under ``name`` (in order)."""
@@ -241,6 +275,21 @@ class Module:
             # byte order does not count (a big-endian input may be passed through)
             values["output_like"] = (output.shape, output.dtype.newbyteorder("="))
         object.__setattr__(self, "_cache", values)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _without_input_grad(module):
+        """Run ``module`` (a child) with ``input_grad`` False for the block, then restore it.
+
+        How a container passes its own "no input gradient" on to the
+        children that receive its input.
+        """
+        before = module._input_grad
+        object.__setattr__(module, "_input_grad", False)
+        try:
+            yield
+        finally:
+            object.__setattr__(module, "_input_grad", before)
 
     def _saved(self):
         """The values the last forward saved; RuntimeError if there was none."""

@@ -14,12 +14,21 @@ a channel mean over ``N * H * W`` float32 values loses ~``log2(N H W)`` bits
 when summed in float32, and the backward's ``g - mean(g) - xhat * mean(g
 xhat)`` cancels; in float64 the float32 output is the correctly rounded
 value up to ~1e-12 relative.
+
+Every layer is one ``(N, G, K, S)`` view of its input, standardised by the
+Numba kernels of :mod:`deconv.kernels.normalization` (through
+:mod:`deconv.functional.normalization`): they read float32 directly into
+float64 accumulators, take the statistics in two passes over each group and
+write the affine output in a third; the backward's two reductions and the
+input gradient are one kernel too. The backward recomputes ``xhat`` from
+the saved input and statistics rather than keeping a float64 copy.
 """
 
 import math
 
 import numpy as np
 
+from deconv.functional import normalization as _norm
 from deconv.functional.validation import (
     as_bool, as_float_dtype, as_positive_int, as_real, check_bytes, check_ndim,
 )
@@ -47,11 +56,9 @@ BACKWARD_NOTES = """With statistics of the batch, every output of a group depend
 class _Normalization(Module):
     """The shared machinery: parameters, statistics, the affine map, both backwards.
 
-    A subclass sets ``_features`` (the parameters' shape) and implements
-    ``_geometry(x) -> (view, axes, param_shape, param_axes)``: ``x`` is
-    reshaped to ``view`` and standardised over ``axes`` of it; the
-    parameters broadcast against ``x`` as ``param_shape`` and their
-    gradients sum over ``param_axes`` of ``x``.
+    A subclass sets ``_features`` (the parameters' shape) and describes its
+    input as a view ``(N, G, K, S)`` with statistics per sample or over the
+    batch (see :mod:`deconv.functional.normalization`).
     """
 
     def _init_common(self, name, eps, affine, bias, dtype, features, affine_name="affine"):
@@ -111,41 +118,25 @@ class _Normalization(Module):
             self._check_parameter_dtype(x, running_mean.dtype)
         if x.size == 0:
             raise ValueError(f"{self._short_repr()}: x must not be empty, got shape {x.shape}")
-        # float64 copies: the centred input, its square, the saved xhat, the output
-        self._check_bytes("output", *[(x.shape, np.float64)] * 4, (x.shape, x.dtype))
+        # the kernels allocate the output only (statistics are per group)
+        self._check_bytes("output", (x.shape, x.dtype))
 
     # -- computation ---------------------------------------------------------
 
-    def _run(self, x, geometry, stats=None):
-        """Standardise ``x`` with batch statistics (``stats`` None) or the given (mean, var).
+    def _run(self, x, view, per_sample, stats=None):
+        """Standardise ``x`` over the view with batch statistics (``stats`` None) or given ones.
 
-        Returns ``y`` and the float64 statistics ``(mean, var)`` of the view
-        (batch ones, keepdims), and saves what the backward needs.
+        ``stats``: float64 ``(mean, invstd)`` of shape ``(1, G)``. Returns
+        ``y`` and the float64 statistics ``(mean, var)`` of shape ``(Ns, G)``
+        (``var`` None with given statistics), and saves what the backward needs.
         """
-        view, axes, param_shape, param_axes = geometry
-        out_dtype = x.dtype.newbyteorder("=")
+        w = None if self.weight is None else self.weight.data
+        b = None if self.bias is None else self.bias.data
         with np.errstate(all="ignore"):                 # inf/NaN inputs give NaN, as torch
-            if stats is None:
-                xv = x.astype(np.float64).reshape(view)     # a copy: centred in place
-                mean = xv.mean(axis=axes, keepdims=True)
-                xv -= mean
-                var = np.mean(xv * xv, axis=axes, keepdims=True)    # biased
-                invstd = 1.0 / np.sqrt(var + self.eps)
-                xv *= invstd
-                xhat = xv.reshape(x.shape)
-            else:
-                mean, var = stats                           # shaped like param_shape
-                invstd = 1.0 / np.sqrt(var + self.eps)
-                xhat = (x.astype(np.float64) - mean) * invstd
-            y = xhat
-            w = None if self.weight is None else self.weight.data
-            if w is not None:
-                y = y * w.astype(np.float64).reshape(param_shape)
-            if self.bias is not None:
-                y = y + self.bias.data.astype(np.float64).reshape(param_shape)
-            y = y.astype(out_dtype, copy=False) if y is not xhat else xhat.astype(out_dtype)
-        self._save(y, xhat=xhat, invstd=invstd, w=w, batch=stats is None, geometry=geometry)
-        return y, (mean, var) if stats is None else None
+            y, mean, var, invstd, x_view = _norm.normalize(x, view, w, b, self.eps,
+                                                           per_sample, stats)
+        self._save(y, x_view=x_view, mean=mean, invstd=invstd, w=w, batch=stats is None)
+        return y, (mean, var)
 
     def backward(self, grad_output):
         """Input gradient (batch coupling included in batch mode); adds ``grad_weight``, ``grad_bias``.
@@ -159,25 +150,17 @@ class _Normalization(Module):
         grad_input : ndarray, shape and dtype of the last input
         """
         c, g = self._saved_and_grad(grad_output)
-        view, axes, param_shape, param_axes = c["geometry"]
-        xhat, invstd, w = c["xhat"], c["invstd"], c["w"]
         with np.errstate(all="ignore"):
-            g64 = g.astype(np.float64)
+            grad_input, sum_g, sum_gxhat = _norm.normalize_backward(
+                g, c["x_view"], c["w"], c["mean"], c["invstd"], c["batch"])
+            # (Ns, G, K) -> the parameters' shape: a sum over the statistics' first axis
             if self.weight is not None:
-                self.weight.grad += np.sum(g64 * xhat, axis=param_axes).reshape(
-                    self.weight.shape).astype(self.weight.dtype)
+                self.weight.grad += sum_gxhat.sum(axis=0).reshape(self.weight.shape).astype(
+                    self.weight.dtype)
             if self.bias is not None:
-                self.bias.grad += np.sum(g64, axis=param_axes).reshape(
-                    self.bias.shape).astype(self.bias.dtype)
-            dxhat = g64 if w is None else g64 * w.astype(np.float64).reshape(param_shape)
-            if c["batch"]:
-                dv, xv = dxhat.reshape(view), xhat.reshape(view)
-                dx = (dv - dv.mean(axis=axes, keepdims=True)
-                      - xv * np.mean(dv * xv, axis=axes, keepdims=True)) * invstd
-                dx = dx.reshape(g.shape)
-            else:
-                dx = dxhat * invstd
-        return dx.astype(g.dtype.newbyteorder("="), copy=False)
+                self.bias.grad += sum_g.sum(axis=0).reshape(self.bias.shape).astype(
+                    self.bias.dtype)
+        return grad_input
 
 
 class _RunningNorm(_Normalization):
@@ -203,12 +186,9 @@ class _RunningNorm(_Normalization):
              f"track_running_stats={self.track_running_stats}")
         return s + (f", dtype={self._dtype}" if self._dtype != np.float32 else "")
 
-    def _geometry(self, x):
-        """Statistics over the batch and space (BatchNorm) or space only (InstanceNorm)."""
-        space = tuple(range(2, x.ndim))
-        param_shape = (1, x.shape[1]) + (1,) * len(space)
-        axes = space if self._instance else (0,) + space
-        return x.shape, axes, param_shape, (0,) + space
+    def _view(self, x):
+        """``(N, C, 1, S)``: one statistic per channel, of each sample (InstanceNorm) or all."""
+        return (x.shape[0], x.shape[1], 1, math.prod(x.shape[2:]))
 
     def forward(self, x):
         """Normalise with batch statistics (training, or no running statistics) or running ones.
@@ -224,19 +204,19 @@ class _RunningNorm(_Normalization):
         """
         x = self._checked(x, self._ndims)
         self._finish_checks(x)
-        geometry = self._geometry(x)
+        view = self._view(x)
         use_batch = self.training or not self.track_running_stats
-        group = math.prod(x.shape[d] for d in geometry[1])
+        group = view[3] if self._instance else view[0] * view[3]
         if use_batch and group == 1:
             what = "spatial element" if self._instance else "value per channel"
             raise ValueError(f"{self._short_repr()}: Expected more than 1 {what} when training, "
                              f"got x of shape {x.shape}")
         if not use_batch:
-            shape = geometry[2]
-            stats = (self.running_mean.astype(np.float64).reshape(shape),
-                     self.running_var.astype(np.float64).reshape(shape))
-            return self._run(x, geometry, stats)[0]
-        y, (mean, var) = self._run(x, geometry)
+            with np.errstate(all="ignore"):
+                invstd = 1.0 / np.sqrt(self.running_var.astype(np.float64) + self.eps)
+            stats = (self.running_mean.astype(np.float64), invstd)
+            return self._run(x, view, False, stats)[0]
+        y, (mean, var) = self._run(x, view, self._instance)
         if self.training and self.track_running_stats:
             self._update_running(mean, var, group)
         return y
@@ -443,10 +423,9 @@ class GroupNorm(_Normalization):
                 f"{self._short_repr()}: x has {x.shape[1]} channels (axis 1, shape {x.shape}) "
                 f"but the layer expects num_channels={self.num_channels}")
         self._finish_checks(x)
-        n, space = x.shape[0], tuple(range(2, x.ndim))
-        geometry = ((n, self.num_groups, -1), (2,), (1, x.shape[1]) + (1,) * len(space),
-                    (0,) + space)
-        return self._run(x, geometry)[0]
+        G = self.num_groups
+        view = (x.shape[0], G, self.num_channels // G, math.prod(x.shape[2:]))
+        return self._run(x, view, True)[0]
 
 
 GroupNorm.__doc__ = GroupNorm.__doc__.replace("{backward}", BACKWARD_NOTES)
@@ -528,10 +507,8 @@ class LayerNorm(_Normalization):
                 f"{', '.join(map(str, self.normalized_shape))}) (normalized_shape), got shape "
                 f"{x.shape}")
         self._finish_checks(x)
-        lead = x.ndim - k
-        geometry = (x.shape, tuple(range(lead, x.ndim)), self.normalized_shape,
-                    tuple(range(lead)))
-        return self._run(x, geometry)[0]
+        view = (math.prod(x.shape[:x.ndim - k]), 1, math.prod(self.normalized_shape), 1)
+        return self._run(x, view, True)[0]
 
 
 LayerNorm.__doc__ = LayerNorm.__doc__.replace("{backward}", BACKWARD_NOTES)

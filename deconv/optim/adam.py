@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from deconv.functional import elementwise as _ew
 from deconv.functional.validation import as_bool, as_real
 from deconv.optim.optimizer import Optimizer
 
@@ -140,11 +141,21 @@ class Adam(Optimizer):
         state["step"] += 1
         step = state["step"]
 
-        if o["weight_decay"] != 0:
-            if self._DECOUPLED:
-                data *= t(1 - o["lr"] * o["weight_decay"])     # param.mul_(1 - lr * wd)
-            else:
-                grad = grad + t(o["weight_decay"]) * data      # grad.add(param, alpha=wd)
+        if o["weight_decay"] != 0 and self._DECOUPLED:
+            data *= t(1 - o["lr"] * o["weight_decay"])         # param.mul_(1 - lr * wd)
+        bias_correction1 = 1 - beta1**step                     # Python floats
+        bias_correction2 = 1 - beta2**step
+        step_size = o["lr"] / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+        decay_grad = o["weight_decay"] != 0 and not self._DECOUPLED
+        if not o["amsgrad"] and _ew.adam_ready(data, grad, exp_avg, exp_avg_sq):
+            # the lines below in one pass (deconv.kernels.elementwise.adam_update)
+            _ew.adam_update(data, grad, exp_avg, exp_avg_sq, weight_decay=o["weight_decay"],
+                            beta1=beta1, beta2=beta2, eps=o["eps"], step_size=step_size,
+                            bias_correction2_sqrt=bias_correction2_sqrt, decay_grad=decay_grad)
+            return
+        if decay_grad:
+            grad = grad + t(o["weight_decay"]) * data          # grad.add(param, alpha=wd)
 
         # exp_avg.lerp_(grad, 1 - beta1), with ATen's two-sided lerp formula
         weight = t(1 - beta1)
@@ -155,11 +166,6 @@ class Adam(Optimizer):
         # exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
         exp_avg_sq *= t(beta2)
         exp_avg_sq += t(1 - beta2) * grad * grad
-
-        bias_correction1 = 1 - beta1**step                     # Python floats
-        bias_correction2 = 1 - beta2**step
-        step_size = o["lr"] / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
 
         if o["amsgrad"]:
             second = state["max_exp_avg_sq"]

@@ -323,7 +323,10 @@ class Trainer:
     -----
     One step is: ``model.zero_grad()``, ``out = model(x_batch)``,
     ``value = loss(out, y_batch)``, ``model.backward(loss.backward())``,
-    finiteness checks, ``optimizer.step()``. The model is in training mode
+    finiteness checks, ``optimizer.step()``. The backward runs with the
+    model's ``input_grad`` False (restored after it): the batch is data,
+    whose gradient nobody uses, so the first layer skips that pass (see
+    :class:`deconv.nn.Module`). The model is in training mode
     during the epoch and in eval mode for validation, which runs only
     forward passes (no gradients are touched) in batches of ``batch_size``.
     :meth:`fit` leaves the model in eval mode.
@@ -542,7 +545,13 @@ class Trainer:
                     f"(parameters are those after step {self.step})"
                     + self._checkpoint_note(),
                     epoch=epoch, step=self.step + 1, tensor="loss")
-            self.model.backward(self.loss.backward())
+            # the data needs no gradient: the first layer skips its input-gradient pass
+            wanted = self.model.input_grad
+            self.model.input_grad = False
+            try:
+                self.model.backward(self.loss.backward())
+            finally:
+                self.model.input_grad = wanted
             for name, p in named:
                 if p.grad is not None and not np.isfinite(p.grad).all():
                     raise NonFiniteError(

@@ -1,0 +1,174 @@
+"""Numba kernels of the normalization layers: statistics, standardisation, backward.
+
+Dimension letters: N batch, G groups (the statistics' second axis), K the
+parameters per group (channels of a group, or the elements of LayerNorm's
+normalized shape), S the inner (spatial) elements that share a parameter,
+Ns the statistics' first axis: N when each sample has its own statistics
+(GroupNorm, InstanceNorm, LayerNorm), 1 when they are taken over the batch
+(BatchNorm) or given (running statistics, eval mode).
+
+Every layer is one view of its input::
+
+    x : (N, G, K, S)          y = xhat * weight[g, k] + bias[g, k]
+    statistics (Ns, G)        xhat = (x - mean[ns, g]) * invstd[ns, g]
+
+and the statistics of ``(ns, g)`` cover ``x[n, g]`` for the samples ``n``
+of ``ns`` (one sample, or all of them). Each statistic is one ``prange``
+job that reads its slab and writes only its own outputs: nothing is written
+by two jobs, every sum runs in a fixed order inside its job (each row on
+the vector lanes, then the lanes in a fixed tree, then the rows in order),
+so the results are bitwise identical for any ``NUMBA_NUM_THREADS``.
+
+Precision: every value is read in its own dtype and widened to float64; the
+sums, the mean, the biased variance (two passes: the mean, then the sum of
+squared deviations, which does not cancel), ``xhat`` and the output are
+float64, rounded once when stored in the output's dtype.
+
+The kernels trust their arguments (C-contiguous, native byte order, the
+shapes above, float64 parameters and statistics); :mod:`deconv.functional.
+normalization` checks and allocates.
+"""
+
+import math
+
+from numba import njit, prange
+
+
+# The sums of one row. fastmath 'reassoc' (and no other flag: NaN and inf keep
+# their meaning) lets LLVM vectorise them: the row is summed on the vector
+# lanes, then the lanes in a fixed tree. The order is fixed by the compiled
+# loop and the row's length, the same at every call and on every thread.
+
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sum(row, shift):
+    """``sum(row - shift)`` in float64."""
+    total = 0.0
+    for i in range(row.shape[0]):
+        total += row[i] - shift
+    return total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sum_squares(row, shift):
+    """``sum((row - shift)**2)`` in float64."""
+    total = 0.0
+    for i in range(row.shape[0]):
+        d = row[i] - shift
+        total += d * d
+    return total
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _row_sums_grad(g_row, x_row, shift):
+    """``(sum(g), sum(g * (x - shift)))`` in float64."""
+    sum_g = 0.0
+    sum_gx = 0.0
+    for i in range(g_row.shape[0]):
+        g = 1.0 * g_row[i]
+        sum_g += g
+        sum_gx += g * (x_row[i] - shift)
+    return sum_g, sum_gx
+
+
+@njit(cache=True, parallel=True)
+def norm_forward(x, weight, bias, eps, batch_stats, mean, var, invstd, y):
+    """Statistics (unless given) and ``y = (x - mean) * invstd * weight + bias``.
+
+    x : (N, G, K, S); weight, bias : (G, K) float64;
+    mean, var, invstd : (Ns, G) float64; with ``batch_stats`` written here
+    (biased variance, ``invstd = 1 / sqrt(var + eps)``), else ``mean`` and
+    ``invstd`` are read and ``var`` is left alone;
+    y : (N, G, K, S), written.
+    """
+    N, G, K, S = x.shape
+    Ns = mean.shape[0]
+    per = N // Ns                         # samples of one statistic: 1 or N
+    for job in prange(Ns * G):
+        ns = job // G
+        g = job % G
+        n_lo = ns * per
+        if batch_stats:
+            total = 0.0
+            for n in range(n_lo, n_lo + per):
+                for k in range(K):
+                    total += _row_sum(x[n, g, k], 0.0)
+            m = total / (per * K * S)
+            squares = 0.0
+            for n in range(n_lo, n_lo + per):
+                for k in range(K):
+                    squares += _row_sum_squares(x[n, g, k], m)
+            v = squares / (per * K * S)
+            mean[ns, g] = m
+            var[ns, g] = v
+            invstd[ns, g] = 1.0 / math.sqrt(v + eps)
+        m = mean[ns, g]
+        r = invstd[ns, g]
+        for n in range(n_lo, n_lo + per):
+            for k in range(K):
+                w = weight[g, k]
+                b = bias[g, k]
+                x_row = x[n, g, k]
+                y_row = y[n, g, k]
+                for s in range(S):
+                    y_row[s] = ((x_row[s] - m) * r) * w + b
+    return y
+
+
+@njit(cache=True, parallel=True)
+def norm_backward(grad_output, x, weight, mean, invstd, batch_stats, sum_g, sum_gxhat,
+                  grad_input):
+    """The parameter-gradient sums and the input gradient of :func:`norm_forward`.
+
+    grad_output, x : (N, G, K, S); weight : (G, K) float64;
+    mean, invstd : (Ns, G) float64, as the forward used them;
+    sum_g, sum_gxhat : (Ns, G, K) float64, written: ``sum(grad_output)`` and
+    ``sum(grad_output * xhat)`` of each ``(ns, g, k)`` over its samples and S;
+    grad_input : (N, G, K, S), written. With ``batch_stats`` (the statistics
+    came from ``x``), over the ``M = per * K * S`` elements of a statistic
+    and with ``d = grad_output * weight``::
+
+        grad_input = (d - mean(d) - xhat * mean(d * xhat)) * invstd
+
+    else (given statistics) ``grad_input = d * invstd``.
+    """
+    N, G, K, S = x.shape
+    Ns = mean.shape[0]
+    per = N // Ns
+    for job in prange(Ns * G):
+        ns = job // G
+        g = job % G
+        n_lo = ns * per
+        m = mean[ns, g]
+        r = invstd[ns, g]
+        sum_d = 0.0
+        sum_dxhat = 0.0
+        for k in range(K):
+            sg = 0.0
+            sgx = 0.0
+            for n in range(n_lo, n_lo + per):
+                a, b = _row_sums_grad(grad_output[n, g, k], x[n, g, k], m)
+                sg += a
+                sgx += b
+            sgx *= r                      # sum(g * (x - mean)) * invstd = sum(g * xhat)
+            sum_g[ns, g, k] = sg
+            sum_gxhat[ns, g, k] = sgx
+            sum_d += weight[g, k] * sg
+            sum_dxhat += weight[g, k] * sgx
+        count = per * K * S
+        mean_d = sum_d / count
+        mean_dxhat = sum_dxhat / count
+        for n in range(n_lo, n_lo + per):
+            for k in range(K):
+                w = weight[g, k]
+                g_row = grad_output[n, g, k]
+                x_row = x[n, g, k]
+                gi_row = grad_input[n, g, k]
+                if batch_stats:
+                    for s in range(S):
+                        xhat = (x_row[s] - m) * r
+                        gi_row[s] = (g_row[s] * w - mean_d - xhat * mean_dxhat) * r
+                else:
+                    # x does not enter: an infinite x still gives a finite gradient
+                    for s in range(S):
+                        gi_row[s] = (g_row[s] * w) * r
+    return grad_input
