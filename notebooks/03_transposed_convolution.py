@@ -113,7 +113,7 @@ def conv_transpose_scatter(x, w, stride, padding, output_padding, dilation, grou
     C_in_g = C_in // groups
     FH = (H - 1) * sh + dh * (kH - 1) + 1                  # full (uncropped) output rows
     FW = (W - 1) * sw + dw * (kW - 1) + 1
-    full = np.zeros((N, C_out_g * groups, FH + oph, FW + opw))   # o_p extra rows/cols: never stamped
+    full = np.zeros((N, C_out_g * groups, FH + oph, FW + opw))   # a extra rows/cols: never stamped
     for c in range(C_in):
         g = c // C_in_g
         out_ch = slice(g * C_out_g, (g + 1) * C_out_g)     # the output channels of group g
@@ -596,8 +596,8 @@ assert np.abs(y1_[:, :, 7, :]).max() > 0.1   # real values, not padding
 k = 9
 for n in (2, 3, 4):
     same = [shapes.conv_transpose_output_size(i, k, n, 4, 0) for i in range(1, 13)]
-    assert same == [n * i - n + 1 for i in range(1, 13)]          # FSRCNN's n*i - n + 1 with p = 4, o_p = 0
-    sols = [(p, op) for p in range(0, 5) for op in range(n) if k - 2 * p + op == n]   # k - 2p + o_p = n
+    assert same == [n * i - n + 1 for i in range(1, 13)]          # FSRCNN's n*i - n + 1 with p = 4, a = 0
+    sols = [(p, op) for p in range(0, 5) for op in range(n) if k - 2 * p + op == n]   # k - 2p + a = n
     for p, op in sols:
         for i in range(1, 13):
             if i * n + 2 * p < k:                                   # too short for a conv back: skip
@@ -606,7 +606,7 @@ for n in (2, 3, 4):
             assert shapes.inverse_output_padding(n * i, k, n, p) == op
         out = deconv.conv_transpose2d(np.ones((1, 1, 5, 7)), np.ones((1, 1, k, k)), stride=n, padding=p, output_padding=op)
         assert out.shape[2:] == (5 * n, 7 * n)
-    print(f"n = {n}:  p=4, o_p=0 gives n*i-n+1 = {same[:5]}...;  exactly n*i with (p, o_p) in {sols}")
+    print(f"n = {n}:  p=4, a=0 gives n*i-n+1 = {same[:5]}...;  exactly n*i with (p, a) in {sols}")
     assert (4, n - 1) in sols
 
 # %% [markdown]
@@ -624,8 +624,8 @@ ax = axes[0]
 for j in range(i_len):
     ax.barh(j, k, left=j * n - 0.5, height=0.6, color="tab:blue", alpha=0.35)   # full-frame positions j*n .. j*n+8
     ax.plot(j * n + 4, j, "k|", ms=14)
-ax.axvspan(p - 0.5, p + n * i_len - n + 1 - 0.5, color="tab:green", alpha=0.2, label="kept, $o_p=0$: $ni-n+1=10$")
-ax.axvspan(p + n * i_len - n + 1 - 0.5, p + n * i_len - 0.5, color="tab:orange", alpha=0.35, label="added by $o_p = n-1 = 2$")
+ax.axvspan(p - 0.5, p + n * i_len - n + 1 - 0.5, color="tab:green", alpha=0.2, label="kept, $a=0$: $ni-n+1=10$")
+ax.axvspan(p + n * i_len - n + 1 - 0.5, p + n * i_len - 0.5, color="tab:orange", alpha=0.35, label="added by $a = n-1 = 2$")
 ax.set_xlabel("position in the full (uncropped) output"); ax.set_ylabel("input pixel j")
 ax.set_yticks(range(i_len)); ax.set_xlim(-1, (i_len - 1) * n + k)
 ax.set_xticks(range(0, (i_len - 1) * n + k)); ax.tick_params(axis="x", labelsize=8)
@@ -717,13 +717,13 @@ def subpixel_conv_transpose(x, w, r, padding, output_padding=0):
 # (`rtol=1e-12`); the `exact` column says whether the two float64 results are also bitwise equal.
 
 # %%
-cases = [  # (r, k, P, o_p): the big kernel is (r*k) x (r*k)
-    (2, 2, 1, 0),   # 4x4 kernel, stride 2, padding 1: the DCGAN / FCN "x2" layer, output 2L
-    (2, 2, 1, 1),   # ... with output_padding 1: output 2L + 1
-    (2, 3, 2, 0),   # 6x6, padding 2 = 2*1: crop-free with padding k-1-q = 1, output 2L
-    (3, 3, 3, 0),   # 9x9, padding 3 = 3*1: crop-free with padding 1, output 3L (FSRCNN-style x3)
-    (3, 3, 4, 2),   # 9x9, padding 4, output_padding 2: FSRCNN's p = 4 with o_p = n - 1, output 3L
-    (3, 2, 0, 0),   # 6x6, no padding: the full output, r(L + k - 1)
+cases = [  # (r, k, p, a): the big kernel is (r*k) x (r*k)
+    (2, 2, 1, 0),   # 4x4 kernel, stride 2, padding 1: the DCGAN / FCN "x2" layer, output 2i
+    (2, 2, 1, 1),   # ... with output_padding 1: output 2i + 1
+    (2, 3, 2, 0),   # 6x6, padding 2 = 2*1: crop-free with padding k-1-q = 1, output 2i
+    (3, 3, 3, 0),   # 9x9, padding 3 = 3*1: crop-free with padding 1, output 3i (FSRCNN-style x3)
+    (3, 3, 4, 2),   # 9x9, padding 4, output_padding 2: FSRCNN's p = 4 with a = n - 1, output 3i
+    (3, 2, 0, 0),   # 6x6, no padding: the full output, r(i + k - 1)
 ]
 rs = np.random.default_rng(5)
 for r, k, P, op in cases:
@@ -731,7 +731,7 @@ for r, k, P, op in cases:
     ws = rs.standard_normal((3, 2, r * k, r * k))           # (C_in, C_out, rk, rk)
     ref = deconv.conv_transpose2d(xs, ws, stride=r, padding=P, output_padding=op)   # (N, C_out, H_out, W_out)
     got = subpixel_conv_transpose(xs, ws, r, P, op)
-    compare(f"r={r} K={r * k} P={P} o_p={op} {ref.shape[2:]}: crop(PS(conv))", got, ref, rtol=1e-12, atol=1e-13)
+    compare(f"r={r} K={r * k} p={P} a={op} {ref.shape[2:]}: crop(PS(conv))", got, ref, rtol=1e-12, atol=1e-13)
     if P % r == 0 and op == 0:
         q = P // r
         free = deconv.pixel_shuffle(deconv.conv2d(xs, subpixel_kernels(ws, r), padding=k - 1 - q), r)
