@@ -563,9 +563,10 @@ plt.show()
 # `ceil_mode`. In floor mode, only whole windows count, exactly relationship 15. In ceil mode,
 # the leftover input that the floor drops gets one more, *partial*, window: keep adding windows
 # while the previous one has not reached the end of the padded input, but never start a window in
-# the right padding (it would pool nothing but padding). In symbols, with $L = i + 2p - \hat k$:
+# the right padding (it would pool nothing but padding). In symbols, with $r = i + 2p - \hat k$
+# (the room left after the first window):
 #
-# $$ o_{\text{ceil}} = \left\lceil \frac{L}{s} \right\rceil + 1,\quad \text{minus 1 if } (o_{\text{ceil}}-1)s \ge i + p. $$
+# $$ o_{\text{ceil}} = \left\lceil \frac{r}{s} \right\rceil + 1,\quad \text{minus 1 if } (o_{\text{ceil}}-1)s \ge i + p. $$
 #
 # Below, `pool_windows` is the sentence (a loop, no formula), checked against
 # `shapes.pool_output_size` and relationship 7 on every configuration of a grid.

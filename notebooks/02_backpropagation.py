@@ -64,10 +64,10 @@ EPS = 1e-6
 # $$\bar y := \frac{\partial L}{\partial y}\qquad(\text{same shape as } y),$$
 #
 # and asks for the gradient with respect to its input. By the chain rule, summing over **every**
-# output element $m$ that depends on input element $k$,
+# output element $m$ that depends on input element $j$,
 #
-# $$\bar x_k = \frac{\partial L}{\partial x_k} = \sum_m \frac{\partial L}{\partial y_m}\,
-# \frac{\partial y_m}{\partial x_k} = \sum_m \bar y_m\, J_{mk},$$
+# $$\bar x_j = \frac{\partial L}{\partial x_j} = \sum_m \frac{\partial L}{\partial y_m}\,
+# \frac{\partial y_m}{\partial x_j} = \sum_m \bar y_m\, J_{mj},$$
 #
 # a vector–Jacobian product $\bar x = J^\top \bar y$. All the layers in this notebook are **linear**
 # in the argument we differentiate (the convolution in $x$ and, separately, in $w$; pooling once the
@@ -83,7 +83,7 @@ EPS = 1e-6
 # 2. **kernel vs central differences** — take a fixed random array $R$ and the scalar
 #    $L(x) = \langle f(x), R\rangle = \sum_m f(x)_m R_m$. Then $\partial L/\partial y = R$ exactly, so
 #    `backward(dY=R)` must be the gradient of $L$, which we estimate element by element with
-#    $\big(L(x+\varepsilon e_k) - L(x-\varepsilon e_k)\big)/2\varepsilon$, $\varepsilon=10^{-6}$
+#    $\big(L(x+\varepsilon e_j) - L(x-\varepsilon e_j)\big)/2\varepsilon$, $\varepsilon=10^{-6}$
 #    (`deconv.gradcheck.numerical_gradient`). Its error is the truncation $O(\varepsilon^2)$ (zero here:
 #    $L$ is linear in $x$) plus the rounding of the two evaluations of $L$ divided by $2\varepsilon$,
 #    about $|L|\cdot 10^{-16}/10^{-6}$: up to $\sim 10^{-8}$ for our $|L| \lesssim 100$. Hence the
@@ -606,9 +606,9 @@ plt.show()
 # **Derivative.** Away from ties, a small change of $x$ does not change which element wins, so
 # locally $y[n,c,u,v] = x[n,c].\text{flat}[\sigma[n,c,u,v]]$ — a *selection*, linear in $x$:
 #
-# $$\frac{\partial y[n,c,u,v]}{\partial x[n,c].\text{flat}[k]} = [\,k = \sigma[n,c,u,v]\,]
+# $$\frac{\partial y[n,c,u,v]}{\partial x[n,c].\text{flat}[j]} = [\,j = \sigma[n,c,u,v]\,]
 # \quad\Longrightarrow\quad
-# \bar x[n,c].\text{flat}[k] = \sum_{u,v:\ \sigma[n,c,u,v] = k} \bar y[n,c,u,v].$$
+# \bar x[n,c].\text{flat}[j] = \sum_{u,v:\ \sigma[n,c,u,v] = j} \bar y[n,c,u,v].$$
 #
 # Each output's gradient is **routed to its switch**; all other pixels of the window get zero. When
 # windows overlap ($s < k$) one pixel can be the maximum of several windows and then collects the
@@ -817,7 +817,7 @@ for include in (True, False):
 # pooling's backward performs. Hence, when the windows do not overlap,
 # `max_unpool2d(dY, idx)` and `max_pool2d_backward(dY, idx)` are the same function.
 #
-# **Derivative.** $\partial U.\text{flat}[k] / \partial z[u,v] = [k = \sigma[u,v]]$, so
+# **Derivative.** $\partial U.\text{flat}[j] / \partial z[u,v] = [j = \sigma[u,v]]$, so
 #
 # $$\bar z[n,c,u,v] = \bar U[n,c].\text{flat}[\sigma[n,c,u,v]],$$
 #
@@ -956,30 +956,30 @@ check("max_pool2d -> max_unpool2d chain (duplicates): backward vs central differ
 # ## 8. Bilinear upsampling: weights, matrix, transpose
 #
 # Bilinear interpolation is **separable**: it interpolates along rows and then along columns, each
-# a 1-D linear interpolation. Along one axis, output index $o\in[0, L_\text{out})$ reads a real-valued
-# source position $\mathrm{src}(o)$ in the input $[0, L_\text{in})$:
+# a 1-D linear interpolation. Along one axis, output index $u\in[0, o)$ reads a real-valued
+# source position $\mathrm{src}(u)$ in the input $[0, i)$:
 #
 # * `align_corners=False` (PyTorch's default): pixels are unit squares and the outer *edges* of input
-#   and output coincide. Output pixel centre $o + \tfrac12$, scaled by $L_\text{in}/L_\text{out}$, then
-#   shifted back by $\tfrac12$: $\ \mathrm{src}(o) = \max\!\big(\tfrac{L_\text{in}}{L_\text{out}}(o+\tfrac12) - \tfrac12,\ 0\big)$.
+#   and output coincide. Output pixel centre $u + \tfrac12$, scaled by $i/o$, then
+#   shifted back by $\tfrac12$: $\ \mathrm{src}(u) = \max\!\big(\tfrac{i}{o}(u+\tfrac12) - \tfrac12,\ 0\big)$.
 # * `align_corners=True`: the *centres* of the corner pixels coincide:
-#   $\ \mathrm{src}(o) = o\,\frac{L_\text{in}-1}{L_\text{out}-1}$.
+#   $\ \mathrm{src}(u) = u\,\frac{i-1}{o-1}$.
 #
-# Then $i_0 = \lfloor \mathrm{src}(o)\rfloor$, $i_1 = \min(i_0+1, L_\text{in}-1)$,
-# $\lambda_1 = \mathrm{src}(o) - i_0$, $\lambda_0 = 1-\lambda_1$, and $y_o = \lambda_0 x_{i_0} + \lambda_1 x_{i_1}$.
-# Collect the weights in a matrix $A \in \mathbb R^{L_\text{out}\times L_\text{in}}$ with
-# $A[o, i_0] \mathrel{+}= \lambda_0$, $A[o, i_1] \mathrel{+}= \lambda_1$; every row sums to 1. In 2-D,
+# Then $h_0 = \lfloor \mathrm{src}(u)\rfloor$, $h_1 = \min(h_0+1, i-1)$,
+# $\lambda_1 = \mathrm{src}(u) - h_0$, $\lambda_0 = 1-\lambda_1$, and $y_u = \lambda_0 x_{h_0} + \lambda_1 x_{h_1}$.
+# Collect the weights in a matrix $A \in \mathbb R^{o\times i}$ with
+# $A[u, h_0] \mathrel{+}= \lambda_0$, $A[u, h_1] \mathrel{+}= \lambda_1$; every row sums to 1. In 2-D,
 # with $A_H$ $(H_\text{out}\times H)$ and $A_W$ $(W_\text{out}\times W)$, for every plane
 #
 # $$Y = A_H\, X\, A_W^\top,\qquad\text{i.e.}\quad \mathrm{vec}(Y) = (A_H \otimes A_W)\,\mathrm{vec}(X)$$
 #
-# (row-major $\mathrm{vec}$). **Backward**: $\bar X[h,v] = \sum_{o,r} \bar Y[o,r]\,A_H[o,h]\,A_W[r,v]$, that is
+# (row-major $\mathrm{vec}$). **Backward**: $\bar X[h,\ell] = \sum_{u,v} \bar Y[u,v]\,A_H[u,h]\,A_W[v,\ell]$, that is
 #
 # $$\bar X = A_H^\top\, \bar Y\, A_W,\qquad \mathrm{vec}(\bar X) = (A_H\otimes A_W)^\top \mathrm{vec}(\bar Y):$$
 #
 # every output sends $\lambda$-weighted shares of its gradient back to the (up to) four input pixels
-# it read. We now build $M = A_H\otimes A_W$ *from the library's forward* — column $k$ is
-# `upsample_bilinear2d(e_k)` for the one-hot input $e_k$ — and the backward's matrix from
+# it read. We now build $M = A_H\otimes A_W$ *from the library's forward* — column $j$ is
+# `upsample_bilinear2d(e_j)` for the one-hot input $e_j$ — and the backward's matrix from
 # `upsample_bilinear2d_backward` on one-hot gradients, and check that the second is the transpose
 # of the first, and that both equal the matrix of our formulas.
 
@@ -1037,12 +1037,12 @@ for ac in (False, True):
           FDIFF, **FD)
 
 # %% [markdown]
-# The 1-D interpolation matrices for $L_\text{in}=4 \to L_\text{out}=10$, taken from the library (a
+# The 1-D interpolation matrices for $i=4 \to o=10$, taken from the library (a
 # $(1, L)$ image, whose height axis is copied), and the column sums $A^\top\mathbf 1$ — the gradient
 # each input pixel receives when every output sends back 1, i.e. the backward of an all-ones $\bar y$.
-# Either way the total is $L_\text{out}$, since each row of $A$ sums to 1, but it is shared
+# Either way the total is $o$, since each row of $A$ sums to 1, but it is shared
 # differently. With `align_corners=False` the output samples are spread over the input's full extent,
-# and here every input pixel receives the same $L_\text{out}/L_\text{in} = 2.5$ (the clamp
+# and here every input pixel receives the same $o/i = 2.5$ (the clamp
 # $\max(\cdot,0)$ hands the edge pixel exactly the weight the missing pixel $-1$ would have taken; for
 # other ratios the shares are only nearly equal, e.g. $5\to7$, printed below the figure).
 # With `align_corners=True` the corner outputs sit exactly on the edge pixels and nothing lies beyond

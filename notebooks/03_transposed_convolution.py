@@ -318,7 +318,8 @@ for ci, co, h, wd, kh, kw, s, p, op, d, g in configs:
 #
 # One channel, a $3\times 3$ input holding $1, \dots, 9$, a $3\times3$ kernel, stride 2, no padding:
 # the output is $(3-1)\cdot 2 + 3 = 7$ pixels wide. Left, view (a): the zero-inserted input padded by
-# $d(k-1)-p = 2$, and the window that the flipped kernel reads for output pixel $y[3,2]$ — it
+# $d(k-1)-p = 2$, and the window that the flipped kernel reads for output pixel $y[3,2]$, each cell
+# labelled with the tap $\alpha\beta$ of $w$ it meets (22 at the top left: flipped) — it
 # straddles two input pixels and seven zeros (counted in the cell: of its nine cells, only those
 # at the inserted positions $(2 + 2h, 2 + 2\ell)$ hold input pixels). Middle, view (b): the output as
 # a sum of nine stamps, each outlined in its own colour; pixels are covered by one, two or four
@@ -354,7 +355,11 @@ for (r_, c_), v in np.ndenumerate(xpad1[0, 0]):
     ax.text(c_, r_, f"{v:.0f}", ha="center", va="center", fontsize=8,
             color="tab:red" if v == 0 else ("white" if v < 5 else "black"))
 ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 3, 3, fill=False, ec="tab:orange", lw=2.5))
-ax.set_title(f"(a) zero-inserted input, padded by 2\norange: flipped-kernel window of y[{u0},{v0}]", fontsize=10)
+for a1 in range(3):                             # window cell (a1, b1) meets tap (2-a1, 2-b1) of w: the flip
+    for b1 in range(3):
+        ax.text(v0 + b1 - 0.45, u0 + a1 - 0.28, f"{2 - a1}{2 - b1}", fontsize=5.5, color="tab:orange")
+ax.set_title(f"(a) zero-inserted input, padded by 2\norange: flipped-kernel window of y[{u0},{v0}]\n"
+             "(small: tap αβ of w met there)", fontsize=9)
 ax.set_xlabel("column"); ax.set_ylabel("row")
 ax = axes[1]
 ax.imshow(y1[0, 0], cmap="gray")
@@ -364,7 +369,7 @@ for m, (i, j) in enumerate(np.ndindex(3, 3)):
     ax.add_patch(Rectangle((2 * j - 0.5 + inset, 2 * i - 0.5 + inset), 3 - 2 * inset, 3 - 2 * inset,
                            fill=False, ec=colours[m], lw=3.5 if m == m0 else 1.2))
 ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 1, 1, fill=False, ec="tab:orange", lw=2.5, ls="--"))
-ax.set_title("(b) y = sum of 9 stamps x[i,j]·w at (2i, 2j)\nthick: stamp of x[1,1]; dashed: y[3,2]", fontsize=10)
+ax.set_title("(b) y = sum of 9 stamps x[h,ℓ]·w at (2h, 2ℓ)\nthick: stamp of x[1,1]; dashed: y[3,2]", fontsize=10)
 ax.set_xlabel("column"); ax.set_ylabel("row")
 ax = axes[2]
 im = ax.imshow(CT1, cmap="viridis", aspect="auto", interpolation="nearest")
@@ -372,7 +377,7 @@ ax.add_patch(Rectangle((m0 - 0.5, -0.5), 1, 49, fill=False, ec=colours[m0], lw=2
 ax.axhline(7 * u0 + v0, color="tab:orange", lw=1.5, ls="--")
 ax.set_title("(c) $C^\\top$ (49 × 9): column = stamp,\nrow = window", fontsize=10)
 ax.set_xticks(range(9))
-ax.set_xlabel("input pixel m = 3i + j"); ax.set_ylabel("output pixel 7u + v")
+ax.set_xlabel("input pixel m = 3h + ℓ"); ax.set_ylabel("output pixel 7u + v")
 fig.colorbar(im, ax=ax, fraction=0.08, label="weight")
 fig.suptitle("One transposed convolution (3×3 input, 3×3 kernel, stride 2), three ways", y=1.0)
 fig.tight_layout()
