@@ -777,7 +777,11 @@ z = rng.standard_normal((1, 1, 2, 2))
 compare("stride 2: conv_transpose2d(z) vs C^T z", deconv.conv_transpose2d(z, w, stride=2).ravel(),
         C5s2.T @ z.ravel(), rtol=1e-12, atol=1e-14)
 
+starts = [int(np.flatnonzero(row)[0]) for row in C5s2]                  # where each row's kernel begins
+print("stride 2: rows of C start at input pixels", starts)
+assert starts == [0, 2, 10, 12]
 C5, C6 = conv_matrix(5, 3, 2, 1, w), conv_matrix(6, 3, 2, 1, w)        # (9, 25), (9, 36)
+assert C5.shape == (9, 25) and C6.shape == (9, 36)
 z = rng.standard_normal((1, 1, 3, 3))
 for a, Ci in [(0, C5), (1, C6)]:
     out = deconv.conv_transpose2d(z, w, stride=2, padding=1, output_padding=a)   # (1, 1, 5+a, 5+a)
