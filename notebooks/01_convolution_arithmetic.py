@@ -7,7 +7,7 @@
 # arXiv:1603.07285): no padding, zero padding, half ("same") and full padding, strides and the
 # floor they bring, dilation, pooling, and the transposed convolution with its extra parameter
 # $a$ (PyTorch's `output_padding`). Each relationship is derived in prose, then checked against
-# `deconv.shapes` and against the shapes the library's ops actually produce, over thousands of
+# `deconv.shapes` and against the shapes the library's ops actually produce, over a grid of
 # configurations.
 #
 # We then redraw the guide's figures, but from the library's *own* index maps: we feed one-hot
@@ -26,19 +26,13 @@
 # ## 0. Notation and set-up
 #
 # The arithmetic never mixes axes: kernel size, stride, padding and dilation along the height
-# only affect the output height. So, as in the guide, everything is derived for **one axis**, with
-#
-# | symbol | meaning |
-# |---|---|
-# | $i$ | input size along the axis (height $H$ or width $W$) |
-# | $k$ | kernel size ($k_H$ or $k_W$) |
-# | $s$ | stride: how far the window moves between two outputs |
-# | $p$ | zero padding added on *each* side |
-# | $d$ | dilation: spacing between kernel taps ($d=1$: none) |
-# | $\hat k = k + (k-1)(d-1) = d(k-1)+1$ | the *extent* of the dilated kernel |
-# | $o$ | output size |
-# | $i', o', k', s', p'$ | the same for a transposed convolution (the guide's primes) |
-# | $a$ | the transposed convolution's extra rows/columns at the bottom/right (`output_padding`) |
+# only affect the output height. So, as in the guide, everything is derived for **one axis**.
+# The letters are those of the whole series, stated once in [NOTATION.md](NOTATION.md): input
+# size $i$, output size $o$, kernel size $k$ with taps $\alpha$ (row) and $\beta$ (column), stride
+# $s$, padding $p$ on each side, dilation $d$, kernel extent $\hat k = d(k-1)+1$, and the transposed
+# convolution's output padding $a$ (`output_padding`); output pixels are $(u, v)$, input pixels
+# $(h, \ell)$, and $\bar y = \partial L/\partial y$ is an upstream gradient. Only here, following the
+# guide, primes $i', o', k', s', p'$ name the *equivalent direct convolution* of a transposed one.
 #
 # Arrays follow PyTorch: the input $x$ has shape $(N, C_{in}, H, W)$ (batch, channels, height,
 # width), a convolution weight $w$ has shape $(C_{out}, C_{in}, k_H, k_W)$ (no groups here), the
@@ -57,9 +51,19 @@ from matplotlib.patches import Rectangle
 
 import deconv
 from deconv import shapes
-from deconv.gradcheck import compare, numerical_gradient
+from deconv.gradcheck import compare as compare_arrays, numerical_gradient
+
+from exercise import check_exercise          # notebooks/exercise.py: marks the fill-in cells
+from gif import save_gif                     # notebooks/gif.py: animations as GIF files
 
 rng = np.random.default_rng(0)
+MAXDIFF = {}                                 # name -> largest |difference| of every compare below
+
+
+def compare(name, actual, expected, **tolerances):
+    """deconv.gradcheck.compare (prints, raises on disagreement), its maxdiff remembered by name."""
+    MAXDIFF[name] = compare_arrays(name, actual, expected, **tolerances)
+    return MAXDIFF[name]
 
 
 def pair(v):
@@ -123,6 +127,120 @@ config = dict(stride=(2, 1), padding=(1, 2), dilation=(1, 2))
 y = deconv.conv2d(x, w, **config)                               # (N, C_out, H_out, W_out)
 print("output shape:", y.shape)
 compare("deconv.conv2d vs the naive loop", y, conv2d_naive(x, w, **config), rtol=1e-12, atol=1e-12)
+
+# %% [markdown]
+# ### One convolution by hand
+#
+# Small enough to redo on paper, and the same numbers return in notebooks 2 and 3: a $3\times 3$
+# integer input, a $2\times 2$ kernel whose values are its tap numbers ($w[\alpha, \beta] = 1 +
+# 2\alpha + \beta$, so a printed product names the tap that made it), stride $s = 2$ and padding
+# $p = 1$. The cell pads the input, then, for each output pixel $(u, v)$, cuts the window whose
+# top-left cell is $(us, vs)$ in the padded input and sums tap times pixel. Nothing is flipped.
+# The last line is relationship 15 at work: the floor leaves $(i + 2p - \hat k) \bmod s$ padded
+# rows and columns that no window reads.
+
+# %%
+X_HAND = np.array([[1., 2., 1.],
+                   [3., 1., 2.],
+                   [2., 1., 3.]])                                 # (H, W) = (3, 3)
+W_HAND = np.array([[1., 2.],
+                   [3., 4.]])                                     # (k_H, k_W) = (2, 2): tap numbers
+S_HAND, P_HAND = 2, 1
+
+x_pad = np.pad(X_HAND, P_HAND)                                    # (H + 2p, W + 2p) = (5, 5)
+o_hand = shapes.conv_output_size(3, 2, S_HAND, P_HAND)
+print(f"padded input, {x_pad.shape[0]}x{x_pad.shape[1]}:\n{x_pad}\n")
+y_hand = np.zeros((o_hand, o_hand))                               # (H_out, W_out)
+for u in range(o_hand):
+    for v in range(o_hand):
+        window = x_pad[u * S_HAND:u * S_HAND + 2, v * S_HAND:v * S_HAND + 2]   # (k_H, k_W)
+        y_hand[u, v] = np.sum(W_HAND * window)
+        terms = " + ".join(f"{t:.0f}*{x_:.0f}" for t, x_ in zip(W_HAND.ravel(), window.ravel()))
+        print(f"y[{u},{v}]: window at padded rows {u * S_HAND}-{u * S_HAND + 1}, columns "
+              f"{v * S_HAND}-{v * S_HAND + 1}:  {terms} = {y_hand[u, v]:.0f}")
+print(f"\ny =\n{y_hand}")
+compare("by hand vs deconv.conv2d", y_hand,
+        deconv.conv2d(X_HAND[None, None], W_HAND[None, None], stride=S_HAND, padding=P_HAND)[0, 0],
+        rtol=0, atol=0)
+unread = (3 + 2 * P_HAND - 2) % S_HAND
+print(f"(i + 2p - k) mod s = {unread}: the last {unread} padded row(s) and column(s) are read by no window")
+
+# %% [markdown]
+# The same computation in motion: the window (dark, with its tap numbers in the corners) slides
+# by $s = 2$ over the padded input (dashed cells are padding), and each position fills one output
+# pixel. The cell writes the frames to `figures/conv_sliding_window.gif`, shown below it; the GIF
+# plays on the repository host without a running kernel.
+
+# %%
+BLUE, CYAN = "#7fb0e3", "#9be8e8"
+
+
+def square(ax, x0, y0, face, edge="0.25", ls="-", alpha=1.0, z=1):
+    ax.add_patch(Rectangle((x0, y0), 1, 1, facecolor=face, edgecolor=edge, linestyle=ls,
+                           linewidth=0.8, alpha=alpha, zorder=z))
+
+
+def draw_conv_frame(frame, axes):
+    """Frame `frame` of the sliding window of the hand example: padded input | output so far."""
+    u, v = divmod(frame, o_hand)
+    for ax in axes:
+        ax.clear()
+        ax.set_aspect("equal")
+        ax.axis("off")
+    ax_in, ax_out = axes
+    P = x_pad.shape[0]
+    for r in range(P):
+        for c in range(P):
+            padding = not (P_HAND <= r < P - P_HAND and P_HAND <= c < P - P_HAND)
+            square(ax_in, c, r, "white" if padding else BLUE, ls="--" if padding else "-",
+                   edge="0.6" if padding else "0.25")
+            ax_in.text(c + 0.5, r + 0.55, f"{x_pad[r, c]:.0f}", ha="center", va="center", fontsize=11,
+                       color="0.6" if padding else "black")
+    for alpha in range(2):
+        for beta in range(2):
+            r, c = u * S_HAND + alpha, v * S_HAND + beta
+            square(ax_in, c, r, "black", alpha=0.35, z=2)
+            ax_in.text(c + 0.1, r + 0.2, f"w={W_HAND[alpha, beta]:.0f}", fontsize=7, color="white",
+                       va="center", zorder=3)
+    ax_in.set_xlim(-0.2, P + 0.2)
+    ax_in.set_ylim(P + 0.2, -0.2)
+    ax_in.set_title(f"padded input (p={P_HAND}), window of y[{u},{v}]", fontsize=10)
+    for r in range(o_hand):
+        for c in range(o_hand):
+            done = r * o_hand + c <= frame
+            square(ax_out, c, r, CYAN if done else "white")
+            if done:
+                ax_out.text(c + 0.5, r + 0.55, f"{y_hand[r, c]:.0f}", ha="center", va="center", fontsize=12)
+    square(ax_out, v, u, "black", alpha=0.35, z=2)
+    ax_out.set_xlim(-0.2, o_hand + 0.2)
+    ax_out.set_ylim(o_hand + 0.2, -0.2)
+    window = x_pad[u * S_HAND:u * S_HAND + 2, v * S_HAND:v * S_HAND + 2]
+    terms = " + ".join(f"{t:.0f}·{x_:.0f}" for t, x_ in zip(W_HAND.ravel(), window.ravel()))
+    ax_out.set_title(f"y[{u},{v}] = {terms} = {y_hand[u, v]:.0f}", fontsize=9)
+
+
+fig, axes = plt.subplots(1, 2, figsize=(7, 3.4), gridspec_kw=dict(width_ratios=[5, 2.6]))
+size = save_gif(fig, lambda frame: draw_conv_frame(frame, axes), o_hand * o_hand,
+                "conv_sliding_window.gif", fps=0.8)
+print(f"figures/conv_sliding_window.gif: {o_hand * o_hand} frames, {size / 1000:.0f} kB")
+
+# %% [markdown]
+# ![The 2x2 window sliding with stride 2 over the padded 3x3 input](figures/conv_sliding_window.gif)
+#
+# **Exercise E1.3.** Write the sliding window yourself, for one channel: `x` of shape $(H, W)$,
+# `w` of shape $(k, k)$, stride `s`, padding `p`, returning the $(H_{out}, W_{out})$ output. Replace
+# the `...` and run the cell: `check_exercise` compares your function with `deconv.conv2d` on six
+# integer cases (the hand example among them) and prints PASS, or the first case that differs, or
+# "not done yet". The worked solution is `conv2d_sliding_window` in
+# [solutions.py](solutions.py) (`from solutions import conv2d_sliding_window` to try it).
+
+# %%
+def conv2d_sliding_window(x, w, s, p):
+    """x (H, W), w (k, k) -> y (H_out, W_out): pad x by p, slide the window by s, sum w * window."""
+    return ...                                     # <- your code here
+
+
+check_exercise("E1.3", conv2d_sliding_window)
 
 # %% [markdown]
 # ## 2. Counting window positions: the guide's relationships 1-6 and 15
@@ -220,6 +338,21 @@ for a, b in picks:
 print(f"deconv.conv2d output shapes match relationship 15 on {len(picks)} random (height, width) pairs")
 
 # %% [markdown]
+# **Exercise E1.1.** Without looking back at the box above, write the output size of a dilated,
+# strided, padded convolution along one axis, from the window-counting argument. `check_exercise`
+# compares your function with `deconv.shapes.conv_output_size` on every valid configuration with
+# $i \le 12$, $k \le 5$, $s \le 3$, $p \le 3$, $d \le 3$. (Solution: `conv_output_size` in
+# [solutions.py](solutions.py).)
+
+# %%
+def conv_output_size(i, k, s, p, d):
+    """Number of windows of extent d(k-1)+1, one every s cells, inside i + 2p cells."""
+    return ...                                     # <- your formula here
+
+
+check_exercise("E1.1", conv_output_size)
+
+# %% [markdown]
 # ### Half ("same") padding when $k$ is even
 #
 # Relationship 3 needs an odd $k$: $o = i$ requires a total padding of exactly $\hat k - 1 =
@@ -285,20 +418,14 @@ def window_corner(row, i, k, d):
 # %% [markdown]
 # The drawing helpers below only *paint* what those maps say: blue cells are the input, white
 # dashed cells are zeros (padding, or in Section 8 inserted zeros), the dark cells are the taps of
-# one window, the cyan grid is the output with the corresponding pixel darkened. A red × marks a
-# cell that no window ever reaches.
+# one window, each labelled with the number $1 + \alpha k + \beta$ of the kernel tap it meets, the
+# cyan grid is the output with the corresponding pixel darkened. A red × marks a cell that no
+# window ever reaches.
 
 # %%
-BLUE, CYAN = "#7fb0e3", "#9be8e8"
-
-
-def square(ax, x0, y0, face, edge="0.25", ls="-", alpha=1.0, z=1):
-    ax.add_patch(Rectangle((x0, y0), 1, 1, facecolor=face, edgecolor=edge, linestyle=ls,
-                           linewidth=0.8, alpha=alpha, zorder=z))
-
-
-def paint(ax, is_input, reached, taps, n_out, out_cell, title):
-    """is_input, reached: (P, P) bool on the canvas; taps: canvas cells of the highlighted window."""
+def paint(ax, is_input, reached, taps, n_out, out_cell, title, tap_numbers):
+    """is_input, reached: (P, P) bool on the canvas; taps: canvas cells of the highlighted window,
+    tap_numbers: the kernel tap (1 + alpha*k + beta) each of them meets."""
     P = is_input.shape[0]
     for r in range(P):
         for c in range(P):
@@ -306,8 +433,10 @@ def paint(ax, is_input, reached, taps, n_out, out_cell, title):
                    edge="0.25" if is_input[r, c] else "0.6")
             if not reached[r, c]:
                 ax.plot(c + 0.5, r + 0.5, marker="x", color="tab:red", ms=6, zorder=3)
-    for r, c in taps:
+    for (r, c), number in zip(taps, tap_numbers):
         square(ax, c, r, "black", alpha=0.4, z=2)
+        ax.text(c + 0.5, r + 0.55, str(number), ha="center", va="center", fontsize=6.5, color="white",
+                zorder=3)
     x0, y0 = P + 1.0, (P - n_out) / 2
     for r in range(n_out):
         for c in range(n_out):
@@ -337,7 +466,9 @@ def conv_panel(ax, i, k, s=1, p=0, d=1, label=""):
     r0, c0 = corners[o - 1]                                          # output pixel (0, o-1)
     taps = [(r0 + p + da, c0 + p + db) for da, db in offsets]
     dil = f", d={d}" if d > 1 else ""
-    paint(ax, is_input, reached, taps, o, (0, o - 1), f"{label}\ni={i}, k={k}, s={s}, p={p}{dil}  →  o={o}")
+    numbers = [1 + a * k + b for a in range(k) for b in range(k)]    # the order of `offsets`
+    paint(ax, is_input, reached, taps, o, (0, o - 1), f"{label}\ni={i}, k={k}, s={s}, p={p}{dil}  →  o={o}",
+          numbers)
     return o
 
 # %% [markdown]
@@ -360,6 +491,7 @@ figure_configs = [  # (guide figure, i, k, s, p, d, output size stated by the gu
 fig, axes = plt.subplots(2, 4, figsize=(11, 6.2))
 for ax, (label, i, k, s, p, d, o_guide) in zip(axes.ravel(), figure_configs):
     assert conv_panel(ax, i, k, s, p, d, label) == o_guide == shapes.conv_output_size(i, k, s, p, d)
+assert (6 + 2 * 1 - 3) / 2 == 2.5 and shapes.conv_output_size(6, 3, 2, 1) - 1 == 2   # Fig. 2.7: 2.5 steps -> 2
 fig.suptitle("Convolutions of the guide, drawn from deconv.conv2d on one-hot inputs\n"
              "blue: input, dashed: zero padding, dark: window of the darkened output pixel (cyan), "
              "red ×: never reached", fontsize=10)
@@ -431,9 +563,10 @@ plt.show()
 # `ceil_mode`. In floor mode, only whole windows count, exactly relationship 15. In ceil mode,
 # the leftover input that the floor drops gets one more, *partial*, window: keep adding windows
 # while the previous one has not reached the end of the padded input, but never start a window in
-# the right padding (it would pool nothing but padding). In symbols, with $L = i + 2p - \hat k$:
+# the right padding (it would pool nothing but padding). In symbols, with $r = i + 2p - \hat k$
+# (the room left after the first window):
 #
-# $$ o_{\text{ceil}} = \left\lceil \frac{L}{s} \right\rceil + 1,\quad \text{minus 1 if } (o_{\text{ceil}}-1)s \ge i + p. $$
+# $$ o_{\text{ceil}} = \left\lceil \frac{r}{s} \right\rceil + 1,\quad \text{minus 1 if } (o_{\text{ceil}}-1)s \ge i + p. $$
 #
 # Below, `pool_windows` is the sentence (a loop, no formula), checked against
 # `shapes.pool_output_size` and relationship 7 on every configuration of a grid.
@@ -570,12 +703,12 @@ compare("C from conv2d on one-hots vs the guide's matrix", C, guide, rtol=0, ato
 #    $\mathbf C^\top z$, a map $\mathbb R^4 \to \mathbb R^{16}$ with the same connectivity:
 #    input pixel $u$ of the transposed conv scatters $w$ exactly onto the input pixels that output
 #    pixel $u$ of the convolution gathered from.
-# 3. Backpropagation. For a loss $L$ with upstream gradient $\delta y = \partial L/\partial y$ of
+# 3. Backpropagation. For a loss $L$ with upstream gradient $\bar y = \partial L/\partial y$ of
 #    shape $(N, C_{out}, H_{out}, W_{out})$, the chain rule gives $\partial L/\partial x_j =
-#    \sum_u \delta y_u\, \partial y_u/\partial x_j = \sum_u \delta y_u\, \mathbf C_{uj}$, i.e.
-#    $\partial L / \partial x = \mathbf C^\top \delta y$. So `conv2d_backward`'s `grad_input`
-#    must equal $\mathbf C^\top \delta y$, and both must equal central differences of $L(x) =
-#    \langle \delta y, \operatorname{conv2d}(x)\rangle$ (whose gradient is exactly that).
+#    \sum_u \bar y_u\, \partial y_u/\partial x_j = \sum_u \bar y_u\, \mathbf C_{uj}$, i.e.
+#    $\partial L / \partial x = \mathbf C^\top \bar y$. So `conv2d_backward`'s `grad_input`
+#    must equal $\mathbf C^\top \bar y$, and both must equal central differences of $L(x) =
+#    \langle \bar y, \operatorname{conv2d}(x)\rangle$ (whose gradient is exactly that).
 
 # %%
 x = rng.standard_normal((1, 1, 4, 4))                                   # (N, C_in, H, W)
@@ -644,7 +777,11 @@ z = rng.standard_normal((1, 1, 2, 2))
 compare("stride 2: conv_transpose2d(z) vs C^T z", deconv.conv_transpose2d(z, w, stride=2).ravel(),
         C5s2.T @ z.ravel(), rtol=1e-12, atol=1e-14)
 
+starts = [int(np.flatnonzero(row)[0]) for row in C5s2]                  # where each row's kernel begins
+print("stride 2: rows of C start at input pixels", starts)
+assert starts == [0, 2, 10, 12]
 C5, C6 = conv_matrix(5, 3, 2, 1, w), conv_matrix(6, 3, 2, 1, w)        # (9, 25), (9, 36)
+assert C5.shape == (9, 25) and C6.shape == (9, 36)
 z = rng.standard_normal((1, 1, 3, 3))
 for a, Ci in [(0, C5), (1, C6)]:
     out = deconv.conv_transpose2d(z, w, stride=2, padding=1, output_padding=a)   # (1, 1, 5+a, 5+a)
@@ -717,16 +854,16 @@ plt.show()
 #
 # **The equivalent direct convolution.** Why does the guide say the transposed convolution is a
 # unit-stride convolution of a *stretched* input? Write the transposed convolution as a scatter
-# (1-D, one channel): input $z[m]$ adds $z[m]\,w[\alpha]$ to output $q = m s - p + \alpha d$.
-# Gather instead: $y[q] = \sum_{m,\alpha} [\,q = ms - p + \alpha d\,]\; z[m]\, w[\alpha]$.
+# (1-D, one channel): input pixel $z[h]$ adds $z[h]\,w[\alpha]$ to output pixel $u = h s - p + \alpha d$.
+# Gather instead: $y[u] = \sum_{h,\alpha} [\,u = hs - p + \alpha d\,]\; z[h]\, w[\alpha]$.
 #
-# 1. *Stretch*: let $\tilde z$ have $z[m]$ at position $ms$ and zeros between ($s-1$ zeros
-#    between units, length $\tilde i' = s(i'-1)+1$). Then $y[q] = \sum_\alpha w[\alpha]\,
-#    \tilde z[q + p - \alpha d]$.
-# 2. *Flip*: substitute $\alpha = k-1-\beta$: $y[q] = \sum_\beta w[k-1-\beta]\,\tilde z[q + p -
-#    d(k-1) + \beta d]$, a correlation with the flipped kernel, sliding with stride 1.
-# 3. *Pad*: the index $q - p' + \beta d$ with $p' = d(k-1) - p$ means $\tilde z$ is shifted by
-#    $p'$ zeros in front. At the end, the last output $q = o'-1$ reads up to position $o'-1 +
+# 1. *Stretch*: let $\tilde z$ have $z[h]$ at position $hs$ and zeros between ($s-1$ zeros
+#    between units, length $\tilde i' = s(i'-1)+1$). Then $y[u] = \sum_\alpha w[\alpha]\,
+#    \tilde z[u + p - \alpha d]$.
+# 2. *Flip*: substitute $\alpha = k-1-\alpha'$: $y[u] = \sum_{\alpha'} w[k-1-\alpha']\,\tilde z[u + p -
+#    d(k-1) + \alpha' d]$, a correlation with the flipped kernel, sliding with stride 1.
+# 3. *Pad*: the index $u - p' + \alpha' d$ with $p' = d(k-1) - p$ means $\tilde z$ is shifted by
+#    $p'$ zeros in front. At the end, the last output $u = o'-1$ reads up to position $o'-1 +
 #    d(k-1)$ of the canvas, which is $p' + a$ cells past $\tilde z$: $p'$ zeros plus the $a$
 #    extra ones at the bottom/right.
 #
@@ -826,6 +963,21 @@ for name, n in checked_t.items():
 print(f"transposed conv restores i on all {len(valid)} valid convolutions; {beyond_stride} cases with s <= a < d checked")
 
 # %% [markdown]
+# **Exercise E1.2.** Write the transposed convolution's output size $o$ for input size $i$, kernel
+# size $k$, stride $s$, padding $p$, output padding $a$ and dilation $d$ — the input size of the
+# convolution that maps back to $i$ with remainder $a$. Checked against
+# `deconv.shapes.conv_transpose_output_size`. (Solution: `conv_transpose_output_size` in
+# [solutions.py](solutions.py).)
+
+# %%
+def conv_transpose_output_size(i, k, s, p, a, d):
+    """Output size of conv_transpose along one axis."""
+    return ...                                     # <- your formula here
+
+
+check_exercise("E1.2", conv_transpose_output_size)
+
+# %% [markdown]
 # And the ops: `deconv.conv_transpose2d` against the stretch-pad-flip construction on random
 # configurations (height and width drawn independently, several channels, any $a < \max(s, d)$),
 # printing the largest difference seen. A configuration whose formula gives $o' < 1$ must be
@@ -862,12 +1014,14 @@ print(f"conv_transpose2d == stretch + pad + flipped conv on {n_ok} random config
 # The guide draws each transposed convolution as its equivalent direct convolution: the
 # stretched, padded input (blue units, white zeros), the flipped kernel sliding with stride 1,
 # the output above. We draw the same thing, but check it against `deconv.conv_transpose2d` on
-# one-hot inputs with the tap-naming kernel: for every output pixel $q$, the map says which input
-# units $m$ reach it and through which tap $(\alpha, \beta)$ of $w$. In the equivalent
-# convolution unit $m$ sits at canvas position $p' + m s$ and is met by the flipped tap $k - 1 -
-# \alpha$, so the window must start at $p' + ms - d(k-1-\alpha)$. We assert that this is $q$, for
-# every $q$, every $m$ reaching it, in both directions: the picture is the library's
-# connectivity, and it is the guide's construction.
+# one-hot inputs with the tap-naming kernel: for every output pixel $u$, the map says which input
+# units $h$ reach it and through which tap $(\alpha, \beta)$ of $w$. In the equivalent
+# convolution unit $h$ sits at canvas position $p' + h s$ and is met by the flipped tap $k - 1 -
+# \alpha$, so the window must start at $p' + hs - d(k-1-\alpha)$. We assert that this is $u$, for
+# every $u$, every $h$ reaching it, in both directions: the picture is the library's
+# connectivity, and it is the guide's construction. The numbers in the dark window are the taps
+# of $w$ each cell meets: they run backwards, $k^2, \dots, 2, 1$, where the panels of Section 3 ran
+# $1, 2, \dots, k^2$ — the kernel flip, visible.
 #
 # The captions give the guide's quantities $(i', \tilde i', p', a) \to o'$ for Figs. 4.1-4.7,
 # plus the transpose of the dilated Fig. 5.1 (not in the guide), which needs $p' = d(k-1) = 4$.
@@ -898,10 +1052,12 @@ def transposed_panel(ax, i, k, s=1, p=0, d=1, label=""):
     for r0 in range(o_t):
         for c0 in range(o_t):
             reached[np.ix_(r0 + d * np.arange(k), c0 + d * np.arange(k))] = True
-    taps = [(d * a1, o_t - 1 + d * b1) for a1 in range(k) for b1 in range(k)]   # window of q = (0, o'-1)
+    taps = [(d * a1, o_t - 1 + d * b1) for a1 in range(k) for b1 in range(k)]   # window of u = (0, o'-1)
+    # window cell (a1, b1) meets the flipped kernel there, i.e. tap (k-1-a1, k-1-b1) of w
+    numbers = [1 + (k - 1 - a1) * k + (k - 1 - b1) for a1 in range(k) for b1 in range(k)]
     tilde = (i_t - 1) * s + 1
     paint(ax, is_input, reached, taps, o_t, (0, o_t - 1),
-          f"{label}\ni'={i_t}, ĩ'={tilde}, p'={p_eq}, a={a}  →  o'={o_t}")
+          f"{label}\ni'={i_t}, ĩ'={tilde}, p'={p_eq}, a={a}  →  o'={o_t}", numbers)
     return i_t, tilde, p_eq, a, o_t
 
 
@@ -928,7 +1084,27 @@ plt.show()
 # $1/2$ of an input unit. In 4.7, $a = 1$ adds the extra row and column at the bottom/right of
 # the canvas, and the output is $6 \times 6$ instead of the $5 \times 5$ of 4.6, from the same
 # $3\times 3$ input.
-#
+
+# %% [markdown]
+# The numbers the summary below quotes, gathered from the checks above (every `compare` of this
+# notebook recorded its maxdiff) and asserted here:
+
+# %%
+relationships = len(checked) + 1 + len(checked_t)                       # 1-6 and 15, 7 (pooling), 8-14
+matrix_markers = ("C x", "C^T", "rows of C", "C g", "C_(i=", "guide's matrix", "<conv2d(x), z>")
+matrix = {n: m for n, m in MAXDIFF.items() if "central" not in n and any(t in n for t in matrix_markers)}
+central = {n: m for n, m in MAXDIFF.items() if n.startswith("central")}
+print(f"relationships checked: {relationships}; grid: {len(grid)} configurations, {len(valid)} valid; "
+      f"random conv2d shape pairs: {len(picks)}")
+print(f"matrix checks (Section 6): {len(matrix)}, largest maxdiff {max(matrix.values()):.1e}, "
+      f"{sum(m == 0 for m in matrix.values())} exactly 0")
+print(f"central differences: {len(central)}, largest maxdiff {max(central.values()):.1e}")
+print(f"stretch + pad + flip (Section 7): {n_ok} configurations, largest maxdiff {worst:.1e}")
+assert relationships == 15 and len(grid) > 1000
+assert len(matrix) >= 10 and max(matrix.values()) < 1e-13 and sum(m == 0 for m in matrix.values()) >= 3
+assert max(central.values()) < 1e-9 and worst < 1e-13
+
+# %% [markdown]
 # ## What we found
 #
 # * **Reproduced.** All fifteen of the guide's relationships hold for `deconv`, both for
@@ -943,11 +1119,12 @@ plt.show()
 # * The guide's matrix $\mathbf C$ of Section 4.1 is reproduced *exactly* by `conv2d` on one-hot
 #   inputs; `conv_transpose2d` with the same weight array is $\mathbf C^\top$ (single- and
 #   multi-channel, strided, with both values of $a$ for $i=5$/$i=6$), `conv2d_backward`'s
-#   `grad_input` is $\mathbf C^\top \delta y$ and `conv_transpose2d_backward`'s is $\mathbf C g$,
-#   each to float64 rounding (maxdiff of order $10^{-16}$ to $10^{-14}$, several exactly 0) and
-#   to central differences with $\varepsilon = 10^{-6}$ (maxdiff below $10^{-9}$).
+#   `grad_input` is $\mathbf C^\top \bar y$ and `conv_transpose2d_backward`'s is $\mathbf C g$,
+#   each to float64 rounding (every maxdiff below $10^{-13}$, several exactly 0: printed and
+#   asserted just above) and to central differences with $\varepsilon = 10^{-6}$ (maxdiff below
+#   $10^{-9}$).
 # * The "stretch, pad by $p' = d(k-1)-p$ plus $a$, flip" construction of the guide equals
-#   `conv_transpose2d` to float64 rounding (maxdiff of order $10^{-14}$) on the random
+#   `conv_transpose2d` to float64 rounding (maxdiff below $10^{-13}$) on the random
 #   configurations of Section 7, including dilation,
 #   non-square settings, several channels and $p > d(k-1)$ (where $p'$ is a crop).
 # * **Differences and extensions.** The guide treats square inputs, symmetric padding, unpadded
@@ -960,7 +1137,27 @@ plt.show()
 #   input is $3 \times 3$, as drawn above.
 # * The sizes here are tiny on purpose (at most $16 \times 16$): the arithmetic does not depend on
 #   scale, and the one-hot maps make every connection visible.
+
+# %% [markdown]
+# ## Problems
 #
+# Work these on paper first, then check each with `deconv` in a new cell.
+#
+# 1. In the hand example ($i = 3$, $k = 2$, $s = 2$), which padding $p \le 2$ leaves an *input*
+#    pixel (not a padding cell) unread by every window? Which $a$ does `inverse_output_padding`
+#    give for it, and why is that the number of unread rows?
+# 2. `padding='same'` needs asymmetric padding exactly when $d(k-1)$ is odd. List all $(k, d)$
+#    with $k \le 5$, $d \le 3$ where it does, and check `shapes.same_padding` on them.
+# 3. Relationship 12 assumes $s \mid (i-k)$. Find the smallest $i$ with $k = 3$, $s = 2$, $p = 0$
+#    where it does not hold, show that $s(i'-1)+k$ then misses the original $i$, and name the
+#    `output_padding` that repairs it.
+# 4. Build the $4 \times 9$ matrix $\mathbf C$ of the hand example's convolution on paper (which
+#    entries of $w$ land where, with $p = 1$?), then with the one-hot trick of Section 6, and
+#    check that `conv_transpose2d(..., stride=2, padding=1, output_padding=1)` is $\mathbf C^\top$.
+# 5. With `ceil_mode=True`, find a pooling configuration whose extra window would *start* in the
+#    right padding, and check that `shapes.pool_output_size` does not count it.
+
+# %% [markdown]
 # ## References
 #
 # * Vincent Dumoulin and Francesco Visin. *A guide to convolution arithmetic for deep learning.*

@@ -30,37 +30,47 @@ from matplotlib.patches import Rectangle
 
 import deconv
 from deconv import shapes
-from deconv.gradcheck import compare, numerical_gradient
+from deconv.gradcheck import compare as compare_arrays, numerical_gradient
+
+from exercise import check_exercise          # notebooks/exercise.py: marks the fill-in cells
+from gif import save_gif                     # notebooks/gif.py: animations as GIF files
 
 np.set_printoptions(precision=3, suppress=True, linewidth=110)
+CHECKS = []                                  # (name, largest |difference|) of every compare below
+
+
+def compare(name, actual, expected, **tolerances):
+    """deconv.gradcheck.compare (prints, raises on disagreement), its maxdiff remembered."""
+    CHECKS.append((name.strip(), compare_arrays(name, actual, expected, **tolerances)))
+    return CHECKS[-1][1]
 
 # %% [markdown]
 # ## 1. What the transposed convolution computes
 #
-# **Names.** The transposed convolution takes an input $x$ of shape $(N, C_{in}, H, W)$ and a
+# **Names** (the series' notation, stated once in [NOTATION.md](NOTATION.md)). The transposed convolution takes an input $x$ of shape $(N, C_{in}, H, W)$ and a
 # weight $w$ of shape $(C_{in}, C_{out}/G, k_H, k_W)$ (PyTorch's layout: *input* channels first)
 # and returns $y$ of shape $(N, C_{out}, H_{out}, W_{out})$. $N$ is the batch size, $G$ the number
-# of groups (input channels $c$ and output channels $c'$ are split into $G$ blocks of
+# of groups (input channels $c$ and output channels $c_o$ are split into $G$ blocks of
 # $C_{in}/G$ and $C_{out}/G$; block $g$ of the input talks only to block $g$ of the output),
-# $s$ the stride, $p$ the padding, $d$ the dilation and $o_p$ the `output_padding`. Every spatial
+# $s$ the stride, $p$ the padding, $d$ the dilation and $a$ the `output_padding`. Every spatial
 # axis is handled independently, so the derivations below are written for the row axis; the column
-# axis is identical with its own $s, p, d, o_p, k_W$.
+# axis is identical with its own $s, p, d, a, k_W$.
 #
-# **Definition (the scatter form).** Input pixel $i$ and kernel tap $a$ write to output row
+# **Definition (the scatter form).** Input pixel $h$ and kernel tap $\alpha$ write to output row
 #
-# $$u = i\,s - p + a\,d ,$$
+# $$u = h\,s - p + \alpha\,d ,$$
 #
-# so, with $g$ the group of input channel $c$ and $c'$ an output channel of that group,
+# so, with $g$ the group of input channel $c$ and $c_o$ an output channel of that group,
 #
-# $$y[n, c', u, v] \;=\; \sum_{\substack{c \in g,\ i, a:\ i s - p + a d = u \\ j, b:\ j s - p + b d = v}}
-#   x[n, c, i, j]\; w[c,\ c' - g\,C_{out}/G,\ a, b].$$
+# $$y[n, c_o, u, v] \;=\; \sum_{\substack{c \in g,\ h, \alpha:\ h s - p + \alpha d = u \\ \ell, \beta:\ \ell s - p + \beta d = v}}
+#   x[n, c, h, \ell]\; w[c,\ c_o - g\,C_{out}/G,\ \alpha, \beta].$$
 #
-# **Output size.** Without cropping, the last input pixel $i = H-1$ with the last tap $a = k-1$
+# **Output size.** Without cropping, the last input pixel $h = H-1$ with the last tap $\alpha = k-1$
 # reaches row $(H-1)s + d(k-1)$, so the uncropped ("full") output has
 # $F = (H-1)s + d(k-1) + 1$ rows. The padding $p$ removes $p$ rows from each side and
-# `output_padding` adds $o_p$ rows back at the bottom:
+# `output_padding` adds $a$ rows back at the bottom:
 #
-# $$H_{out} = (H-1)\,s - 2p + d\,(k_H-1) + o_p + 1 .$$
+# $$H_{out} = (H-1)\,s - 2p + d\,(k_H-1) + a + 1 .$$
 #
 # Why "padding removes rows"? Because the transposed convolution is defined as the adjoint of the
 # convolution *with* padding $p$: that convolution reads a padded input, and the padding rows are
@@ -87,11 +97,11 @@ assert y.shape == (N, C_out, H_out, W_out) == (2, 6, 10, 7)
 # %% [markdown]
 # ## 2. View (b): scatter-add
 #
-# The definition read literally is an algorithm: loop over the input pixels $(i, j)$; each one
+# The definition read literally is an algorithm: loop over the input pixels $(h, \ell)$; each one
 # multiplies the whole kernel slice $w[c, :, :, :]$ (shape $(C_{out}/G, k_H, k_W)$) by its value
-# and adds the result into the output at rows $i s + a d$ and columns $j s + b d$ of the *full*
-# (uncropped) output, i.e. a dilated stamp whose top-left corner sits at $(i s, j s)$. At the end
-# we append $o_p$ zero rows/columns at the bottom/right of the full output (positions no stamp can
+# and adds the result into the output at rows $h s + \alpha d$ and columns $\ell s + \beta d$ of the *full*
+# (uncropped) output, i.e. a dilated stamp whose top-left corner sits at $(h s, \ell s)$. At the end
+# we append $a$ zero rows/columns at the bottom/right of the full output (positions no stamp can
 # reach) and crop $p$ from each side: rows $p, \dots, p + H_{out} - 1$ are kept.
 
 # %%
@@ -103,7 +113,7 @@ def conv_transpose_scatter(x, w, stride, padding, output_padding, dilation, grou
     C_in_g = C_in // groups
     FH = (H - 1) * sh + dh * (kH - 1) + 1                  # full (uncropped) output rows
     FW = (W - 1) * sw + dw * (kW - 1) + 1
-    full = np.zeros((N, C_out_g * groups, FH + oph, FW + opw))   # o_p extra rows/cols: never stamped
+    full = np.zeros((N, C_out_g * groups, FH + oph, FW + opw))   # a extra rows/cols: never stamped
     for c in range(C_in):
         g = c // C_in_g
         out_ch = slice(g * C_out_g, (g + 1) * C_out_g)     # the output channels of group g
@@ -128,13 +138,13 @@ compare("(b) scatter-add  vs deconv.conv_transpose2d", y_b, y, rtol=1e-10, atol=
 # PyTorch's conv layout $(C^{conv}_{out}, C^{conv}_{in}/G, k_H, k_W)$ is
 # $(C_{in}, C_{out}/G, k_H, k_W)$ here. In PyTorch's convention (cross-correlation, no flip),
 #
-# $$\mathrm{conv}(z)[n, c, i, j] \;=\; \sum_{c' \in g,\ a,\ b} z[n, c',\ i s - p + a d,\ j s - p + b d]\; w[c,\ c' - g\,C_{out}/G,\ a, b],$$
+# $$\mathrm{conv}(z)[n, c, h, \ell] \;=\; \sum_{c_o \in g,\ \alpha,\ \beta} z[n, c_o,\ h s - p + \alpha d,\ \ell s - p + \beta d]\; w[c,\ c_o - g\,C_{out}/G,\ \alpha, \beta],$$
 #
 # where reads outside $z$ (the padding) are zero. Pair it with an arbitrary $x$ of the conv's
 # output shape and expand:
 #
-# $$\langle x, \mathrm{conv}(z)\rangle = \sum_{n,c,i,j} x[n,c,i,j] \sum_{c',a,b} z[n,c',is-p+ad,\dots]\,w[c,c',a,b]
-#   = \sum_{n,c',u,v} z[n,c',u,v] \underbrace{\sum_{\substack{c,i,a:\ is-p+ad=u\\ j,b:\ js-p+bd=v}} x[n,c,i,j]\,w[c,c',a,b]}_{=\ y[n,c',u,v]} .$$
+# $$\langle x, \mathrm{conv}(z)\rangle = \sum_{n,c,h,\ell} x[n,c,h,\ell] \sum_{c_o,\alpha,\beta} z[n,c_o,h s-p+\alpha d,\dots]\,w[c,c_o,\alpha,\beta]
+#   = \sum_{n,c_o,u,v} z[n,c_o,u,v] \underbrace{\sum_{\substack{c,h,\alpha:\ h s-p+\alpha d=u\\ \ell,\beta:\ \ell s-p+\beta d=v}} x[n,c,h,\ell]\,w[c,c_o,\alpha,\beta]}_{=\ y[n,c_o,u,v]} .$$
 #
 # The underbraced sum is exactly the scatter definition of Section 1, restricted to output
 # positions $0 \le u < H_{out}$ (the padding rows of $z$ do not exist, which is why the
@@ -146,8 +156,8 @@ compare("(b) scatter-add  vs deconv.conv_transpose2d", y_b, y, rtol=1e-10, atol=
 # vector of length $K = C_{in} H W$. The convolution is linear, so it is a $K\times M$ matrix $C$
 # with $\mathrm{conv}(z) = C z$, and the identity says $\mathrm{conv\_transpose}(x) = C^\top x$.
 # This also explains the name and the main use of the layer: by the chain rule, the gradient of a
-# loss $\ell$ with respect to the conv's input is
-# $\partial \ell / \partial z = C^\top\, \partial \ell / \partial(\mathrm{conv}(z))$, so **the
+# loss $\mathcal L$ with respect to the conv's input is
+# $\partial \mathcal L / \partial z = C^\top\, \partial \mathcal L / \partial(\mathrm{conv}(z))$, so **the
 # transposed convolution is the backward pass of the convolution** (and vice versa).
 #
 # We build $C$ without writing any index formula: feed the convolution the $M$ one-hot images
@@ -202,23 +212,23 @@ compare("central differences d<x,conv(z)>/dz vs conv_transpose2d(x)", numeric, y
 # ## 4. View (a): zero insertion, padding, and a flipped kernel
 #
 # Now solve the scatter constraint for the input pixel instead of looping over it. In one
-# dimension and one channel, $y[u] = \sum_{i,a:\ is + ad = u + p} x[i]\,w[a]$. Define the
-# **zero-inserted** input $\tilde x$ of length $(H-1)s+1$ by $\tilde x[is] = x[i]$ and zero
-# elsewhere; then the constraint becomes "read $\tilde x$ at $u + p - ad$":
+# dimension and one channel, $y[u] = \sum_{h,\alpha:\ h s + \alpha d = u + p} x[h]\,w[\alpha]$. Define the
+# **zero-inserted** input $\tilde x$ of length $(H-1)s+1$ by $\tilde x[h s] = x[h]$ and zero
+# elsewhere; then the constraint becomes "read $\tilde x$ at $u + p - \alpha d$":
 #
-# $$y[u] = \sum_{a=0}^{k-1} \tilde x[u + p - a d]\; w[a].$$
+# $$y[u] = \sum_{\alpha=0}^{k-1} \tilde x[u + p - \alpha d]\; w[\alpha].$$
 #
-# This is a convolution in the textbook sense (index *minus* tap). Substitute $a = k-1-a'$ to turn it
+# This is a convolution in the textbook sense (index *minus* tap). Substitute $\alpha = k-1-\alpha'$ to turn it
 # into the cross-correlation that `conv2d` computes:
 #
-# $$y[u] = \sum_{a'=0}^{k-1} \tilde x\big[u + a' d - (d(k-1) - p)\big]\; w[k-1-a'] = \sum_{a'} \tilde x_{\mathrm{pad}}[u + a'd]\; w_{\mathrm{flip}}[a'],$$
+# $$y[u] = \sum_{\alpha'=0}^{k-1} \tilde x\big[u + \alpha' d - (d(k-1) - p)\big]\; w[k-1-\alpha'] = \sum_{\alpha'} \tilde x_{\mathrm{pad}}[u + \alpha'd]\; w_{\mathrm{flip}}[\alpha'],$$
 #
 # where $\tilde x_{\mathrm{pad}}$ is $\tilde x$ with $d(k-1) - p$ zeros prepended and
-# $w_{\mathrm{flip}}[a'] = w[k-1-a']$. For the output to have $H_{out}$ entries, the last read
-# $H_{out}-1+d(k-1)$ must exist, which needs $d(k-1) - p + o_p$ zeros appended. So:
+# $w_{\mathrm{flip}}[\alpha'] = w[k-1-\alpha']$. For the output to have $H_{out}$ entries, the last read
+# $H_{out}-1+d(k-1)$ must exist, which needs $d(k-1) - p + a$ zeros appended. So:
 #
 # 1. insert $s-1$ zeros between neighbouring input pixels (rows and columns);
-# 2. pad with $d(k-1) - p$ on the top/left and $d(k-1) - p + o_p$ on the bottom/right (a negative
+# 2. pad with $d(k-1) - p$ on the top/left and $d(k-1) - p + a$ on the bottom/right (a negative
 #    amount means: crop that many);
 # 3. cross-correlate, stride 1, dilation $d$, with the kernel **flipped in both spatial axes** and
 #    its channel axes **swapped** to conv layout $(C_{out}, C_{in}/G, k_H, k_W)$, group by group.
@@ -275,7 +285,7 @@ compare("(a) zero insertion vs deconv.conv_transpose2d", y_a, y, rtol=1e-10, ato
 
 # %% [markdown]
 # One configuration can hide a special case, so run all three constructions on a few more,
-# including $p > d(k-1)$ (step 2 then *crops* the zero-inserted input), $o_p$ on one axis only,
+# including $p > d(k-1)$ (step 2 then *crops* the zero-inserted input), $a$ on one axis only,
 # a depthwise case ($G = C_{in}$) and a rectangular kernel. Each line checks (a), (b) and (c)
 # against deconv and against `conv2d_backward`'s `grad_input`.
 
@@ -308,9 +318,12 @@ for ci, co, h, wd, kh, kw, s, p, op, d, g in configs:
 #
 # One channel, a $3\times 3$ input holding $1, \dots, 9$, a $3\times3$ kernel, stride 2, no padding:
 # the output is $(3-1)\cdot 2 + 3 = 7$ pixels wide. Left, view (a): the zero-inserted input padded by
-# $d(k-1)-p = 2$, and the window that the flipped kernel reads for output pixel $y[3,2]$ — it
-# straddles two input pixels and four zeros. Middle, view (b): the output as a sum of nine stamps,
-# each outlined in its own colour; pixels are covered by one, two or four stamps. Right, view (c):
+# $d(k-1)-p = 2$, and the window that the flipped kernel reads for output pixel $y[3,2]$, each cell
+# labelled with the tap $\alpha\beta$ of $w$ it meets (22 at the top left: flipped) — it
+# straddles two input pixels and seven zeros (counted in the cell: of its nine cells, only those
+# at the inserted positions $(2 + 2h, 2 + 2\ell)$ hold input pixels). Middle, view (b): the output as
+# a sum of nine stamps, each outlined in its own colour; pixels are covered by one, two or four
+# stamps (also counted in the cell). Right, view (c):
 # $C^\top$, a $49\times 9$ matrix. Its column $m$ is the stamp of input pixel $m$, flattened (the
 # thick outline in the middle is column 4), and its row $7u+v$ holds the kernel weights that the
 # window of output pixel $(u, v)$ applies (the dashed row is $y[3,2]$'s window on the left). Reading
@@ -328,7 +341,13 @@ compare("figure example: (b)", conv_transpose_scatter(x1, w1, **small), y1, rtol
 compare("figure example: (c)", (CT1 @ x1.reshape(9)).reshape(y1.shape), y1, rtol=1e-12, atol=0)
 
 u0, v0 = 3, 2                                   # one output pixel, followed through all three panels
-m0 = 4                                          # one input pixel (i, j) = (1, 1), ditto
+m0 = 4                                          # one input pixel (h, l) = (1, 1), ditto
+window_cells = xpad1[0, 0, u0:u0 + 3, v0:v0 + 3]                                # (3, 3): what y[3,2] reads
+n_inputs, n_zeros = np.count_nonzero(window_cells), np.sum(window_cells == 0)  # x1 holds 1..9: no zero input
+coverage = conv_transpose_scatter(np.ones_like(x1), np.ones_like(w1), **small)[0, 0]   # stamps per pixel
+print(f"y[{u0},{v0}]'s window: {n_inputs} input pixels and {n_zeros} zeros; "
+      f"stamps covering a pixel: {sorted(int(c) for c in set(coverage.ravel()))}; C^T: {CT1.shape}")
+assert (n_inputs, n_zeros) == (2, 7) and set(coverage.ravel()) == {1.0, 2.0, 4.0} and CT1.shape == (49, 9)
 fig, axes = plt.subplots(1, 3, figsize=(11, 4.3), gridspec_kw=dict(width_ratios=[1, 1, 0.62]))
 ax = axes[0]
 ax.imshow(xpad1[0, 0], cmap="gray", vmin=0, vmax=9)
@@ -336,7 +355,11 @@ for (r_, c_), v in np.ndenumerate(xpad1[0, 0]):
     ax.text(c_, r_, f"{v:.0f}", ha="center", va="center", fontsize=8,
             color="tab:red" if v == 0 else ("white" if v < 5 else "black"))
 ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 3, 3, fill=False, ec="tab:orange", lw=2.5))
-ax.set_title(f"(a) zero-inserted input, padded by 2\norange: flipped-kernel window of y[{u0},{v0}]", fontsize=10)
+for a1 in range(3):                             # window cell (a1, b1) meets tap (2-a1, 2-b1) of w: the flip
+    for b1 in range(3):
+        ax.text(v0 + b1 - 0.45, u0 + a1 - 0.28, f"{2 - a1}{2 - b1}", fontsize=5.5, color="tab:orange")
+ax.set_title(f"(a) zero-inserted input, padded by 2\norange: flipped-kernel window of y[{u0},{v0}]\n"
+             "(small: tap αβ of w met there)", fontsize=9)
 ax.set_xlabel("column"); ax.set_ylabel("row")
 ax = axes[1]
 ax.imshow(y1[0, 0], cmap="gray")
@@ -346,7 +369,7 @@ for m, (i, j) in enumerate(np.ndindex(3, 3)):
     ax.add_patch(Rectangle((2 * j - 0.5 + inset, 2 * i - 0.5 + inset), 3 - 2 * inset, 3 - 2 * inset,
                            fill=False, ec=colours[m], lw=3.5 if m == m0 else 1.2))
 ax.add_patch(Rectangle((v0 - 0.5, u0 - 0.5), 1, 1, fill=False, ec="tab:orange", lw=2.5, ls="--"))
-ax.set_title("(b) y = sum of 9 stamps x[i,j]·w at (2i, 2j)\nthick: stamp of x[1,1]; dashed: y[3,2]", fontsize=10)
+ax.set_title("(b) y = sum of 9 stamps x[h,ℓ]·w at (2h, 2ℓ)\nthick: stamp of x[1,1]; dashed: y[3,2]", fontsize=10)
 ax.set_xlabel("column"); ax.set_ylabel("row")
 ax = axes[2]
 im = ax.imshow(CT1, cmap="viridis", aspect="auto", interpolation="nearest")
@@ -354,35 +377,149 @@ ax.add_patch(Rectangle((m0 - 0.5, -0.5), 1, 49, fill=False, ec=colours[m0], lw=2
 ax.axhline(7 * u0 + v0, color="tab:orange", lw=1.5, ls="--")
 ax.set_title("(c) $C^\\top$ (49 × 9): column = stamp,\nrow = window", fontsize=10)
 ax.set_xticks(range(9))
-ax.set_xlabel("input pixel m = 3i + j"); ax.set_ylabel("output pixel 7u + v")
+ax.set_xlabel("input pixel m = 3h + ℓ"); ax.set_ylabel("output pixel 7u + v")
 fig.colorbar(im, ax=ax, fraction=0.08, label="weight")
 fig.suptitle("One transposed convolution (3×3 input, 3×3 kernel, stride 2), three ways", y=1.0)
 fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### By hand: notebook 1's small example, transposed
+#
+# The $3 \times 3$ integer input and the $2\times 2$ kernel of tap numbers ($w[\alpha, \beta] = 1 +
+# 2\alpha + \beta$) of notebooks 1 and 2, now through the transposed convolution with stride 2 and no
+# padding: $o = (3-1)\cdot 2 + 2 = 6$. Redo it on paper both ways:
+#
+# * **scatter**: input pixel $(h, \ell)$ stamps $x[h, \ell]\cdot w$, unflipped, at $(2h, 2\ell)$ (with
+#   $k = s$ the stamps tile the output without overlapping);
+# * **zero insertion**: put one zero between neighbouring pixels, pad by $d(k-1) - p = 1$ on every
+#   side, and slide the *flipped* kernel (4 3 / 2 1) with stride 1. The printed window products show
+#   which tap meets which pixel: the flip is what makes both ways agree.
+#
+# Finally the link with notebook 2: with padding 1 and output padding 1, the transposed convolution
+# of notebook 2's $\bar y$ is that notebook's input gradient $\bar x$ of the same convolution.
+
+# %%
+X_HAND = np.array([[1., 2., 1.], [3., 1., 2.], [2., 1., 3.]])      # (H, W): notebook 1's input
+W_HAND = np.array([[1., 2.], [3., 4.]])                            # (k_H, k_W): tap numbers
+DY_HAND = np.array([[1., -1.], [2., 1.]])                          # notebook 2's upstream gradient
+
+y_scatter = np.zeros((6, 6))                                       # (H_out, W_out)
+for h in range(3):
+    for l in range(3):
+        y_scatter[2 * h:2 * h + 2, 2 * l:2 * l + 2] += X_HAND[h, l] * W_HAND
+        print(f"x[{h},{l}] = {X_HAND[h, l]:.0f} stamps {(X_HAND[h, l] * W_HAND).ravel().tolist()} at ({2 * h}, {2 * l})")
+print(f"\nscatter: y =\n{y_scatter}\n")
+
+canvas = np.pad(zero_insert(X_HAND[None, None], (2, 2))[0, 0], 1)  # (7, 7): zeros inserted, padded by 1
+flipped = W_HAND[::-1, ::-1]
+print(f"zero-inserted, padded input:\n{canvas}\nflipped kernel:\n{flipped}")
+y_gather = np.zeros((6, 6))
+for u in range(6):
+    for v in range(6):
+        y_gather[u, v] = np.sum(canvas[u:u + 2, v:v + 2] * flipped)
+for u, v in [(0, 0), (0, 1), (1, 1), (4, 3)]:                     # a few windows, written out
+    cells = canvas[u:u + 2, v:v + 2].ravel()
+    print(f"y[{u},{v}] = " + " + ".join(f"{t:.0f}*{c:.0f}" for t, c in zip(flipped.ravel(), cells))
+          + f" = {y_gather[u, v]:.0f}")
+compare("hand example: scatter vs conv_transpose2d", y_scatter,
+        deconv.conv_transpose2d(X_HAND[None, None], W_HAND[None, None], stride=2)[0, 0], rtol=0, atol=0)
+compare("hand example: zero insertion + flipped kernel vs scatter", y_gather, y_scatter, rtol=0, atol=0)
+dx_notebook2 = deconv.conv2d_backward(DY_HAND[None, None], X_HAND[None, None], W_HAND[None, None],
+                                      stride=2, padding=1)[0]
+compare("conv_transpose2d(dy, p=1, a=1) vs notebook 2's dx",
+        deconv.conv_transpose2d(DY_HAND[None, None], W_HAND[None, None], stride=2, padding=1, output_padding=1),
+        dx_notebook2, rtol=0, atol=0)
+
+# %% [markdown]
+# **The scatter in motion.** With a $3\times 3$ kernel (tap numbers 1..9) and stride 2 the stamps of
+# the same input overlap, and overlapping stamps add. Each frame takes one input pixel, multiplies the
+# kernel by it and adds the stamp at $(2h, 2\ell)$; the output's numbers are the running sums. The
+# cell writes `figures/conv_transpose_scatter.gif` and checks the last frame against `deconv`.
+
+# %%
+W_TAPS = np.arange(1.0, 10.0).reshape(3, 3)                        # (3, 3): tap numbers 1..9
+frames_y = [np.zeros((7, 7))]
+for h in range(3):
+    for l in range(3):
+        nxt = frames_y[-1].copy()
+        nxt[2 * h:2 * h + 3, 2 * l:2 * l + 3] += X_HAND[h, l] * W_TAPS
+        frames_y.append(nxt)
+compare("scatter frames: last one vs conv_transpose2d", frames_y[-1],
+        deconv.conv_transpose2d(X_HAND[None, None], W_TAPS[None, None], stride=2)[0, 0], rtol=0, atol=0)
+
+
+def draw_scatter_frame(frame, axes):
+    """Frame `frame` (0..8): input pixel frame // 3, frame % 3 stamps its scaled kernel."""
+    h, l = divmod(frame, 3)
+    for ax in axes:
+        ax.clear()
+        ax.set_aspect("equal")
+        ax.axis("off")
+    ax_x, ax_w, ax_y = axes
+    for (r, c), val in np.ndenumerate(X_HAND):
+        ax_x.add_patch(Rectangle((c, r), 1, 1, fc="#7fb0e3" if (r, c) == (h, l) else "white", ec="0.3"))
+        ax_x.text(c + 0.5, r + 0.55, f"{val:.0f}", ha="center", va="center", fontsize=12)
+    for (r, c), val in np.ndenumerate(W_TAPS):
+        ax_w.add_patch(Rectangle((c, r), 1, 1, fc="#f4b183", ec="0.3"))
+        ax_w.text(c + 0.5, r + 0.55, f"{val:.0f}", ha="center", va="center", fontsize=11)
+    for (r, c), val in np.ndenumerate(frames_y[frame + 1]):
+        ax_y.add_patch(Rectangle((c, r), 1, 1, fc="#9be8e8" if val else "white", ec="0.5"))
+        if val:
+            ax_y.text(c + 0.5, r + 0.55, f"{val:.0f}", ha="center", va="center", fontsize=8)
+    ax_y.add_patch(Rectangle((2 * l, 2 * h), 3, 3, fill=False, ec="tab:red", lw=2.5))
+    for ax, n in ((ax_x, 3), (ax_w, 3), (ax_y, 7)):
+        ax.set_xlim(-0.1, n + 0.1)
+        ax.set_ylim(n + 0.1, -0.1)
+    ax_x.set_title(f"input x: pixel ({h},{l})", fontsize=9)
+    ax_w.set_title(f"kernel w (taps 1..9)\nstamp = {X_HAND[h, l]:.0f} · w", fontsize=9)
+    ax_y.set_title(f"output: stamp added at ({2 * h},{2 * l})\nstride 2: overlaps add", fontsize=9)
+
+
+fig, axes = plt.subplots(1, 3, figsize=(8, 3.2), gridspec_kw=dict(width_ratios=[3, 3, 7]))
+size = save_gif(fig, lambda frame: draw_scatter_frame(frame, axes), 9, "conv_transpose_scatter.gif", fps=1)
+print(f"figures/conv_transpose_scatter.gif: 9 frames, {size / 1000:.0f} kB")
+
+# %% [markdown]
+# ![The transposed convolution as scatter: each input pixel stamps the scaled kernel](figures/conv_transpose_scatter.gif)
+#
+# **Exercise E3.1: the transposed convolution by zero insertion.** For one channel, stride $s$, no
+# padding, no dilation: insert $s - 1$ zeros between neighbouring pixels, pad by $k - 1$ on every
+# side, and correlate (stride 1) with the kernel flipped in both axes. `check_exercise` compares
+# with `deconv.conv_transpose2d` on five integer cases, $k < s$, $k = s$ and $k > s$ among them.
+# (Solution: `conv_transpose_by_zero_insertion` in [solutions.py](solutions.py).)
+
+# %%
+def conv_transpose_by_zero_insertion(x, w, s):
+    """x (H, W), w (k, k), stride s -> y ((H-1)s + k, (W-1)s + k)."""
+    return ...                                     # <- your code here
+
+
+check_exercise("E3.1", conv_transpose_by_zero_insertion)
+
+# %% [markdown]
 # ## 5. `output_padding`: choosing among the inputs of a strided convolution
 #
-# A convolution of an input of length $L$ has
+# A convolution of an input of length $i$ has
 #
-# $$L_{conv} = \left\lfloor \frac{L + 2p - d(k-1) - 1}{s} \right\rfloor + 1$$
+# $$o = \left\lfloor \frac{i + 2p - d(k-1) - 1}{s} \right\rfloor + 1$$
 #
-# outputs. The floor throws away a remainder $\rho = (L + 2p - d(k-1) - 1) \bmod s \in \{0, \dots, s-1\}$.
-# Indeed, the padded input has $L + 2p = (L_{conv}-1)s + d(k-1) + 1 + \rho$ rows: the last window
-# starts at $(L_{conv}-1)s$ and ends $d(k-1)$ rows later, and the $\rho$ rows after it are read by no
-# window at all. So the $s$ input lengths that differ only in $\rho$ give the same $L_{conv}$,
-# and the transposed convolution must return *one* of them. Its formula solved for $L$ with
-# $\rho = o_p$ reads
+# outputs. The floor throws away a remainder $a = (i + 2p - d(k-1) - 1) \bmod s \in \{0, \dots, s-1\}$.
+# Indeed, the padded input has $i + 2p = (o-1)s + d(k-1) + 1 + a$ rows: the last window
+# starts at $(o-1)s$ and ends $d(k-1)$ rows later, and the $a$ rows after it are read by no
+# window at all. So the $s$ input lengths that differ only in $a$ give the same $o$,
+# and the transposed convolution must return *one* of them. Its formula solved for $i$, with the
+# remainder as its output padding $a$, reads
 #
-# $$L = (L_{conv}-1)\,s - 2p + d(k-1) + o_p + 1 ,$$
+# $$i = (o-1)\,s - 2p + d(k-1) + a + 1 ,$$
 #
-# which is the output size of Section 1. So `output_padding` is the remainder $\rho$ of the conv
+# which is the output size of Section 1. So `output_padding` is the remainder $a$ of the conv
 # whose adjoint we want; `deconv.shapes.inverse_output_padding(L, k, s, p, d)` computes it from
-# $L$, and $0 \le o_p < s$. (PyTorch also accepts $s \le o_p < d$ when $d > s$; then no
+# $i$, and $0 \le a < s$. (PyTorch also accepts $s \le a < d$ when $d > s$; then no
 # convolution with these arguments has that input length, and the README states what deconv's
 # backward does there.)
 #
-# Example: a stride-3 conv with $k=3$, $p=1$ maps $L = 13, 14, 15$ all to 5.
+# Example: a stride-3 conv with $k=3$, $p=1$ maps $i = 13, 14, 15$ all to 5.
 
 # %%
 k_, s_, p_ = 3, 3, 1
@@ -406,12 +543,26 @@ for L in range(1, 30):
                         assert shapes.inverse_output_padding(L, k, s, p, d) == (L + 2 * p - d * (k - 1) - 1) % s
 
 # %% [markdown]
-# `output_padding` is not "append zeros". The $\rho = o_p$ rows that no window reads are the last
-# rows of the *padded* input; as long as $o_p \le p$ they are padding rows, and the rows that the
+# **Exercise E3.2.** Write the `output_padding` $a$ with which the transposed convolution returns
+# exactly the input size $i$ of a convolution $(k, s, p, d)$: the remainder the floor dropped.
+# Checked against `deconv.shapes.inverse_output_padding` on every valid configuration with
+# $i \le 12$. (Solution: `output_padding_that_restores` in [solutions.py](solutions.py).)
+
+# %%
+def output_padding_that_restores(i, k, s, p, d):
+    """The a that makes conv_transpose(conv(length i)) have length i again."""
+    return ...                                     # <- your formula here
+
+
+check_exercise("E3.2", output_padding_that_restores)
+
+# %% [markdown]
+# `output_padding` is not "append zeros". The $a$ rows that no window reads are the last
+# rows of the *padded* input; as long as $a \le p$ they are padding rows, and the rows that the
 # transposed conv adds are real input rows of the conv, whose values are rows of the full output that
-# the crop by $p$ would otherwise have removed. (Only when $o_p > p$ are the last $o_p - p$ rows real
-# input rows that no window reads: zero columns of $C$, zero rows of the output.) With $o_p$ rows
-# added, the output with $o_p = 0$ is exactly its top-left part:
+# the crop by $p$ would otherwise have removed. (Only when $a > p$ are the last $a - p$ rows real
+# input rows that no window reads: zero columns of $C$, zero rows of the output.) With $a$ rows
+# added, the output with $a = 0$ is exactly its top-left part:
 
 # %%
 xo = np.random.default_rng(3).standard_normal((1, 2, 4, 4))   # (N, C_in, H, W)
@@ -431,18 +582,18 @@ assert np.abs(y1_[:, :, 7, :]).max() > 0.1   # real values, not padding
 # the padding that keeps the size of a stride-1 $9\times 9$ convolution. The general formula (here
 # $d = 1$, $k = 9$, $s = n$) says why:
 #
-# $$o = (i-1)\,n - 2p + (k-1) + o_p + 1 = n\,i - n + (k - 2p) + o_p .$$
+# $$o = (i-1)\,n - 2p + (k-1) + a + 1 = n\,i - n + (k - 2p) + a .$$
 #
-# With the "same"-style padding $p = (k-1)/2 = 4$ and $o_p = 0$ this is $n\,i - n + 1$: input
-# pixel $j$ lands on output pixel $n j$ (the centre of its stamp), so the output runs from the first
+# With the "same"-style padding $p = (k-1)/2 = 4$ and $a = 0$ this is $n\,i - n + 1$: input
+# pixel $h$ lands on output pixel $n h$ (the centre of its stamp), so the output runs from the first
 # input pixel to the last one and stops there; the $n-1$ output pixels that belong "to the right
 # of" the last input pixel are missing. To get exactly $n\,i$ we need
 #
-# $$k - 2p + o_p = n, \qquad 0 \le o_p < n ,$$
+# $$k - 2p + a = n, \qquad 0 \le a < n ,$$
 #
-# and with $k = 9$, $p = 4$ that is $o_p = n - 1$ (what common PyTorch re-implementations of FSRCNN use:
-# `ConvTranspose2d(..., kernel_size=9, stride=n, padding=4, output_padding=n-1)`); other $(p, o_p)$
-# pairs work too, e.g. $p = 3, o_p = 0$ for $n = 3$. The cell lists every solution with $k = 9$ and
+# and with $k = 9$, $p = 4$ that is $a = n - 1$ (what common PyTorch re-implementations of FSRCNN use:
+# `ConvTranspose2d(..., kernel_size=9, stride=n, padding=4, output_padding=n-1)`); other $(p, a)$
+# pairs work too, e.g. $p = 3, a = 0$ for $n = 3$. The cell lists every solution with $k = 9$ and
 # checks each against `deconv.shapes`, `inverse_output_padding` and the array that
 # `conv_transpose2d` returns, for input sizes $i = 1, \dots, 12$.
 
@@ -450,8 +601,8 @@ assert np.abs(y1_[:, :, 7, :]).max() > 0.1   # real values, not padding
 k = 9
 for n in (2, 3, 4):
     same = [shapes.conv_transpose_output_size(i, k, n, 4, 0) for i in range(1, 13)]
-    assert same == [n * i - n + 1 for i in range(1, 13)]          # FSRCNN's n*i - n + 1 with p = 4, o_p = 0
-    sols = [(p, op) for p in range(0, 5) for op in range(n) if k - 2 * p + op == n]   # k - 2p + o_p = n
+    assert same == [n * i - n + 1 for i in range(1, 13)]          # FSRCNN's n*i - n + 1 with p = 4, a = 0
+    sols = [(p, op) for p in range(0, 5) for op in range(n) if k - 2 * p + op == n]   # k - 2p + a = n
     for p, op in sols:
         for i in range(1, 13):
             if i * n + 2 * p < k:                                   # too short for a conv back: skip
@@ -460,25 +611,26 @@ for n in (2, 3, 4):
             assert shapes.inverse_output_padding(n * i, k, n, p) == op
         out = deconv.conv_transpose2d(np.ones((1, 1, 5, 7)), np.ones((1, 1, k, k)), stride=n, padding=p, output_padding=op)
         assert out.shape[2:] == (5 * n, 7 * n)
-    print(f"n = {n}:  p=4, o_p=0 gives n*i-n+1 = {same[:5]}...;  exactly n*i with (p, o_p) in {sols}")
+    print(f"n = {n}:  p=4, a=0 gives n*i-n+1 = {same[:5]}...;  exactly n*i with (p, a) in {sols}")
     assert (4, n - 1) in sols
 
 # %% [markdown]
 # The picture in one dimension for $n = 3$, $i = 4$: each input pixel's 9-tap stamp (bars), the
-# output window kept with $p = 4$, $o_p = 0$ (10 pixels, from the first input pixel's centre to the
-# last one's) and the $n - 1 = 2$ pixels that $o_p = 2$ adds. Next to it, the staircase of the
+# output window kept with $p = 4$, $a = 0$ (10 pixels, from the first input pixel's centre to the
+# last one's) and the $n - 1 = 2$ pixels that $a = 2$ adds. Next to it, the staircase of the
 # stride-3 convolution of the example above: three input lengths per output length, told apart by
-# $o_p$.
+# $a$.
 
 # %%
 n, i_len, k, p = 3, 4, 9, 4
+assert n * i_len - n + 1 == 10 and n - 1 == 2                          # the text's 10 kept, 2 added
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw=dict(width_ratios=[1.4, 1]))
 ax = axes[0]
 for j in range(i_len):
     ax.barh(j, k, left=j * n - 0.5, height=0.6, color="tab:blue", alpha=0.35)   # full-frame positions j*n .. j*n+8
     ax.plot(j * n + 4, j, "k|", ms=14)
-ax.axvspan(p - 0.5, p + n * i_len - n + 1 - 0.5, color="tab:green", alpha=0.2, label="kept, $o_p=0$: $ni-n+1=10$")
-ax.axvspan(p + n * i_len - n + 1 - 0.5, p + n * i_len - 0.5, color="tab:orange", alpha=0.35, label="added by $o_p = n-1 = 2$")
+ax.axvspan(p - 0.5, p + n * i_len - n + 1 - 0.5, color="tab:green", alpha=0.2, label="kept, $a=0$: $ni-n+1=10$")
+ax.axvspan(p + n * i_len - n + 1 - 0.5, p + n * i_len - 0.5, color="tab:orange", alpha=0.35, label="added by $a = n-1 = 2$")
 ax.set_xlabel("position in the full (uncropped) output"); ax.set_ylabel("input pixel j")
 ax.set_yticks(range(i_len)); ax.set_xlim(-1, (i_len - 1) * n + k)
 ax.set_xticks(range(0, (i_len - 1) * n + k)); ax.tick_params(axis="x", labelsize=8)
@@ -509,12 +661,12 @@ plt.show()
 # exact correspondence.
 #
 # **One dimension, stride $r$, kernel length $K = rk$, no padding, $d = 1$.** The scatter form is
-# $y[u] = \sum_{i r + a = u} x[i]\, w[a]$. Write the output index and the tap index in base $r$:
+# $y[u] = \sum_{h r + \alpha = u} x[h]\, w[\alpha]$. Write the output index and the tap index in base $r$:
 #
-# $$u = r m + \phi \quad (\text{output block } m,\ \text{phase } \phi), \qquad a = r t + \beta \quad (\text{tap block } 0 \le t < k,\ \text{tap phase } 0 \le \beta < r).$$
+# $$u = r m + \phi \quad (\text{output block } m,\ \text{phase } \phi), \qquad \alpha = r t + \theta \quad (\text{tap block } 0 \le t < k,\ \text{tap phase } 0 \le \theta < r).$$
 #
-# Then $i r + a = u$ reads $r(i + t) + \beta = r m + \phi$, and since $0 \le \beta, \phi < r$ this
-# forces $\beta = \phi$ and $i = m - t$ (with $x[i] = 0$ outside $0 \le i < L$). Hence
+# Then $h r + \alpha = u$ reads $r(h + t) + \theta = r m + \phi$, and since $0 \le \theta, \phi < r$ this
+# forces $\theta = \phi$ and $h = m - t$ (with $x[h] = 0$ outside $0 \le h < i$). Hence
 #
 # $$y[r m + \phi] = \sum_{t=0}^{k-1} x[m - t]\; w[r t + \phi] .$$
 #
@@ -524,28 +676,28 @@ plt.show()
 # $t = k-1-t'$ it becomes a cross-correlation with the flipped sub-kernel
 # $v_\phi[t'] = w[r(k-1-t') + \phi]$ on the input padded by $k-1$:
 #
-# $$y[r m + \phi] = \sum_{t'=0}^{k-1} x[m - (k-1) + t']\; v_\phi[t'] , \qquad m = 0, \dots, L + k - 2 .$$
+# $$y[r m + \phi] = \sum_{t'=0}^{k-1} x[m - (k-1) + t']\; v_\phi[t'] , \qquad m = 0, \dots, i + k - 2 .$$
 #
 # The $r$ phases are computed on the same grid $m$ and interleaved by $u = rm + \phi$: that is
-# $\mathrm{PS}_r$. In 2-D with channels, phase $(\phi_h, \phi_w)$ of output channel $c'$ is channel
-# $c' r^2 + \phi_h r + \phi_w$ of one convolution with weight $V$ of shape $(C_{out} r^2, C_{in}, k, k)$:
+# $\mathrm{PS}_r$. In 2-D with channels, phase $(\phi_h, \phi_w)$ of output channel $c_o$ is channel
+# $c_o r^2 + \phi_h r + \phi_w$ of one convolution with weight $V$ of shape $(C_{out} r^2, C_{in}, k, k)$:
 #
-# $$V[c' r^2 + \phi_h r + \phi_w,\ c,\ t_h', t_w'] = w[c,\ c',\ r(k-1-t_h') + \phi_h,\ r(k-1-t_w') + \phi_w].$$
+# $$V[c_o r^2 + \phi_h r + \phi_w,\ c,\ t_h', t_w'] = w[c,\ c_o,\ r(k-1-t_h') + \phi_h,\ r(k-1-t_w') + \phi_w].$$
 #
 # **Padding and `output_padding`.** The construction gives the full output,
-# $r(L + k - 1) = (L-1)r + rk$ pixels, with padding $k-1$. The transposed conv with padding $P$
-# and $o_p$ keeps the full rows $P, \dots, P + L_{out} - 1$, so in general
+# $r(i + k - 1) = (i-1)r + rk$ pixels, with padding $k-1$. The transposed conv with padding $p$
+# and $a$ keeps the full rows $p, \dots, p + o - 1$, so in general
 #
-# $$y = \mathrm{crop}_{\text{top/left } P,\ \text{bottom/right } P - o_p}\Big(\mathrm{PS}_r\big(\mathrm{conv}(x, V, \text{padding}=k-1)\big)\Big)$$
+# $$y = \mathrm{crop}_{\text{top/left } p,\ \text{bottom/right } p - a}\Big(\mathrm{PS}_r\big(\mathrm{conv}(x, V, \text{padding}=k-1)\big)\Big)$$
 #
-# (a negative crop means padding with zeros). When $P = r q$ is a multiple of $r$ and $o_p = 0$,
+# (a negative crop means padding with zeros). When $p = r q$ is a multiple of $r$ and $a = 0$,
 # cropping $q$ whole blocks per side is the same as giving the small convolution padding
 # $k - 1 - q$ instead of $k-1$: no cropping at all, and $y = \mathrm{PS}_r(\mathrm{conv}(x, V, \text{padding}=k-1-q))$.
-# For example $r = 3$, $K = 9$, $P = 3$ (an FSRCNN-style $\times 3$ layer that returns exactly $3L$)
+# For example $r = 3$, $K = 9$, $p = 3$ (an FSRCNN-style $\times 3$ layer that returns exactly $3i$)
 # is $\mathrm{PS}_3$ of nine $3\times3$ convolutions with padding 1.
 #
 # Building $V$ is a reshape: split each kernel axis of length $rk$ into $(k, r)$ (block $t$,
-# phase $\beta$), reverse the block axes, and move the phases next to the output channel.
+# phase $\theta$), reverse the block axes, and move the phases next to the output channel.
 
 # %%
 def subpixel_kernels(w, r):
@@ -565,18 +717,18 @@ def subpixel_conv_transpose(x, w, r, padding, output_padding=0):
 
 # %% [markdown]
 # Check it against `deconv.conv_transpose2d`, with $C_{in} = 3$, $C_{out} = 2$, non-square inputs,
-# for $r = 2$ and $r = 3$, with and without cropping and with `output_padding`; in the $P = rq$,
-# $o_p = 0$ cases also the crop-free form with padding $k-1-q$. The tolerance is tight
+# for $r = 2$ and $r = 3$, with and without cropping and with `output_padding`; in the $p = rq$,
+# $a = 0$ cases also the crop-free form with padding $k-1-q$. The tolerance is tight
 # (`rtol=1e-12`); the `exact` column says whether the two float64 results are also bitwise equal.
 
 # %%
-cases = [  # (r, k, P, o_p): the big kernel is (r*k) x (r*k)
-    (2, 2, 1, 0),   # 4x4 kernel, stride 2, padding 1: the DCGAN / FCN "x2" layer, output 2L
-    (2, 2, 1, 1),   # ... with output_padding 1: output 2L + 1
-    (2, 3, 2, 0),   # 6x6, padding 2 = 2*1: crop-free with padding k-1-q = 1, output 2L
-    (3, 3, 3, 0),   # 9x9, padding 3 = 3*1: crop-free with padding 1, output 3L (FSRCNN-style x3)
-    (3, 3, 4, 2),   # 9x9, padding 4, output_padding 2: FSRCNN's p = 4 with o_p = n - 1, output 3L
-    (3, 2, 0, 0),   # 6x6, no padding: the full output, r(L + k - 1)
+cases = [  # (r, k, p, a): the big kernel is (r*k) x (r*k)
+    (2, 2, 1, 0),   # 4x4 kernel, stride 2, padding 1: the DCGAN / FCN "x2" layer, output 2i
+    (2, 2, 1, 1),   # ... with output_padding 1: output 2i + 1
+    (2, 3, 2, 0),   # 6x6, padding 2 = 2*1: crop-free with padding k-1-q = 1, output 2i
+    (3, 3, 3, 0),   # 9x9, padding 3 = 3*1: crop-free with padding 1, output 3i (FSRCNN-style x3)
+    (3, 3, 4, 2),   # 9x9, padding 4, output_padding 2: FSRCNN's p = 4 with a = n - 1, output 3i
+    (3, 2, 0, 0),   # 6x6, no padding: the full output, r(i + k - 1)
 ]
 rs = np.random.default_rng(5)
 for r, k, P, op in cases:
@@ -584,7 +736,7 @@ for r, k, P, op in cases:
     ws = rs.standard_normal((3, 2, r * k, r * k))           # (C_in, C_out, rk, rk)
     ref = deconv.conv_transpose2d(xs, ws, stride=r, padding=P, output_padding=op)   # (N, C_out, H_out, W_out)
     got = subpixel_conv_transpose(xs, ws, r, P, op)
-    compare(f"r={r} K={r * k} P={P} o_p={op} {ref.shape[2:]}: crop(PS(conv))", got, ref, rtol=1e-12, atol=1e-13)
+    compare(f"r={r} K={r * k} p={P} a={op} {ref.shape[2:]}: crop(PS(conv))", got, ref, rtol=1e-12, atol=1e-13)
     if P % r == 0 and op == 0:
         q = P // r
         free = deconv.pixel_shuffle(deconv.conv2d(xs, subpixel_kernels(ws, r), padding=k - 1 - q), r)
@@ -610,9 +762,9 @@ print("integer-valued data: sub-pixel form == conv_transpose2d bit for bit in al
 
 # %% [markdown]
 # Here is the split for $r = 3$ and a $9\times 9$ kernel (one input and one output channel).
-# Each tap $(a, b)$ of the big kernel is coloured by its phase $(a \bmod 3,\ b \bmod 3)$; the
+# Each tap $(\alpha, \beta)$ of the big kernel is coloured by its phase $(\alpha \bmod 3,\ \beta \bmod 3)$; the
 # nine $3 \times 3$ sub-kernels on the right are the taps of one colour, in reversed block order
-# (the numbers are the big kernel's tap indices $a,b$). Sub-kernel $(\phi_h, \phi_w)$ produces the
+# (the numbers are the big kernel's tap indices $\alpha,\beta$). Sub-kernel $(\phi_h, \phi_w)$ produces the
 # output pixels $(3m + \phi_h,\ 3m' + \phi_w)$ — channel $3\phi_h + \phi_w$ before the shuffle.
 
 # %%
@@ -676,6 +828,7 @@ w_bil = np.outer(f, f)[None, None]                                  # (C_in=1, C
 hr = deconv.conv_transpose2d(lr, w_bil, stride=2, padding=1)       # (1, 1, 48, 48)
 V_bil = subpixel_kernels(w_bil, 2)                                  # (4, 1, 2, 2)
 phases = deconv.conv2d(lr, V_bil, padding=1)                        # (1, 4, 25, 25): padding k-1 = 1
+assert lr.shape[2:] == (24, 24) and hr.shape[2:] == (48, 48) and phases.shape[2:] == (25, 25)
 compare("bilinear kernel: crop(PS(4 convs)) vs conv_transpose2d",
         pad_or_crop(deconv.pixel_shuffle(phases, 2), -1, -1, -1, -1), hr, rtol=1e-12, atol=1e-14)
 print("sub-kernel of phase (0,0):\n", V_bil[0, 0])
@@ -702,36 +855,72 @@ fig.suptitle("Stride-2 transposed conv with the bilinear 4×4 kernel = four 2×2
 plt.show()
 
 # %% [markdown]
+# The numbers the summary quotes, from the checks above (every `compare` recorded its maxdiff):
+
+# %%
+MAXDIFF = dict(CHECKS)                                              # name -> maxdiff, names used once
+views = [m for n, m in CHECKS if n.startswith(("(a)", "(b)", "(c)"))]
+subpixel = [m for n, m in CHECKS if "PS(" in n and "bilinear" not in n]
+print(f"three views vs deconv: {len(views)} checks, largest maxdiff {max(views):.1e}")
+print(f"adjoint identity: |<x, conv(z)> - <y, z>| = {MAXDIFF['adjoint identity']:.1e} (|<y, z>| = {abs(rhs):.1f})")
+print(f"central differences: maxdiff {MAXDIFF['central differences d<x,conv(z)>/dz vs conv_transpose2d(x)']:.1e}")
+print(f"sub-pixel form, random float64: {len(subpixel)} checks, largest maxdiff {max(subpixel):.1e}")
+print(f"bilinear kernel vs upsample_bilinear2d, interior: maxdiff {MAXDIFF['interior vs upsample_bilinear2d']:.1e}")
+assert len(views) == 12 and max(views) < 1e-13
+assert MAXDIFF["adjoint identity"] <= 1e-12 * abs(rhs)
+assert MAXDIFF["central differences d<x,conv(z)>/dz vs conv_transpose2d(x)"] < 1e-8
+assert len(subpixel) == 9 and max(subpixel) < 1e-13 and MAXDIFF["interior vs upsample_bilinear2d"] < 1e-15
+
+# %% [markdown]
 # ## What we found
 #
 # * **Three constructions, one operator.** Zero insertion + padding $d(k-1)-p$ (and
-#   $+o_p$ at the bottom/right) + a flipped, channel-swapped stride-1 correlation; scatter-add of
+#   $+a$ at the bottom/right) + a flipped, channel-swapped stride-1 correlation; scatter-add of
 #   kernel stamps; and $C^\top$ with $C$ built from `conv2d` on one-hot images all equal
-#   `deconv.conv_transpose2d` to $\sim 10^{-15}$ in float64, on four configurations that together
+#   `deconv.conv_transpose2d` to below $10^{-13}$ in float64 (printed above), on four configurations that together
 #   use stride, padding (including $p > d(k-1)$), dilation, `output_padding` and groups (including
 #   depthwise) on non-square inputs and kernels. `conv2d_backward`'s input gradient is the same
-#   array bit for bit, the adjoint identity holds to about $10^{-15}$, and central differences
-#   of $\langle x, \mathrm{conv}(z)\rangle$ reproduce the transposed convolution to a few $10^{-9}$
-#   (pure rounding: the function is linear).
-# * **`output_padding`** is the remainder $(L + 2p - d(k-1) - 1) \bmod s$ dropped by the floor of
+#   array bit for bit, the adjoint identity holds to $10^{-12}$ relative or better, and central
+#   differences of $\langle x, \mathrm{conv}(z)\rangle$ reproduce the transposed convolution to below
+#   $10^{-8}$ (pure rounding: the function is linear).
+# * **`output_padding`** is the remainder $(i + 2p - d(k-1) - 1) \bmod s$ dropped by the floor of
 #   the strided convolution; `deconv.shapes.inverse_output_padding` matches that formula on a grid
-#   of configurations, and the rows it adds hold real values (for $o_p \le p$). FSRCNN's $n\,i - n + 1$ is
-#   reproduced: it is the $k=9$, $p=4$, $o_p=0$ case of the general formula; $o_p = n - 1$ (or
-#   the other listed $(p, o_p)$) gives exactly $n\,i$ for $n = 2, 3, 4$. We re-derived a size
+#   of configurations, and the rows it adds hold real values (for $a \le p$). FSRCNN's $n\,i - n + 1$ is
+#   reproduced: it is the $k=9$, $p=4$, $a=0$ case of the general formula; $a = n - 1$ (or
+#   the other listed $(p, a)$) gives exactly $n\,i$ for $n = 2, 3, 4$. We re-derived a size
 #   formula, not FSRCNN's super-resolution results.
 # * **Sub-pixel equivalence (Shi et al., 2016).** A stride-$r$ transposed conv with an
 #   $rk\times rk$ kernel equals $\mathrm{PS}_r$ of one convolution with $r^2 C_{out}$ output
-#   channels and the $k\times k$ sub-kernels $V[c' r^2 + \phi_h r + \phi_w, c, t, t'] =
-#   w[c, c', r(k-1-t) + \phi_h, r(k-1-t') + \phi_w]$, then a crop of $P$ (top/left) and $P - o_p$
-#   (bottom/right); for $P = rq$, $o_p = 0$ the crop becomes padding $k-1-q$. Verified for $r = 2, 3$
-#   with $C_{in} = 3$, $C_{out} = 2$: equal to $\le 10^{-14}$ with random float64 data (not bitwise,
+#   channels and the $k\times k$ sub-kernels $V[c_o r^2 + \phi_h r + \phi_w, c, t, t'] =
+#   w[c, c_o, r(k-1-t) + \phi_h, r(k-1-t') + \phi_w]$, then a crop of $p$ (top/left) and $p - a$
+#   (bottom/right); for $p = rq$, $a = 0$ the crop becomes padding $k-1-q$. Verified for $r = 2, 3$
+#   with $C_{in} = 3$, $C_{out} = 2$: equal to below $10^{-13}$ with random float64 data (not bitwise,
 #   because the summation order differs) and bitwise with integer-valued data. What the note goes on
 #   to argue — that learning in low-resolution space is therefore as expressive and $r^2$ times
 #   cheaper than convolving a zero-inserted high-resolution image — follows from the count of
 #   multiplications in view (a), but we did not measure speed here. On a photograph, FCN's bilinear
 #   $4\times4$ stride-2 kernel became four $2\times2$ convolutions, and away from the one-pixel border
-#   it equals `upsample_bilinear2d` to $10^{-16}$.
+#   it equals `upsample_bilinear2d` to below $10^{-15}$.
+# * **By hand.** Notebook 1's $3\times 3$ example through the transposed convolution is nine
+#   non-overlapping stamps, or the zero-inserted input under the flipped kernel; with padding 1 and
+#   output padding 1 it is notebook 2's input gradient, bit for bit.
+
+# %% [markdown]
+# ## Problems
 #
+# 1. In the hand example, which output pixels would change if the stride were 1 instead of 2?
+#    Predict the $4 \times 4$ output on paper (now the stamps overlap) and check it.
+# 2. How many of the products that view (a) computes for the hand example multiply an inserted
+#    or padding zero? Compare with $1 - 1/(s_H s_W)$ and explain the difference (the border).
+# 3. Take the convolution of notebook 1's hand example ($p = 1$). Which `output_padding` makes its
+#    transposed convolution return $3 \times 3$, and which rows of the result would $a = 0$ lose?
+# 4. Split the hand example's $2\times2$ kernel with stride 2 into sub-pixel kernels (Section 6,
+#    $r = 2$, $k = 1$): what are the four $1 \times 1$ kernels, and why does the pixel shuffle of
+#    four $1\times1$ convolutions give the six-by-six output directly?
+# 5. Find $(k, s, p, a)$ with $s = 2$ for which the transposed convolution's output size is exactly
+#    $2i$ for every $i$, with $k = 3$ and with $k = 4$; which of them is the DCGAN layer?
+
+# %% [markdown]
 # ## References
 #
 # * V. Dumoulin and F. Visin. *A guide to convolution arithmetic for deep learning.* arXiv:1603.07285, 2016.

@@ -1,0 +1,186 @@
+"""The exercises of notebooks 1-3 and the checker that marks them.
+
+Each exercise is a function the learner writes in a fill-in cell. The cell
+starts with a placeholder body, ``return ...``, and ends with
+
+    check_exercise("E2.1", conv_input_grad_gather)
+
+which runs the learner's function and an independent reference (a ``deconv``
+op or ``deconv.shapes``) on the same cases and prints one line:
+
+    E2.1 conv_input_grad_gather: PASS (24 cases against deconv.conv2d_backward)
+    E2.1 conv_input_grad_gather: not done yet (replace the `...`; solution: solutions.conv_input_grad_gather)
+    E2.1 conv_input_grad_gather: FAIL on case 3 of 24, args ...: expected ..., got ...
+
+It never raises: an unfinished or wrong answer is reported, and the notebook
+carries on to its next cell. The worked solutions are in ``solutions.py``;
+``tests/test_notebooks.py`` checks that each one passes here, and that the
+placeholder is reported as not done.
+"""
+
+import itertools
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+import deconv
+from deconv import shapes
+
+
+class Exercise(NamedTuple):
+    number: str              # "E1.1": notebook 1, first exercise
+    function: str            # the name the fill-in cell defines (and solutions.py too)
+    reference: Callable      # same signature, computed by the library
+    against: str             # what the reference is, for the printed line
+    cases: Callable          # () -> list of argument tuples
+
+
+def _integers(rng, shape, low=-4, high=5):
+    """Small integers as float64: every product and sum is exact, so PASS can demand equality."""
+    return rng.integers(low, high, size=shape).astype(np.float64)
+
+
+# Notebook 1 ---------------------------------------------------------------------------------
+
+def _size_cases():
+    """Every (i, k, s, p, d) with i <= 12 whose kernel extent fits the padded input."""
+    return [(i, k, s, p, d) for i, k, s, p, d in itertools.product(
+                range(1, 13), range(1, 6), range(1, 4), range(0, 4), range(1, 4))
+            if d * (k - 1) + 1 <= i + 2 * p]
+
+
+def _transposed_size_cases():
+    """The transposed convolutions of those: input size o, every output padding a < s."""
+    cases = []
+    for i, k, s, p, d in _size_cases()[::5]:
+        o = shapes.conv_output_size(i, k, s, p, d)
+        cases += [(o, k, s, p, a, d) for a in range(s) if i - (i + 2 * p - d * (k - 1) - 1) % s + a >= 1]
+    return cases
+
+
+def _conv_cases():
+    rng = np.random.default_rng(11)
+    cases = []
+    for i_h, i_w, k, s, p in [(3, 3, 2, 2, 1), (5, 5, 3, 1, 0), (5, 6, 3, 2, 1), (7, 4, 2, 3, 0),
+                              (6, 6, 3, 2, 2), (4, 5, 1, 1, 0)]:
+        cases.append((_integers(rng, (i_h, i_w)), _integers(rng, (k, k)), s, p))
+    return cases
+
+
+def _conv_reference(x, w, s, p):
+    return deconv.conv2d(x[None, None], w[None, None], stride=s, padding=p)[0, 0]
+
+
+# Notebook 2 ---------------------------------------------------------------------------------
+
+def _input_grad_cases():
+    rng = np.random.default_rng(12)
+    cases = []
+    for i_h, i_w, k, s in [(3, 3, 2, 2), (5, 5, 3, 1), (6, 7, 3, 2), (7, 7, 2, 3), (5, 4, 1, 2),
+                           (8, 6, 3, 3)]:
+        o_h, o_w = shapes.conv_output_size(i_h, k, s), shapes.conv_output_size(i_w, k, s)
+        cases.append((_integers(rng, (o_h, o_w)), _integers(rng, (k, k)), s, (i_h, i_w)))
+    return cases
+
+
+def _input_grad_reference(dy, w, s, x_shape):
+    x = np.zeros((1, 1) + tuple(x_shape))
+    return deconv.conv2d_backward(dy[None, None], x, w[None, None], stride=s)[0][0, 0]
+
+
+def _switch_cases():
+    rng = np.random.default_rng(13)
+    cases = []
+    for shape, k, s in [((4, 4), 2, 2), ((6, 6), 3, 2), ((5, 7), 3, 1), ((6, 4), 2, 2)]:
+        x = rng.standard_normal((1, 2) + shape)                       # (N, C, H, W), no ties
+        _, switches = deconv.max_pool2d(x, k, s)
+        cases.append((_integers(rng, switches.shape), switches, x.shape))
+    return cases
+
+
+# Notebook 3 ---------------------------------------------------------------------------------
+
+def _transposed_cases():
+    rng = np.random.default_rng(14)
+    return [(_integers(rng, (i_h, i_w)), _integers(rng, (k, k)), s)
+            for i_h, i_w, k, s in [(3, 3, 2, 2), (3, 3, 3, 2), (2, 4, 3, 3), (4, 3, 2, 1), (3, 2, 4, 2)]]
+
+
+def _transposed_reference(x, w, s):
+    return deconv.conv_transpose2d(x[None, None], w[None, None], stride=s)[0, 0]
+
+
+EXERCISES = {e.number: e for e in [
+    Exercise("E1.1", "conv_output_size", shapes.conv_output_size, "deconv.shapes.conv_output_size",
+             _size_cases),
+    Exercise("E1.2", "conv_transpose_output_size", shapes.conv_transpose_output_size,
+             "deconv.shapes.conv_transpose_output_size", _transposed_size_cases),
+    Exercise("E1.3", "conv2d_sliding_window", _conv_reference, "deconv.conv2d", _conv_cases),
+    Exercise("E2.1", "conv_input_grad_gather", _input_grad_reference, "deconv.conv2d_backward",
+             _input_grad_cases),
+    Exercise("E2.2", "max_pool_backward_from_switches", deconv.max_pool2d_backward,
+             "deconv.max_pool2d_backward", _switch_cases),
+    Exercise("E3.1", "conv_transpose_by_zero_insertion", _transposed_reference, "deconv.conv_transpose2d",
+             _transposed_cases),
+    Exercise("E3.2", "output_padding_that_restores", shapes.inverse_output_padding,
+             "deconv.shapes.inverse_output_padding", _size_cases),
+]}
+
+
+def _short(value):
+    text = np.array2string(np.asarray(value), precision=4, separator=", ", threshold=40)
+    return text.replace("\n", " ")
+
+
+def check_exercise(number, fn, *, quiet=False):
+    """Mark one exercise: run ``fn`` and the reference on every case, print one line.
+
+    Parameters
+    ----------
+    number : str
+        The exercise, e.g. ``"E2.1"``.
+    fn : callable
+        The learner's function, with the signature the exercise states.
+    quiet : bool
+        Return the verdict without printing.
+
+    Returns
+    -------
+    verdict : str
+        ``"PASS"``, ``"TODO"`` (the placeholder ``...`` or ``None`` came back,
+        or ``NotImplementedError`` was raised) or ``"FAIL"``.
+    """
+    exercise = EXERCISES[number]
+    head = f"{number} {exercise.function}:"
+    cases = exercise.cases()
+
+    def report(verdict, message):
+        if not quiet:
+            print(f"{head} {message}")
+        return verdict
+
+    for index, args in enumerate(cases, 1):
+        try:
+            got = fn(*args)
+        except NotImplementedError:
+            got = ...
+        except Exception as error:                                   # a learner's bug: report it
+            return report("FAIL", f"FAIL on case {index} of {len(cases)}: raised "
+                                  f"{type(error).__name__}: {error}")
+        if got is ... or got is None:
+            return report("TODO", f"not done yet (replace the `...`; solution: solutions.{exercise.function})")
+        expected = np.asarray(exercise.reference(*args))
+        got = np.asarray(got)
+        shown = ", ".join(f"shape {a.shape}" if isinstance(a, np.ndarray) and a.size > 1 else repr(a)
+                          for a in args)
+        if got.shape != expected.shape:
+            return report("FAIL", f"FAIL on case {index} of {len(cases)} ({shown}): shape {got.shape}, "
+                                  f"expected {expected.shape}")
+        if not np.allclose(got, expected, rtol=1e-12, atol=1e-12):
+            where = ""
+            if got.ndim:
+                index_of_worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
+                where = f" (largest difference at index {tuple(int(j) for j in index_of_worst)})"
+            return report("FAIL", f"FAIL on case {index} of {len(cases)} ({shown}): expected "
+                                  f"{_short(expected)}, got {_short(got)}{where}")
+    return report("PASS", f"PASS ({len(cases)} cases against {exercise.against})")
