@@ -1334,6 +1334,143 @@ def _depth_conv_adjoint(gy, weight, cfg, groups, dst, bias):
     return dst
 
 
+# ---------------------------------------------------------------------------
+# Non-overlapping windows (kernel == stride, no padding, no dilation: a 3-D
+# U-Net's k2 s2 down- and up-sampling, patch embeddings): every input element
+# meets at most one tap, so the conv is a pointwise conv of the input's
+# patches moved into channels ("space to depth"), and the transposed conv the
+# pointwise input gradient moved back. The pointwise passes are 2-D 1x1 convs
+# on (N, C*T, D_out*H_out, W_out) views, T = kD*kH*kW taps per patch.
+# ---------------------------------------------------------------------------
+
+#: the 1x1 geometry (sH, sW, pH, pW, dH, dW) of the pointwise passes
+_POINTWISE = (1, 1, 0, 0, 1, 1)
+
+
+def _is_patch(cfg, *arrays):
+    """True when the windows tile without overlap or gaps: kernel == stride,
+    no padding, no dilation, on every axis (and no array is empty: those take
+    the general path, which returns at once)."""
+    return (cfg.kernel == cfg.stride and set(cfg.pad_before) == {0}
+            and set(cfg.pad_after) == {0} and set(cfg.dilation) == {1}
+            and all(a.size for a in arrays))
+
+
+def _to_patches(a, kernel, patches):
+    """(N, C, D, H, W) -> (N, C*T, P_D, P_H, P_W): channel c*T + t holds tap t
+    (row-major over the kernel) of each patch; a remainder past the last whole
+    patch is left out, as the conv leaves it."""
+    N, C = a.shape[:2]
+    (kD, kH, kW), (PD, PH, PW) = kernel, patches
+    v = a[:, :, :PD * kD, :PH * kH, :PW * kW].reshape(N, C, PD, kD, PH, kH, PW, kW)
+    check_bytes("workspace", ((N, C * kD * kH * kW, PD, PH, PW), a.dtype))
+    return np.ascontiguousarray(v.transpose(0, 1, 3, 5, 7, 2, 4, 6)).reshape(
+        N, C * kD * kH * kW, PD, PH, PW)
+
+
+def _from_patches(p, kernel, shape, fill):
+    """The inverse move: p (N, C*T, P_D, P_H, P_W) into a new array of ``shape``
+    (N, C, D, H, W); what no patch covers (a remainder, output padding) is ``fill``."""
+    N, C = shape[:2]
+    (kD, kH, kW), (PD, PH, PW) = kernel, p.shape[2:]
+    moved = p.reshape(N, C, kD, kH, kW, PD, PH, PW).transpose(0, 1, 5, 2, 6, 3, 7, 4)
+    covered = (PD * kD, PH * kH, PW * kW)
+    if covered == tuple(shape[2:]):
+        out = np.empty(shape, dtype=p.dtype)
+        out.reshape(N, C, PD, kD, PH, kH, PW, kW)[...] = moved
+        return out
+    out = np.full(shape, fill, dtype=p.dtype)
+    out[:, :, :covered[0], :covered[1], :covered[2]] = moved.reshape((N, C) + covered)
+    return out
+
+
+def _pointwise(a):
+    """(N, C, P_D, P_H, P_W) as the 2-D batch (N, C, P_D*P_H, P_W) of the 1x1 passes."""
+    return a.reshape(a.shape[:2] + (a.shape[2] * a.shape[3], a.shape[4]))
+
+
+def _patch_weight(weight):
+    """The weight (A, B, kD, kH, kW) as the 1x1 weight (A, B*T, 1, 1), inputs (b, t)."""
+    return weight.reshape(weight.shape[0], int(np.prod(weight.shape[1:])), 1, 1)
+
+
+def _patch_blocks(patches, per_patch, result_elements):
+    """Boxes of patches (d0, d1, h0, h1) (all of W) whose workspace,
+    ``per_patch`` elements a patch, stays within :func:`_budget` of the
+    result: whole patch depths while one fits, else rows of one depth."""
+    PD, PH, PW = patches
+    budget = _budget(result_elements)
+    per_depth = per_patch * PH * PW
+    if per_depth <= budget or PH == 1:
+        step = _blocks(PD, per_depth, budget)
+        return [(d, min(d + step, PD), 0, PH) for d in range(0, PD, step)]
+    rows = _blocks(PH, per_patch * PW, budget)
+    return [(d, d + 1, h, min(h + rows, PH)) for d in range(PD) for h in range(0, PH, rows)]
+
+
+def _patch_box(a, box, kernel):
+    """The part of ``a`` (N, C, D, H, W) that the patches of ``box`` cover."""
+    (d0, d1, h0, h1), (kD, kH, _) = box, kernel
+    return a[:, :, d0 * kD:d1 * kD, h0 * kH:h1 * kH]
+
+
+def _patch_conv(x, weight, bias, cfg, out):
+    """conv3d with non-overlapping windows: x (N, C_in, D, H, W) -> (N, C_out, *out),
+    in boxes of patches."""
+    N, C_out = x.shape[0], weight.shape[0]
+    w2 = _patch_weight(weight)
+    y = np.empty((N, C_out) + tuple(out), dtype=x.dtype)
+    for box in _patch_blocks(out, w2.shape[1] * cfg.groups * N, y.size):
+        d0, d1, h0, h1 = box
+        # (N, C_in*T, d1-d0, h1-h0, P_W)
+        xp = _to_patches(_patch_box(x, box, cfg.kernel), cfg.kernel, (d1 - d0, h1 - h0, out[2]))
+        yb = _plane_conv(_pointwise(xp), w2, bias, _POINTWISE, cfg.groups,
+                         ((d1 - d0) * (h1 - h0), out[2]))
+        y[:, :, d0:d1, h0:h1] = yb.reshape((N, C_out, d1 - d0, h1 - h0, out[2]))
+    return y
+
+
+def _patch_conv_adjoint(gy, weight, cfg, shape, bias):
+    """The adjoint of :func:`_patch_conv` (conv3d's input gradient, the transposed
+    conv's forward): gy (N, A, *patches) -> (N, C, *shape[2:]), bias added; in
+    boxes of patches, each written once into its place."""
+    N, patches = gy.shape[0], gy.shape[2:]
+    w2 = _patch_weight(weight)
+    C_mid = w2.shape[1] * cfg.groups
+    covered = tuple(p * k for p, k in zip(patches, cfg.kernel))
+    out = (np.empty if covered == tuple(shape[2:]) else np.zeros)(shape, dtype=gy.dtype)
+    for box in _patch_blocks(patches, N * C_mid, out.size):
+        d0, d1, h0, h1 = box
+        block = np.ascontiguousarray(gy[:, :, d0:d1, h0:h1])
+        gp = _plane_input_grad(_pointwise(block), w2, None, _POINTWISE, cfg.groups,
+                               (N, C_mid, (d1 - d0) * (h1 - h0), patches[2]))
+        dst = _patch_box(out, box, cfg.kernel)[..., :covered[2]]
+        dst[...] = _from_patches(gp.reshape((N, C_mid, d1 - d0, h1 - h0, patches[2])),
+                                 cfg.kernel, dst.shape, 0.0)
+    if bias is not None:
+        out += bias.reshape(1, -1, 1, 1, 1)
+    return out
+
+
+def _patch_weight_grad(x, gy, cfg, weight_shape, result_elements):
+    """grad_weight of :func:`_patch_conv`: x (N, C_in, D, H, W), gy (N, C_out, *patches);
+    the boxes' sums added in box order; workspaces within the budget of a pass
+    whose results hold ``result_elements``."""
+    N, patches = x.shape[0], gy.shape[2:]
+    T_C = int(np.prod(weight_shape[1:])) * cfg.groups
+    w2_shape = (weight_shape[0], T_C // cfg.groups, 1, 1)
+    grad = None
+    for box in _patch_blocks(patches, N * T_C, result_elements):
+        d0, d1, h0, h1 = box
+        xp = _to_patches(_patch_box(x, box, cfg.kernel), cfg.kernel,
+                         (d1 - d0, h1 - h0, patches[2]))
+        gb = np.ascontiguousarray(gy[:, :, d0:d1, h0:h1])
+        part = _plane_weight_grad(_pointwise(xp), _pointwise(gb), _POINTWISE, cfg.groups,
+                                  w2_shape, xp.size)
+        grad = part if grad is None else grad + part
+    return grad.reshape(weight_shape)
+
+
 def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """3-D convolution (cross-correlation), as ``torch.nn.functional.conv3d``.
 
@@ -1378,6 +1515,8 @@ def conv3d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, weight, bias, cfg, out = _conv_config(x, weight, bias, stride, padding, dilation, groups, 3)
     N, C_out = x.shape[0], weight.shape[0]
     x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
+    if _is_patch(cfg, x, weight) and np.prod(out):
+        return _patch_conv(x, weight, bias, cfg, out)
     # (N, C_out, D_out, H_out, W_out)
     y = np.empty((N, C_out) + out, dtype=x.dtype)
     return _depth_conv(x, weight, cfg, cfg.groups, y, bias)
@@ -1437,6 +1576,11 @@ def conv3d_backward(grad_output, x, weight, *, stride=1, padding=0, dilation=1, 
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((weight.shape[0],), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
     grad_input = None
+    if _is_patch(cfg, x, weight, grad_output):
+        if input_grad:
+            grad_input = _patch_conv_adjoint(grad_output, weight, cfg, x.shape, None)
+        return (grad_input, _patch_weight_grad(x, grad_output, cfg, weight.shape, x.size),
+                _grad_bias(grad_output))
     if input_grad:
         # (N, C_in, D, H, W)
         grad_input = _depth_conv_adjoint(grad_output, weight, cfg, cfg.groups,
@@ -1484,6 +1628,8 @@ def conv_transpose3d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         x, weight, bias, stride, padding, output_padding, groups, dilation, 3)
     N, C_out = x.shape[0], weight.shape[1] * cfg.groups
     x, weight, bias = _ready("output", [((N, C_out) + out, x.dtype)], x=x, weight=weight, bias=bias)
+    if _is_patch(cfg, x, weight):
+        return _patch_conv_adjoint(x, weight, cfg, (N, C_out) + out, bias)
     # (N, C_out, D_out, H_out, W_out): the conv whose adjoint this is maps it to x
     y = np.empty((N, C_out) + out, dtype=x.dtype)
     return _depth_conv_adjoint(x, weight, cfg, cfg.groups, y, bias)
@@ -1537,6 +1683,12 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
         [(x.shape, x.dtype), (weight.shape, x.dtype), ((c_out,), x.dtype)],
         grad_output=grad_output, x=x, weight=weight)
     grad_input = None
+    if _is_patch(cfg, x, weight, grad_output):
+        if input_grad:
+            grad_input = _patch_conv(grad_output, weight, None, cfg, x.shape[2:])
+        # grad_output plays the conv's input, x the conv's output gradient
+        return (grad_input, _patch_weight_grad(grad_output, x, cfg, weight.shape, x.size),
+                _grad_bias(grad_output))
     if input_grad:
         # adjoint of the adjoint: a conv of grad_output, at exactly x's size
         grad_input = _depth_conv(grad_output, weight, cfg, cfg.groups,
