@@ -5,8 +5,6 @@ non-finite rule and depth geometries far beyond the input.
 The paths are checked against the NumPy/SciPy reference and the naive
 kernels; tests/test_3d.py covers the ops' semantics at large."""
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,6 +15,7 @@ from deconv import kernels, reference, shapes
 from deconv.kernels import plan
 from determinism import run_hashes
 from tolerances import assert_close
+from workspace import extra_over_result
 
 INF = np.inf
 
@@ -147,18 +146,6 @@ def test_inputs_are_not_written():
 # workspaces: a pass allocates its result plus at most as much again
 # ---------------------------------------------------------------------------
 
-def _extra_over_result(fn):
-    fn()                                       # compiled and planned beforehand
-    tracemalloc.start()
-    try:
-        out = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    size = sum(a.nbytes for a in out) if isinstance(out, tuple) else out.nbytes
-    return (peak - size) / size
-
-
 def test_workspaces_stay_within_the_result():
     """The U-Net rows of the benchmark at half the channels and size."""
     rng = np.random.default_rng(22)
@@ -175,7 +162,7 @@ def test_workspaces_stay_within_the_result():
                                                                               stride=2),
     }
     for name, fn in calls.items():
-        assert _extra_over_result(fn) <= 1.0, name
+        assert extra_over_result(fn) <= 1.0, name
 
 
 # ---------------------------------------------------------------------------

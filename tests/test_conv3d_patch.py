@@ -14,6 +14,7 @@ from deconv import reference
 from deconv.functional import conv as fconv
 from determinism import run_hashes
 from tolerances import assert_close
+from workspace import extra_over_result
 
 
 @st.composite
@@ -78,7 +79,6 @@ def test_the_patch_path_runs_exactly_where_windows_tile(monkeypatch):
 
 
 def test_patch_workspaces_stay_within_the_result():
-    import tracemalloc
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 16, 16, 16, 16)).astype(np.float32)
     w = rng.standard_normal((16, 16, 2, 2, 2)).astype(np.float32)
@@ -89,15 +89,7 @@ def test_patch_workspaces_stay_within_the_result():
              "conv_transpose3d_backward": lambda: deconv.conv_transpose3d_backward(
                  x, small, w, stride=2)}
     for name, fn in calls.items():
-        fn()
-        tracemalloc.start()
-        try:
-            out = fn()
-            _, peak = tracemalloc.get_traced_memory()
-        finally:
-            tracemalloc.stop()
-        size = sum(a.nbytes for a in out) if isinstance(out, tuple) else out.nbytes
-        assert (peak - size) / size <= 1.0, name
+        assert extra_over_result(fn) <= 1.0, name
 
 
 def test_patch_paths_are_bitwise_identical_across_thread_counts():

@@ -528,6 +528,16 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, fl
     return grad_input
 
 
+def _sum_partials(partial):
+    """partial[0] + partial[1] + ... in that order (the batch chunks' partial weight
+    gradients: a fixed order, whatever the threads)."""
+    total = partial[0]
+    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
+        for b in range(1, partial.shape[0]):
+            total += partial[b]
+    return total
+
+
 def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_elements):
     """The conv weight gradient (weight_shape) of input x and grad_output.
 
@@ -558,10 +568,7 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
                                     red.runs, red.full, red.samples, red.splits, partial,
                                     phase_ws, *_tile_constants(red.tile, red.lanes))
-    grad_weight = partial[0]
-    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
-        for b in range(1, red.chunks):
-            grad_weight += partial[b]
+    grad_weight = _sum_partials(partial)
     return grad_weight.reshape(weight_shape)
 
 
@@ -585,10 +592,7 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
         _k.conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
                                       red.steps, red.samples, red.splits, red.planes, partial,
                                       phase_ws, *_tile_constants(red.tile, red.lanes))
-    grad_weight = partial[0]
-    with np.errstate(invalid="ignore", over="ignore"):   # inf - inf is NaN here as in the kernels
-        for b in range(1, red.chunks):
-            grad_weight += partial[b]
+    grad_weight = _sum_partials(partial)
     # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
     out = np.empty((groups, C_out_g, K), dtype=x.dtype)
     call(_k.unblock_channels, grad_weight, out)
