@@ -298,11 +298,18 @@ def run(name, *, epochs=None, batch_size=None, lr=None, momentum=None, optimizer
                       progress=progress, stream=stream, scheduler=scheduler,
                       scheduler_interval=interval)
     if resume is not None:
+        planned = getattr(scheduler, "T_max", None)
         try:
             info = trainer.load_checkpoint(resume)
         except ValueError as err:
             raise SettingsError(f"resume (--resume): {err}") from None
         _check_resumed(settings, trainer, info, resume)
+        if planned is not None and trainer.scheduler.T_max != planned:
+            # the cosine spans the whole run: a longer run would climb back up past it
+            raise SettingsError(
+                f"resume (--resume): {resume} follows a learning-rate schedule over "
+                f"{trainer.scheduler.T_max} steps, and {settings['epochs']} epochs make "
+                f"{planned}; resume an interrupted run with its own --epochs")
     os.makedirs(out_dir, exist_ok=True)
     whole_images = isinstance(dataset.val.x, tuple)
     x_val, y_val = monitor_crops(dataset.val) if whole_images else dataset.val[:2]
@@ -358,24 +365,24 @@ def _pyplot():
 ZOOM = 96
 
 
-def _busiest_window(image, size):
+def _worst_window(error, size):
     """Top-left corner of the ``size x size`` window (on a grid of step ``size / 2``) of a
-    ``(1, H, W)`` image whose values vary most: where sharpening shows."""
-    H, W = image.shape[-2:]
+    ``(H, W)`` map of squared errors where their sum is largest: where the baseline fails."""
+    H, W = error.shape
     size = min(size, H, W)
     step = max(1, size // 2)
     best, corner = -1.0, (0, 0)
     for top in range(0, H - size + 1, step):
         for left in range(0, W - size + 1, step):
-            v = float(image[0, top:top + size, left:left + size].var())
+            v = float(error[top:top + size, left:left + size].sum())
             if v > best:
                 best, corner = v, (top, left)
     return corner, size
 
 
 def _superres_figure(dataset, prediction, result, baselines, path):
-    """Per validation image: bicubic and model whole (PSNR in the title), zoomed crops of
-    bicubic, model and truth, and the model's error map."""
+    """Per validation image: bicubic and model whole (PSNR in the titles), then zoomed crops
+    of bicubic, model and truth where bicubic errs most, and both error maps there."""
     from deconv.functional.interpolate import interpolate
 
     plt = _pyplot()
@@ -383,16 +390,16 @@ def _superres_figure(dataset, prediction, result, baselines, path):
         return None
     val, names = dataset.val, dataset.names
     columns = ("bicubic", "model", "bicubic (zoom)", "model (zoom)", "truth (zoom)",
-               "|model - truth| (zoom)")
-    fig, axes = plt.subplots(len(names), len(columns), figsize=(2.6 * len(columns),
-                                                                 2.6 * len(names)))
+               "|bicubic - truth|", "|model - truth|")
+    fig, axes = plt.subplots(len(names), len(columns),
+                             figsize=(2.4 * len(columns), 2.5 * len(names)))
     axes = np.atleast_2d(axes)
     grey = dict(cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     for i, (low, high) in enumerate(zip(val.x, val.y)):
         r = high.shape[-1] // low.shape[-1]
         bicubic = np.clip(interpolate(low[None], scale_factor=r, mode="bicubic")[0], 0, 1)
         model = np.clip(prediction[i], 0, 1)
-        (top, left), z = _busiest_window(high, ZOOM)
+        (top, left), z = _worst_window(np.square(bicubic[0] - high[0]), ZOOM)
         crop = (0, slice(top, top + z), slice(left, left + z))
         panels = (bicubic[0], model[0], bicubic[crop], model[crop], high[crop])
         titles = (f"{names[i]}: bicubic {baselines['bicubic']['psnr_each'][i]:.2f} dB",
@@ -400,17 +407,19 @@ def _superres_figure(dataset, prediction, result, baselines, path):
         for j, (img, title) in enumerate(zip(panels, titles)):
             axes[i, j].imshow(img, **grey)
             axes[i, j].set_title(title, fontsize=8)
-        axes[i, 0].add_patch(plt.Rectangle((left, top), z, z, fill=False, edgecolor="red"))
-        err = np.abs(model[crop] - high[crop])
-        shown = axes[i, 5].imshow(err, cmap="magma", vmin=0, vmax=0.1, interpolation="nearest")
-        axes[i, 5].set_title(columns[5], fontsize=8)
-        fig.colorbar(shown, ax=axes[i, 5], fraction=0.046)
+        for j in (0, 1):
+            axes[i, j].add_patch(plt.Rectangle((left, top), z, z, fill=False, edgecolor="red"))
+        for j, img in ((5, bicubic), (6, model)):
+            shown = axes[i, j].imshow(np.abs(img[crop] - high[crop]), cmap="magma", vmin=0,
+                                      vmax=0.1, interpolation="nearest")
+            axes[i, j].set_title(columns[j], fontsize=8)
+        fig.colorbar(shown, ax=axes[i, 6], fraction=0.046)
         for ax in axes[i]:
             ax.axis("off")
     r = val.y[0].shape[-1] // val.x[0].shape[-1]
-    fig.suptitle(f"deconv train superres x{r}: luminance of the held-out images, PSNR "
-                 f"(border {r} px cropped): model {result['psnr']:.2f} dB, bicubic "
-                 f"{baselines['bicubic']['psnr']:.2f} dB", fontsize=10)
+    fig.suptitle(f"deconv train superres x{r}: luminance of the held-out images; PSNR with "
+                 f"{r} px border cropped: model {result['psnr']:.2f} dB, bicubic "
+                 f"{baselines['bicubic']['psnr']:.2f} dB (mean over the images)", fontsize=10)
     fig.savefig(path, dpi=80, bbox_inches="tight")
     plt.close(fig)
     return path
