@@ -177,8 +177,9 @@ def _batch(name, scale=2):
     return data.text().train[:2]
 
 
-# the residual super-resolution network starts as bilinear upsampling: its loss is already low and
-# falls only slowly (checked with a gentle step, and for any decrease); from scratch it falls fast
+# the residual super-resolution network starts as bicubic upsampling: its loss is already low and
+# falls only slowly (checked with a gentle step: Adam's first steps move the zero-initialised last
+# layer by lr per weight, which a larger lr turns into a jump up); from scratch it falls fast
 SMOKE = [("skip", {}), ("classifier", {}), ("text", {}), ("autoencoder", {})] + [
     ("superres", {"scale": s, "upsample": u, "residual": False}) for s, u in SUPERRES] + [
     ("superres", {"scale": s, "upsample": u, "residual": True}) for s, u in SUPERRES]
@@ -194,7 +195,7 @@ def test_loss_decreases_on_real_data(name, kwargs):
     net = models.build(name, rng=0, **kwargs)
     loss = models.loss(name)
     residual = kwargs.get("residual", False)
-    opt = optim.Adam(net.parameters(), lr=3e-4 if residual else 3e-3)
+    opt = optim.Adam(net.parameters(), lr=1e-4 if residual else 3e-3)
     losses = []
     for _ in range(20):
         losses.append(loss(net(x), y))
@@ -203,7 +204,7 @@ def test_loss_decreases_on_real_data(name, kwargs):
         opt.step()
     final = loss(net(x), y)
     assert all(np.isfinite(losses)) and np.isfinite(final)
-    assert final < (0.9995 if residual else 0.9) * losses[0], losses + [final]
+    assert final < (0.9998 if residual else 0.9) * losses[0], losses + [final]
 
 
 # ---------------------------------------------------------------------------
