@@ -121,10 +121,25 @@ def test_extract_patches_positions():
         data.extract_patches(img, 6, 1)
 
 
+@pytest.mark.parametrize("scale", [2, 4])
+def test_superres_pairs(scale):
+    ds = data.superres(scale)
+    hr = data.patches()
+    for s, h in zip(ds, hr):
+        np.testing.assert_array_equal(s.y, h.y)
+        assert s.x.shape == (len(s), 3, 32 // scale, 32 // scale) and s.x.dtype == np.float32
+        # box average of every scale x scale block
+        blocks = s.y.astype(np.float64).reshape(len(s), 3, 32 // scale, scale, 32 // scale, scale)
+        np.testing.assert_allclose(s.x, blocks.mean(axis=(3, 5)), atol=1e-6)
+    with pytest.raises(ValueError, match="divisor"):
+        data.superres(3)
+
+
 def test_determinism(digits, denoising, text):
     _assert_equal_datasets(digits, data.digits())
     _assert_equal_datasets(denoising, data.digits_denoising())
     _assert_equal_datasets(text, data.text())
+    _assert_equal_datasets(data.superres(2, stride=32), data.superres(2, stride=32))
 
 
 # ---------------------------------------------------------------------------

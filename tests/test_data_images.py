@@ -26,7 +26,7 @@ def every_image():
 
 @pytest.fixture(scope="module")
 def sr2():
-    return data.superres(2, count=256)
+    return data.superres_corpus(2, count=256)
 
 
 # ---------------------------------------------------------------------------
@@ -36,7 +36,7 @@ def sr2():
 def test_validation_names_are_exactly_the_issues():
     assert images.VALIDATION == ("astronaut", "coffee", "chelsea", "camera")
     assert images.names(split="val") == images.VALIDATION
-    assert data.superres(2, count=1).names == images.VALIDATION
+    assert data.superres_corpus(2, count=1).names == images.VALIDATION
 
 
 def test_no_image_on_both_sides():
@@ -228,7 +228,7 @@ def test_superres_dataset_shapes(sr2):
         assert hi.shape == (1, full.shape[1] // 2 * 2, full.shape[2] // 2 * 2)
         assert lo.shape == (1, hi.shape[1] // 2, hi.shape[2] // 2)
         np.testing.assert_allclose(hi, images.modcrop(images.luminance(full), 2), atol=1e-6)
-    four = data.superres(4, count=8, patch_size=10)
+    four = data.superres_corpus(4, count=8, patch_size=10)
     assert four.train.x.shape == (8, 1, 10, 10) and four.train.y.shape == (8, 1, 40, 40)
     assert four.val.y[2].shape == (1, 300, 448)                   # chelsea 300x451, cut to 448
 
@@ -252,7 +252,7 @@ def test_superres_training_patches_never_come_from_validation_images(monkeypatch
     order = {name: i for i, name in enumerate(images.names())}
     monkeypatch.setattr(images, "load", lambda name, dtype=np.float32:
                         np.full((1, 200, 200), order[name] / 100.0, dtype=dtype))
-    ds = data.superres(2, count=500, kinds=images.KINDS)
+    ds = data.superres_corpus(2, count=500, kinds=images.KINDS)
     grey = np.round((ds.train.y * 255 - 16) / 219 * 100).astype(int)   # back from luminance
     found = {images.names()[i] for i in np.unique(grey)}
     assert found.isdisjoint(images.VALIDATION)
@@ -262,12 +262,12 @@ def test_superres_training_patches_never_come_from_validation_images(monkeypatch
 
 
 def test_superres_is_deterministic(sr2):
-    again = data.superres(2, count=256)
+    again = data.superres_corpus(2, count=256)
     np.testing.assert_array_equal(again.train.x, sr2.train.x)
     np.testing.assert_array_equal(again.train.y, sr2.train.y)
     for a, b in zip(again.val.y, sr2.val.y):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(data.superres(2, count=256, seed=1).train.x, sr2.train.x)
+    assert not np.array_equal(data.superres_corpus(2, count=256, seed=1).train.x, sr2.train.x)
 
 
 # ---------------------------------------------------------------------------

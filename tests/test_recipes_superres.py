@@ -16,12 +16,12 @@ from deconv.train import Trainer
 
 @pytest.mark.parametrize("scale, upsample", [(2, "deconv"), (4, "pixelshuffle")])
 def test_brief_training_beats_bicubic_on_the_held_out_images(scale, upsample):
-    ds = data.superres(scale, count=512, patch_size=16)
-    model = models.superres(scale, upsample, channels=(16, 8), mapping=1, rng=0)
+    ds = data.superres_corpus(scale, count=512, patch_size=16)
+    model = models.fsrcnn(scale, upsample, channels=(16, 8), mapping=1, rng=0)
     before = models.evaluate("superres", models.predict_images(model, ds.val.x), ds.val)
     bicubic = models.baseline("superres", ds)["bicubic"]
     assert before["psnr"] == pytest.approx(bicubic["psnr"], abs=1e-4)    # starts as bicubic
-    trainer = Trainer(model, models.loss("superres"), optim.Adam(model.parameters(), lr=2e-3),
+    trainer = Trainer(model, models.fsrcnn_loss(), optim.Adam(model.parameters(), lr=2e-3),
                       batch_size=16, epochs=4, seed=0, progress="none")
     x_val, y_val = recipes.monitor_crops(ds.val)
     history = trainer.fit(ds.train.x, ds.train.y, x_val, y_val)

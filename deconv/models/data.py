@@ -22,12 +22,13 @@ loader                    x                    y                   train N      
 :func:`digits`            (N, 1, 8, 8)         (N,) int64 0..9     1437           360
 :func:`digits_denoising`  (N, 1, 8, 8) noisy   (N, 1, 8, 8) clean  1437           360
 :func:`patches`           (N, 3, 32, 32)       x itself            1450           450
-:func:`superres`          (N, 1, 24, 24) Y     (N, 1, 24r, 24r)    8192           4 images
+:func:`superres`          (N, 3, 32/r, 32/r)   (N, 3, 32, 32)      1450           450
+:func:`superres_corpus`   (N, 1, 24, 24) Y     (N, 1, 24r, 24r)    8192           4 images
 :func:`text`              (N, 64) int64        (N, 64) int64       6538 (3.11)    726 (3.11)
 :func:`stdlib_text`       (N, 64) int64        (N, 64) int64       150148 (3.11)  5267 (3.11)
 ========================  ===================  ==================  =============  ===========
 
-:func:`superres` returns an :class:`ImageDataset`, whose validation split
+:func:`superres_corpus` returns an :class:`ImageDataset`, whose validation split
 holds whole images of different sizes (tuples, not arrays).
 
 (patch sizes and strides, window length and corruption rate are arguments;
@@ -61,7 +62,7 @@ __all__ = [
     "Split", "Dataset",
     "digits", "digits_denoising",
     "sample_photos", "extract_patches", "downsample", "patches",
-    "downscale", "ImageDataset", "superres_pair", "superres",
+    "superres", "downscale", "ImageDataset", "superres_pair", "superres_corpus",
     "VOCAB", "VOCAB_SIZE", "UNK", "UNK_CHAR", "encode", "decode", "corrupt", "text_corpus",
     "text", "stdlib_text",
 ]
@@ -250,8 +251,9 @@ def extract_patches(images, size, stride):
 def downsample(images, factor):
     """Box downsampling: the mean of each ``factor x factor`` block (:func:`deconv.avg_pool2d`).
 
-    ``(N, C, H, W) -> (N, C, H // factor, W // factor)``; the baselines of
-    the autoencoder start from it (super-resolution uses :func:`downscale`).
+    ``(N, C, H, W) -> (N, C, H // factor, W // factor)``; the inputs of
+    :func:`superres` and the autoencoder's baselines (:func:`superres_corpus`
+    uses :func:`downscale`).
 
     >>> downsample(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
     array([[ 2.5,  4.5],
@@ -299,6 +301,43 @@ def patches(patch_size=32, stride=16, dtype=np.float32):
     tr = extract_patches(train_region, patch_size, stride)
     va = extract_patches(val_region, patch_size, stride)
     return Dataset(Split(tr, tr), Split(va, va))
+
+
+def superres(scale=2, patch_size=32, stride=16, dtype=np.float32):
+    """Low-resolution patches (input) and the high-resolution patches (target), box-downsampled.
+
+    The RGB patch data of notebook 6 and :func:`deconv.models.superres`;
+    ``deconv train superres`` uses :func:`superres_corpus`.
+
+    Parameters
+    ----------
+    scale : int, default 2
+        Downsampling factor (2 and 4 are the ones used); must divide
+        ``patch_size``.
+    patch_size, stride, dtype
+        As in :func:`patches` (the high-resolution patches are exactly
+        those of :func:`patches`).
+
+    Returns
+    -------
+    Dataset
+        ``x``: ``(N, 3, patch_size/scale, patch_size/scale)``, ``y``:
+        ``(N, 3, patch_size, patch_size)``; 1450 training and 450
+        validation pairs with the defaults (the regions of :func:`patches`).
+
+    Notes
+    -----
+    The low-resolution image is the box average of every ``scale x scale``
+    block of the target (:func:`downsample`, i.e. ``avg_pool2d`` with kernel
+    and stride ``scale``): the camera model of a sensor with bigger pixels,
+    with no aliasing from skipped pixels.
+    """
+    scale, patch_size = as_int(scale, "scale"), as_int(patch_size, "patch_size")
+    if scale < 1 or patch_size % scale:
+        raise ValueError(f"scale must be a positive divisor of patch_size={patch_size}, "
+                         f"got {scale}")
+    ds = patches(patch_size, stride, dtype)
+    return Dataset(*(Split(downsample(s.y, scale), s.y) for s in ds))
 
 
 def downscale(images, scale):
@@ -361,7 +400,7 @@ class ImageDataset(NamedTuple):
     names: tuple
 
 
-#: Low-resolution side of a training patch of :func:`superres`, and patches drawn.
+#: Low-resolution side of a training patch of :func:`superres_corpus`, and patches drawn.
 SUPERRES_PATCH = 24
 SUPERRES_COUNT = 8192
 #: The kinds of images super-resolution trains on (deconv.models.images.KINDS).
@@ -377,8 +416,8 @@ def superres_pair(image, scale):
     return downscale(high, scale), np.ascontiguousarray(high)
 
 
-def superres(scale=2, patch_size=SUPERRES_PATCH, count=SUPERRES_COUNT, kinds=SUPERRES_KINDS,
-             seed=0, dtype=np.float32):
+def superres_corpus(scale=2, patch_size=SUPERRES_PATCH, count=SUPERRES_COUNT,
+                    kinds=SUPERRES_KINDS, seed=0, dtype=np.float32):
     """Super-resolution on the image corpus: luminance patches to train, whole images to validate.
 
     Parameters
