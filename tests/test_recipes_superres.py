@@ -58,7 +58,7 @@ def test_quick_run_reports_baselines_per_image_and_draws_the_figure(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.exists(run_dir / "checkpoint.npz")
     assert len(result["history"]["epoch"]) == 1
-    # the cosine schedule spans the run: resuming into a longer run is refused before training
+    # the cosine schedule spans the run: resuming into a longer one is refused before training
     with pytest.raises(recipes.SettingsError, match="schedule over 64 steps, and 2 epochs make 128"):
         recipes.run("superres", quick=True, epochs=2, out=str(tmp_path / "b"), progress="none",
                     stream=io.StringIO(), resume=str(run_dir))

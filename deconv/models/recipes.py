@@ -8,7 +8,7 @@ A recipe may also name a learning-rate schedule and a ``--quick`` variant
 (fewer epochs and examples, under a minute on 2 cores).
 
 Super-resolution validates on whole held-out images of different sizes
-(:func:`deconv.data.superres`): the trainer's per-epoch validation loss is
+(:func:`deconv.data.superres_corpus`): the trainer's per-epoch validation loss is
 measured on a centre crop of each (:func:`monitor_crops`), and the final
 metrics on the whole images (:func:`deconv.models.predict_images`).
 """
@@ -154,8 +154,8 @@ def _resolve(name, *, epochs, batch_size, lr, optimizer, momentum, seed, quick, 
 # How each setting that differs from its default shows in the name of a run's folder,
 # in this order; floats by repr, which tells every two different floats apart.
 _NAME_PARTS = (
-    ("quick", "quick"), ("scale", "x{}"), ("upsample", "{}"), ("optimizer", "{}"), ("lr", "lr{!r}"),
-    ("momentum", "momentum{!r}"), ("batch_size", "batch{}"), ("epochs", "epochs{}"),
+    ("quick", "quick"), ("scale", "x{}"), ("upsample", "{}"), ("optimizer", "{}"),
+    ("lr", "lr{!r}"), ("momentum", "momentum{!r}"), ("batch_size", "batch{}"), ("epochs", "epochs{}"),
     ("seed", "seed{}"),
 )
 
