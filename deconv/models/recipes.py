@@ -61,7 +61,7 @@ RECIPES = {
     # FSRCNN on the luminance of the image corpus, validated on whole held-out images
     "superres": Recipe(lambda scale, upsample, count=data.SUPERRES_COUNT:
                        data.superres_corpus(scale=scale, count=count),
-                       epochs=15, batch_size=32, lr=1e-3, headline="psnr",
+                       epochs=30, batch_size=32, lr=1e-3, headline="psnr",
                        options={"scale": 2, "upsample": "deconv"}, schedule="cosine",
                        quick={"epochs": 10, "data": {"count": 2048}},
                        build=lambda rng, scale, upsample: models.fsrcnn(scale, upsample, rng=rng),
