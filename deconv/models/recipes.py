@@ -58,7 +58,9 @@ RECIPES = {
                          headline="accuracy"),
     "autoencoder": Recipe(lambda: data.patches(), epochs=20, batch_size=32, lr=2e-3,
                           headline="psnr"),
-    # FSRCNN on the luminance of the image corpus, validated on whole held-out images
+    # FSRCNN on the luminance of the image corpus, validated on whole held-out images;
+    # measured on 2 shared cores: x2 33.90 dB (bicubic 32.38) in 4.5 min, x4 29.43 dB
+    # (bicubic 28.41) in 4.8 min; --quick 32.91 / 28.89 dB in 39 s
     "superres": Recipe(lambda scale, upsample, count=data.SUPERRES_COUNT:
                        data.superres_corpus(scale=scale, count=count),
                        epochs=30, batch_size=32, lr=1e-3, headline="psnr",
