@@ -2,8 +2,11 @@
 
 Nothing is downloaded and nothing is cached on disk: every function builds
 its arrays in memory from data installed with scikit-learn (the 8x8 digits
-and the two sample photographs) or with Python itself (the text of
-``pydoc_data.topics``). Two calls with the same arguments return equal
+and the two sample photographs), with the image corpus of
+:mod:`deconv.models.images` (the pictures bundled in scikit-image,
+PyWavelets, matplotlib and scikit-learn) or with Python itself (the text of
+``pydoc_data.topics``, and the standard library's source:
+:mod:`deconv.models.corpus`). Two calls with the same arguments return equal
 arrays: the splits are fixed index ranges or fixed image regions, and every
 random choice (noise, corruption) comes from a documented seed.
 
@@ -20,8 +23,13 @@ loader                    x                    y                   train N      
 :func:`digits_denoising`  (N, 1, 8, 8) noisy   (N, 1, 8, 8) clean  1437           360
 :func:`patches`           (N, 3, 32, 32)       x itself            1450           450
 :func:`superres`          (N, 3, 32/r, 32/r)   (N, 3, 32, 32)      1450           450
+:func:`superres_corpus`   (N, 1, 24, 24) Y     (N, 1, 24r, 24r)    8192           4 images
 :func:`text`              (N, 64) int64        (N, 64) int64       6538 (3.11)    726 (3.11)
+:func:`stdlib_text`       (N, 64) int64        (N, 64) int64       150148 (3.11)  5267 (3.11)
 ========================  ===================  ==================  =============  ===========
+
+:func:`superres_corpus` returns an :class:`ImageDataset`, whose validation split
+holds whole images of different sizes (tuples, not arrays).
 
 (patch sizes and strides, window length and corruption rate are arguments;
 the sizes above are the defaults. The text's N depends on the Python
@@ -53,9 +61,10 @@ from deconv.functional.validation import (
 __all__ = [
     "Split", "Dataset",
     "digits", "digits_denoising",
-    "sample_photos", "extract_patches", "downsample", "patches", "superres",
+    "sample_photos", "extract_patches", "downsample", "patches",
+    "superres", "downscale", "ImageDataset", "superres_pair", "superres_corpus",
     "VOCAB", "VOCAB_SIZE", "UNK", "UNK_CHAR", "encode", "decode", "corrupt", "text_corpus",
-    "text",
+    "text", "stdlib_text",
 ]
 
 _INSTALL_HINT = "pip install 'deconv-numba[train]'"
@@ -242,8 +251,9 @@ def extract_patches(images, size, stride):
 def downsample(images, factor):
     """Box downsampling: the mean of each ``factor x factor`` block (:func:`deconv.avg_pool2d`).
 
-    ``(N, C, H, W) -> (N, C, H // factor, W // factor)``; this is how the
-    low-resolution inputs of :func:`superres` are made.
+    ``(N, C, H, W) -> (N, C, H // factor, W // factor)``; the inputs of
+    :func:`superres` and the autoencoder's baselines (:func:`superres_corpus`
+    uses :func:`downscale`).
 
     >>> downsample(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
     array([[ 2.5,  4.5],
@@ -294,7 +304,10 @@ def patches(patch_size=32, stride=16, dtype=np.float32):
 
 
 def superres(scale=2, patch_size=32, stride=16, dtype=np.float32):
-    """Low-resolution patches (input) and the high-resolution patches (target).
+    """Low-resolution patches (input) and the high-resolution patches (target), box-downsampled.
+
+    The RGB patch data of notebook 6 and :func:`deconv.models.superres`;
+    ``deconv train superres`` uses :func:`superres_corpus`.
 
     Parameters
     ----------
@@ -325,6 +338,143 @@ def superres(scale=2, patch_size=32, stride=16, dtype=np.float32):
                          f"got {scale}")
     ds = patches(patch_size, stride, dtype)
     return Dataset(*(Split(downsample(s.y, scale), s.y) for s in ds))
+
+
+def downscale(images, scale):
+    """Bicubic downsampling with antialiasing by an integer ``scale``: the low-resolution inputs.
+
+    Parameters
+    ----------
+    images : ndarray, shape (N, C, H, W) or (C, H, W)
+        float32 or float64; ``H`` and ``W`` multiples of ``scale``
+        (:func:`deconv.models.images.modcrop`).
+    scale : int
+
+    Returns
+    -------
+    ndarray, shape (N, C, H / scale, W / scale) or (C, H / scale, W / scale)
+
+    Notes
+    -----
+    :func:`deconv.interpolate` with ``mode='bicubic', antialias=True``: the
+    cubic kernel (``a = -0.5``) stretched by ``scale``, i.e. MATLAB's
+    ``imresize`` and Pillow's ``BICUBIC`` resize, the way the
+    super-resolution papers make their inputs. On camera, coins and
+    astronaut it agrees with Pillow's float ("F" mode) resize to 1e-7, and
+    with its 8-bit resize to within 3 grey levels at x2 and 5 at x4 at
+    most, 0.26 to 0.31 of a level on average (Pillow rounds to 8 bits
+    between its two passes); tests/test_data_images.py measures it. The result is not clipped: the cubic filter overshoots
+    at strong edges by a few percent, as it does in the papers.
+    """
+    from deconv.functional.interpolate import interpolate
+
+    r = as_int_at_least(scale, "scale", 1)
+    a = np.asarray(images)
+    if a.ndim not in (3, 4):
+        raise ValueError(f"images must have shape (N, C, H, W) or (C, H, W), got {a.shape}")
+    H, W = a.shape[-2:]
+    if H % r or W % r:
+        raise ValueError(f"images of size {H}x{W} are not multiples of scale={r}: modcrop them "
+                         f"first (deconv.models.images.modcrop)")
+    batch = a if a.ndim == 4 else a[None]
+    out = interpolate(batch, size=(H // r, W // r), mode="bicubic", antialias=True)
+    return out if a.ndim == 4 else out[0]
+
+
+class ImageDataset(NamedTuple):
+    """Training patches and whole validation images.
+
+    Attributes
+    ----------
+    train : Split
+        ``x``, ``y``: arrays of patches, first axis = examples.
+    val : Split
+        ``x``, ``y``: tuples of whole images ``(C, h, w)``, one per name,
+        of different sizes (a fully convolutional model takes each whole).
+    names : tuple of str
+        The validation images' names, in the order of ``val``.
+    """
+
+    train: Split
+    val: Split
+    names: tuple
+
+
+#: Low-resolution side of a training patch of :func:`superres_corpus`, and patches drawn.
+SUPERRES_PATCH = 24
+SUPERRES_COUNT = 8192
+#: The kinds of images super-resolution trains on (deconv.models.images.KINDS).
+SUPERRES_KINDS = ("photograph", "texture")
+
+
+def superres_pair(image, scale):
+    """``(low, high)``: the luminance of ``image`` cut to multiples of ``scale``, and its
+    :func:`downscale`. ``image`` is ``(C, H, W)``; both results ``(1, ., .)``."""
+    from deconv.models.images import luminance, modcrop
+
+    high = modcrop(luminance(image), scale)
+    return downscale(high, scale), np.ascontiguousarray(high)
+
+
+def superres_corpus(scale=2, patch_size=SUPERRES_PATCH, count=SUPERRES_COUNT,
+                    kinds=SUPERRES_KINDS, seed=0, dtype=np.float32):
+    """Super-resolution on the image corpus: luminance patches to train, whole images to validate.
+
+    Parameters
+    ----------
+    scale : int, default 2
+        ``r``.
+    patch_size : int, default 24
+        ``p``, the low-resolution side of a training patch (the target's is
+        ``r p``).
+    count : int, default 8192
+        Training patches drawn.
+    kinds : tuple of str, default ('photograph', 'texture')
+        The kinds of :mod:`deconv.models.images` that train.
+    seed : int, default 0
+        Seed of the patch positions and symmetries
+        (:func:`deconv.models.images.sample_positions`).
+    dtype : np.float32 (default) or np.float64
+
+    Returns
+    -------
+    ImageDataset
+        ``train.x`` ``(count, 1, p, p)``, ``train.y`` ``(count, 1, r p, r p)``;
+        ``val.x``, ``val.y``: the four validation images whole, ``(1, h, w)``
+        and ``(1, r h, r w)``; ``names``: their names
+        (:data:`deconv.models.images.VALIDATION`).
+
+    Notes
+    -----
+    Each image (training and validation alike) is turned into its
+    luminance Y (ITU-R BT.601, :func:`deconv.models.images.luminance`; the
+    FSRCNN and ESPCN papers train and measure on Y), cut to multiples of
+    ``r`` (``modcrop``) and downscaled whole by :func:`downscale`. A
+    training pair is a ``p x p`` window of the low-resolution image and the
+    ``r p x r p`` window of the high-resolution one above it, both turned
+    by the same one of the eight symmetries of the square (flips and
+    quarter turns commute with the separable, symmetric filter: the pair
+    stays exact). No validation image is ever cut into training patches.
+    """
+    from deconv.models import images as corpus
+
+    r = as_int_at_least(scale, "scale", 1)
+    p = as_int_at_least(patch_size, "patch_size", 1)
+    dt = as_float_dtype(dtype)
+    kinds = tuple(kinds)
+    train_pairs = [superres_pair(im, r) for im in
+                   corpus.load_all(corpus.names(kinds, split="train"), np.float64)]
+    positions = corpus.sample_positions([lo.shape[-2:] for lo, _ in train_pairs], count, p, seed)
+    lows = np.empty((len(positions), 1, p, p), dtype=dt)
+    highs = np.empty((len(positions), 1, r * p, r * p), dtype=dt)
+    for k, (i, row, col, sym) in enumerate(positions):
+        lo, hi = train_pairs[i]
+        lows[k] = corpus.dihedral(lo[:, row:row + p, col:col + p], sym)
+        highs[k] = corpus.dihedral(hi[:, r * row:r * (row + p), r * col:r * (col + p)], sym)
+    val_pairs = [superres_pair(im, r) for im in corpus.load_all(corpus.VALIDATION, np.float64)]
+    val = Split(tuple(lo.astype(dt) for lo, _ in val_pairs),
+                tuple(hi.astype(dt) for _, hi in val_pairs))
+    return ImageDataset(Split(lows, highs), val, corpus.VALIDATION)
 
 
 # ---------------------------------------------------------------------------
@@ -469,10 +619,51 @@ def text(window=64, rate=0.15, seed=0):
     window = as_int_at_least(window, "window", 1)
     codes = encode(text_corpus())
     cut = int(len(codes) * TEXT_TRAIN_FRACTION)
+    return _windows((codes[:cut], codes[cut:]), window, rate, seed)
+
+
+def _windows(parts, window, rate, seed):
+    """Consecutive windows of each encoded part, corrupted with the part's own stream."""
     out = []
-    for stream, part in enumerate((codes[:cut], codes[cut:])):
+    for stream, part in enumerate(parts):
         n = len(part) // window
         clean = part[:n * window].reshape(n, window).copy()
         noisy, mask = corrupt(clean, rate, _seeded(seed, stream))
         out.append(Split(noisy, clean, mask))
     return Dataset(*out)
+
+
+def stdlib_text(window=64, rate=0.15, seed=0, root=None):
+    """Corrupted windows of the standard library's source, split by file.
+
+    Parameters
+    ----------
+    window, rate, seed
+        As in :func:`text` (training windows corrupted with
+        ``default_rng([seed, 0])``, validation windows with
+        ``default_rng([seed, 1])``).
+    root : str, optional
+        The library's directory (default: the running interpreter's;
+        :func:`deconv.models.corpus.stdlib_root`).
+
+    Returns
+    -------
+    Dataset
+        As :func:`text`: ``x`` corrupted, ``y`` original windows, ``mask``.
+        On CPython 3.11 with the defaults: 150,148 training windows (590
+        files, 9.6 MB) and 5,267 validation windows (the 10 files of
+        :data:`deconv.models.corpus.VALIDATION_FILES`, 0.34 MB).
+
+    Notes
+    -----
+    The training files' texts are joined in their fixed order
+    (:func:`deconv.models.corpus.stdlib_text`) and cut into consecutive,
+    non-overlapping windows; so are the validation files'. No file is on
+    both sides. About 0.01 % of the characters (non-ASCII letters in
+    comments and strings) are :data:`UNK`.
+    """
+    from deconv.models import corpus
+
+    window = as_int_at_least(window, "window", 1)
+    train, val = corpus.stdlib_text(root)
+    return _windows((encode(train), encode(val)), window, rate, seed)

@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 
-from deconv.functional.validation import as_real
+from deconv.functional.validation import as_int_at_least, as_real
 
-__all__ = ["mse", "psnr", "mae", "accuracy"]
+__all__ = ["mse", "psnr", "psnr_y", "mae", "accuracy"]
 
 
 def _pair(prediction, target):
@@ -52,6 +52,56 @@ def psnr(prediction, target, data_range=1.0):
     data_range = as_real(data_range, "data_range", 0, low_open=True)
     m = mse(prediction, target)
     return math.inf if m == 0 else float(10.0 * math.log10(data_range**2 / m))
+
+
+def psnr_y(prediction, target, border=0, data_range=1.0):
+    """PSNR of the luminance of one image, ``border`` pixels cropped on every side.
+
+    Parameters
+    ----------
+    prediction, target : ndarray, shape (C, H, W), C = 3 (RGB) or 1 (luminance already)
+        Values in ``[0, 1]``; the prediction is not clipped here (the
+        caller decides, :func:`deconv.models.evaluate` does).
+    border : int, default 0
+        Rows and columns dropped on each side before the MSE (the
+        super-resolution convention: ``border = scale``, the pixels whose
+        filters reached past the image).
+    data_range : float, default 1.0
+
+    Returns
+    -------
+    float
+        ``10 log10(data_range**2 / MSE)`` over the ``(H - 2 b) (W - 2 b)``
+        kept luminance values, in float64.
+
+    Notes
+    -----
+    RGB images go through :func:`deconv.models.images.luminance` (ITU-R
+    BT.601 Y, from 16/255 to 235/255); one-channel images are taken as
+    that Y already. This is the measure of the SRCNN, FSRCNN and ESPCN
+    papers (MATLAB's ``rgb2ycbcr``, then ``shave`` by the scale).
+
+    >>> a, b = np.zeros((1, 6, 6)), np.zeros((1, 6, 6))
+    >>> b[0, 0, 0] = 1.0                    # one wrong pixel, in the border
+    >>> psnr_y(a, b, border=1)
+    inf
+    >>> round(psnr_y(a, b, border=0), 4)    # MSE 1/36
+    15.563
+    """
+    from deconv.models.images import luminance
+
+    b = as_int_at_least(border, "border", 0)
+    p, t = _pair(prediction, target)
+    if p.ndim != 3 or p.shape[0] not in (1, 3):
+        raise ValueError(f"prediction and target must have shape (C, H, W) with C = 1 or 3, "
+                         f"got {p.shape}")
+    H, W = p.shape[1:]
+    if 2 * b >= min(H, W):
+        raise ValueError(f"border={b} leaves nothing of a {H}x{W} image")
+    if p.shape[0] == 3:
+        p, t = luminance(p), luminance(t)
+    crop = (slice(None), slice(b, H - b), slice(b, W - b))
+    return psnr(p[crop], t[crop], data_range)
 
 
 def mae(prediction, target):
