@@ -633,10 +633,11 @@ for r, kind in ((2, "deconv"), (2, "pixelshuffle"), (4, "deconv")):
 # mini-batches of 16 of the 1450 training patches, by `deconv.train.Trainer` (seeded
 # shuffling, deterministic kernels: the same numbers on every run). The budget is the
 # CPU's: 8 epochs at each scale, a few seconds per model (the body runs on 16x16 LR
-# patches at $\times 2$ and 8x8 at $\times 4$). `deconv train superres` trains 15 epochs of
-# batch 32 instead (26.63 dB at $\times 2$ in its README); batch 16 gets there in about the
+# patches at $\times 2$ and 8x8 at $\times 4$). This model's first command-line recipe
+# trained 15 epochs of batch 32 (26.63 dB at $\times 2$); batch 16 gets there in about the
 # same number of optimiser steps ($8 \times 91$ against $15 \times 46$), each on half as many
-# patches, so in about half the time. After every epoch we record the validation PSNR. The
+# patches, so in about half the time. (`deconv train superres` now trains another system,
+# `models.fsrcnn` on the luminance of whole held-out photographs: see the README.) After every epoch we record the validation PSNR. The
 # plain, non-residual FSRCNN-style stack (`residual=False`) is trained too, at $\times 4$
 # where it is cheap, to see what the residual design buys.
 
