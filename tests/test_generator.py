@@ -4,6 +4,7 @@ statistics against hand computations and independent references, reproducibility
 
 import io
 import math
+import os
 
 import numpy as np
 import pytest
@@ -15,8 +16,15 @@ from deconv.gradcheck import gradcheck
 from deconv.models import generator as gan
 from deconv.models.recipes import SettingsError
 
-#: A run small enough for a test: 8 channels, a 16-long latent, 256 digits, 8 epochs at lr 1e-3.
-TINY = gan.GanSettings(epochs=8, batch_size=32, lr=1e-3, latent=16, channels=8, seed=3)
+#: A run small enough for a test: 8 channels, a 16-long latent, 256 digits, 8 epochs at lr 1e-3,
+#: the weights averaged over about the last 10 steps.
+TINY = gan.GanSettings(epochs=8, batch_size=32, lr=1e-3, latent=16, channels=8, seed=3, ema=0.9)
+
+
+def _initial_generator(settings):
+    """The generator as :func:`gan.train` initialises it (the first of its seed's streams)."""
+    first = np.random.SeedSequence(settings.seed).spawn(5)[0]
+    return gan.generator(settings.latent, settings.channels, rng=np.random.default_rng(first))
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +99,7 @@ def test_a_short_run_moves_the_losses_as_expected_and_brings_samples_closer(digi
     assert history["d_loss"][0] < math.log(4)
     # the generator's samples move toward the digits: in pixel space, the Fréchet distance
     # to the held-out digits falls well below that of the untrained generator
-    untrained = gan.generator(TINY.latent, TINY.channels, rng=np.random.default_rng(
-        np.random.SeedSequence(TINY.seed).spawn(4)[0]))
+    untrained = _initial_generator(TINY)
     before = _pixel_frechet(gan.sample(untrained, 400, TINY.latent, seed=1), digits.val.x)
     after = _pixel_frechet(gan.sample(G, 400, TINY.latent, seed=1), digits.val.x)
     assert after < 0.5 * before, (before, after)
@@ -112,6 +119,29 @@ def test_seeded_runs_are_bitwise_reproducible(digits, tiny_run):
     G3, _, _ = gan.train(digits.train.x[:256], TINY._replace(epochs=1, seed=4), progress=False)
     G4, _, _ = gan.train(digits.train.x[:256], TINY._replace(epochs=1), progress=False)
     assert not np.array_equal(G3[0].weight.data, G4[0].weight.data)
+
+
+def test_the_sampled_generator_holds_the_moving_average_of_the_trained_weights(digits):
+    settings = TINY._replace(epochs=3, ema=0.5)
+    trained = []                                   # one step per epoch: the weights after it
+
+    def keep(epoch, G, D):
+        trained.append([p.data.astype(np.float64) for p in G.parameters()])
+
+    G, _, _ = gan.train(digits.train.x[:32], settings, progress=False, on_epoch=keep)
+    average = [p.data.astype(np.float64) for p in _initial_generator(settings).parameters()]
+    for weights in trained:
+        average = [0.5 * a + 0.5 * w for a, w in zip(average, weights)]
+    for p, a in zip(G.parameters(), average):
+        np.testing.assert_allclose(p.data, a, rtol=1e-5, atol=1e-7)
+    # its BatchNorm statistics are its own: the mean over 16 batches, none left from training
+    norms = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert all(int(m.num_batches_tracked) == 16 and m.momentum == 0.1 for m in norms)
+    assert not G.training
+    # ema=0: the trained generator itself
+    G0, _, _ = gan.train(digits.train.x[:32], settings._replace(ema=0.0), progress=False,
+                         on_epoch=lambda epoch, G, D: keep(epoch, G, D))
+    assert all(np.array_equal(p.data, w) for p, w in zip(G0.parameters(), trained[-1]))
 
 
 def test_progress_lines_and_the_epoch_callback(digits):
@@ -218,6 +248,9 @@ def test_nearest_distances_match_scipy_cdist():
     a, b = rng.random((37, 1, 8, 8)), rng.random((50, 1, 8, 8))
     expected = scipy.spatial.distance.cdist(a.reshape(37, -1), b.reshape(50, -1)).min(axis=1)
     np.testing.assert_allclose(gan.nearest_distances(a, b, batch_size=8), expected, rtol=1e-9)
+    distance, index = gan.nearest_distances(a, b, batch_size=8, return_index=True)
+    full = scipy.spatial.distance.cdist(a.reshape(37, -1), b.reshape(50, -1))
+    assert np.array_equal(index, full.argmin(axis=1))
 
 
 def test_memorisation_check_fails_copies_and_passes_new_digits(digits):
@@ -266,3 +299,21 @@ def test_run_names():
     assert gan.run_name(gan.DEFAULTS) == "generator"
     assert gan.run_name(gan.QUICK, quick=True) == "generator-quick"
     assert gan.run_name(gan.DEFAULTS._replace(epochs=50, seed=1)) == "generator-epochs50-seed1"
+
+
+def test_one_epoch_run_prints_the_judgement_and_writes_weights_and_figure(tmp_path):
+    stream = io.StringIO()
+    result = gan.run(epochs=1, out=str(tmp_path), stream=stream, progress="none")
+    text = stream.getvalue()
+    assert result["settings"].epochs == 1 and len(result["history"]["d_loss"]) == 1
+    assert os.path.basename(os.path.dirname(result["checkpoint"])) == "generator-epochs1"
+    weights = nn.load_weights(result["checkpoint"])
+    assert "generator.0.weight" in weights and "discriminator.0.weight" in weights
+    assert os.path.getsize(result["figure"]) > 10_000
+    for word in ("judge accuracy", "gaussian", "held-out", "confident >= 80%", "Frechet"):
+        assert word in text
+    assert 0.85 < result["judge_accuracy"] <= 1
+    # the held-out digits judged as samples: nothing memorised, the judge's own confidence
+    assert result["baselines"]["held-out"]["sample_median"] == \
+        result["baselines"]["held-out"]["held_out_median"]
+    assert result["beats_baseline"] == all(result["checks"].values())
