@@ -301,6 +301,17 @@ def test_run_names():
     assert gan.run_name(gan.DEFAULTS._replace(epochs=50, seed=1)) == "generator-epochs50-seed1"
 
 
+def test_deconv_train_generator_refuses_options_of_other_families(tmp_path, capsys):
+    from deconv.cli import main
+
+    with pytest.raises(SystemExit) as err:
+        main(["train", "generator", "--scale", "2", "--out", str(tmp_path)])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "--scale" in message and "generator" in message
+    assert not list(tmp_path.iterdir())
+
+
 def test_one_epoch_run_prints_the_judgement_and_writes_weights_and_figure(tmp_path):
     stream = io.StringIO()
     result = gan.run(epochs=1, out=str(tmp_path), stream=stream, progress="none")
