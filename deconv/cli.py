@@ -74,7 +74,8 @@ def main(argv=None):
              "metric next to its baselines, write a checkpoint and a figure (needs the 'train' "
              "extra); exit 1 if it does not beat the best baseline",
     )
-    t.add_argument("model", choices=["skip", "text", "classifier", "autoencoder", "superres"])
+    t.add_argument("model", choices=["skip", "text", "classifier", "autoencoder", "superres",
+                                     "generator"])
     t.add_argument("--epochs", type=int, help="total epochs (default: the family's recipe)")
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
@@ -90,7 +91,7 @@ def main(argv=None):
                         "folder, up to --epochs in total (same model, --lr, --momentum, --seed)")
     t.add_argument("--quick", action="store_true",
                    help="the recipe's quick variant: fewer epochs and examples, under a minute "
-                        "on 2 cores, still beating the baselines (superres only)")
+                        "on 2 cores, still beating the baselines (superres and generator only)")
     t.add_argument("--scale", type=int, choices=[2, 4], help="superres only (default 2)")
     t.add_argument("--upsample", choices=["deconv", "pixelshuffle"],
                    help="superres only (default deconv)")

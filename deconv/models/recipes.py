@@ -287,6 +287,12 @@ def run(name, *, epochs=None, batch_size=None, lr=None, momentum=None, optimizer
         Before any training, for a setting that is out of range or does not
         apply, a missing checkpoint, or one that does not fit the settings.
     """
+    if name == "generator":   # adversarial, with its own loop and judge (issue 15)
+        from deconv.models import generator
+        return generator.run(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                             optimizer=optimizer, seed=seed, out=out, resume=resume, scale=scale,
+                             upsample=upsample, quick=quick, progress=progress, stream=stream,
+                             figure=figure)
     settings = resolve_settings(name, epochs=epochs, batch_size=batch_size, lr=lr,
                                 optimizer=optimizer, momentum=momentum, seed=seed, scale=scale,
                                 upsample=upsample, quick=quick)
