@@ -1456,6 +1456,33 @@ def _patch_conv_adjoint(gy, weight, cfg, shape, bias):
     return out
 
 
+def _patch_backward(gy, x, weight, cfg, input_grad):
+    """The transposed conv's input and weight gradients with non-overlapping
+    windows, from one patch layout of ``gy`` per box (not one for each): gy
+    (N, A, D, H, W) plays the conv's input, x (N, B, *patches) the conv's
+    output gradient; returns (grad_x or None, grad_weight), bitwise what
+    :func:`_patch_conv` of gy and :func:`_patch_weight_grad` of (gy, x) give."""
+    N, patches = gy.shape[0], x.shape[2:]
+    w2 = _patch_weight(weight)
+    T_C = w2.shape[1] * cfg.groups
+    grad_x = np.empty(x.shape, dtype=x.dtype) if input_grad else None
+    grad = None
+    for box in _patch_blocks(patches, N * T_C, x.size):
+        d0, d1, h0, h1 = box
+        rows = (d1 - d0) * (h1 - h0)
+        # (N, A*T, rows, P_W)
+        gp = _pointwise(_to_patches(_patch_box(gy, box, cfg.kernel), cfg.kernel,
+                                    (d1 - d0, h1 - h0, patches[2])))
+        xb = np.ascontiguousarray(x[:, :, d0:d1, h0:h1])   # (N, B, d1-d0, h1-h0, P_W)
+        if input_grad:
+            grad_x[:, :, d0:d1, h0:h1] = _plane_conv(
+                gp, w2, None, _POINTWISE, cfg.groups, (rows, patches[2])).reshape(xb.shape)
+        part = _plane_weight_grad(gp, _pointwise(xb), _POINTWISE, cfg.groups,
+                                  (weight.shape[0], w2.shape[1], 1, 1), gp.size)
+        grad = part if grad is None else grad + part
+    return grad_x, grad.reshape(weight.shape)
+
+
 def _patch_weight_grad(x, gy, cfg, weight_shape, result_elements):
     """grad_weight of :func:`_patch_conv`: x (N, C_in, D, H, W), gy (N, C_out, *patches);
     the boxes' sums added in box order; workspaces within the budget of a pass
@@ -1688,11 +1715,9 @@ def conv_transpose3d_backward(grad_output, x, weight, *, stride=1, padding=0, ou
         grad_output=grad_output, x=x, weight=weight)
     grad_input = None
     if _is_patch(cfg, x, weight, grad_output):
-        if input_grad:
-            grad_input = _patch_conv(grad_output, weight, None, cfg, x.shape[2:])
         # grad_output plays the conv's input, x the conv's output gradient
-        return (grad_input, _patch_weight_grad(grad_output, x, cfg, weight.shape, x.size),
-                _grad_bias(grad_output))
+        return _patch_backward(grad_output, x, weight, cfg, input_grad) + (
+            _grad_bias(grad_output),)
     if input_grad:
         # adjoint of the adjoint: a conv of grad_output, at exactly x's size
         grad_input = _depth_conv(grad_output, weight, cfg, cfg.groups,
