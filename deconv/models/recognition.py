@@ -218,7 +218,7 @@ def baselines(dataset):
     Notes
     -----
     The inputs are the 64 pixel values of each image (grey levels / 16,
-    in ``[0, 1]``), flattened. Logistic regression is
+    in ``[0, 1]``), flattened, in float64. Logistic regression is
     ``sklearn.linear_model.LogisticRegression(max_iter=5000)`` (multinomial,
     L2 penalty ``C = 1``, lbfgs run to convergence), the SVM
     ``sklearn.svm.SVC(kernel='rbf')`` (``C = 1``, ``gamma='scale'``): the
