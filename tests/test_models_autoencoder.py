@@ -66,7 +66,8 @@ def test_baselines_are_computed_as_stated(small):
 
     def measured(pred):
         p = np.clip(pred, 0, 1)
-        return {"psnr": 10 * np.log10(1 / np.mean((p - val) ** 2)), "mae": np.mean(np.abs(p - val))}
+        return {"psnr": 10 * np.log10(1 / np.mean((p - val) ** 2)),
+                "mae": np.mean(np.abs(p - val))}
 
     # box means of the 8x8 blocks, then half-pixel bilinear with clamped edges (skimage, order 1)
     low = val.reshape(len(val), 3, 2, 8, 2, 8).mean(axis=(3, 5))

@@ -710,7 +710,8 @@ def baseline(name, dataset, factor=8):
           (``deconv train autoencoder``): ``"bilinear from 4x4"`` and ``"PCA
           (48 components)"``, as many numbers as the code holds
           (:func:`deconv.models.compression.baselines`).
-        * 'autoencoder' on :func:`deconv.data.patches`: ``"nearest xF"`` and ``"bilinear xF"``: the patch
+        * 'autoencoder' on :func:`deconv.data.patches`: ``"nearest xF"`` and
+          ``"bilinear xF"``: the patch
           box-downsampled by ``F = factor`` (:func:`deconv.data.downsample`)
           and upsampled back; ``F = 8`` keeps the spatial size of the
           autoencoder's code (``S/8``), with ``3 (S/8)**2`` numbers against
