@@ -141,7 +141,7 @@ def test_runs_of_two_seeds_and_a_resumed_run_keep_their_folders(tmp_path, capsys
     assert sorted(p.name for p in runs.iterdir()) == [first.name, second.name]
     a, b = _arrays(first / "checkpoint.npz"), _arrays(second / "checkpoint.npz")
     assert int(a["seed"]) == 0 and int(b["seed"]) == 1
-    assert not np.array_equal(a["model.0.weight"], b["model.0.weight"])
+    assert not np.array_equal(a["model.1.weight"], b["model.1.weight"])   # 0: Upsample
     with open(first / "checkpoint.npz", "rb") as f:
         first_bytes = f.read()
     capsys.readouterr()
