@@ -688,7 +688,9 @@ def baseline(name, dataset, factor=8):
         One entry per baseline, each a dict as returned by :func:`evaluate`:
 
         * 'classifier': ``"majority class"`` (the most frequent training
-          label, predicted for every image).
+          label, predicted for every image), ``"logistic regression"`` and
+          ``"RBF SVM"`` (scikit-learn, fitted on the unshifted training
+          digits: :func:`deconv.models.recognition.baselines`).
         * 'skip': ``"noisy input"`` (return the input unchanged).
         * 'text': ``"copy input"`` (predict the corrupted character itself:
           0 on the corrupted positions by construction) and ``"most
@@ -704,7 +706,12 @@ def baseline(name, dataset, factor=8):
           and ``"bilinear"`` upsampling of the low-resolution input by the
           data's factor (:func:`deconv.upsample_nearest2d`,
           :func:`deconv.upsample_bilinear2d`, ``align_corners=False``).
-        * 'autoencoder': ``"nearest xF"`` and ``"bilinear xF"``: the patch
+        * 'autoencoder' on :func:`deconv.models.compression.colour_patches`
+          (``deconv train autoencoder``): ``"bilinear from 4x4"`` and ``"PCA
+          (48 components)"``, as many numbers as the code holds
+          (:func:`deconv.models.compression.baselines`).
+        * 'autoencoder' on :func:`deconv.data.patches`: ``"nearest xF"`` and
+          ``"bilinear xF"``: the patch
           box-downsampled by ``F = factor`` (:func:`deconv.data.downsample`)
           and upsampled back; ``F = 8`` keeps the spatial size of the
           autoencoder's code (``S/8``), with ``3 (S/8)**2`` numbers against
@@ -713,14 +720,23 @@ def baseline(name, dataset, factor=8):
     _check_family(name)
     val = dataset.val
     if name == "classifier":
-        majority = np.bincount(dataset.train.y).argmax()
-        return {"majority class": evaluate(name, np.full_like(val.y, majority), val)}
+        from deconv.models import recognition
+
+        train = getattr(dataset, "plain", dataset.train)
+        majority = np.bincount(train.y).argmax()
+        return {"majority class": evaluate(name, np.full_like(val.y, majority), val),
+                **recognition.baselines(dataset)}
     if name == "text":
         common = np.bincount(dataset.train.y.ravel(), minlength=VOCAB_SIZE).argmax()
         return {"copy input": evaluate(name, val.x, val),
                 "most frequent character": evaluate(name, np.full_like(val.y, common), val)}
     if name == "skip":
         return {"noisy input": evaluate(name, val.x, val)}
+    if name == "autoencoder":
+        from deconv.models import compression
+
+        if isinstance(dataset, compression.ColourPatches):
+            return compression.baselines(dataset, factor)
     if name == "superres" and isinstance(val.x, tuple):
         return _superres_baselines(val)
     if name == "superres":
