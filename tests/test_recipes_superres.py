@@ -71,7 +71,8 @@ def test_quick_settings():
     assert recipes.run_name(quick) == "superres-quick"
     assert recipes.run_name(recipes.resolve_settings("superres", quick=True, epochs=2)) == \
         "superres-quick-epochs2"
-    with pytest.raises(recipes.SettingsError, match=r"--quick\) applies to superres only"):
+    with pytest.raises(recipes.SettingsError,
+                       match=r"--quick\) applies to .*superres only, not to classifier"):
         recipes.resolve_settings("classifier", quick=True)
 
 

@@ -642,6 +642,9 @@ def evaluate(name, prediction, split):
         luminance``}``.
     """
     _check_family(name)
+    if name == "skip" and isinstance(split.x, tuple):      # whole photographs (issue 15)
+        from deconv.models import denoising
+        return denoising.evaluate(prediction, split)
     if name == "classifier":
         return {"accuracy": metrics.accuracy(prediction, split.y)}
     if name == "text":
@@ -689,11 +692,15 @@ def baseline(name, dataset, factor=8):
 
         * 'classifier': ``"majority class"`` (the most frequent training
           label, predicted for every image).
-        * 'skip': ``"noisy input"`` (return the input unchanged).
+        * 'skip' on digits: ``"noisy input"`` (return the input unchanged);
+          on whole photographs (:func:`deconv.models.denoising.denoising_corpus`):
+          also the best Gaussian filter, Wiener filter and total-variation
+          denoising (:func:`deconv.models.denoising.baselines`).
         * 'text': ``"copy input"`` (predict the corrupted character itself:
-          0 on the corrupted positions by construction) and ``"most
+          0 on the corrupted positions by construction), ``"most
           frequent character"`` (the most frequent character of the
-          training targets, the space, predicted everywhere).
+          training targets, the space, predicted everywhere) and ``"count
+          model"`` (:func:`deconv.models.text_restoration.baselines`).
         * 'superres' on whole images (:func:`deconv.data.superres_corpus`):
           ``"nearest"``, ``"bilinear"`` and ``"bicubic"`` upsampling of each
           whole low-resolution validation image by the data's factor
@@ -716,9 +723,11 @@ def baseline(name, dataset, factor=8):
         majority = np.bincount(dataset.train.y).argmax()
         return {"majority class": evaluate(name, np.full_like(val.y, majority), val)}
     if name == "text":
-        common = np.bincount(dataset.train.y.ravel(), minlength=VOCAB_SIZE).argmax()
-        return {"copy input": evaluate(name, val.x, val),
-                "most frequent character": evaluate(name, np.full_like(val.y, common), val)}
+        from deconv.models import text_restoration
+        return text_restoration.baselines(dataset)
+    if name == "skip" and isinstance(val.x, tuple):        # whole photographs (issue 15)
+        from deconv.models import denoising
+        return denoising.baselines(dataset)
     if name == "skip":
         return {"noisy input": evaluate(name, val.x, val)}
     if name == "superres" and isinstance(val.x, tuple):

@@ -22,7 +22,7 @@ import numpy as np
 
 from deconv import models, optim
 from deconv.functional.validation import as_bool, as_choice, as_int_at_least, as_real
-from deconv.models import data
+from deconv.models import data, denoising, text_restoration
 from deconv.train import CHECKPOINT_NAME, Trainer
 
 
@@ -50,10 +50,16 @@ class Recipe:
 
 
 RECIPES = {
-    "skip": Recipe(lambda: data.digits_denoising(), epochs=40, batch_size=32, lr=3e-3,
-                   headline="psnr"),
-    "text": Recipe(lambda: data.text(), epochs=6, batch_size=32, lr=1e-3,
-                   headline="accuracy_corrupted"),
+    # grey held-out photographs at sigma 25/255 (deconv.models.denoising)
+    "skip": Recipe(lambda count=denoising.COUNT: denoising.denoising_corpus(count=count),
+                   epochs=1, batch_size=16, lr=2e-3, headline="psnr", schedule="cosine",
+                   quick={"data": {"count": 256}},
+                   build=lambda rng: denoising.unet(rng=rng)),
+    # held-out standard-library files, 15 % corrupted (deconv.models.text_restoration)
+    "text": Recipe(lambda count=text_restoration.COUNT: text_restoration.stdlib_corpus(count),
+                   epochs=1, batch_size=32, lr=2e-3, headline="accuracy_corrupted",
+                   schedule="cosine", quick={"data": {"count": 1024}},
+                   build=lambda rng: text_restoration.conv_stack(rng=rng)),
     "classifier": Recipe(lambda: data.digits(), epochs=15, batch_size=32, lr=1e-3,
                          headline="accuracy"),
     "autoencoder": Recipe(lambda: data.patches(), epochs=20, batch_size=32, lr=2e-3,
@@ -273,7 +279,7 @@ def run(name, *, epochs=None, batch_size=None, lr=None, momentum=None, optimizer
     """Train family ``name``; return ``{"metrics", "baselines", "history", "seconds", ...}``.
 
     ``epochs``, ``batch_size`` and ``lr`` default to the family's recipe (its
-    quick variant with ``quick=True``: 'superres' only); ``scale`` and
+    quick variant with ``quick=True``: 'skip', 'text' and 'superres' only); ``scale`` and
     ``upsample`` apply to 'superres' only and ``momentum`` to
     ``optimizer='sgd'`` only (see :func:`resolve_settings`). The checkpoint
     and figure go to ``out/<run_name>/`` (:func:`run_name`: ``out/superres``
@@ -357,7 +363,9 @@ def run(name, *, epochs=None, batch_size=None, lr=None, momentum=None, optimizer
     figure_path = None
     if figure:
         path = os.path.join(out_dir, "samples.png")
-        if whole_images:
+        if name == "skip" and whole_images:
+            figure_path = denoising.figure(dataset, prediction, result, baselines, path)
+        elif whole_images:
             figure_path = _superres_figure(dataset, prediction, result, baselines, path)
         else:
             figure_path = _figure(name, dataset.val, prediction, path)
@@ -450,14 +458,8 @@ def _figure(name, split, prediction, path, count=6):
         return None
     count = min(count, len(split))
     if name == "text":
-        fig, ax = plt.subplots(figsize=(10, 0.9 * count + 0.5))
-        ax.axis("off")
-        lines = []
-        for i in range(count):
-            lines += [f"input : {data.decode(split.x[i])!r}",
-                      f"model : {data.decode(prediction[i].argmax(axis=0))!r}", ""]
-        ax.text(0, 1, "\n".join(lines), family="monospace", fontsize=7, va="top")
-    elif name == "classifier":
+        return text_restoration.figure(split, prediction, path)
+    if name == "classifier":
         fig, axes = plt.subplots(1, count, figsize=(1.6 * count, 2))
         for i, ax in enumerate(axes):
             ax.imshow(split.x[i, 0], cmap="gray")
