@@ -79,6 +79,7 @@ def test_stdlib_corpus_subset_is_seeded_and_keeps_validation_whole():
     sub = text_restoration.stdlib_corpus(count=500)
     assert len(sub.train) == 500 and len(sub.val) == len(full.val)
     np.testing.assert_array_equal(sub.val.x, full.val.x)
+    np.testing.assert_array_equal(sub.counted, full.train.y)     # the baselines count it all
     again = text_restoration.stdlib_corpus(count=500)
     np.testing.assert_array_equal(sub.train.x, again.train.x)
     # the subset's rows are rows of the full training split, with their own corruption

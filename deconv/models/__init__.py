@@ -22,6 +22,13 @@ superres      :func:`superres`: features, then deconv or    superres (x2, x4)   
               residual on bicubic (``deconv train``)
 ============  ==========================================  ===================  ===========
 
+``deconv train skip`` and ``deconv train text`` train the larger networks
+of issue 15 on real data: :func:`deconv.models.denoising.unet` on grey
+photographs (:mod:`deconv.models.denoising`) and
+:func:`deconv.models.text_restoration.conv_stack` on the standard library's
+source (:mod:`deconv.models.text_restoration`); :func:`skip` and
+:func:`text` are the small first versions the notebooks and tests build.
+
 (data loaders in :mod:`deconv.data`). :func:`loss` gives each family's
 loss, :func:`evaluate` its validation metrics from a prediction, and
 :func:`baseline` the same metrics for the trivial predictors the trained

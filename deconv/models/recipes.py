@@ -57,8 +57,8 @@ RECIPES = {
                    build=lambda rng: denoising.unet(rng=rng)),
     # held-out standard-library files, 15 % corrupted (deconv.models.text_restoration)
     "text": Recipe(lambda count=text_restoration.COUNT: text_restoration.stdlib_corpus(count),
-                   epochs=1, batch_size=32, lr=2e-3, headline="accuracy_corrupted",
-                   schedule="cosine", quick={"data": {"count": 1024}},
+                   epochs=1, batch_size=32, lr=4e-3, headline="accuracy_corrupted",
+                   schedule="cosine", quick={"data": {"count": 2048}},
                    build=lambda rng: text_restoration.conv_stack(rng=rng)),
     "classifier": Recipe(lambda: data.digits(), epochs=15, batch_size=32, lr=1e-3,
                          headline="accuracy"),
