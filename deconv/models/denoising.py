@@ -62,7 +62,7 @@ def grey(image):
     (``16/255`` to ``235/255``) mapped back to ``[0, 1]``: a grey image
     comes back unchanged.
 
-    >>> float(grey(np.array([[[1.0]], [[0.0]], [[0.0]]]))[0, 0, 0])    # pure red
+    >>> round(float(grey(np.array([[[1.0]], [[0.0]], [[0.0]]]))[0, 0, 0]), 12)    # pure red
     0.299
     """
     from deconv.models.images import BT601_OFFSET, BT601_WEIGHTS, luminance

@@ -236,7 +236,7 @@ def baselines(dataset, context=CONTEXT):
             "count model": evaluate("text", counts.predict(val.x), val)}
 
 
-def _marked(indices, mask):
+def _visible(indices):
     """A window as text, with newlines shown as the symbol of a line feed."""
     return data.decode(indices).replace("\n", "\u00b6")
 
@@ -266,7 +266,7 @@ def figure(split, prediction, path, count=8):
         for j, (label, chars) in enumerate(lines):
             y = top - j
             ax.text(0, y, label, family="monospace", fontsize=7, va="center", color="grey")
-            text = _marked(chars, split.mask[i])
+            text = _visible(chars)
             for c, ch in enumerate(text):
                 colour = "black"
                 if split.mask[i, c] and label == "input":
