@@ -44,7 +44,7 @@ __all__ = ["SIGMA", "PATCH", "COUNT", "KINDS", "MULTIPLE", "GAUSSIAN_SIGMAS", "W
 SIGMA = 25.0 / 255.0
 #: Side of a training patch, patches drawn by default.
 PATCH = 48
-COUNT = 8192
+COUNT = 32768
 #: The kinds of :mod:`deconv.models.images` that train.
 KINDS = ("photograph", "texture")
 #: Validation images are cut to multiples of this (two 2x2 poolings and their way back up).
@@ -82,7 +82,7 @@ def denoising_corpus(count=COUNT, patch_size=PATCH, sigma=SIGMA, kinds=KINDS, se
 
     Parameters
     ----------
-    count : int, default 8192
+    count : int, default 32768
         Training patches drawn.
     patch_size : int, default 48
         ``p``, their side.

@@ -52,13 +52,13 @@ class Recipe:
 RECIPES = {
     # grey held-out photographs at sigma 25/255 (deconv.models.denoising)
     "skip": Recipe(lambda count=denoising.COUNT: denoising.denoising_corpus(count=count),
-                   epochs=1, batch_size=16, lr=2e-3, headline="psnr", schedule="cosine",
-                   quick={"data": {"count": 256}},
+                   epochs=2, batch_size=16, lr=2e-3, headline="psnr", schedule="cosine",
+                   quick={"epochs": 1, "data": {"count": 4096}},
                    build=lambda rng: denoising.unet(rng=rng)),
     # held-out standard-library files, 15 % corrupted (deconv.models.text_restoration)
     "text": Recipe(lambda count=text_restoration.COUNT: text_restoration.stdlib_corpus(count),
                    epochs=1, batch_size=32, lr=4e-3, headline="accuracy_corrupted",
-                   schedule="cosine", quick={"data": {"count": 2048}},
+                   schedule="cosine", quick={"data": {"count": 16384}},
                    build=lambda rng: text_restoration.conv_stack(rng=rng)),
     "classifier": Recipe(lambda: data.digits(), epochs=15, batch_size=32, lr=1e-3,
                          headline="accuracy"),
