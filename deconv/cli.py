@@ -91,7 +91,8 @@ def main(argv=None):
                         "folder, up to --epochs in total (same model, --lr, --momentum, --seed)")
     t.add_argument("--quick", action="store_true",
                    help="the recipe's quick variant: fewer epochs and examples, under a minute "
-                        "on 2 cores, still beating the baselines (classifier, autoencoder, superres and generator)")
+                        "on 2 cores, still beating the simple baselines (skip, text, classifier, "
+                        "autoencoder, superres and generator)")
     t.add_argument("--scale", type=int, choices=[2, 4], help="superres only (default 2)")
     t.add_argument("--upsample", choices=["deconv", "pixelshuffle"],
                    help="superres only (default deconv)")

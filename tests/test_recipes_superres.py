@@ -2,6 +2,7 @@
 held-out images, luminance, border cropped) over its starting point, bicubic; ``deconv
 train superres --quick`` reports every baseline per image and draws the figure."""
 
+import dataclasses
 import io
 import os
 
@@ -64,7 +65,11 @@ def test_quick_run_reports_baselines_per_image_and_draws_the_figure(tmp_path):
                     stream=io.StringIO(), resume=str(run_dir))
 
 
-def test_quick_settings():
+def test_quick_settings(monkeypatch):
+    # every family has a quick variant now; a recipe without one refuses --quick
+    assert all(r.quick for r in recipes.RECIPES.values())
+    monkeypatch.setitem(recipes.RECIPES, "skip",
+                        dataclasses.replace(recipes.RECIPES["skip"], quick=None))
     quick = recipes.resolve_settings("superres", quick=True)
     full = recipes.resolve_settings("superres")
     assert quick["epochs"] < full["epochs"] and not full["quick"]
@@ -72,11 +77,13 @@ def test_quick_settings():
     assert recipes.run_name(recipes.resolve_settings("superres", quick=True, epochs=2)) == \
         "superres-quick-epochs2"
     with pytest.raises(recipes.SettingsError,
-                       match=r"--quick\) applies to .*superres only, not to skip"):
+                       match=r"--quick\) applies to .*only, not to skip"):
         recipes.resolve_settings("skip", quick=True)
 
 
-def test_command_line_quick_is_refused_where_it_does_not_apply(tmp_path, capsys):
+def test_command_line_quick_is_refused_where_it_does_not_apply(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(recipes.RECIPES, "skip",
+                        dataclasses.replace(recipes.RECIPES["skip"], quick=None))
     with pytest.raises(SystemExit) as err:
         main(["train", "skip", "--quick", "--out", str(tmp_path)])
     assert err.value.code == 2

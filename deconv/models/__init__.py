@@ -22,6 +22,13 @@ superres      :func:`superres`: features, then deconv or    superres (x2, x4)   
               residual on bicubic (``deconv train``)
 ============  ==========================================  ===================  ===========
 
+``deconv train skip`` and ``deconv train text`` train the larger networks
+of issue 15 on real data: :func:`deconv.models.denoising.unet` on grey
+photographs (:mod:`deconv.models.denoising`) and
+:func:`deconv.models.text_restoration.conv_stack` on the standard library's
+source (:mod:`deconv.models.text_restoration`); :func:`skip` and
+:func:`text` are the small first versions the notebooks and tests build.
+
 (data loaders in :mod:`deconv.data`). :func:`loss` gives each family's
 loss, :func:`evaluate` its validation metrics from a prediction, and
 :func:`baseline` the same metrics for the trivial predictors the trained
@@ -642,6 +649,9 @@ def evaluate(name, prediction, split):
         luminance``}``.
     """
     _check_family(name)
+    if name == "skip" and isinstance(split.x, tuple):      # whole photographs (issue 15)
+        from deconv.models import denoising
+        return denoising.evaluate(prediction, split)
     if name == "classifier":
         return {"accuracy": metrics.accuracy(prediction, split.y)}
     if name == "text":
@@ -691,11 +701,15 @@ def baseline(name, dataset, factor=8):
           label, predicted for every image), ``"logistic regression"`` and
           ``"RBF SVM"`` (scikit-learn, fitted on the unshifted training
           digits: :func:`deconv.models.recognition.baselines`).
-        * 'skip': ``"noisy input"`` (return the input unchanged).
+        * 'skip' on digits: ``"noisy input"`` (return the input unchanged);
+          on whole photographs (:func:`deconv.models.denoising.denoising_corpus`):
+          also the best Gaussian filter, Wiener filter and total-variation
+          denoising (:func:`deconv.models.denoising.baselines`).
         * 'text': ``"copy input"`` (predict the corrupted character itself:
-          0 on the corrupted positions by construction) and ``"most
+          0 on the corrupted positions by construction), ``"most
           frequent character"`` (the most frequent character of the
-          training targets, the space, predicted everywhere).
+          training targets, the space, predicted everywhere) and ``"count
+          model"`` (:func:`deconv.models.text_restoration.baselines`).
         * 'superres' on whole images (:func:`deconv.data.superres_corpus`):
           ``"nearest"``, ``"bilinear"`` and ``"bicubic"`` upsampling of each
           whole low-resolution validation image by the data's factor
@@ -727,9 +741,11 @@ def baseline(name, dataset, factor=8):
         return {"majority class": evaluate(name, np.full_like(val.y, majority), val),
                 **recognition.baselines(dataset)}
     if name == "text":
-        common = np.bincount(dataset.train.y.ravel(), minlength=VOCAB_SIZE).argmax()
-        return {"copy input": evaluate(name, val.x, val),
-                "most frequent character": evaluate(name, np.full_like(val.y, common), val)}
+        from deconv.models import text_restoration
+        return text_restoration.baselines(dataset)
+    if name == "skip" and isinstance(val.x, tuple):        # whole photographs (issue 15)
+        from deconv.models import denoising
+        return denoising.baselines(dataset)
     if name == "skip":
         return {"noisy input": evaluate(name, val.x, val)}
     if name == "autoencoder":
