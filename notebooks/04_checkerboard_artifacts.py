@@ -655,7 +655,8 @@ assert n_params == {"deconv 3/2": 2768 + 432 + 3, "deconv 4/2": 2768 + 768 + 3,
 # %% [markdown]
 # ### 6.3 At initialisation
 #
-# Feed each untrained decoder a **constant** grey image (every pixel 0.5) and one validation
+# Feed each untrained decoder's correction $D$ (bilinear upsampling adds only a constant to a
+# constant input) a **constant** grey image (every pixel 0.5) and one validation
 # patch. By Section 2 the transposed convolutions turn the constant features into a period-2
 # pattern of their random phase sums; by Section 3 resize-conv cannot. Away from the borders (the
 # zero padding of the convolutions makes the outer pixels differ), we crop the central
