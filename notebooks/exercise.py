@@ -184,3 +184,81 @@ def check_exercise(number, fn, *, quiet=False):
             return report("FAIL", f"FAIL on case {index} of {len(cases)} ({shown}): expected "
                                   f"{_short(expected)}, got {_short(got)}{where}")
     return report("PASS", f"PASS ({len(cases)} cases against {exercise.against})")
+
+
+# --- notebook 4 ---------------------------------------------------------------------------
+# E4.x: the phase tap counts of a transposed convolution, resize-convolution, pixel shuffle.
+
+def _phase_cases():
+    """Every (k, s) with k <= 7, s <= 4: uneven, even and k < s (phases with no tap)."""
+    return [(k, s) for k in range(1, 8) for s in range(1, 5)]
+
+
+def _phase_reference(k, s):
+    """n_r read off deconv.conv_transpose1d of all-ones arrays: interior position o has phase o mod s."""
+    length = k + 2                                            # enough input for a full interior period
+    count = deconv.conv_transpose1d(np.ones((1, 1, length)), np.ones((1, 1, k)), stride=s)[0, 0]
+    interior = np.arange(k - 1, k - 1 + s)                    # s consecutive interior positions
+    by_phase = np.empty(s)
+    by_phase[interior % s] = count[interior]
+    return by_phase
+
+
+def _resize_conv_cases():
+    rng = np.random.default_rng(41)
+    return [(_integers(rng, shape), _integers(rng, (3, 3))) for shape in [(2, 2), (3, 3), (3, 5), (4, 2)]]
+
+
+def _resize_conv_reference(x, w):
+    return deconv.conv2d(deconv.upsample_nearest2d(x[None, None], scale_factor=2), w[None, None],
+                         padding=1)[0, 0]
+
+
+def _shuffle_cases():
+    rng = np.random.default_rng(42)
+    return [(_integers(rng, (c * r * r, h, w)), r) for c, r, h, w in [(1, 2, 2, 2), (2, 2, 3, 4),
+                                                                     (1, 3, 2, 3), (3, 2, 1, 1)]]
+
+
+def _shuffle_reference(z, r):
+    return deconv.pixel_shuffle(z[None], r)[0]
+
+
+# --- notebook 5 ---------------------------------------------------------------------------
+# E5.x: max unpooling from the switches, one layer of the deconvnet's projection.
+
+def _unpool_cases():
+    rng = np.random.default_rng(51)
+    cases = []
+    for shape in [(4, 4), (8, 8), (6, 10), (2, 2)]:
+        a = rng.standard_normal((2, 3) + shape)                   # (N, C, H, W), no ties
+        _, switches = deconv.max_pool2d(a, 2)
+        cases.append((_integers(rng, switches.shape), switches, shape))
+    return cases
+
+
+def _unpool_reference(r, switches, out_hw):
+    return deconv.max_unpool2d(r, switches, 2, output_size=tuple(out_hw))
+
+
+def _deconvnet_layer_cases():
+    rng = np.random.default_rng(52)
+    return [(_integers(rng, (n, c_out, h, w)), _integers(rng, (c_out, c_in, k, k)), p)
+            for n, c_out, c_in, h, w, k, p in [(1, 1, 1, 3, 3, 3, 1), (2, 3, 2, 4, 4, 3, 1),
+                                               (1, 2, 3, 5, 4, 3, 0), (2, 2, 2, 4, 3, 2, 0)]]
+
+
+def _deconvnet_layer_reference(r, F, p):
+    return deconv.conv_transpose2d(np.maximum(r, 0), F, padding=p)
+
+
+EXERCISES.update({e.number: e for e in [
+    Exercise("E4.1", "phase_tap_counts", _phase_reference,
+             "deconv.conv_transpose1d of all-ones arrays", _phase_cases),
+    Exercise("E4.2", "resize_conv", _resize_conv_reference,
+             "deconv.conv2d(deconv.upsample_nearest2d(x), w, padding=1)", _resize_conv_cases),
+    Exercise("E4.3", "pixel_shuffle_by_hand", _shuffle_reference, "deconv.pixel_shuffle", _shuffle_cases),
+    Exercise("E5.1", "max_unpool_from_switches", _unpool_reference, "deconv.max_unpool2d", _unpool_cases),
+    Exercise("E5.2", "deconvnet_layer_down", _deconvnet_layer_reference,
+             "deconv.conv_transpose2d(relu(r), F, padding=p)", _deconvnet_layer_cases),
+]})

@@ -89,3 +89,64 @@ def conv_transpose_by_zero_insertion(x, w, s):
 def output_padding_that_restores(i, k, s, p, d):
     """E3.2: the remainder that the floor of the strided convolution dropped."""
     return (i + 2 * p - d * (k - 1) - 1) % s
+
+
+# --- notebook 4 ---------------------------------------------------------------------------
+
+def phase_tap_counts(k, s):
+    """E4.1: n_r for r = 0 .. s-1: tap alpha lands on phase r exactly when alpha = r (mod s)."""
+    counts = np.zeros(s)
+    for alpha in range(k):
+        counts[alpha % s] += 1
+    return counts
+
+
+def resize_conv(x, w):
+    """E4.2: x (H, W), w (3, 3) -> (2H, 2W): repeat every pixel 2x2, pad by 1, correlate with w."""
+    up = np.repeat(np.repeat(x, 2, axis=0), 2, axis=1)             # nearest x2, (2H, 2W)
+    canvas = np.pad(up, 1)                                          # (2H + 2, 2W + 2)
+    H_out, W_out = up.shape
+    y = np.zeros((H_out, W_out))
+    for u in range(H_out):
+        for v in range(W_out):
+            y[u, v] = np.sum(canvas[u:u + 3, v:v + 3] * w)
+    return y
+
+
+def pixel_shuffle_by_hand(z, r):
+    """E4.3: z (C r^2, H, W) -> (C, rH, rW); channel c r^2 + a r + b becomes phase (a, b) of channel c."""
+    Cr2, H, W = z.shape
+    C = Cr2 // (r * r)
+    y = np.zeros((C, r * H, r * W))
+    for c in range(C):
+        for a in range(r):
+            for b in range(r):
+                y[c, a::r, b::r] = z[c * r * r + a * r + b]
+    return y
+
+
+# --- notebook 5 ---------------------------------------------------------------------------
+
+def max_unpool_from_switches(r, switches, out_hw):
+    """E5.1: r and switches (N, C, H', W') -> (N, C, H, W): r's values at their switches, zeros elsewhere."""
+    N, C = r.shape[:2]
+    H, W = out_hw
+    out = np.zeros((N, C, H * W))
+    for n in range(N):
+        for c in range(C):
+            out[n, c, switches[n, c].ravel()] = r[n, c].ravel()    # windows do not overlap: no collision
+    return out.reshape(N, C, H, W)
+
+
+def deconvnet_layer_down(r, F, p):
+    """E5.2: rectify the signal r (N, C_out, H, W), then scatter it through the filters F
+    (C_out, C_in, k, k) of a stride-1 convolution with padding p -> (N, C_in, H + k - 1 - 2p, ...)."""
+    r = np.maximum(r, 0)                                            # the deconvnet's ReLU rule
+    N, C_out, H, W = r.shape
+    k = F.shape[2]
+    canvas = np.zeros((N, F.shape[1], H + k - 1, W + k - 1))        # before the crop of p a side
+    for alpha in range(k):
+        for beta in range(k):
+            # every r[n, o, y, x] paints F[o, :, alpha, beta] at (y + alpha, x + beta)
+            canvas[:, :, alpha:alpha + H, beta:beta + W] += np.einsum("noyx,oc->ncyx", r, F[:, :, alpha, beta])
+    return canvas[:, :, p:canvas.shape[2] - p, p:canvas.shape[3] - p]
