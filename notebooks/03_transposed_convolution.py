@@ -22,6 +22,8 @@
 # transposed convolution with an $rk \times rk$ kernel *is* $r^2$ ordinary $k\times k$ convolutions
 # followed by a pixel shuffle. We build the $r^2$ small kernels from the big one and verify the
 # identity exactly.
+# Section 7 sets it beside true deconvolution (Wiener filtering and Richardson-Lucy) on one
+# blurred photograph, to show what the name promises and the layer does not do.
 
 # %%
 import numpy as np
@@ -872,6 +874,197 @@ assert MAXDIFF["central differences d<x,conv(z)>/dz vs conv_transpose2d(x)"] < 1
 assert len(subpixel) == 9 and max(subpixel) < 1e-13 and MAXDIFF["interior vs upsample_bilinear2d"] < 1e-15
 
 # %% [markdown]
+# ## 7. "Deconvolution" is a misnomer
+#
+# In signal processing, *deconvolution* means undoing a convolution: a camera shook or was out of
+# focus, so the recorded image is the sharp one blurred by a known point spread function (PSF)
+# $\kappa$, plus noise,
+#
+# $$y = A x + n, \qquad (A x)[h, \ell] = \sum_{\alpha, \beta} \kappa[\alpha, \beta]\,
+# x[h - \alpha + c,\; \ell - \beta + c], \qquad c = \lfloor k/2 \rfloor,$$
+#
+# and *deconvolution* estimates $x$ from $y$. The layer that deep learning calls "deconvolution"
+# computes $A^\top y$, the **transpose** (adjoint) of a convolution: it routes every value back
+# along the kernel's taps, so it *blurs again*, with the mirrored kernel. It has the shape of an
+# inverse (it maps the convolution's output space back to its input space) but it is not one. Here
+# both act on the same blurred photograph: a $96\times96$ crop of scikit-image's grey `camera`
+# (a validation image of the corpus, $[0, 1]$ values), blurred by a one-sided motion PSF
+# ($k = 9$, a horizontal streak whose weights fall from 9/45 to 1/45), with Gaussian noise of
+# standard deviation 0.005.
+#
+# `deconv.conv2d` is a correlation, so $A$ (a true convolution, as `scipy.signal.convolve2d` with
+# `mode='same'` computes it) is `conv2d` with the **flipped** PSF and padding $c = 4$, and $A^\top$
+# is `conv_transpose2d` with the same weight and padding. The PSF is asymmetric on purpose: the
+# flip is visible.
+
+# %%
+from IPython.display import Markdown, display
+from scipy import signal
+from skimage import restoration
+
+from deconv.models import images
+
+
+def blur(image, psf):
+    """A: (H, W) -> (H, W), true convolution with an odd PSF, zeros outside ('same')."""
+    c = psf.shape[0] // 2
+    return deconv.conv2d(image[None, None], psf[::-1, ::-1][None, None].copy(), padding=c)[0, 0]
+
+
+def blur_transposed(image, psf):
+    """A^T: (H, W) -> (H, W), the transposed convolution with the same weight: the 'deconvolution' layer."""
+    c = psf.shape[0] // 2
+    return deconv.conv_transpose2d(image[None, None], psf[::-1, ::-1][None, None].copy(), padding=c)[0, 0]
+
+
+def psnr(estimate, sharp, border=8):
+    """PSNR in dB of an estimate of a [0, 1] image, `border` pixels cropped (the blur's reach)."""
+    inner = (slice(border, -border),) * 2
+    return 10 * np.log10(1.0 / np.mean((estimate[inner] - sharp[inner]) ** 2))
+
+
+sharp = images.load("camera", np.float64)[0, 60:156, 200:296]          # (96, 96), the photographer
+psf = np.zeros((9, 9))
+psf[4, :] = np.arange(9, 0, -1) / 45.0                                  # streak, heavy on the left
+noise = 0.005 * np.random.default_rng(7).standard_normal(sharp.shape)
+observed = blur(sharp, psf) + noise                                     # y = A x + n, (96, 96)
+
+compare_arrays("A x == scipy.signal.convolve2d(x, psf, 'same')", blur(sharp, psf),
+               signal.convolve2d(sharp, psf, mode="same"), rtol=1e-12, atol=1e-15)
+z = np.random.default_rng(8).standard_normal(sharp.shape)
+lhs, rhs_adj = np.vdot(blur(sharp, psf), z), np.vdot(sharp, blur_transposed(z, psf))
+print(f"<A x, z> = {lhs:.12f}\n<x, A^T z> = {rhs_adj:.12f}")
+assert abs(lhs - rhs_adj) <= 1e-12 * abs(lhs)
+compare_arrays("A^T z == scipy.signal.correlate2d(z, psf, 'same'): the mirrored blur",
+               blur_transposed(z, psf), signal.correlate2d(z, psf, mode="same"), rtol=1e-12, atol=1e-13)
+
+# %% [markdown]
+# **Wiener filtering** inverts $A$ in the frequency domain. For a *circular* convolution,
+# $A = F^{-1} \operatorname{diag}(K) F$ with $K$ the discrete Fourier transform of the PSF centred at
+# the origin, and the minimiser of $\|A x - y\|^2 + \lambda \|x\|^2$ is
+#
+# $$\hat x = F^{-1}\Big[\frac{\overline{K}}{|K|^2 + \lambda}\, F y\Big],$$
+#
+# which divides by $K$ where the blur kept the frequency ($|K|^2 \gg \lambda$) and damps where it
+# destroyed it (there only noise is left; $\lambda$ is the noise-to-signal ratio). $\lambda \to 0$ is
+# the plain inverse filter, which amplifies the noise without bound. Our $A$ pads with zeros instead
+# of wrapping around, so the filter is exact only away from the border: the PSNRs below crop 8 pixels.
+#
+# **Richardson-Lucy** (Richardson, 1972; Lucy, 1974) is the maximum-likelihood estimate for Poisson
+# noise, iterated multiplicatively from a flat start (so it stays non-negative):
+#
+# $$x_{t+1} = x_t \odot A^\top\!\Big(\frac{y}{A x_t}\Big), \qquad x_0 = \tfrac12,$$
+#
+# one blur and **one transposed convolution** per step: the transposed convolution is a part of
+# real deconvolution, not a replacement for it. Both are implemented below and checked against
+# `skimage.restoration.wiener` (with a flat regulariser, `reg` = the unit impulse) and
+# `skimage.restoration.richardson_lucy`, whose step is the same with `scipy.signal.convolve`.
+
+# %%
+def wiener(observed, psf, balance):
+    """(H, W) -> (H, W): the Wiener (Tikhonov) deconvolution for a circular blur by psf."""
+    H, W = observed.shape
+    c = psf.shape[0] // 2
+    kernel = np.zeros((H, W))
+    kernel[:psf.shape[0], :psf.shape[1]] = psf
+    kernel = np.roll(kernel, (-c, -c), axis=(0, 1))                     # centre tap at the origin
+    K = np.fft.rfft2(kernel)                                            # (H, W // 2 + 1)
+    return np.fft.irfft2(np.conj(K) / (np.abs(K) ** 2 + balance) * np.fft.rfft2(observed), s=(H, W))
+
+
+def richardson_lucy(observed, psf, steps):
+    """(H, W) -> (H, W): `steps` multiplicative updates x <- x * A^T(y / A x), from x = 1/2."""
+    estimate = np.full(observed.shape, 0.5)
+    for _ in range(steps):
+        estimate = estimate * blur_transposed(observed / (blur(estimate, psf) + 1e-12), psf)
+    return estimate
+
+
+BALANCE, RL_STEPS = 0.01, 30
+restored_wiener = wiener(observed, psf, BALANCE)
+restored_rl = richardson_lucy(observed, psf, RL_STEPS)
+compare_arrays("wiener == skimage.restoration.wiener (flat regulariser)", restored_wiener,
+               restoration.wiener(observed, psf, BALANCE, reg=np.ones((1, 1)), clip=False),
+               rtol=1e-10, atol=1e-12)
+compare_arrays("richardson_lucy == skimage.restoration.richardson_lucy", restored_rl,
+               restoration.richardson_lucy(observed, psf, num_iter=RL_STEPS, clip=False),
+               rtol=1e-9, atol=1e-12)
+transposed = blur_transposed(observed, psf)                             # the "deconvolution" layer
+results = {"blurred y": observed, "transposed conv A^T y": transposed,
+           f"Wiener (lambda = {BALANCE})": restored_wiener, f"Richardson-Lucy ({RL_STEPS} steps)": restored_rl}
+MISNOMER_PSNR = {name: psnr(image, sharp) for name, image in results.items()}
+for name, value in MISNOMER_PSNR.items():
+    print(f"{name:28s} PSNR {value:6.2f} dB")
+p_blur, p_transposed, p_wiener, p_rl = MISNOMER_PSNR.values()
+assert max(p_blur, p_transposed) < min(p_wiener, p_rl)
+
+
+def detail(image, border=8):
+    """Mean squared horizontal difference (the blur's direction), border cropped: high-frequency energy."""
+    return np.mean(np.diff(image[border:-border, border:-border], axis=1) ** 2)
+
+
+DETAIL = {name: detail(image) for name, image in [("sharp x", sharp)] + list(results.items())}
+offsets = np.arange(-4, 5)
+shift = float(np.sum(psf[4] * offsets))                                 # the PSF's centre of mass
+for name, value in DETAIL.items():
+    print(f"{name:28s} horizontal detail {value:.2e}")
+print(f"centre of mass of the PSF: {shift:+.3f} columns; of the PSF of A^T A: "
+      f"{float(np.sum(np.convolve(psf[4], psf[4][::-1]) * np.arange(-8, 9))):+.3f}")
+assert DETAIL["transposed conv A^T y"] < DETAIL["blurred y"] < DETAIL["sharp x"]
+
+# %%
+fig, axes = plt.subplots(2, 5, figsize=(12, 5.4))
+zoom = (slice(24, 56), slice(24, 56))                                   # a 32 x 32 detail, 3x enlarged
+panels = [("sharp x", sharp, None)] + [(name, image, MISNOMER_PSNR[name]) for name, image in results.items()]
+for col, (name, image, value) in enumerate(panels):
+    for row, view in enumerate((image, image[zoom])):
+        axes[row, col].imshow(np.clip(view, 0, 1), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[row, col].set_xticks([])
+        axes[row, col].set_yticks([])
+    axes[0, col].set_title(name + ("" if value is None else f"\n{value:.2f} dB"), fontsize=9)
+    axes[0, col].add_patch(Rectangle((23.5, 23.5), 32, 32, fill=False, ec="C1", lw=1))
+axes[1, 0].set_ylabel("zoomed (orange box)", fontsize=9)
+fig.suptitle("The same motion blur undone (Wiener, Richardson-Lucy) and blurred again (transposed conv)",
+             fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %%
+display(Markdown(
+    f"The transposed convolution keeps **less** detail than the blurred image it started from "
+    f"(horizontal detail {DETAIL['transposed conv A^T y']:.2e} against {DETAIL['blurred y']:.2e}; the "
+    f"sharp crop has {DETAIL['sharp x']:.2e}): it blurs a second time. Its PSNR, {p_transposed:.2f} dB "
+    f"against {p_blur:.2f} dB for $y$, is {'higher' if p_transposed > p_blur else 'lower'} for another "
+    f"reason: the one-sided streak moved every edge by its centre of mass, {shift:+.2f} columns, and "
+    f"the mirrored streak of $A^\\top$ moves it back (the PSF of $A^\\top A$ is symmetric, centre of "
+    f"mass 0). In the Fourier domain $A^\\top$ multiplies by $\\overline{{K}}$ where an inverse would "
+    f"multiply by $1/K = \\overline{{K}}/|K|^2$: the same phase, so shifts are undone, but the magnitude "
+    f"$|K| \\le 1$ damps each frequency again instead of restoring it. Wiener ({p_wiener:.2f} dB, "
+    f"{p_wiener - p_blur:+.2f} dB over $y$) and Richardson-Lucy ({p_rl:.2f} dB, {p_rl - p_blur:+.2f} dB) "
+    f"restore the detail the blur flattened. A network's 'deconvolution' layer is $A^\\top$ with "
+    f"*learned* weights, the map that carries gradients back through a convolution; whatever inverting "
+    f"it does is learned by the network around it. (Zeiler et al. called their 2010 model a "
+    f"*deconvolutional network* because it solved for the input of a convolutional sparse code, a real "
+    f"inverse problem; the name stuck to the layer.)"))
+
+# %% [markdown]
+# **Exercise E3.3: one Richardson-Lucy step.** Given the estimate $x_t$, the observation $y$ and an
+# odd, square PSF (all float64, `'same'` size, zeros outside), return
+# $x_{t+1} = x_t \odot A^\top(y / A x_t)$, with $A$ the true convolution by the PSF and no $\varepsilon$.
+# Use only NumPy (slices and sums; the blur is the one `scipy.signal.convolve2d(..., mode='same')`
+# computes). `check_exercise` compares with the step computed by `deconv.conv2d` and
+# `deconv.conv_transpose2d`. (Solution: `richardson_lucy_step` in [solutions.py](solutions.py).)
+
+# %%
+def richardson_lucy_step(estimate, observed, psf):
+    """estimate (H, W), observed (H, W), psf (k, k), k odd -> the next estimate (H, W)."""
+    return ...                                     # <- your code here
+
+
+check_exercise("E3.3", richardson_lucy_step)
+
+# %% [markdown]
 # ## What we found
 #
 # * **Three constructions, one operator.** Zero insertion + padding $d(k-1)-p$ (and
@@ -901,6 +1094,11 @@ assert len(subpixel) == 9 and max(subpixel) < 1e-13 and MAXDIFF["interior vs ups
 #   multiplications in view (a), but we did not measure speed here. On a photograph, FCN's bilinear
 #   $4\times4$ stride-2 kernel became four $2\times2$ convolutions, and away from the one-pixel border
 #   it equals `upsample_bilinear2d` to below $10^{-15}$.
+# * **"Deconvolution" is a misnomer.** On a motion-blurred crop of `camera`, Wiener filtering
+#   and Richardson-Lucy (our NumPy FFT and `conv2d`/`conv_transpose2d` versions, equal to
+#   scikit-image's to rounding) restore detail; the transposed convolution with the same kernel
+#   is the adjoint (checked: $\langle Ax, z\rangle = \langle x, A^\top z\rangle$) and blurs a
+#   second time, undoing only the blur's shift (section 7 prints the numbers).
 # * **By hand.** Notebook 1's $3\times 3$ example through the transposed convolution is nine
 #   non-overlapping stamps, or the zero-inserted input under the flipped kernel; with padding 1 and
 #   output padding 1 it is notebook 2's input gradient, bit for bit.
@@ -931,5 +1129,12 @@ assert len(subpixel) == 9 and max(subpixel) < 1e-13 and MAXDIFF["interior vs ups
 #   Neural Network.* IEEE Conference on Computer Vision and Pattern Recognition (CVPR), 2016. arXiv:1609.05158.
 # * W. Shi, J. Caballero, L. Theis, F. Huszár, A. Aitken, C. Ledig and Z. Wang.
 #   *Is the deconvolution layer the same as a convolutional layer?* arXiv:1609.07009, 2016.
+# * N. Wiener. *Extrapolation, Interpolation, and Smoothing of Stationary Time Series.* MIT Press, 1949.
+# * W. H. Richardson. *Bayesian-Based Iterative Method of Image Restoration.* Journal of the Optical
+#   Society of America 62(1), 1972.
+# * L. B. Lucy. *An iterative technique for the rectification of observed distributions.* The
+#   Astronomical Journal 79(6), 1974.
+# * M. D. Zeiler, D. Krishnan, G. W. Taylor and R. Fergus. *Deconvolutional Networks.* IEEE Conference on
+#   Computer Vision and Pattern Recognition (CVPR), 2010.
 # * J. Long, E. Shelhamer and T. Darrell. *Fully Convolutional Networks for Semantic Segmentation.*
 #   IEEE Conference on Computer Vision and Pattern Recognition (CVPR), 2015. arXiv:1411.4038.

@@ -1,4 +1,4 @@
-"""The exercises of notebooks 1-3 and the checker that marks them.
+"""The exercises of the notebooks and the checker that marks them.
 
 Each exercise is a function the learner writes in a fill-in cell. The cell
 starts with a placeholder body, ``return ...``, and ends with
@@ -24,7 +24,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 import deconv
-from deconv import shapes
+from deconv import metrics, shapes
 
 
 class Exercise(NamedTuple):
@@ -262,3 +262,78 @@ EXERCISES.update({e.number: e for e in [
     Exercise("E5.2", "deconvnet_layer_down", _deconvnet_layer_reference,
              "deconv.conv_transpose2d(relu(r), F, padding=p)", _deconvnet_layer_cases),
 ]})
+
+# --- notebook 3, misnomer ---------------------------------------------------------------------
+
+def _richardson_lucy_cases():
+    """Positive estimates and observations (the step divides by the blur), odd PSFs summing to 1."""
+    rng = np.random.default_rng(15)
+    cases = []
+    for shape, k in [((5, 5), 3), ((6, 8), 3), ((9, 7), 5), ((4, 4), 1), ((7, 7), 5)]:
+        psf = rng.random((k, k)) + 0.1
+        cases.append((rng.random(shape) + 0.5, rng.random(shape) + 0.5, psf / psf.sum()))
+    return cases
+
+
+def _richardson_lucy_reference(estimate, observed, psf):
+    """x A^T(y / A x), A = conv2d with the flipped PSF ('same'), A^T = conv_transpose2d with it."""
+    c = psf.shape[0] // 2
+    weight = np.ascontiguousarray(psf[::-1, ::-1])[None, None]
+    blurred = deconv.conv2d(estimate[None, None], weight, padding=c)
+    return estimate * deconv.conv_transpose2d(observed[None, None] / blurred, weight, padding=c)[0, 0]
+
+
+EXERCISES["E3.3"] = Exercise("E3.3", "richardson_lucy_step", _richardson_lucy_reference,
+                             "deconv.conv2d and deconv.conv_transpose2d", _richardson_lucy_cases)
+
+
+# --- notebook 6 -------------------------------------------------------------------------------
+
+def _pixel_shuffle_cases():
+    rng = np.random.default_rng(61)
+    return [(_integers(rng, (n, c * r * r, h, w)), r)
+            for n, c, r, h, w in [(1, 1, 2, 2, 3), (2, 3, 2, 4, 4), (1, 2, 3, 3, 2), (2, 1, 4, 2, 5)]]
+
+
+def _fsrcnn_weight_cases():
+    rng = np.random.default_rng(62)
+    return [(_integers(rng, (c_in, c_out, 9, 9)), r) for c_in, c_out, r in [(1, 1, 2), (3, 2, 2), (2, 1, 4),
+                                                                            (1, 3, 4)]]
+
+
+def _fsrcnn_weight_reference(w, r):
+    """V read off the transposed conv: the stamp of LR pixel (D, D), cut into its r x r phases."""
+    c_in, c_out = w.shape[:2]
+    reach = 4 // r                                     # D: LR offsets -D..D reach an output block
+    size = 2 * reach + 1                               # K
+    v = np.zeros((c_out * r * r, c_in, size, size))
+    for c in range(c_in):
+        one_hot = np.zeros((1, c_in, size, size))
+        one_hot[0, c, reach, reach] = 1.0
+        stamp = deconv.conv_transpose2d(one_hot, w, stride=r, padding=4, output_padding=r - 1)[0]
+        for q_h in range(size):                        # output block q sees the pixel at offset D - q
+            for q_w in range(size):
+                block = stamp[:, q_h * r:(q_h + 1) * r, q_w * r:(q_w + 1) * r]      # (C_out, r, r)
+                v[:, c, reach - q_h + reach, reach - q_w + reach] = block.reshape(-1)
+    return v
+
+
+def _psnr_y_cases():
+    rng = np.random.default_rng(63)
+    cases = []
+    for (H, W), border in [((8, 8), 0), ((10, 12), 2), ((16, 9), 4), ((12, 12), 3)]:
+        target = rng.random((3, H, W))
+        cases.append((np.clip(target + 0.1 * rng.standard_normal((3, H, W)), 0, 1), target, border))
+    return cases
+
+
+def _psnr_y_reference(prediction, target, border):
+    return metrics.psnr_y(prediction, target, border=border)
+
+
+EXERCISES["E6.1"] = Exercise("E6.1", "pixel_shuffle_by_reshape", deconv.pixel_shuffle,
+                             "deconv.pixel_shuffle", _pixel_shuffle_cases)
+EXERCISES["E6.2"] = Exercise("E6.2", "fsrcnn_subpixel_weight", _fsrcnn_weight_reference,
+                             "deconv.conv_transpose2d on one-hot images", _fsrcnn_weight_cases)
+EXERCISES["E6.3"] = Exercise("E6.3", "psnr_y_cropped", _psnr_y_reference, "deconv.metrics.psnr_y",
+                             _psnr_y_cases)

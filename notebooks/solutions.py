@@ -150,3 +150,66 @@ def deconvnet_layer_down(r, F, p):
             # every r[n, o, y, x] paints F[o, :, alpha, beta] at (y + alpha, x + beta)
             canvas[:, :, alpha:alpha + H, beta:beta + W] += np.einsum("noyx,oc->ncyx", r, F[:, :, alpha, beta])
     return canvas[:, :, p:canvas.shape[2] - p, p:canvas.shape[3] - p]
+
+# --- notebook 3, misnomer ---------------------------------------------------------------------
+
+def _convolve_same(image, psf):
+    """True convolution of (H, W) with an odd (k, k) PSF, zeros outside, output (H, W)."""
+    k = psf.shape[0]
+    c = k // 2
+    padded = np.pad(image, c)                                       # (H + 2c, W + 2c)
+    H, W = image.shape
+    out = np.zeros((H, W))
+    for alpha in range(k):
+        for beta in range(k):
+            # out[h, l] += psf[alpha, beta] * image[h - alpha + c, l - beta + c]
+            out += psf[alpha, beta] * padded[2 * c - alpha:2 * c - alpha + H, 2 * c - beta:2 * c - beta + W]
+    return out
+
+
+def richardson_lucy_step(estimate, observed, psf):
+    """E3.3: x * A^T(y / A x); A^T is the convolution with the mirrored PSF (the transposed conv)."""
+    ratio = observed / _convolve_same(estimate, psf)
+    return estimate * _convolve_same(ratio, psf[::-1, ::-1])
+
+
+# --- notebook 6 -------------------------------------------------------------------------------
+
+def pixel_shuffle_by_reshape(z, r):
+    """E6.1: channel c r^2 + phi_h r + phi_w of LR pixel (i, j) -> HR pixel (r i + phi_h, r j + phi_w)."""
+    N, Crr, h, w = z.shape
+    C = Crr // (r * r)
+    split = z.reshape(N, C, r, r, h, w)                             # (N, C, phi_h, phi_w, i, j)
+    return split.transpose(0, 1, 4, 2, 5, 3).reshape(N, C, h * r, w * r)     # (N, C, i, phi_h, j, phi_w)
+
+
+def fsrcnn_subpixel_weight(w, r):
+    """E6.2: V[o r^2 + phi_h r + phi_w, c, delta_h + D, delta_w + D] = w[c, o, alpha, beta] with
+    alpha = phi_h + 4 - delta_h r (and beta likewise), 0 where the tap is outside 0..8; D = 4 // r."""
+    c_in, c_out, k, _ = w.shape
+    reach = 4 // r
+    size = 2 * reach + 1
+    v = np.zeros((c_out * r * r, c_in, size, size))
+    for o in range(c_out):
+        for phi_h in range(r):
+            for phi_w in range(r):
+                for delta_h in range(-reach, reach + 1):
+                    for delta_w in range(-reach, reach + 1):
+                        alpha, beta = phi_h + 4 - delta_h * r, phi_w + 4 - delta_w * r
+                        if 0 <= alpha < k and 0 <= beta < k:
+                            v[o * r * r + phi_h * r + phi_w, :, delta_h + reach, delta_w + reach] = \
+                                w[:, o, alpha, beta]
+    return v
+
+
+def psnr_y_cropped(prediction, target, border):
+    """E6.3: BT.601 luminance, `border` pixels cropped on each side, 10 log10(1 / MSE)."""
+    weights = np.array([65.481, 128.553, 24.966]) / 255.0
+
+    def luminance(image):                                           # (3, H, W) -> (H, W)
+        return 16.0 / 255.0 + np.tensordot(weights, image, axes=1)
+
+    H, W = target.shape[1:]
+    inner = (slice(border, H - border), slice(border, W - border))
+    error = luminance(prediction)[inner] - luminance(target)[inner]
+    return 10 * np.log10(1.0 / np.mean(error ** 2))
