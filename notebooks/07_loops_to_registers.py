@@ -431,8 +431,8 @@ check_exercise("E7.1", conv_arithmetic_intensity)
 # multiply-add (a vector instruction counts once, whatever its lanes):
 #
 # * **naive**: the sum `acc` is a scalar register, but each term loads $w$ and $x$ (2 scalar
-#   loads), tests the bounds, multiplies and adds: one multiply-add per instruction pair, one
-#   lane of the vector unit in use. The store is once per $K$ terms.
+#   loads), tests the bounds, then multiplies and adds in scalar instructions: one lane of the
+#   vector unit in use. The store is once per $K$ terms.
 # * **vectorised loop**: one vector load of $x$, one vector load *and one vector store of the
 #   accumulators* in `y`, per vector FMA. Numba keeps `y` in memory because it is memory: the
 #   next tap adds into the same row, after a full pass over it.
@@ -585,8 +585,8 @@ plt.show()
 # error bound of the running sum is $(n - 1)\,u \sum |p_j|$ (Higham, 1993). Sum in blocks of $b$
 # first, then add the $n/b$ block sums, and no term passes through more than $b - 1 + n/b - 1$
 # roundings: the bound becomes $(b + n/b - 2)\,u \sum |p_j|$ (Blanchard, Higham & Mary, 2020);
-# pairwise summation (NumPy's `np.sum`, in blocks of 128 added as a tree) has $\approx \log_2
-# n$. Those bounds hold for any terms. The *typical* error of terms of random sign, as in a
+# pairwise summation (NumPy's `np.sum`: blocks of at most 128 terms, each in 8 interleaved
+# partial sums, the blocks added as a tree) has about $\log_2 n$. Those bounds hold for any terms. The *typical* error of terms of random sign, as in a
 # convolution, is smaller: the partial sum after $j$ terms is of size $\sigma\sqrt j$, its
 # rounding error of size $u\sigma\sqrt j$, and the errors, of random sign too, add like a random
 # walk, to $\approx u\sigma\sqrt{\sum_j j} \approx u \sigma n/\sqrt 2$. Against the size of the
@@ -594,9 +594,10 @@ plt.show()
 # $u\sqrt{n}$, the blocked sum's as $u\sqrt{b + n/b}$ (the same count, blocks then block
 # sums), the pairwise sum's more slowly still.
 #
-# A register tile sums in blocks without being asked to: each vector accumulator is a set of
-# lanes that each sum every 16th term, and `deconv` adds the partial gradients of batch chunks at
-# the end. Measure it: float32 dot products of $n$ random terms (the $K = 9216$ of a 1024-channel
+# The forward tile sums each output's $K$ terms in one running sum ($K = C_{in} k_H k_W$ is short
+# for most layers). The weight-gradient tile sums in blocks without being asked to: each of its
+# vector accumulators is a set of lanes that each sum every 16th term, and `deconv` adds the
+# partial gradients of batch chunks at the end. First the sums alone: float32 dot products of $n$ random terms (the $K = 9216$ of a 1024-channel
 # $3\times 3$ layer among them), each summed three ways, against the exact sum of the same float32
 # products in float64, the error measured in units of $u\,(\sum p_j^2)^{1/2}$.
 
