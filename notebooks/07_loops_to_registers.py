@@ -407,7 +407,10 @@ assert INTENSITIES["im2col + matmul"] < INTENSITY and INTENSITY > 2 * RIDGE
 # Section 1.3, and the product's share of the peak above). The register tile is compared with
 # the FMA peak, not with BLAS: it can pass the bench's GEMM ceiling (the cell prints both). On a
 # shared machine every number here is a sample of a moving target: a median of a few calls can
-# land above a peak measured a moment earlier.
+# land above a peak measured a moment earlier. And the probe is itself a compiled loop: its FMAs
+# have the vector width printed above (LLVM prefers 256-bit vectors on recent Intel cores, while
+# the tile's IR asks for 512-bit ones), so on a core that retires more FLOPs per cycle with
+# 512-bit FMAs the true peak is higher: read it as a measured lower bound.
 #
 # **Exercise E7.1.** Write the arithmetic intensity of a conv2d forward without bias: $x$ of
 # shape $(N, C_{in}, H, W)$, a square kernel of size $k$, stride $s$, padding $p$, $C_{out}$
