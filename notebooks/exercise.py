@@ -337,3 +337,55 @@ EXERCISES["E6.2"] = Exercise("E6.2", "fsrcnn_subpixel_weight", _fsrcnn_weight_re
                              "deconv.conv_transpose2d on one-hot images", _fsrcnn_weight_cases)
 EXERCISES["E6.3"] = Exercise("E6.3", "psnr_y_cropped", _psnr_y_reference, "deconv.metrics.psnr_y",
                              _psnr_y_cases)
+
+# --- notebook 7 ---
+# Appended after check_exercise: notebook 7's exercises join the table it reads at call time.
+
+def _intensity_cases():
+    """conv2d layers: (N, C_in, C_out, H, W, k, s, p, itemsize), strided, padded, both dtypes."""
+    return [(8, 64, 64, 32, 32, 3, 1, 1, 4), (1, 3, 16, 28, 28, 5, 1, 0, 4), (32, 128, 256, 16, 16, 3, 2, 1, 4),
+            (4, 16, 8, 9, 7, 3, 2, 0, 8), (2, 1, 1, 5, 5, 1, 1, 0, 8), (16, 256, 64, 14, 14, 1, 1, 0, 4),
+            (3, 8, 24, 12, 10, 4, 3, 2, 4)]
+
+
+def _intensity_reference(N, C_in, C_out, H, W, k, s, p, itemsize):
+    """The bench's FLOP count (its conv GEMM) over the bytes of its case's x, weight and output."""
+    from deconv.bench.cases import conv_case, flops
+    case = conv_case("E7.1", "conv2d", N, C_in, C_out, (H, W), k, stride=s, padding=p)
+    elements = sum(int(np.prod(case["shapes"][name])) for name in ("x", "w", "gy"))
+    return flops(case, "fwd") / (itemsize * elements)
+
+
+def _im2col_cases():
+    rng = np.random.default_rng(71)
+    return [(_integers(rng, (C, H, W)), k, s, p)
+            for C, H, W, k, s, p in [(1, 3, 3, 2, 2, 1), (2, 4, 4, 3, 1, 0), (3, 5, 6, 3, 1, 1),
+                                     (2, 7, 5, 3, 2, 1), (1, 6, 6, 1, 2, 0), (2, 5, 5, 4, 3, 2)]]
+
+
+def _im2col_reference(x, k, s, p):
+    return deconv.unfold(x[None], k, padding=p, stride=s)[0]
+
+
+def _lane_cases():
+    rng = np.random.default_rng(72)
+    return [(rng.standard_normal(n).astype(np.float32), lanes)
+            for n, lanes in [(1, 16), (16, 16), (100, 16), (9216, 16), (1000, 8), (37, 4), (500, 1)]]
+
+
+def _lane_reference(values, lanes):
+    """np.cumsum adds strictly left to right in the array's dtype: each lane down a column of
+    the values laid out in rows of ``lanes`` (zeros past the end add nothing), then the lanes."""
+    rows = -(-values.size // lanes)
+    table = np.zeros(rows * lanes, np.float32)
+    table[:values.size] = values
+    per_lane = np.cumsum(table.reshape(rows, lanes), axis=0, dtype=np.float32)[-1]
+    return np.cumsum(per_lane, dtype=np.float32)[-1]
+
+
+EXERCISES.update({e.number: e for e in [
+    Exercise("E7.1", "conv_arithmetic_intensity", _intensity_reference,
+             "deconv.bench.cases.flops and the case's shapes", _intensity_cases),
+    Exercise("E7.2", "im2col", _im2col_reference, "deconv.unfold", _im2col_cases),
+    Exercise("E7.3", "lane_sum", _lane_reference, "np.cumsum over lanes, in float32", _lane_cases),
+]})

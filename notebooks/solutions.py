@@ -213,3 +213,38 @@ def psnr_y_cropped(prediction, target, border):
     inner = (slice(border, H - border), slice(border, W - border))
     error = luminance(prediction)[inner] - luminance(target)[inner]
     return 10 * np.log10(1.0 / np.mean(error ** 2))
+
+# --- notebook 7 ---
+
+def conv_arithmetic_intensity(N, C_in, C_out, H, W, k, s, p, itemsize):
+    """E7.1: 2 FLOPs per multiply-add, C_in k^2 of them per output; x, w and y each moved once."""
+    H_out = (H + 2 * p - k) // s + 1
+    W_out = (W + 2 * p - k) // s + 1
+    multiply_adds = N * C_out * H_out * W_out * C_in * k * k
+    elements = N * C_in * H * W + C_out * C_in * k * k + N * C_out * H_out * W_out
+    return 2 * multiply_adds / (itemsize * elements)
+
+
+def im2col(x, k, s, p):
+    """E7.2: row (c*k + alpha)*k + beta holds x_pad[c, u*s + alpha, v*s + beta] at column u*W_out + v."""
+    C, H, W = x.shape
+    x_pad = np.pad(x, ((0, 0), (p, p), (p, p)))                       # (C, H + 2p, W + 2p)
+    H_out = (H + 2 * p - k) // s + 1
+    W_out = (W + 2 * p - k) // s + 1
+    col = np.empty((C, k, k, H_out, W_out), x.dtype)
+    for alpha in range(k):
+        for beta in range(k):
+            col[:, alpha, beta] = x_pad[:, alpha:alpha + s * (H_out - 1) + 1:s,
+                                        beta:beta + s * (W_out - 1) + 1:s]
+    return col.reshape(C * k * k, H_out * W_out)
+
+
+def lane_sum(values, lanes):
+    """E7.3: lane j adds values[j], values[j + lanes], ... in float32, then lane 0 + lane 1 + ..."""
+    partial = np.zeros(lanes, np.float32)
+    for j, value in enumerate(values):
+        partial[j % lanes] += value                                     # float32 + float32
+    total = np.float32(0)
+    for lane in partial:
+        total += lane
+    return total

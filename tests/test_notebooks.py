@@ -20,6 +20,7 @@ EXPECTED = [
     "04_checkerboard_artifacts",
     "05_unpooling_deconvnet",
     "06_super_resolution",
+    "07_loops_to_registers",
 ]
 
 nbclient = pytest.importorskip("nbclient", reason="the notebooks extra is not installed")
@@ -134,7 +135,7 @@ def test_a_wrong_answer_is_reported_with_its_case(exercise, solutions, capsys):
     assert "IndexError: out of bounds" in lines[2]
 
 
-@pytest.mark.parametrize("name", WORKED)
+@pytest.mark.parametrize("name", WORKED + ["07_loops_to_registers"])
 def test_notebook_has_its_exercises_notation_and_problems(name, exercise):
     notebook = jupytext.read(NOTEBOOKS / f"{name}.py")
     code, text = _code(notebook), _markdown(notebook)
