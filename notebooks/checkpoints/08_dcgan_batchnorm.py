@@ -63,6 +63,12 @@ def generator(latent, channels, batch_norm, rng):
     return gan.dcgan_init_(nn.Sequential(*layers), rng)
 
 
+def probe_latents(settings=SETTINGS):
+    """The fixed latents of :func:`probe`: ``(P, Z, 1, 1)`` float32, seeded by ``settings``."""
+    gen = np.random.default_rng(settings.seed + 1)
+    return gen.standard_normal((settings.probes, settings.latent, 1, 1)).astype(np.float32)
+
+
 def probe(G, z, train_images, train_labels):
     """What the notebook tracks, measured on the fixed latents ``z`` in train mode.
 
@@ -102,8 +108,7 @@ def train_pair(settings=SETTINGS, progress=True):
     digits = data.digits()
     train_x = digits.train.x.astype(np.float64)
     real = gan.to_model_space(digits.train.x, 8).astype(np.float32)       # (1437, 1, 8, 8) in [-1, 1]
-    z_probe = np.random.default_rng(s.seed + 1).standard_normal(
-        (s.probes, s.latent, 1, 1)).astype(np.float32)
+    z_probe = probe_latents(s)
     states, histories = {}, {}
     for name, batch_norm in (("bn", True), ("plain", False)):
         G = generator(s.latent, s.channels, batch_norm, rng=s.seed + 2)
@@ -160,6 +165,22 @@ def train_pair(settings=SETTINGS, progress=True):
         states[name] = G.state_dict()
         histories[name] = {k: np.array(v) for k, v in history.items()}
     return states, histories
+
+
+def load(path=PATH, settings=SETTINGS):
+    """The file's generators (eval mode) and histories: ``{"bn": G, "plain": G}``, and
+    ``{"bn": {key: array with one entry per epoch, epoch 0 first}, "plain": ...}``."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    generators, histories = {}, {}
+    for name, batch_norm in (("bn", True), ("plain", False)):
+        G = generator(settings.latent, settings.channels, batch_norm, rng=0)
+        G.load_state_dict({key[len(name) + 1:]: value for key, value in arrays.items()
+                           if key.startswith(name + ".") and ".history." not in key})
+        generators[name] = G.eval()
+        histories[name] = {key.split(".history.")[1]: value for key, value in arrays.items()
+                           if key.startswith(name + ".history.")}
+    return generators, histories
 
 
 def main():
