@@ -389,3 +389,72 @@ EXERCISES.update({e.number: e for e in [
     Exercise("E7.2", "im2col", _im2col_reference, "deconv.unfold", _im2col_cases),
     Exercise("E7.3", "lane_sum", _lane_reference, "np.cumsum over lanes, in float32", _lane_cases),
 ]})
+
+
+# --- notebook 8 ---
+# The references are the deconv layers in float64, in training mode (batch statistics).
+
+def _normalization_cases(rng, shapes_and_eps):
+    """Inputs with channel offsets and scales far from 0 and 1, so that forgetting the mean or
+    the variance shows; gamma and b random, so that a swapped affine map shows too."""
+    cases = []
+    for shape, eps in shapes_and_eps:
+        C = shape[1]
+        x = rng.standard_normal(shape) * rng.uniform(0.5, 3.0, (1, C, 1, 1)) + rng.uniform(-2, 2, (1, C, 1, 1))
+        cases.append((x, rng.uniform(0.5, 2.0, C), rng.uniform(-1, 1, C), eps))
+    return cases
+
+
+_NORM_SHAPES = [((2, 3, 2, 2), 1e-5), ((4, 1, 3, 2), 0.1), ((1, 2, 3, 3), 1e-5), ((3, 4, 1, 5), 1.0)]
+
+
+def _batch_norm_layer(gamma, b, eps):
+    layer = deconv.nn.BatchNorm2d(len(gamma), eps=eps, dtype=np.float64)
+    layer.weight.data[...], layer.bias.data[...] = gamma, b
+    return layer
+
+
+def _batch_norm_cases():
+    return _normalization_cases(np.random.default_rng(81), _NORM_SHAPES)
+
+
+def _batch_norm_reference(x, gamma, b, eps):
+    return _batch_norm_layer(gamma, b, eps)(x)
+
+
+def _batch_norm_backward_cases():
+    rng = np.random.default_rng(82)
+    return [(rng.standard_normal(x.shape), x, gamma, eps)
+            for x, gamma, _, eps in _normalization_cases(rng, _NORM_SHAPES)]
+
+
+def _batch_norm_backward_reference(dy, x, gamma, eps):
+    layer = _batch_norm_layer(gamma, np.zeros_like(gamma), eps)
+    layer(x)
+    return layer.backward(dy)
+
+
+def _group_norm_cases():
+    rng = np.random.default_rng(83)
+    cases = []
+    for (shape, eps), G in zip([((2, 4, 2, 2), 1e-5), ((1, 6, 3, 2), 0.1), ((3, 6, 1, 2), 1e-5),
+                                ((2, 8, 2, 1), 1.0)], (2, 3, 6, 4)):
+        x, gamma, b, eps = _normalization_cases(rng, [(shape, eps)])[0]
+        cases.append((x, G, gamma, b, eps))
+    return cases
+
+
+def _group_norm_reference(x, G, gamma, b, eps):
+    layer = deconv.nn.GroupNorm(G, len(gamma), eps=eps, dtype=np.float64)
+    layer.weight.data[...], layer.bias.data[...] = gamma, b
+    return layer(x)
+
+
+EXERCISES.update({e.number: e for e in [
+    Exercise("E8.1", "batch_norm_train_forward", _batch_norm_reference,
+             "deconv.nn.BatchNorm2d in training mode", _batch_norm_cases),
+    Exercise("E8.2", "batch_norm_backward_staged", _batch_norm_backward_reference,
+             "deconv.nn.BatchNorm2d.backward", _batch_norm_backward_cases),
+    Exercise("E8.3", "group_norm_by_reshape", _group_norm_reference, "deconv.nn.GroupNorm",
+             _group_norm_cases),
+]})

@@ -248,3 +248,49 @@ def lane_sum(values, lanes):
     for lane in partial:
         total += lane
     return total
+
+# --- notebook 8 ---
+
+def batch_norm_train_forward(x, gamma, b, eps):
+    """E8.1: x (N, C, H, W), gamma and b (C,) -> y (N, C, H, W), with the statistics of the batch.
+
+    For each channel c: mu = (1/m) sum over (n, h, l) of x, var = (1/m) sum of (x - mu)^2
+    (biased: the divisor is m = N H W), xhat = (x - mu) / sqrt(var + eps), y = gamma xhat + b.
+    """
+    N, C, H, W = x.shape
+    m = N * H * W
+    y = np.empty_like(x)
+    for c in range(C):
+        values = x[:, c]                                            # (N, H, W): one statistic
+        mu = values.sum() / m
+        var = ((values - mu) ** 2).sum() / m
+        y[:, c] = gamma[c] * (values - mu) / np.sqrt(var + eps) + b[c]
+    return y
+
+
+def batch_norm_backward_staged(dy, x, gamma, eps):
+    """E8.2: dx (N, C, H, W) by the chain rule through the graph x -> (mu, var) -> xhat -> y,
+    one node at a time (Ioffe & Szegedy 2015, section 3), per channel over its m = N H W values."""
+    N, C, H, W = x.shape
+    m = N * H * W
+    axes = (0, 2, 3)
+    mu = x.mean(axis=axes, keepdims=True)                           # (1, C, 1, 1)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    sigma = np.sqrt(var + eps)
+    g = gamma.reshape(1, C, 1, 1)
+    dxhat = dy * g                                                  # y = gamma xhat + b
+    dvar = np.sum(dxhat * (x - mu), axis=axes, keepdims=True) * -0.5 * sigma ** -3
+    dmu = -np.sum(dxhat, axis=axes, keepdims=True) / sigma \
+        + dvar * np.sum(-2 * (x - mu), axis=axes, keepdims=True) / m   # the second sum is 0
+    return dxhat / sigma + dvar * 2 * (x - mu) / m + dmu / m
+
+
+def group_norm_by_reshape(x, G, gamma, b, eps):
+    """E8.3: x (N, C, H, W) -> y: view as (N, G, C/G, H, W), standardise over its last three
+    axes (one statistic per sample and group), view back, then the per-channel affine map."""
+    N, C, H, W = x.shape
+    groups = x.reshape(N, G, C // G, H, W)
+    mu = groups.mean(axis=(2, 3, 4), keepdims=True)                 # (N, G, 1, 1, 1)
+    var = groups.var(axis=(2, 3, 4), keepdims=True)                 # biased
+    xhat = ((groups - mu) / np.sqrt(var + eps)).reshape(N, C, H, W)
+    return gamma.reshape(1, C, 1, 1) * xhat + b.reshape(1, C, 1, 1)
