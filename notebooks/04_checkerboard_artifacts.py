@@ -281,8 +281,8 @@ for k in (3, 4):
 # **Exercise E4.3 (the sub-pixel view).** The polyphase reading says that a stride-$r$ transposed
 # convolution computes $r^2$ ordinary convolutions at low resolution and interleaves them. Shi et
 # al. (2016) do exactly that: a convolution makes $C r^2$ channels, and the **pixel shuffle**
-# interleaves them, channel $c\,r^2 + a' r + b'$ becoming the pixels of phase $(a', b')$ (rows
-# $u \equiv a'$, columns $v \equiv b' \bmod r$) of output channel $c$. Write it for one image,
+# interleaves them, channel $c\,r^2 + \phi\, r + \psi$ becoming the pixels of phase $(\phi, \psi)$ (rows
+# $u \equiv \phi$, columns $v \equiv \psi \bmod r$) of output channel $c$. Write it for one image,
 # $z$ of shape $(C r^2, H, W) \to (C, rH, rW)$; `check_exercise` compares with
 # `deconv.pixel_shuffle`. The worked solution is `pixel_shuffle_by_hand` in
 # [solutions.py](solutions.py).
@@ -666,12 +666,12 @@ assert n_params == {"deconv 3/2": 2768 + 432 + 3, "deconv 4/2": 2768 + 768 + 3,
 #
 # Which transposed convolution should print the stronger pattern at initialisation? Section 2's
 # argument in 2-D: with constant features $h$ (one value per channel), output channel $c_o$ at
-# phase $(a, b)$ is $\sum_{c_i} h_{c_i} S_{ab}(c_i, c_o)$ plus the bias, and the phase sums of
-# independent taps are independent with $\mathrm{Var}\,S_{ab} = n_{ab}\sigma^2$. Summed over the four
+# phase $(\phi, \psi)$ is $\sum_{c_i} h_{c_i} S_{\phi\psi}(c_i, c_o)$ plus the bias, and the phase sums of
+# independent taps are independent with $\mathrm{Var}\,S_{\phi\psi} = n_{\phi\psi}\sigma^2$. Summed over the four
 # phases, the deviation from the phase mean has expectation
-# $E\sum_{ab}(S_{ab} - \bar S)^2 = \tfrac34 \sum_{ab} n_{ab}\sigma^2 = \tfrac34 k^2\sigma^2$. PyTorch's
-# default initialisation draws the taps of a transposed convolution uniformly on $[-b, b]$ with
-# $b = 1/\sqrt{\text{fan\_in}}$, $\text{fan\_in} = C_{out} k^2$, so $\sigma^2 = b^2/3$ and
+# $E\sum_{\phi\psi}(S_{\phi\psi} - \bar S)^2 = \tfrac34 \sum_{\phi\psi} n_{\phi\psi}\sigma^2 = \tfrac34 k^2\sigma^2$. PyTorch's
+# default initialisation draws the taps of a transposed convolution uniformly on $[-B, B]$ with
+# $B = 1/\sqrt{\text{fan\_in}}$, $\text{fan\_in} = C_{out} k^2$, so $\sigma^2 = B^2/3$ and
 # $\tfrac34 k^2 \sigma^2 = 1/(4 C_{out})$, **the same for $k = 3$ and $k = 4$**: the 3/2 layer's taps are
 # fewer but larger. Even overlap buys nothing at initialisation. We check it on 400 freshly
 # initialised layers of each kind ($400 \cdot 16 \cdot 3$ channel pairs: the 4% tolerance is

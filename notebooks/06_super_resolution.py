@@ -353,11 +353,11 @@ print("every interior output pixel receives (k/r)^2 = 4 LR contributions, at r =
 #
 # The pixel shuffle $\mathrm{PS}_r$ maps $(N, C r^2, h, w) \to (N, C, rh, rw)$ by
 #
-# $$\mathrm{PS}_r(z)[n, c,\; ri + s_y,\; rj + s_x] \;=\; z[n,\; c r^2 + s_y r + s_x,\; i,\; j],
-# \qquad 0 \le s_y, s_x < r:$$
+# $$\mathrm{PS}_r(z)[n, c,\; ri + \phi,\; rj + \psi] \;=\; z[n,\; c r^2 + \phi r + \psi,\; i,\; j],
+# \qquad 0 \le \phi, \psi < r:$$
 #
-# channel $c r^2 + s_y r + s_x$ of LR pixel $(i, j)$ becomes the HR pixel at *phase*
-# $(s_y, s_x)$ of block $(i, j)$. It moves numbers and computes nothing, so it is a
+# channel $c r^2 + \phi r + \psi$ of LR pixel $(i, j)$ becomes the HR pixel at *phase*
+# $(\phi, \psi)$ of block $(i, j)$. It moves numbers and computes nothing, so it is a
 # permutation $P$ of the entries; its gradient is $P^\top = P^{-1}$, the *pixel unshuffle*
 # (`pixel_shuffle_backward`). We check the definition with a loop, and the adjoint identity
 # $\langle P z, g\rangle = \langle z, P^\top g\rangle$, which is what makes the backward
@@ -418,11 +418,11 @@ check_exercise("E6.1", pixel_shuffle_by_reshape)
 # phase $s$ of block $q$ is a **$3 \times 3$ convolution** of $x$ around $(q_y, q_x)$
 # (padding 1), with a weight that depends on the phase:
 #
-# $$V[\,o r^2 + s_y r + s_x,\; c,\; d_y + 1,\; d_x + 1\,] \;=\;
-# W[\,c,\; o,\; s_y + p - d_y r,\; s_x + p - d_x r\,] \quad(\text{0 if the tap is out of range}),$$
+# $$V[\,o r^2 + \phi r + \psi,\; c,\; d_y + 1,\; d_x + 1\,] \;=\;
+# W[\,c,\; o,\; \phi + p - d_y r,\; \psi + p - d_x r\,] \quad(\text{0 if the tap is out of range}),$$
 #
-# followed by the pixel shuffle, which sends channel $o r^2 + s_y r + s_x$ to phase
-# $(s_y, s_x)$. The bias $b[o]$ is repeated for the $r^2$ phases. Per axis, 2 of the 3
+# followed by the pixel shuffle, which sends channel $o r^2 + \phi r + \psi$ to phase
+# $(\phi, \psi)$. The bias $b[o]$ is repeated for the $r^2$ phases. Per axis, 2 of the 3
 # offsets are valid for every phase, so $V$ has $4/9$ of its taps non-zero, and each of the
 # $(2r)^2$ taps of $W$ appears exactly once: $V$ *is* $W$, rearranged.
 
@@ -480,7 +480,7 @@ for phase in range(4):
     for (dy, dx), t in np.ndenumerate(v[phase]):
         ax.text(dx, dy, int(t - 1) if t else "·", ha="center", va="center",
                 color="w" if t else "0.4", fontsize=9)
-    ax.set_title(f"phase (s_y, s_x) = {divmod(phase, 2)}\n3x3 over LR offsets", fontsize=9)
+    ax.set_title(f"phase (φ, ψ) = {divmod(phase, 2)}\n3x3 over LR offsets", fontsize=9)
 for ax in axes:
     ax.set_xticks(range(ax.images[0].get_array().shape[1]))
     ax.set_yticks(range(ax.images[0].get_array().shape[0]))

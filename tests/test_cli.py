@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deconv import data
 from deconv.cli import main
 from deconv.models import recipes
 
@@ -127,14 +128,22 @@ def test_folder_name_is_one_path_component(s):
 # whole runs: two seeds, then a resumed run
 # ---------------------------------------------------------------------------
 
+@pytest.fixture
+def digits_skip_recipe(monkeypatch):
+    """``skip`` as its first recipe (digits, no schedule): cheap, and resumable into a longer run."""
+    monkeypatch.setitem(recipes.RECIPES, "skip", recipes.Recipe(
+        lambda: data.digits_denoising(), epochs=40, batch_size=32, lr=3e-3, headline="psnr"))
+
+
 def _arrays(path):
     with np.load(path, allow_pickle=False) as f:
         return {k: f[k] for k in f.files}
 
 
-def test_runs_of_two_seeds_and_a_resumed_run_keep_their_folders(tmp_path, capsys):
-    # skip: a recipe without a learning-rate schedule, so that a longer run may resume a shorter
-    # one (the classifier's cosine spans its run: tests/test_recipes_superres.py)
+def test_runs_of_two_seeds_and_a_resumed_run_keep_their_folders(tmp_path, capsys,
+                                                                  digits_skip_recipe):
+    # skip as its first, digits recipe: no learning-rate schedule, so that a longer run may
+    # resume a shorter one (a cosine schedule spans its run: tests/test_recipes_superres.py)
     runs = tmp_path / "runs"
     common = ["train", "skip", "--epochs", "1", "--out", str(runs)]
     assert main(common) in (0, 1)
