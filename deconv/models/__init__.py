@@ -314,6 +314,18 @@ def autoencoder(in_channels=3, image_size=32, channels=(32, 64, 128), *, dtype=n
 # 5. super-resolution (x2, x4)
 # ---------------------------------------------------------------------------
 
+def _residual_on(body, last, in_channels, r, mode, kw):
+    """``body`` added to ``mode`` upsampling by ``r``: its last layer ``last`` zeroed and a 1x1
+    head that sums the two, so the untrained network is exactly the interpolation."""
+    last.weight.data[...] = 0
+    last.bias.data[...] = 0
+    head = nn.Conv2d(2 * in_channels, in_channels, 1, **kw)
+    eye = np.eye(in_channels, dtype=head.weight.dtype)
+    head.weight.data[...] = np.concatenate([eye, eye], axis=1)[:, :, None, None]
+    head.bias.data[...] = 0
+    return nn.Sequential(nn.Concat(nn.Upsample(scale_factor=r, mode=mode), body), head)
+
+
 def superres(scale=2, upsample="deconv", residual=True, in_channels=3, channels=(32, 16), *,
              dtype=np.float32, rng=None):
     """Super-resolution: conv features of the low-resolution image, then upsampling by ``scale``.
@@ -412,18 +424,7 @@ def superres(scale=2, upsample="deconv", residual=True, in_channels=3, channels=
         last = nn.Conv2d(c_map, in_channels * r * r, 3, padding=1, **kw)
         layers += [last, nn.PixelShuffle(r)]
     body = nn.Sequential(*layers)
-    if not residual:
-        return body
-    last.weight.data[...] = 0
-    last.bias.data[...] = 0
-    head = nn.Conv2d(2 * in_channels, in_channels, 1, **kw)
-    eye = np.eye(in_channels, dtype=head.weight.dtype)
-    head.weight.data[...] = np.concatenate([eye, eye], axis=1)[:, :, None, None]
-    head.bias.data[...] = 0
-    return nn.Sequential(
-        nn.Concat(nn.Upsample(scale_factor=r, mode="bilinear"), body),
-        head,
-    )
+    return _residual_on(body, last, in_channels, r, "bilinear", kw) if residual else body
 
 
 
@@ -541,18 +542,7 @@ def fsrcnn(scale=2, upsample="deconv", residual=True, in_channels=1, channels=(3
         last = nn.Conv2d(d, in_channels * r * r, 3, padding=1, **kw)
         layers += [last, nn.PixelShuffle(r)]
     body = nn.Sequential(*layers)
-    if not residual:
-        return body
-    last.weight.data[...] = 0
-    last.bias.data[...] = 0
-    head = nn.Conv2d(2 * in_channels, in_channels, 1, **kw)
-    eye = np.eye(in_channels, dtype=head.weight.dtype)
-    head.weight.data[...] = np.concatenate([eye, eye], axis=1)[:, :, None, None]
-    head.bias.data[...] = 0
-    return nn.Sequential(
-        nn.Concat(nn.Upsample(scale_factor=r, mode="bicubic"), body),
-        head,
-    )
+    return _residual_on(body, last, in_channels, r, "bicubic", kw) if residual else body
 
 
 # ---------------------------------------------------------------------------
