@@ -350,6 +350,33 @@ def _check_gradcheck(case, rng, eps=1e-6):
     return worst
 
 
+#: Long float32 reductions (issue 12): a conv2d whose every output sums C_in x 3 x 3
+#: = 9,216 products; its weight gradient sums N x 12 x 12 pixels' products.
+#: Each pass against :mod:`deconv.reference` on the same values in float64,
+#: max|error| / max|reference|. A single running float32 sum gave 3.6e-6 on the
+#: forward; PyTorch's oneDNN gives 2.8-4.1e-7 (forward) and 3.1-3.9e-7 (input
+#: gradient) on such a layer (measured 2026-12-04, 4 seeds).
+LONG_SUM_CHANNELS = 1024
+LONG_SUM_TOLERANCE = 5e-7
+
+
+def _check_long_sums(rng):
+    """The errors of the three passes of the long float32 conv (see :data:`LONG_SUM_TOLERANCE`)."""
+    x = rng.standard_normal((1, LONG_SUM_CHANNELS, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, LONG_SUM_CHANNELS, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((1, 16, 12, 12)).astype(np.float32)
+    x64, w64, gy64 = (a.astype(np.float64) for a in (x, w, gy))
+
+    def rel(a, b):
+        return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+    y = deconv.conv2d(x, w, padding=1)
+    gx, gw = deconv.conv2d_backward(gy, x, w, padding=1)[:2]
+    gx64, gw64 = reference.conv2d_backward(gy64, x64, w64, padding=1)[:2]
+    return {"forward": rel(y, reference.conv2d(x64, w64, padding=1)),
+            "input grad": rel(gx, gx64), "weight grad": rel(gw, gw64)}
+
+
 def run(configs=3, seed=0, ops=None, out=sys.stdout):
     """Run every check; print the table; return True when all pass."""
     rng = np.random.default_rng(seed)
@@ -379,6 +406,13 @@ def run(configs=3, seed=0, ops=None, out=sys.stdout):
             for check, err in errors.items():
                 tol = TOLERANCE[(check, dt)]
                 rows.append((name, dt, check, err, tol, err <= tol, elapsed))
+    if ops is None or "conv2d" in ops:
+        start = time.perf_counter()
+        long_sums = _check_long_sums(rng)
+        elapsed = time.perf_counter() - start
+        for check, err in long_sums.items():
+            rows.append((f"conv2d C_in={LONG_SUM_CHANNELS}", "float32", check, err,
+                         LONG_SUM_TOLERANCE, err <= LONG_SUM_TOLERANCE, elapsed))
     header = f"{'op':<22}{'dtype':<9}{'check':<11}{'max error':>11}{'tolerance':>11}  {'result':<7}{'time (ms)':>10}"
     print(header, file=out)
     print("-" * len(header), file=out)

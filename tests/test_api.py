@@ -93,7 +93,8 @@ def test_each_kernel_compiles_one_signature_per_dtype_and_tile_shape():
     assert len(counts) >= 15
     literal = re.compile(r"Literal\[int\]\((\d+)\)")
     plan_tiles = {(*tile, plan.lanes(dt))
-                  for tile in (plan.FORWARD_TILE, plan.REDUCE_TILE, plan.REDUCE_TILE_DEPTHWISE)
+                  for tile in (plan.FORWARD_TILE, plan.REDUCE_TILE, plan.REDUCE_TILE_DEPTHWISE,
+                                   plan.BROADCAST_TILE)
                   for dt in (np.float32, np.float64)}
     tiled = set()
     for kernel, sigs in counts.items():
@@ -106,7 +107,10 @@ def test_each_kernel_compiles_one_signature_per_dtype_and_tile_shape():
         assert {t for t in tiles if t} <= plan_tiles, (kernel, sigs)
         if any(tiles):
             tiled.add(kernel.rsplit(".", 1)[1])
-    assert tiled == {"conv_forward_blocked", "conv_weight_grad_blocked"}
+    # (check's long float32 sums run on 12x12 planes: the channel-vector tiles may run too)
+    assert ({"conv_forward_blocked", "conv_weight_grad_blocked"} <= tiled
+            <= {"conv_forward_blocked", "conv_weight_grad_blocked", "conv_forward_broadcast",
+                "conv_weight_grad_broadcast"})
     # both weight-gradient tiles were used, each once per dtype
     grad_sigs = counts["deconv.kernels.conv.conv_weight_grad_blocked"]
     assert len(grad_sigs) == 4, grad_sigs
@@ -119,10 +123,13 @@ def test_check_passes_and_prints_the_table():
     assert text.splitlines()[0].split() == ["op", "dtype", "check", "max", "error", "tolerance",
                                             "result", "time", "(ms)"]
     rows = [line for line in text.splitlines() if line.startswith(("conv2d", "max_pool2d"))]
-    # forward and backward per dtype, adjoint and gradcheck in float64
-    assert len(rows) == 2 * (2 + 2 + 2)
+    # forward and backward per dtype, adjoint and gradcheck in float64; with conv2d, the
+    # three passes of the long float32 sums
+    assert len(rows) == 2 * (2 + 2 + 2) + 3
+    assert [r.split()[3] for r in rows if r.startswith("conv2d C_in=")] == [
+        "forward", "input", "weight"]
     assert all(" pass " in r for r in rows)
-    assert "12 passed, 0 failed" in text
+    assert "15 passed, 0 failed" in text
 
 
 def test_check_fails_when_an_op_is_wrong(monkeypatch):

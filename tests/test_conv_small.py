@@ -171,7 +171,7 @@ def test_large_planes_keep_the_pixel_vector_tiles(monkeypatch):
 def test_the_choice_follows_the_lanes_each_tile_fills():
     f32 = np.dtype(np.float32)
     # 8x8 planes fill half of each pixel vector; 128 channels fill whole channel vectors
-    assert plan.pixel_tile_use(8, 8, 128, f32) == 0.5
+    assert plan.pixel_tile_use(8, plan.lanes(f32) // 2, 128, f32) == 0.5
     assert plan.broadcast_tile_use(64, 128, f32) == pytest.approx(64 / 66)
     assert plan.use_broadcast_forward(8, 8, 128, f32) and plan.use_broadcast_reduce(8, 8, 128, f32)
     assert plan.use_broadcast_forward(14, 14, 256, f32)

@@ -27,7 +27,7 @@ from deconv.kernels.microkernel import register_tile, register_tile_reduce
 DTYPES = [np.float32, np.float64]
 SENTINEL = -12345.0
 
-# (tile, dtype) pairs the plan uses, and two more shapes (AVX2-wide vectors, one channel)
+# (tile, dtype) pairs the plan uses, and two more shapes (other vector widths, one channel)
 FORWARD_TILES = [(plan.FORWARD_TILE.channels, plan.FORWARD_TILE.vectors, plan.lanes(dt), dt)
                  for dt in DTYPES] + [(3, 1, 8, np.float32), (1, 3, 4, np.float64)]
 REDUCE_TILES = [(tile.channels, tile.taps, plan.lanes(dt), dt)
@@ -40,13 +40,14 @@ REDUCE_TILES = [(tile.channels, tile.taps, plan.lanes(dt), dt)
 # ---------------------------------------------------------------------------
 
 @njit
-def _run_tile(out, out_offset, out_stride, m_store, n_store, a, b, b_offset, offs, bias,
-              has_bias, b_vstride, o_vstride, n_step, MR, NV, LANES):
-    """register_tile with out at out[out_offset:] and b at b[b_offset:]; a: (K, MR)."""
+def _run_tile(out, out_offset, out_stride, m_store, n_vec, a, b, b_offset, offs, vec, bias,
+              has_bias, accumulate, MR, NV, LANES):
+    """register_tile with out at out[out_offset:] and b at b[b_offset:]; a: (K, MR);
+    vec: (NV, 3)."""
     size = out.itemsize
     register_tile(out.dtype.type(0), out.ctypes.data + out_offset * size, out_stride, m_store,
-                  n_store, a.ctypes.data, b.ctypes.data + b_offset * size, offs.ctypes.data,
-                  offs.shape[0], bias.ctypes.data, has_bias, b_vstride, o_vstride, n_step,
+                  n_vec, a.ctypes.data, b.ctypes.data + b_offset * size, offs.ctypes.data,
+                  offs.shape[0], vec.ctypes.data, bias.ctypes.data, has_bias, accumulate,
                   MR, NV, LANES)
 
 
@@ -76,10 +77,17 @@ def _round(q, dtype):
 
 
 def _fma(a, b, c, dtype):
-    """a*b + c, rounded once (as llvm.fma)."""
-    return _round(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)
+    """a*b + c as the tiles' multiply-add (llvm.fmuladd) computes it on this
+    process's target: rounded once where the CPU has a fused multiply-add, else
+    the product rounded, then the sum."""
+    if plan.TARGET.fma:
+        return _round(Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c)), dtype)
+    return _round(Fraction(float(_round(Fraction(float(a)) * Fraction(float(b)), dtype)))
+                  + Fraction(float(c)), dtype)
 
 
+@pytest.mark.skipif(not plan.TARGET.fma, reason="the target has no fused multiply-add: "
+                    "the tiles round twice there, as _fma does")
 def test_fma_reference_rounds_once():
     """The reference's own check: a case where rounding twice gives another float32."""
     a = np.float32(1 + 2.0 ** -12)
@@ -94,31 +102,28 @@ def test_fma_reference_rounds_once():
 # register_tile
 # ---------------------------------------------------------------------------
 
-def _tile_case(rng, dtype, MR, NV, LANES, K, m_store, n_store, has_bias, paired=None):
+def _tile_case(rng, dtype, MR, NV, LANES, K, m_store, n_vec, counts, has_bias, accumulate):
     """Buffers and the expected out of one register_tile call.
 
-    paired: None for NV vectors along one row (strides LANES), else (b_row,
-    out_row, tail): vector v is row v of b (row length b_row) and of out (row
-    length out_row), ``tail`` lanes per row. Every element of b, a and bias that
-    no stored output reads is NaN; out is SENTINEL around the stored outputs.
+    Vector v of the tile reads b at a random offset and is stored at
+    out + v * (LANES + 2) (apart, with sentinels between), its first
+    ``counts[v]`` lanes if v < n_vec. Every element of b, a and bias that no
+    stored output reads is NaN; out is SENTINEL around the stored outputs, and
+    random where they are (the earlier blocks' sums, when ``accumulate``).
     """
-    if paired is None:
-        b_vstride = o_vstride = n_step = LANES
-    else:
-        b_vstride, o_vstride, n_step = paired
-    # b: K runs at random offsets, NV vectors each, a margin after
     offs = rng.integers(0, 3 * LANES, K).astype(np.int64)
     b_offset = 5
-    b = rng.uniform(-1, 1, b_offset + 3 * LANES + (NV - 1) * b_vstride + LANES + 7).astype(dtype)
+    b = rng.uniform(-1, 1, b_offset + 7 * LANES + 7).astype(dtype)
+    vec = np.array([(rng.integers(0, 3 * LANES), v * (LANES + 2), counts[v]) for v in range(NV)],
+                   dtype=np.int64).reshape(NV, 3)
     a = rng.uniform(-1, 1, (K, MR)).astype(dtype)
     bias = rng.uniform(-1, 1, MR).astype(dtype)
-    out_stride = NV * o_vstride + 3
+    out_stride = NV * (LANES + 2) + 3
     out_offset = 4
     out = np.full(out_offset + MR * out_stride + 9, SENTINEL, dtype=dtype)
-    stored = [(v, l) for v in range(NV) for l in range(min(n_step, n_store - v * n_step))]
-    b_read = {b_offset + offs[k] + v * b_vstride + l for k in range(K) for v, l in stored}
-    b_nan = np.array([p not in b_read for p in range(b.size)])
-    b[b_nan] = np.nan
+    stored = [(v, l) for v in range(min(n_vec, NV)) for l in range(counts[v])]
+    b_read = {b_offset + offs[k] + vec[v, 0] + l for k in range(K) for v, l in stored}
+    b[[p not in b_read for p in range(b.size)]] = np.nan
     a[:, m_store:] = np.nan
     bias[m_store:] = np.nan
     if not has_bias:
@@ -126,13 +131,16 @@ def _tile_case(rng, dtype, MR, NV, LANES, K, m_store, n_store, has_bias, paired=
     expected = out.copy()
     for i in range(m_store):
         for v, l in stored:
+            p = out_offset + i * out_stride + vec[v, 1] + l
             acc = dtype(0)
             for k in range(K):
-                acc = _fma(a[k, i], b[b_offset + offs[k] + v * b_vstride + l], acc, dtype)
-            expected[out_offset + i * out_stride + v * o_vstride + l] = (
-                acc + (bias[i] if has_bias else dtype(0)))
-    args = (out, out_offset, out_stride, m_store, n_store, a, b, b_offset, offs, bias, has_bias,
-            b_vstride, o_vstride, n_step)
+                acc = _fma(a[k, i], b[b_offset + offs[k] + vec[v, 0] + l], acc, dtype)
+            if accumulate:
+                out[p] = rng.uniform(-1, 1)
+                acc = out[p] + acc
+            expected[p] = acc + bias[i] if has_bias else acc
+    args = (out, out_offset, out_stride, m_store, n_vec, a, b, b_offset, offs, vec, bias,
+            has_bias, accumulate)
     return args, expected
 
 
@@ -145,11 +153,13 @@ def _check_tile(args, expected, MR, NV, LANES):
 
 @pytest.mark.parametrize("MR, NV, LANES, dtype", FORWARD_TILES)
 @pytest.mark.parametrize("has_bias", [True, False])
-def test_register_tile_full_tile_is_exact(MR, NV, LANES, dtype, has_bias):
-    """out[i, j] = bias[i] + sum_k a[k, i] * b[offs[k] + j] for the whole MR x NV*LANES tile."""
-    rng = np.random.default_rng(MR * 100 + NV * 10 + LANES + has_bias)
-    args, expected = _tile_case(rng, dtype, MR, NV, LANES, K=9, m_store=MR, n_store=NV * LANES,
-                                has_bias=has_bias)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_register_tile_full_tile_is_exact(MR, NV, LANES, dtype, has_bias, accumulate):
+    """out[i, v] = ((out if accumulating) + sum_k a[k, i] * b[b_off_v + offs[k] + lanes])
+    + bias[i] for the whole MR x NV tile, in the kernel's order of roundings."""
+    rng = np.random.default_rng(MR * 100 + NV * 10 + LANES + has_bias + 2 * accumulate)
+    args, expected = _tile_case(rng, dtype, MR, NV, LANES, 9, MR, NV, [LANES] * NV, has_bias,
+                                accumulate)
     _check_tile(args, expected, MR, NV, LANES)
 
 
@@ -157,49 +167,46 @@ def test_register_tile_full_tile_is_exact(MR, NV, LANES, dtype, has_bias):
 @given(data=st.data())
 @settings(max_examples=12, deadline=None)
 def test_register_tile_masked_tails(MR, NV, LANES, dtype, data):
-    """Tiles past the last channels (m_store < MR) and past a row's end (n_store < NV*LANES),
-    with K = 0 (the bias alone) to a few taps: only the stored part is written."""
+    """Tiles past the last channels (m_store < MR), past the item's last vector
+    (n_vec < NV) and vectors short of a whole one (a row's last), with K = 0 (the
+    bias alone, or nothing) to a few taps: only the stored part is written, and only
+    that part of out is read when accumulating."""
     m_store = data.draw(st.integers(1, MR), label="m_store")
-    n_store = data.draw(st.integers(1, NV * LANES), label="n_store")
+    n_vec = data.draw(st.integers(1, NV + 2), label="n_vec")
+    counts = data.draw(st.lists(st.integers(0, LANES), min_size=NV, max_size=NV), label="counts")
     K = data.draw(st.integers(0, 6), label="K")
     has_bias = data.draw(st.booleans(), label="has_bias")
+    accumulate = data.draw(st.booleans(), label="accumulate")
     seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
     args, expected = _tile_case(np.random.default_rng(seed), dtype, MR, NV, LANES, K, m_store,
-                                n_store, has_bias)
+                                n_vec, counts, has_bias, accumulate)
     _check_tile(args, expected, MR, NV, LANES)
 
 
-@pytest.mark.parametrize("MR, NV, LANES, dtype", FORWARD_TILES)
-@given(data=st.data())
-@settings(max_examples=10, deadline=None)
-def test_register_tile_paired_rows(MR, NV, LANES, dtype, data):
-    """The variant for rows of at most one vector: vector v is the tail of row v (b and out
-    strides are the row lengths, ``tail`` lanes each), the last rows possibly absent."""
-    tail = data.draw(st.integers(1, LANES), label="tail")
-    rows = data.draw(st.integers(1, NV), label="rows")
-    b_row = tail + data.draw(st.integers(0, 9), label="b_row - tail")
-    out_row = tail + data.draw(st.integers(0, 5), label="out_row - tail")
-    m_store = data.draw(st.integers(1, MR), label="m_store")
-    seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
-    args, expected = _tile_case(np.random.default_rng(seed), dtype, MR, NV, LANES, 5, m_store,
-                                tail * rows, True, paired=(b_row, out_row, tail))
-    _check_tile(args, expected, MR, NV, LANES)
-
-
-def test_register_tile_exact_on_integers_whatever_the_order():
-    """Small integers: every product and partial sum is exact, so the result is the
-    plain NumPy formula (no rounding model at all)."""
+def test_register_tile_blocks_add_up_to_the_sum():
+    """A sum cut into blocks of taps (the first block stored, the others accumulated,
+    the bias on the last) is the blocked sum: on small integers, where every partial
+    sum is exact, it equals the plain NumPy formula."""
     MR, NV, LANES = *plan.FORWARD_TILE, plan.lanes(np.float64)
     rng = np.random.default_rng(3)
-    K, NR = 7, NV * LANES
+    K = 23
     a = rng.integers(-8, 9, (K, MR)).astype(np.float64)
-    b = rng.integers(-8, 9, 200).astype(np.float64)
-    offs = rng.integers(0, 200 - NR, K).astype(np.int64)
+    b = rng.integers(-8, 9, 300).astype(np.float64)
+    offs = rng.integers(0, 300 - (NV + 1) * LANES, K).astype(np.int64)
     bias = rng.integers(-8, 9, MR).astype(np.float64)
+    # vectors in reverse order, one of them short
+    vec = np.array([((NV - 1 - v) * LANES, v * LANES, LANES - (v == 1)) for v in range(NV)],
+                   dtype=np.int64)
+    NR = NV * LANES
     out = np.full(MR * NR, SENTINEL)
-    _run_tile(out, 0, NR, MR, NR, a, b, 0, offs, bias, True, LANES, LANES, LANES,
-              *compile_time(MR, NV, LANES))
-    want = bias[:, None] + np.einsum("ki,kj->ij", a, b[offs[:, None] + np.arange(NR)])
+    for k0 in range(0, K, 5):
+        k1 = min(K, k0 + 5)
+        _run_tile(out, 0, NR, MR, NV, np.ascontiguousarray(a[k0:k1]), b, 0, offs[k0:k1], vec,
+                  bias, k1 == K, k0 > 0, *compile_time(MR, NV, LANES))
+    sums = bias[:, None] + np.einsum("ki,kj->ij", a, b[offs[:, None] + np.arange(NR)])
+    want = np.full((MR, NR), SENTINEL)
+    for v, (b_off, o_off, count) in enumerate(vec):
+        want[:, o_off:o_off + count] = sums[:, b_off:b_off + count]
     np.testing.assert_array_equal(out.reshape(MR, NR), want)
 
 
@@ -207,8 +214,8 @@ def test_tile_shape_must_be_a_compile_time_literal():
     out = np.zeros(64, dtype=np.float32)
     a = np.zeros((1, 8), dtype=np.float32)
     with pytest.raises(TypingError, match="compile_time"):
-        _run_tile(out, 0, 32, 8, 32, a, out, 0, np.zeros(1, dtype=np.int64), out, False,
-                  16, 16, 16, 8, 2, 16)
+        _run_tile(out, 0, 32, 8, 2, a, out, 0, np.zeros(1, dtype=np.int64),
+                  np.zeros((2, 3), dtype=np.int64), out, False, False, 8, 2, 16)
 
 
 # ---------------------------------------------------------------------------

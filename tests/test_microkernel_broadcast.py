@@ -6,7 +6,8 @@ arithmetic of tests/test_microkernel.py), so results must be bitwise equal.
 Covered: every tile shape the plan uses and two others (AVX2-wide vectors, one
 vector), rows past m_store and lanes past n_store never written (sentinels stay) and
 never reading NaN into a stored result, the bias on and off, and a sum cut into
-calls with ``accumulate`` equal bitwise to the sum in one call."""
+calls with ``accumulate``: each block summed from 0, then added to out (blocked
+accumulation), bitwise."""
 
 import numpy as np
 import pytest
@@ -61,9 +62,11 @@ def _case(rng, dtype, MR, NV, LANES, S, m_store, n_store, has_bias, accumulate):
     for i in range(m_store):
         for j in range(n_store):
             p = out_offset + i * out_stride + j
-            acc = out[p] if accumulate else dtype(0)
+            acc = dtype(0)
             for s in range(S):
                 acc = _fma(b[rows[i] + steps[s]], a[s, j], acc, dtype)
+            if accumulate:
+                acc = out[p] + acc
             expected[p] = acc + bias[j] if has_bias else acc
     args = (out, out_offset, out_stride, m_store, n_store, a, a_stride, b, rows, steps, bias,
             has_bias, accumulate)
@@ -104,22 +107,31 @@ def test_masked_rows_and_lanes(MR, NV, LANES, dtype, data):
 
 
 @pytest.mark.parametrize("MR, NV, LANES, dtype", TILES)
-def test_a_sum_cut_into_calls_is_bitwise_one_call(MR, NV, LANES, dtype):
-    """The forward's taps run in chunks (plan.BROADCAST_WEIGHT_BYTES): the first call
-    starts from 0, the next ones from what out holds, the last adds the bias."""
+def test_a_sum_cut_into_calls_is_the_blocked_sum(MR, NV, LANES, dtype):
+    """The forward's taps run in blocks (plan.K_BLOCK): the first call stores its
+    block's sum, each next one adds its own block's sum (summed from 0) to what out
+    holds, the last adds the bias."""
     rng = np.random.default_rng(7)
     args, _ = _case(rng, dtype, MR, NV, LANES, 13, MR, NV * LANES, True, False)
     out, out_offset, out_stride, m_store, n_store, a, a_stride, b, rows, steps, bias = args[:11]
-    whole = out.copy()
-    _run(whole, out_offset, out_stride, m_store, n_store, a, a_stride, b, rows, steps, bias,
-         True, False, *compile_time(MR, NV, LANES))
+    blocks = [(0, 4), (4, 5), (5, 13)]
+    expected = out.copy()
+    for i in range(m_store):
+        for j in range(n_store):
+            total = None
+            for s0, s1 in blocks:
+                acc = dtype(0)
+                for s in range(s0, s1):
+                    acc = _fma(b[rows[i] + steps[s]], a[s, j], acc, dtype)
+                total = acc if total is None else total + acc
+            expected[out_offset + i * out_stride + j] = total + bias[j]
     cut = out.copy()
-    for s0, s1 in [(0, 4), (4, 5), (5, 13)]:
+    for s0, s1 in blocks:
         a_part = np.ascontiguousarray(a[s0:s1])
         _run(cut, out_offset, out_stride, m_store, n_store, a_part, a_stride, b, rows,
              np.ascontiguousarray(steps[s0:s1]), bias, s1 == 13, s0 > 0,
              *compile_time(MR, NV, LANES))
-    np.testing.assert_array_equal(cut, whole)
+    np.testing.assert_array_equal(cut, expected)
 
 
 def test_exact_on_integers():

@@ -61,7 +61,7 @@ def test_plans_are_named_tuples():
     assert plan.ForwardTile._fields == ("channels", "vectors")
     assert plan.ReduceTile._fields == ("channels", "taps")
     assert plan.ForwardPlan._fields == ("tile", "lanes", "rows", "Hq", "Wq", "offs", "planes",
-                                        "workspace")
+                                        "workspace", "vectors", "row_vectors", "k_block")
     assert plan.ReducePlan._fields == ("tile", "lanes", "chunks", "Hq", "Wq", "offs", "samples",
                                        "runs", "full", "splits", "workspace")
     assert plan.PhaseTaps._fields == ("first", "count", "taps", "padding", "dilation")
@@ -69,17 +69,43 @@ def test_plans_are_named_tuples():
 
 def test_one_vector_width():
     assert plan.lanes(np.float32) * 4 == plan.lanes(np.float64) * 8 == plan.VECTOR_BYTES
-    assert (plan.lanes(np.float32), plan.lanes(np.float64)) == (16, 8)
+    assert plan.VECTOR_BYTES == plan.TARGET.vector_bytes
+    assert [plan.lanes(np.float32, t) for t in map(plan.TARGETS.get, ("avx512", "avx2", "neon"))] \
+        == [16, 8, 4]
 
 
-@pytest.mark.parametrize("tile, vectors_read", [
-    (plan.FORWARD_TILE, plan.FORWARD_TILE.vectors + 1),          # NV loads of b, a broadcast
-    (plan.REDUCE_TILE, plan.REDUCE_TILE.taps + 1),               # NK vectors of x, one of dy
-    (plan.REDUCE_TILE_DEPTHWISE, plan.REDUCE_TILE_DEPTHWISE.taps + 1),
-])
-def test_tiles_fit_the_vector_registers(tile, vectors_read):
-    """The accumulators and the vectors of one step stay in AVX-512's 32 registers."""
-    assert tile[0] * tile[1] + vectors_read <= 32
+def test_the_target_is_read_as_numba_reads_it():
+    """NUMBA_CPU_FEATURES wins; a CPU name alone keeps the host's features; 'generic'
+    has none (numba.core.config's rule), in a fresh process each."""
+    def target(**env):
+        script = "from deconv.kernels import plan; print(plan.TARGET.name, plan.FORWARD_TILE)"
+        full = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CPU")}
+        full.update(env)
+        out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                             text=True, timeout=120, env=full)
+        return out.stdout.split(None, 1)
+    avx2 = "+avx,+avx2,+fma,+sse2,-avx512f"
+    assert target(NUMBA_CPU_NAME="haswell", NUMBA_CPU_FEATURES=avx2) == [
+        "avx2", "ForwardTile(channels=4, vectors=3)\n"]
+    assert target(NUMBA_CPU_NAME="generic")[0] == "sse2"
+    assert target(NUMBA_CPU_NAME="haswell")[0] == target()[0]
+
+
+@pytest.mark.parametrize("name", sorted(plan.TARGETS))
+def test_tiles_fill_three_quarters_of_the_registers_and_leave_room_for_a_step(name):
+    """Each tile's accumulators are 3/4 of the target's vector registers, and with the
+    vectors one step loads (NV loads of b and a broadcast; NK vectors of x and one of
+    dy; NV vectors of a and a broadcast) they fit the registers. (That LLVM then keeps
+    them there, without a spill, is tests/test_tile_registers.py's.)"""
+    target = plan.TARGETS[name]
+    tiles = plan.tiles_for(target)
+    R = target.registers
+    for (a, b), read in [(tiles.forward, tiles.forward.vectors + 1),
+                         (tiles.reduce, tiles.reduce.taps + 1),
+                         (tiles.broadcast, tiles.broadcast.vectors + 1)]:
+        assert a * b == R * 3 // 4
+        assert a * b + read <= R
+    assert tiles.reduce_depthwise.taps + tiles.reduce_depthwise.taps + 1 <= R
 
 
 @given(items=st.integers(0, 1000), T=st.integers(1, 70))
@@ -137,14 +163,18 @@ def test_forward_plan_covers_every_output_row_once_and_reads_the_right_input(sha
             assert offset < fwd.planes
             assert _reads(offset, c_in_g, geometry, fwd.Hq, fwd.Wq) == (c, r * sH + i * dH,
                                                                         w * sW + j * dW)
-    # whole vectors read past a row's end (a tile over the last columns, or one
-    # vector per row for the short tails of NV rows) stay inside the workspace
-    NR = fwd.tile.vectors * fwd.lanes
-    last_row = (fwd.rows - 1) * fwd.Wq
-    assert fwd.offs.max() + last_row + -(-W_out // NR) * NR <= fwd.workspace
-    full_w = W_out - W_out % NR
-    assert (fwd.offs.max() + full_w + (fwd.rows - 1 + fwd.tile.vectors - 1) * fwd.Wq + fwd.lanes
-            <= fwd.workspace)
+    # the vectors: every output of the item's rows in exactly one vector, in row
+    # order; whole vectors (read past a row's end) stay inside the workspace
+    V = fwd.rows * fwd.row_vectors
+    table = fwd.vectors
+    assert table.dtype == np.int64 and not table.flags.writeable
+    assert len(table) % fwd.tile.vectors == 0 and len(table) - V < fwd.tile.vectors
+    outputs = [o for b_off, o_off, count in table[:V] for o in range(o_off, o_off + count)]
+    assert outputs == list(range(fwd.rows * W_out))
+    assert all(count == 0 for count in table[V:, 2])
+    assert all(b_off == (o_off // W_out) * fwd.Wq + o_off % W_out for b_off, o_off, _ in table)
+    assert fwd.offs.max() + table[:, 0].max() + fwd.lanes <= fwd.workspace
+    assert fwd.k_block == plan.K_BLOCK
 
 
 def test_forward_plan_is_cached_and_depends_on_shapes_only():
@@ -236,7 +266,8 @@ def test_phase_taps_match_a_brute_force_count(k, s, p, d, size):
 # ---------------------------------------------------------------------------
 
 def test_plan_module_imports_without_numba():
-    """plan.py is plain Python and NumPy: loaded on its own, it compiles nothing."""
+    """plan.py is plain Python and NumPy (llvmlite only to ask LLVM for the CPU):
+    loaded on its own, it compiles nothing."""
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                         "deconv", "kernels", "plan.py")
     script = textwrap.dedent(f"""
@@ -245,7 +276,7 @@ def test_plan_module_imports_without_numba():
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         assert module.FORWARD_TILE.channels >= 1
-        print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'llvmlite', 'deconv')))
+        print(sorted(m for m in sys.modules if m.split('.')[0] in ('numba', 'deconv')))
     """)
     out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
                          text=True, timeout=120)

@@ -331,7 +331,8 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         check_bytes("workspace", ((T, fwd.workspace), x.dtype))
         phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
-                                fwd.rows, fwd.Hq, fwd.Wq, out, phase_ws,
+                                fwd.rows, fwd.Hq, fwd.Wq, fwd.vectors, fwd.row_vectors,
+                                fwd.k_block, out, phase_ws,
                                 *_tile_constants(fwd.tile, fwd.lanes))
     return out
 

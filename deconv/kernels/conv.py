@@ -157,26 +157,30 @@ def _fill_group(x_n, g, buf, r0, sH, sW, pH, pW, Hq, Wq):
 
 @njit(parallel=True, cache=True)
 def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
-                         out, phase_ws, MR, NV, lanes):
+                         vectors, row_vectors, k_block, out, phase_ws, MR, NV, lanes):
     """out = conv(x, weight) + bias by register tiles, without im2col.
 
     x: (N, C_in, H, W); w_packed: (G, B, K, MR), the weight of each group cut
     into B blocks of MR output channels (zero rows past C_out/G) and stored
     tap-major; b_packed: (G, B, MR); offs: (K,), where tap k = (c, i, j) of
     the receptive field of the first output of a row reads the phase buffer;
-    out: (N, C_out, H_out, W_out); phase_ws: (T, planes + slack); MR, NV,
-    lanes: compile-time literals, the plan's tile (``ForwardPlan``).
+    vectors: (V, 3), the vectors of an item's rows (``ForwardPlan.vectors``),
+    row_vectors of them per row; out: (N, C_out, H_out, W_out); phase_ws:
+    (T, planes + slack); MR, NV, lanes: compile-time literals, the plan's
+    tile (``ForwardPlan``).
 
     Items are (sample, group, tile of ``rows`` output rows). An item copies the
     input rows its outputs need into phase planes (``_fill_phases``, Hq x Wq
     each, C_in/G * sH * sW of them, in phase_ws[t]), then covers its outputs
     with register tiles of MR output channels by NV vectors of lanes
-    (``register_tile``): NV * lanes consecutive outputs of one row, and for a
-    row's last outputs, when they fit one vector, those of NV rows (one
-    vector each). Tiles that hang over the end of a row, the last row or the
-    last channels store only their real part (masked stores). Each output is
-    one tile's sum over k in order, so the cut into items does not change a
-    bit.
+    (``register_tile``): the next NV vectors of the item's rows in row order,
+    whatever rows they are in, so that only a row's last vector may be short
+    (a row of 56 float32 outputs is 4 vectors, the last of 8). Tiles past the
+    item's last vector or past the last channels store only their real part
+    (masked stores). Each output's sum over the K taps runs in blocks of
+    ``k_block`` taps, each summed from 0 in registers and added to the
+    output in order (blocked accumulation): the cut into items does not
+    change a bit.
     """
     N, C_in, H, W = x.shape
     groups, blocks, K, _ = w_packed.shape          # (G, B, K, MR)
@@ -186,14 +190,6 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     size = x.itemsize
     zero = x.dtype.type(0)
     P = H_out * W_out
-    NR = NV * lanes
-    full_w = W_out - W_out % NR        # columns covered by whole tiles along the row
-    tail = W_out - full_w
-    # a tail of at most one vector (rows of 16 or 48 float32 outputs, say): the
-    # tails of NV rows make one tile, one vector each, rather than NV tiles
-    # with most of their lanes idle
-    pair_tail = 0 < tail <= lanes and H_out > 1
-    row_step = NV if pair_tail else 1
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
@@ -203,7 +199,8 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
         buf = phase_ws[t]
         buf_addr = buf.ctypes.data
         offs_addr = offs.ctypes.data
-        # slack past the planes, read by the lanes of tiles that hang over a row's end
+        vec_addr = vectors.ctypes.data
+        # slack past the planes, read by the lanes of a row's last vector
         buf[C_in_g * phase_len:] = 0.0
         for item in range(lo, hi):
             n = item // (groups * n_tiles)
@@ -211,33 +208,22 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
             r0 = (item % n_tiles) * rows
             r1 = min(r0 + rows, H_out)
             _fill_group(x[n], g, buf[:C_in_g * phase_len], r0, sH, sW, pH, pW, Hq, Wq)
-            # rows outside, channel blocks inside: the input rows of one output row
+            n_vec = (r1 - r0) * row_vectors
+            # vectors outside, channel blocks inside: the input rows of a tile
             # stay in L1 while the (smaller) weight blocks stream from L2
-            for oh in range(r0, r1, row_step):
-                b_base = buf_addr + (oh - r0) * Wq * size
-                n_rows = min(row_step, r1 - oh)
+            for v0 in range(0, n_vec, NV):
                 for blk in range(blocks):
                     a_addr = w_packed[g, blk].ctypes.data
                     bias_addr = b_packed[g, blk].ctypes.data
                     co0 = g * C_out_g + blk * MR
                     m_valid = min(MR, C_out_g - blk * MR)
-                    out_row = out[n, co0].ctypes.data + oh * W_out * size
-                    for r in range(n_rows):
-                        b_r = b_base + r * Wq * size
-                        o_r = out_row + r * W_out * size
-                        for ow0 in range(0, full_w, NR):
-                            register_tile(zero, o_r + ow0 * size, P, m_valid, NR, a_addr,
-                                          b_r + ow0 * size, offs_addr, K, bias_addr, has_bias,
-                                          lanes, lanes, lanes, MR, NV, lanes)
-                        if tail and not pair_tail:
-                            register_tile(zero, o_r + full_w * size, P, m_valid, tail, a_addr,
-                                          b_r + full_w * size, offs_addr, K, bias_addr,
-                                          has_bias, lanes, lanes, lanes, MR, NV, lanes)
-                    if pair_tail:
-                        # the tails of NV rows, one vector each, in one tile
-                        register_tile(zero, out_row + full_w * size, P, m_valid, tail * n_rows,
-                                      a_addr, b_base + full_w * size, offs_addr, K, bias_addr,
-                                      has_bias, Wq, W_out, tail, MR, NV, lanes)
+                    out_addr = out[n, co0].ctypes.data + r0 * W_out * size
+                    for k0 in range(0, K, k_block):
+                        k1 = min(K, k0 + k_block)
+                        register_tile(zero, out_addr, P, m_valid, n_vec - v0,
+                                      a_addr + k0 * MR * size, buf_addr, offs_addr + k0 * 8,
+                                      k1 - k0, vec_addr + v0 * 3 * 8, bias_addr,
+                                      has_bias and k1 == K, k0 > 0, MR, NV, lanes)
 
 
 @njit(parallel=True, cache=True)

@@ -3,16 +3,20 @@
 The primitives under the blocked convolution kernels. ``register_tile``
 (forward and input gradient)::
 
-    out[i, j] = bias[i] + sum_k a[k, i] * b[offs[k] + j],   i < MR, j < NR
+    out[i, o_v + l] = bias[i] + sum_k a[k, i] * b[b_v + offs[k] + l],
+                      i < MR, v < NV, l < LANES
 
 with ``a`` : (K, MR), a packed block of weights (tap-major: the MR values of
 tap k are contiguous); ``b`` a flat input buffer; ``offs`` : (K,) int64
-offsets into it; row ``i`` of the result goes to ``out + i * out_stride``.
-NR = NV * LANES: NV vector registers of LANES elements (16 float32 or 8
-float64 for 512-bit vectors, :func:`deconv.kernels.plan.lanes`). The MR x NV
-accumulators live in registers for the whole loop over k: each step loads NV
-vectors of b, broadcasts MR values of a and issues MR*NV fused multiply-adds
-(16 of them on 2 loads + 8 broadcasts for MR=8, NV=2).
+offsets into it; ``(b_v, o_v)`` the input and output offsets of vector v, any
+NV vectors of one output plane (a table, ``vec``); row ``i`` of the result
+goes to ``out + i * out_stride``. NV vector registers of LANES elements each
+(16 float32 or 8 float64 for 512-bit vectors, :func:`deconv.kernels.plan.lanes`).
+The MR x NV accumulators live in registers for the whole loop over k: each
+step loads NV vectors of b, broadcasts MR values of a and issues MR*NV
+multiply-adds (24 of them on 3 loads + 8 broadcasts for MR=8, NV=3). A long
+sum over k is cut by the caller into blocks, each summed from 0 and added
+to the output (``accumulate``).
 
 ``register_tile_reduce`` (weight gradient) is its transpose, a sum over
 pixels instead of over taps::
@@ -35,8 +39,13 @@ reloads them on every k, which caps a direct convolution at a quarter of the
 core's FMA rate (the kernel issue measured 9-28 GFLOP/s); an explicit vector
 loop with the accumulators in phi nodes runs at 106-113 GFLOP/s of the 117
 peak on the reference core, above OpenBLAS's sgemm (80-100 on these shapes).
-LLVM compiles it for the host CPU, like every Numba kernel; the vectors are
-512 bits wide, and on a CPU without AVX-512 LLVM splits them into halves.
+LLVM compiles it for the host CPU, like every Numba kernel; the vector width
+and the tile shape are the target's (:data:`deconv.kernels.plan.TARGET`:
+AVX-512, AVX2, NEON), chosen so that the accumulators and one step's operands
+fit its vector registers (``tests/test_tile_registers.py`` compiles each tile
+for each target and finds no spill in the loop). The multiply-adds are
+``llvm.fmuladd``: fused where the CPU has an FMA, a multiply and an add
+where it has not (baseline x86-64), never a library call per lane.
 
 Every sum runs in a fixed order, so every result is bitwise independent of
 where the tile sits and of how work is cut among threads. Callers guarantee
@@ -92,38 +101,55 @@ def _declare(builder, name, ret, params):
         builder.module, ir.FunctionType(ret, params), name)
 
 
+def _multiply_add(builder, vt, suffix):
+    """``llvm.fmuladd``: a fused multiply-add (one rounding) on every CPU that has
+    one (x86-64 with FMA, every aarch64), a multiply then an add elsewhere,
+    rather than ``llvm.fma``'s library call per lane on a CPU without FMA
+    (baseline x86-64). Which of the two a target gets is fixed by the target,
+    so results stay deterministic (:data:`deconv.kernels.plan.TARGET`: ``fma``)."""
+    return _declare(builder, "llvm.fmuladd." + suffix, vt, [vt, vt, vt])
+
+
 @intrinsic
-def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr,
-                  offs_addr, K, bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV, LANES):
+def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr, b_addr,
+                  offs_addr, K, vec_addr, bias_addr, has_bias, accumulate, MR, NV, LANES):
     """See the module docstring. zero: 0 of the dtype (selects float32/float64);
-    addresses are integers (``array.ctypes.data``; strides and offs count
-    elements); MR, NV and LANES compile-time literals. Vector v of the NV is
-    read at ``b + v*b_vstride`` and stored at ``out + v*o_vstride``:
-    consecutive along a row (strides = LANES), or one vector per row for rows
-    of at most LANES outputs (strides = the row lengths of input planes and
-    output). Only rows i < m_store, and in vector v only the first
-    ``min(n_step, n_store - v*n_step)`` lanes, are stored (masked stores: a
-    tile may hang over the end of a row, past the last row or past the
+    addresses are integers (``array.ctypes.data``; strides, offsets and offs
+    count elements); MR, NV and LANES compile-time literals.
+
+    The NV vectors of the tile are any NV vectors of outputs of one plane:
+    ``vec``: (NV, 3) int64, per vector ``(b_off, o_off, count)``: vector v
+    reads ``b + b_off + offs[k] + [0, LANES)`` and stores its first ``count``
+    lanes at ``out + i*out_stride + o_off`` (row i). Only vectors v < n_vec
+    and rows i < m_store are stored (masked stores: a vector may be the short
+    tail of a row, a tile may hang past the item's last vector or past the
     channels); the other lanes are computed from whatever b holds there and
-    dropped. ``bias_addr`` must point to MR readable values even when
-    ``has_bias`` is false."""
+    dropped, so every vector's reads must lie inside b's buffer.
+
+    The stored value is ``acc + bias[i]`` (``has_bias``; nothing added
+    otherwise), or with ``accumulate`` ``(out + acc) + bias[i]``: a sum over
+    many taps is cut into blocks of taps, each summed in registers from 0 and
+    then added to the output (blocked accumulation, far more accurate in
+    float32 than one running sum of every tap). ``bias_addr`` must point to
+    MR readable values even when ``has_bias`` is false."""
     tile = _tile_constants("register_tile", zero, MR=MR, NV=NV, LANES=LANES)
     if tile is None:
         return None
     mr, nv, lanes = tile["MR"], tile["NV"], tile["LANES"]
     suffix = "v%d%s" % (lanes, _FLOAT_SUFFIX[zero])
-    sig = types.void(zero, out_addr, out_stride, m_store, n_store, a_addr, b_addr, offs_addr, K,
-                     bias_addr, has_bias, b_vstride, o_vstride, n_step, MR, NV, LANES)
+    sig = types.void(zero, out_addr, out_stride, m_store, n_vec, a_addr, b_addr, offs_addr, K,
+                     vec_addr, bias_addr, has_bias, accumulate, MR, NV, LANES)
 
     def codegen(context, builder, signature, args):
         # --- entry block: run-time arguments as i64 and typed pointers
         ints = [context.cast(builder, v, t, types.int64)
-                for v, t in zip(args[1:14], signature.args[1:14])]
-        (out_a, ostride, m_st, n_st, a_a, b_a, offs_a, k_n, bias_a, with_bias, b_vs, o_vs,
-         n_stp) = ints
+                for v, t in zip(args[1:13], signature.args[1:13])]
+        (out_a, ostride, m_st, n_v, a_a, b_a, offs_a, k_n, vec_a, bias_a, with_bias,
+         accum) = ints
         with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(ir.IntType(64), 0))
+        accum = builder.icmp_signed("!=", accum, ir.Constant(ir.IntType(64), 0))
         fp = context.get_value_type(zero)
-        i64 = ir.IntType(64)
+        i64, i32 = ir.IntType(64), ir.IntType(32)
         vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         out_p = builder.inttoptr(out_a, fptr)
@@ -131,16 +157,21 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         b_p = builder.inttoptr(b_a, fptr)
         bias_p = builder.inttoptr(bias_a, fptr)           # bias: (MR,)
         offs_p = builder.inttoptr(offs_a, i64.as_pointer())   # offs: (K,)
-        fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
+        vec_p = builder.inttoptr(vec_a, i64.as_pointer())     # vec: (NV, 3)
+        vec = [[builder.load(builder.gep(vec_p, [ir.Constant(i64, 3 * v + f)])) for f in range(3)]
+               for v in range(nv)]
+        # b + b_off of each vector: NV pointers, loaded once
+        b_bases = [builder.gep(b_p, [vec[v][0]]) for v in range(nv)]
+        fma = _multiply_add(builder, vt, suffix)
         fn = builder.function
         entry = builder.block
         loop = fn.append_basic_block("tile_loop")
         done = fn.append_basic_block("tile_done")
         zero_v = ir.Constant(vt, [0.0] * lanes)
-        # K = 0 skips the loop: the sum over k is empty, out = bias
+        # K = 0 skips the loop: the sum over k is empty
         builder.cbranch(builder.icmp_signed(">", k_n, ir.Constant(i64, 0)), loop, done)
 
-        # --- tile_loop, one k per pass: acc[i][v] += a[k, i] * b[offs[k] + v-th vector]
+        # --- tile_loop, one k per pass: acc[i][v] += a[k, i] * b[b_off_v + offs[k] + lanes]
         builder.position_at_end(loop)
         # phis: k and the MR x NV accumulators enter as 0 (from entry) and come
         # back from the end of this block; LLVM keeps them in registers
@@ -150,15 +181,13 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         for row in acc:
             for p in row:
                 p.add_incoming(zero_v, entry)
-        # b[offs[k] + j] for the NV vectors of j: NV unaligned vector loads
-        b_row = builder.gep(b_p, [builder.load(builder.gep(offs_p, [k]))])
-        b_vec = [builder.load(builder.bitcast(builder.gep(b_row, [builder.mul(
-            b_vs, ir.Constant(i64, v))]), vptr), align=4) for v in range(nv)]
+        off_k = builder.load(builder.gep(offs_p, [k]))
+        b_vec = [builder.load(builder.bitcast(builder.gep(b_bases[v], [off_k]), vptr), align=4)
+                 for v in range(nv)]                  # NV unaligned vector loads
         a_row = builder.gep(a_p, [builder.mul(k, ir.Constant(i64, mr))])   # a[k, :]
         new = []
         for i in range(mr):
-            # a[k, i] broadcast to every lane, then one fused multiply-add per vector:
-            # acc[i][v] = a[k, i] * b_vec[v] + acc[i][v], rounded once
+            # a[k, i] broadcast to every lane, then one multiply-add per vector
             a_i = _splat(builder, builder.load(builder.gep(a_row, [ir.Constant(i64, i)])), vt)
             new.append([builder.call(fma, [a_i, b_vec[v], acc[i][v]]) for v in range(nv)])
         k_next = builder.add(k, ir.Constant(i64, 1))
@@ -170,7 +199,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
                 acc[i][v].add_incoming(new[i][v], last)
         builder.cbranch(builder.icmp_signed("<", k_next, k_n), loop, done)
 
-        # --- tile_done: out[i, j] = sum + bias[i], for the stored rows and lanes only
+        # --- tile_done: out[i, vector v] = ((out if accumulating) + sum) + bias[i],
+        # for the stored rows and lanes only
         builder.position_at_end(done)
         # done is reached from entry (K = 0: the sums are 0) or from the loop (the
         # final sums): one phi per accumulator picks the one that applies
@@ -186,28 +216,32 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_store, a_add
         i1v = ir.VectorType(ir.IntType(1), lanes)
         i64v = ir.VectorType(i64, lanes)
         store = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
-                         [vt, vptr, ir.IntType(32), i1v])
-        # the lane masks (the j < NR part of the formula, cut to the caller's
-        # n_store): vector v stores lane l iff l < min(n_step, n_store - v*n_step)
+                         [vt, vptr, i32, i1v])
+        mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
+        align = ir.Constant(i32, 4)
+        # the lane masks: vector v stores lane l iff v < n_vec and l < count_v
         lane_index = ir.Constant(i64v, list(range(lanes)))
         masks = []
         for v in range(nv):
-            left = builder.sub(n_st, builder.mul(n_stp, ir.Constant(i64, v)))
-            limit = builder.select(builder.icmp_signed("<", left, n_stp), left, n_stp)
-            masks.append(builder.icmp_signed("<", lane_index, _splat(builder, limit, i64v)))
+            count = builder.select(builder.icmp_signed("<", ir.Constant(i64, v), n_v),
+                                   vec[v][2], ir.Constant(i64, 0))
+            masks.append(builder.icmp_signed("<", lane_index, _splat(builder, count, i64v)))
         for i in range(mr):
-            # bias[i] (or 0), added after the sum over k: the bias is the last term
             bias_i = builder.load(builder.gep(bias_p, [ir.Constant(i64, i)]))
-            b_i = builder.select(with_bias, bias_i, ir.Constant(fp, 0.0))
-            b_i = _splat(builder, b_i, vt)
-            # the row mask, i < m_store: a branch around row i's stores
+            bias_i = _splat(builder, bias_i, vt)
+            # the row mask, i < m_store: a branch around row i's loads and stores
             with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
                 dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
                 for v in range(nv):
-                    ptr = builder.bitcast(builder.gep(dst, [builder.mul(
-                        o_vs, ir.Constant(i64, v))]), vptr)
-                    builder.call(store, [builder.fadd(result[i][v], b_i), ptr,
-                                         ir.Constant(ir.IntType(32), 4), masks[v]])
+                    ptr = builder.bitcast(builder.gep(dst, [vec[v][1]]), vptr)
+                    # out's earlier blocks (masked: lanes not stored are not read)
+                    earlier = builder.call(mload, [ptr, align, builder.and_(
+                        masks[v], _splat(builder, accum, i1v)), zero_v])
+                    value = builder.select(accum, builder.fadd(earlier, result[i][v]),
+                                           result[i][v])
+                    # no bias: nothing added (adding 0 would turn a -0.0 sum into +0.0)
+                    value = builder.select(with_bias, builder.fadd(value, bias_i), value)
+                    builder.call(store, [value, ptr, align, masks[v]])
         return context.get_dummy_value()
 
     return sig, codegen
@@ -301,7 +335,7 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
         vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         i1v, i32v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i32, lanes)
-        fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
+        fma = _multiply_add(builder, vt, suffix)
         mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
         out_p = builder.inttoptr(out_a, fptr)
         dy_p = builder.inttoptr(dy_a, fptr)
@@ -378,13 +412,14 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
                             has_bias, accumulate, MR, NV, LANES):
     """The tile with its vectors along the output channels::
 
-        out[i*out_stride + j] = (init[i, j] + sum_s a[s*a_stride + j] * b[rows[i] + steps[s]])
+        out[i*out_stride + j] = ((out[i*out_stride + j] if accumulate)
+                                 + sum_s a[s*a_stride + j] * b[rows[i] + steps[s]])
                                 + bias[j],                 i < MR, j < NR = NV * LANES
 
-    one fused multiply-add per step s < n_steps, in order, onto ``init``:
-    0, or, when ``accumulate``, the values out holds (the sums of earlier
-    steps: the accumulators are of the dtype, so a sum cut into calls is
-    bitwise the sum of one call); then the bias added where ``has_bias``
+    one multiply-add per step s < n_steps, in order, from 0; with
+    ``accumulate``, the sum is then added to the values out holds (the sums
+    of earlier blocks of steps: blocked accumulation, see
+    ``register_tile``); then the bias added where ``has_bias``
     (nothing added otherwise). The MR rows of b are *broadcast* (one value
     to every lane) and the NR consecutive values of a row of ``a`` are NV
     vector loads, so a tile fills its vectors whatever its rows are: any MR
@@ -424,7 +459,7 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         i64p = i64.as_pointer()
         i1v, i64v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i64, lanes)
-        fma = _declare(builder, "llvm.fma." + suffix, vt, [vt, vt, vt])
+        fma = _multiply_add(builder, vt, suffix)
         mstore = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
                           [vt, vptr, i32, i1v])
         mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
@@ -449,13 +484,14 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         dst = [builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))]) for i in range(mr)]
         ptrs = [[builder.bitcast(builder.gep(dst[i], [ir.Constant(i64, v * lanes)]), vptr)
                  for v in range(nv)] for i in range(mr)]
-        # init: out's values where accumulating (rows i < m_store, lanes j < n_store;
-        # masked loads: 0 elsewhere, no memory touched), else 0
-        init = []
+        # the earlier blocks' sums in out, where accumulating (rows i < m_store,
+        # lanes j < n_store; masked loads: 0 elsewhere, no memory touched)
+        earlier = []
         for i in range(mr):
             row_ok = builder.and_(accum, builder.icmp_signed("<", ir.Constant(i64, i), m_st))
-            init.append([builder.call(mload, [ptrs[i][v], align, builder.and_(
+            earlier.append([builder.call(mload, [ptrs[i][v], align, builder.and_(
                 masks[v], _splat(builder, row_ok, i1v)), zero_v]) for v in range(nv)])
+        init = [[zero_v] * nv for _ in range(mr)]       # each block sums from 0
 
         def body(s, acc):
             # acc[i][v] += b[rows[i] + steps[s]] (broadcast) * a[s, v-th vector]
@@ -480,8 +516,9 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
                 for v in range(nv):
                     # no bias: nothing added (adding 0 would turn a -0.0 sum into +0.0
                     # between two calls of one sum)
-                    value = builder.select(with_bias, builder.fadd(acc[i][v], bias_v[v]),
+                    value = builder.select(accum, builder.fadd(earlier[i][v], acc[i][v]),
                                            acc[i][v])
+                    value = builder.select(with_bias, builder.fadd(value, bias_v[v]), value)
                     builder.call(mstore, [value, ptrs[i][v], align, masks[v]])
         return context.get_dummy_value()
 

@@ -19,10 +19,12 @@ same for any thread count. Plans are cached (small convolutions are called
 often); the arrays in a cached plan are shared between calls and never
 written.
 
-This module is plain Python and NumPy: importing it compiles nothing.
+This module is plain Python and NumPy (and llvmlite's CPU queries, for
+:data:`TARGET`): importing it compiles nothing.
 """
 
 import functools
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -31,14 +33,80 @@ import numpy as np
 # vectors and tiles
 # ---------------------------------------------------------------------------
 
-#: Bytes of one vector register of the micro-kernels (512 bits: AVX-512; on a
-#: CPU without it LLVM splits each vector into halves).
-VECTOR_BYTES = 64
+class Target(NamedTuple):
+    """The vector registers of a CPU, as the micro-kernels' tiles need them."""
+
+    name: str
+    vector_bytes: int
+    """Bytes of one vector register."""
+    registers: int
+    """Vector registers the instruction set names."""
+    fma: bool
+    """Whether it has a fused multiply-add: the micro-kernels' multiply-adds
+    (``llvm.fmuladd``) round once where it does, twice (a multiply, then an
+    add) where it does not."""
 
 
-def lanes(dtype):
-    """Elements of ``dtype`` in one vector: 16 float32 or 8 float64."""
-    return VECTOR_BYTES // np.dtype(dtype).itemsize
+#: The CPUs users have: x86-64 with AVX-512 (32 x 512-bit) or AVX2 + FMA (16 x
+#: 256-bit), AVX without FMA (Sandy/Ivy Bridge), baseline x86-64 (SSE2: 16 x
+#: 128-bit, no FMA), and aarch64 (NEON, Apple Silicon and Graviton: 32 x
+#: 128-bit, FMA).
+TARGETS = {
+    "avx512": Target("avx512", 64, 32, True),
+    "avx2": Target("avx2", 32, 16, True),
+    "avx": Target("avx", 32, 16, False),
+    "sse2": Target("sse2", 16, 16, False),
+    "neon": Target("neon", 16, 32, True),
+}
+
+
+def target_of(triple, features):
+    """The :class:`Target` of an LLVM triple and feature string (``+avx2,-avx512f,...``).
+
+    >>> target_of("x86_64-unknown-linux-gnu", "+avx,+avx2,+fma,-avx512f").name
+    'avx2'
+    >>> target_of("x86_64-unknown-linux-gnu", "").name
+    'sse2'
+    >>> target_of("aarch64-unknown-linux-gnu", "+neon").name
+    'neon'
+    """
+    if triple.split("-")[0] in ("aarch64", "arm64"):
+        return TARGETS["neon"]
+    enabled = {f[1:] for f in features.split(",") if f.startswith("+")}
+    if "avx512f" in enabled:
+        return TARGETS["avx512"]
+    if "avx2" in enabled and "fma" in enabled:
+        return TARGETS["avx2"]
+    if "avx" in enabled:
+        return TARGETS["avx"]
+    return TARGETS["sse2"]
+
+
+def compile_target():
+    """The :class:`Target` Numba compiles the kernels for: the host's CPU, or the
+    one ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES`` describe (``deconv bench
+    --isa``), read by Numba's own rule (a CPU name alone keeps the host's
+    features; ``generic`` has none). A wrong guess would cost speed, never
+    correctness: the tiles' IR is valid on every target, LLVM splits or
+    joins vectors of another width."""
+    import llvmlite.binding as llvm       # LLVM's CPU queries; compiles nothing
+    features = os.environ.get("NUMBA_CPU_FEATURES")
+    if features is None:
+        generic = os.environ.get("NUMBA_CPU_NAME", "").lower() == "generic"
+        features = "" if generic else llvm.get_host_cpu_features().flatten()
+    return target_of(llvm.get_process_triple(), features)
+
+
+#: The target of this process's kernels.
+TARGET = compile_target()
+#: Bytes of one vector register of the micro-kernels, the target's own.
+VECTOR_BYTES = TARGET.vector_bytes
+
+
+def lanes(dtype, target=None):
+    """Elements of ``dtype`` in one vector of ``target`` (default :data:`TARGET`):
+    16 float32 or 8 float64 with AVX-512, 8 or 4 with AVX2, 4 or 2 with NEON."""
+    return (target or TARGET).vector_bytes // np.dtype(dtype).itemsize
 
 
 class ForwardTile(NamedTuple):
@@ -47,8 +115,7 @@ class ForwardTile(NamedTuple):
     channels: int
     """MR, output channels (rows of the packed weight block)."""
     vectors: int
-    """NV, vectors of consecutive outputs of one row (NR = NV * lanes outputs),
-    or, for rows of at most one vector, the number of rows that share a tile."""
+    """NV, vectors of outputs (any NV vectors of an item's output rows)."""
 
 
 class ReduceTile(NamedTuple):
@@ -60,16 +127,6 @@ class ReduceTile(NamedTuple):
     """NK, taps (c, i, j) of the receptive field."""
 
 
-#: 8 channels x 2 vectors: 16 vector accumulators, 16 fused multiply-adds on
-#: 2 loads + 8 broadcasts per tap.
-FORWARD_TILE = ForwardTile(channels=8, vectors=2)
-#: 4 channels x 6 taps: 24 vector accumulators, 24 fused multiply-adds on
-#: 4 + 6 loads per vector of pixels.
-REDUCE_TILE = ReduceTile(channels=4, taps=6)
-#: One output channel per group (a depthwise weight gradient): 1 x 12.
-REDUCE_TILE_DEPTHWISE = ReduceTile(channels=1, taps=12)
-
-
 class BroadcastTile(NamedTuple):
     """The shape of a channel-vector register tile (``register_tile_broadcast``): MR x NV."""
 
@@ -79,11 +136,63 @@ class BroadcastTile(NamedTuple):
     """NV, vectors of consecutive output channels (NR = NV * lanes channels)."""
 
 
-#: 6 rows x 4 vectors of channels: 24 vector accumulators, 24 fused
-#: multiply-adds on 4 loads + 6 broadcasts per step; 6 row pointers stay in
-#: general registers beside the loop's own (12 rows would not: 12 x 2 ran at
-#: two thirds of the speed, 8 x 2 at 85-90%).
-BROADCAST_TILE = BroadcastTile(rows=6, vectors=4)
+class Tiles(NamedTuple):
+    """The tile shapes of one :class:`Target` (:func:`tiles_for`)."""
+
+    forward: ForwardTile
+    reduce: ReduceTile
+    reduce_depthwise: ReduceTile
+    broadcast: BroadcastTile
+
+
+def tiles_for(target):
+    """The tiles of ``target``, from its register count alone.
+
+    Each tile keeps ``A = 3/4`` of the vector registers as accumulators
+    (24 of 32, 12 of 16) and leaves the rest to the operands one step loads,
+    so that the loop over taps runs without a stack spill (checked for every
+    target by compiling the micro-kernels with LLVM's target machines,
+    ``tests/test_tile_registers.py``):
+
+    * forward: NV = 3 vectors of outputs, MR = A / 3 channels (8 x 3 + 3
+      loads + 1 broadcast = 28 of 32; 4 x 3 + 4 = 16 of 16);
+    * weight gradient: MR = 4 channels, NK = A / 4 taps (4 x 6 + 6 + 1 of 32;
+      4 x 3 + 3 + 1 of 16); one channel per group: 1 x A/2 taps;
+    * channel vectors: NV = registers / 8 vectors of channels, MR = A / NV
+      rows (6 x 4 + 4 + 1 of 32; 6 x 2 + 2 + 1 of 16).
+
+    >>> tiles_for(TARGETS["avx512"]).forward
+    ForwardTile(channels=8, vectors=3)
+    >>> tiles_for(TARGETS["avx2"]).reduce
+    ReduceTile(channels=4, taps=3)
+    >>> tiles_for(TARGETS["neon"]).broadcast
+    BroadcastTile(rows=6, vectors=4)
+    """
+    accumulators = target.registers * 3 // 4
+    broadcast_vectors = target.registers // 8
+    return Tiles(forward=ForwardTile(channels=accumulators // 3, vectors=3),
+                 reduce=ReduceTile(channels=4, taps=accumulators // 4),
+                 reduce_depthwise=ReduceTile(channels=1, taps=accumulators // 2),
+                 broadcast=BroadcastTile(rows=accumulators // broadcast_vectors,
+                                         vectors=broadcast_vectors))
+
+
+#: The tiles of :data:`TARGET`.
+TILES = tiles_for(TARGET)
+FORWARD_TILE = TILES.forward
+REDUCE_TILE = TILES.reduce
+REDUCE_TILE_DEPTHWISE = TILES.reduce_depthwise
+BROADCAST_TILE = TILES.broadcast
+
+#: Taps a forward register tile sums from 0 before it adds its block's sum to
+#: the output (blocked accumulation, ``accumulate`` of ``register_tile`` and
+#: ``register_tile_broadcast``): the rounding errors of a float32 running sum
+#: of K terms grow like K, those of a blocked sum like K / K_BLOCK + K_BLOCK.
+#: Measured on C_in=1024, 3x3 (K = 9,216), 4 seeds, max|err|/max|ref| against
+#: float64: one running sum 3.6e-6; blocks of 48 taps 4.6-6.1e-7, 96
+#: 3.0-4.8e-7, 128 2.7-3.4e-7 (input gradient 2.9-3.1e-7), 192 2.8-3.7e-7;
+#: PyTorch 2.8-4.1e-7 (3.1-3.9e-7).
+K_BLOCK = 128
 
 
 def chunk(items, t, T):
@@ -113,20 +222,13 @@ FLIP_MIN_IN_PER_GROUP = 8
 
 def pixel_tile_use(h_out, w_out, c_out_g, dtype):
     """The fraction of the lanes of ``register_tile`` (:data:`FORWARD_TILE`) that
-    hold an output: rows of W_out in tiles of NR = NV * lanes outputs (a tail of
-    at most one vector takes one vector of a tile shared by NV rows), channels
-    in blocks of MR."""
+    hold an output: each row of W_out outputs in vectors of lanes (the tile's
+    NV vectors are any vectors of an item's rows, so only a row's last vector
+    may be short), channels in blocks of MR. (``h_out`` does not enter: it is
+    kept for the callers, which compare tiles by the output's shape.)"""
     width = lanes(dtype)
-    NR = FORWARD_TILE.vectors * width
-    tail = w_out % NR
-    if tail == 0:
-        row_cost = w_out
-    elif tail <= width and h_out > 1:
-        row_cost = w_out - tail + width
-    else:
-        row_cost = w_out - tail + NR
     MR = FORWARD_TILE.channels
-    return (w_out / row_cost) * (c_out_g / (-(-c_out_g // MR) * MR))
+    return (w_out / (-(-w_out // width) * width)) * (c_out_g / (-(-c_out_g // MR) * MR))
 
 
 def broadcast_tile_use(pixels, c_out_g, dtype):
@@ -337,8 +439,18 @@ class ForwardPlan(NamedTuple):
     """Elements of an item's phase planes: C_in/G * sH * sW * Hq * Wq."""
     workspace: int
     """Elements of one chunk's buffer: the planes plus slack, kept zero, for
-    the lanes of tiles that hang over the end of a row (NV * lanes) or past
-    the item's last row (the short tails of NV rows: NV - 1 rows of Wq)."""
+    the lanes of a row's last vector that pass the row's end (one vector)."""
+    vectors: np.ndarray
+    """(V, 3) int64: the vectors of an item's ``rows`` output rows in row order,
+    ``(b_off, o_off, count)`` for ``register_tile``: the offset of the
+    vector's first output into the phase planes (row r, column c: r * Wq +
+    c) and into the output plane from the item's first row (r * W_out + c),
+    and its outputs (``lanes``, or fewer at a row's end). V is a multiple of
+    NV; the last tile's missing vectors repeat the last real one with count 0."""
+    row_vectors: int
+    """Vectors per output row: ceil(W_out / lanes)."""
+    k_block: int
+    """Taps summed per ``register_tile`` call (:data:`K_BLOCK`)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -358,9 +470,10 @@ def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
 
     Notes
     -----
-    ``rows = ceil(H_out / tiles)`` with ``tiles`` the larger of
-    ``ceil(BLOCKED_MIN_ITEMS / n_items)`` (at most H_out) and the number of
-    cuts that keep an item's planes within :data:`BLOCKED_ITEM_ELEMENTS`.
+    ``rows = floor(H_out / tiles)`` (so that there are at least ``tiles``
+    items) with ``tiles`` the larger of ``ceil(BLOCKED_MIN_ITEMS / n_items)``
+    (at most H_out) and the number of cuts that keep an item's planes within
+    :data:`BLOCKED_ITEM_ELEMENTS`.
     """
     _, c_in_g, kH, kW = weight_shape
     sH, sW = geometry[:2]
@@ -369,13 +482,31 @@ def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
     tiles = min(h_out, -(-BLOCKED_MIN_ITEMS // max(n_items, 1)))
     fit = BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
     tiles = max(tiles, -(-h_out // max(fit, 1)))
-    rows = -(-h_out // tiles)
+    rows = h_out // tiles
     Hq = rows + qh
     planes = c_in_g * sH * sW * Hq * Wq
     width = lanes(dtype)
     return ForwardPlan(FORWARD_TILE, width, rows, Hq, Wq,
                        _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
-                       planes + FORWARD_TILE.vectors * width + (FORWARD_TILE.vectors - 1) * Wq)
+                       planes + width, *_row_vectors(rows, w_out, Wq, width, FORWARD_TILE.vectors),
+                       K_BLOCK)
+
+
+def _row_vectors(rows, w_out, Wq, width, NV):
+    """The ``vectors`` table of :class:`ForwardPlan` and the vectors per row.
+
+    >>> table, per_row = _row_vectors(2, 5, 7, 4, 3)
+    >>> per_row, table.tolist()
+    (2, [[0, 0, 4], [4, 4, 1], [7, 5, 4], [11, 9, 1], [11, 9, 0], [11, 9, 0]])
+    """
+    per_row = -(-w_out // width)
+    r, v = np.divmod(np.arange(rows * per_row), per_row)
+    col = v * width
+    table = np.stack([r * Wq + col, r * w_out + col, np.minimum(width, w_out - col)], axis=1)
+    pad = -len(table) % NV
+    table = np.concatenate([table, np.repeat(table[-1:] * [1, 1, 0], pad, axis=0)]).astype(np.int64)
+    table.setflags(write=False)
+    return table, per_row
 
 
 class ReducePlan(NamedTuple):
@@ -470,8 +601,8 @@ def reduce_plan(N, weight_shape, geometry, groups, H_out, W_out, dtype, budget_e
 
 
 # Bytes of the weight that a channel-vector forward tile streams in one call:
-# the sum over K taps is cut into calls of this many bytes' taps (the tile
-# carries its sums from one call to the next, bitwise as one call), so that
+# the sum over K taps is cut into calls of this many bytes' taps (at most
+# K_BLOCK: each call's sum is added to the output), so that
 # the block stays in L1 while every pixel tile of an item runs over it. On
 # the reference core, 96-128 taps of 64 channels (24-32 KB) ran the tile 3-10%
 # faster than 1024-2304 taps in one call, and 192-256 taps no faster.
@@ -514,7 +645,8 @@ class BroadcastPlan(NamedTuple):
     """(Q,) int64: where pixel (s, r, w) goes from the item's first output,
     in the output array (see :func:`broadcast_plan`'s ``out_layout``)."""
     k_chunk: int
-    """Taps per tile call (:data:`BROADCAST_WEIGHT_BYTES` of the weight block)."""
+    """Taps per tile call (:data:`BROADCAST_WEIGHT_BYTES` of the weight block,
+    at most :data:`K_BLOCK`)."""
     workspace: int
     """Elements of one chunk's buffer: S samples' planes, then a (Q, NR)
     scratch for the tiles' results (pixel-major)."""
@@ -577,7 +709,7 @@ def broadcast_plan(N, groups, weight_shape, geometry, h_out, w_out, out_layout, 
     return BroadcastPlan(BROADCAST_TILE, lanes(dtype), S, rows, Hq, Wq,
                          _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
                          pixels_in, pixels_out,
-                         max(1, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize)),
+                         max(1, min(K_BLOCK, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize))),
                          S * planes + Q * NR)
 
 
