@@ -636,7 +636,9 @@ def test_suites_select_their_cases():
     kernels = {c["name"] for c in bench.select_cases()}
     layers = {c["name"] for c in bench.select_cases(suite="layers")}
     assert "conv2d" in kernels and "resnet_56_3x3" in layers and not kernels & layers
-    assert {c["name"] for c in bench.select_cases(suite="all")} == kernels | layers
+    model_rows = {c["name"] for c in bench.select_cases(suite="models")}
+    assert "fsrcnn_step" in model_rows and not (kernels | layers) & model_rows
+    assert {c["name"] for c in bench.select_cases(suite="all")} == kernels | layers | model_rows
     with pytest.raises(bench.BenchError, match="unknown case 'conv2d' in --suite layers"):
         bench.select_cases(["conv2d"], suite="layers")
     with pytest.raises(bench.BenchError, match="--suite"):

@@ -34,6 +34,43 @@ op                     network
                        ``(N, C, h, h)``, a U-Net block
 =====================  =====================================================
 
+The models suite (:func:`deconv.bench.cases.model_cases`) adds one row per
+family of ``deconv train`` (:data:`FAMILY_ROWS`): the network the family's
+builder returns with its defaults, at its recipe's batch size. Those rows
+share one :class:`Block` whose ``describe`` reads the module's layer list
+(:mod:`deconv.bench.networks`), from which the torch twin and the float64
+reference are built, so a change of a family's channels or depth needs no
+change here. The check version is the same builder with at most
+``channel_cap`` channels a layer (and no dropout).
+
+===================  =======================================================
+op                   network (x -> output), full size
+===================  =======================================================
+``skip_step``        :func:`deconv.models.denoising.unet`,
+                     ``(16, 1, 48, 48) -> (16, 1, 48, 48)``
+``text_step``        :func:`deconv.models.text_restoration.conv_stack`,
+                     int64 ``(32, 64) -> (32, 97, 64)`` logits
+``classifier_step``  :func:`deconv.models.recognition.digit_classifier`,
+                     ``(64, 1, 8, 8) -> (64, 10)`` (dropout 0.3 on both sides)
+``autoencoder_step`` :func:`deconv.models.compression.patch_autoencoder`,
+                     ``(32, 3, 32, 32) -> (32, 3, 32, 32)``
+``fsrcnn_step``      :func:`deconv.models.fsrcnn` x2 'deconv' (what ``deconv
+                     train superres`` trains), ``(32, 1, 24, 24) -> (32, 1,
+                     48, 48)``
+``generator_step``   ``Sequential(generator(), discriminator())`` of
+                     :mod:`deconv.models.generator`: ``D(G(z))``,
+                     ``(64, 64, 1, 1) -> (64, 1)``
+===================  =======================================================
+
+Every row's loss is the shared L1 loss against a random target of the
+output's shape, not the family's own (MSE, cross-entropy, BCE): a loss costs
+a pass over the output, nothing next to the convolutions, and one loss keeps
+the three implementations of the step in :mod:`deconv.bench.peers` single.
+The generator's row is the generator's half of an adversarial step (G
+forward, D on the fakes, backward through D into G), with Adam stepping
+both networks; the family's full step also runs D on the real batch and
+steps D and G apart.
+
 Imported by the worker processes (as a sibling module): nothing here
 imports NumPy, torch or deconv at module level.
 """

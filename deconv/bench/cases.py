@@ -534,14 +534,12 @@ def model_cases(tiny=False):
 
 #: what each family's row trains, for the report
 _FAMILY_NETWORKS = {
-    "skip": "deconv train skip: models.denoising.unet (grey 48x48 patches)",
-    "text": "deconv train text: models.text_restoration.conv_stack (64-character windows)",
-    "classifier": "deconv train classifier: models.recognition.digit_classifier (8x8 digits)",
-    "autoencoder": "deconv train autoencoder: models.compression.patch_autoencoder "
-                   "(32x32 RGB patches)",
-    "superres": "deconv train superres: models.fsrcnn x2, deconv upsampling (24x24 luminance)",
-    "generator": "deconv train generator: D(G(z)), models.generator's generator then "
-                 "discriminator (the generator's step)",
+    "skip": "deconv train skip: models.denoising.unet",
+    "text": "deconv train text: models.text_restoration.conv_stack",
+    "classifier": "deconv train classifier: models.recognition.digit_classifier",
+    "autoencoder": "deconv train autoencoder: models.compression.patch_autoencoder",
+    "superres": "deconv train superres: models.fsrcnn (x2, deconv upsampling)",
+    "generator": "deconv train generator: D(G(z)), the generator's step",
 }
 
 
