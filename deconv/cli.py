@@ -112,11 +112,12 @@ def main(argv=None):
                    help="thread counts to run at (default: 1 2)")
     b.add_argument("--cases", nargs="+", metavar="NAME",
                    help="only these cases ('sweep' for every sweep point; default: all)")
-    b.add_argument("--suite", choices=["kernels", "layers", "all"], default="kernels",
+    b.add_argument("--suite", choices=["kernels", "layers", "models", "all"], default="kernels",
                    help="kernels: one case per kernel, the training steps and the sweep "
                         "(default); layers: 35 conv layers of real networks (ResNet, VGG, "
                         "MobileNet, DeepLab, DCGAN, pix2pix, U-Net, FSRCNN, FCN, wav2vec, "
-                        "MelGAN, HiFi-GAN, Demucs, WaveNet); all: both")
+                        "MelGAN, HiFi-GAN, Demucs, WaveNet); models: a training step of each "
+                        "family of 'deconv train' against its PyTorch twin; all: every one")
     b.add_argument("--case", action="append", metavar="SPEC",
                    help="a case of your own, e.g. \"conv2d x=8,64,56,56 w=64,64,3,3 "
                         "padding=1\" (keys: x, w, stride, padding, dilation, groups, "

@@ -301,7 +301,8 @@ TRAIN_CASES = [c for c in C.build_cases("tiny") if c["family"] == "train"]
 def test_every_train_block_has_a_row_at_both_sizes():
     for size in ("tiny", "full"):
         ops = [c["op"] for c in C.build_cases(size) if c["family"] == "train"]
-        assert ops == list(blocks.TRAIN_BLOCKS)
+        # the model families' rows are the models suite's (tests/test_bench_models.py)
+        assert ops + list(blocks.FAMILY_ROWS) == list(blocks.TRAIN_BLOCKS)
     full = {c["op"]: c for c in C.build_cases() if c["family"] == "train"}
     # issue 14's blocks: a DCGAN generator's middle block, a U-Net block
     dcgan, unet = full["dcgan_block_train"], full["unet_block_train"]
@@ -635,7 +636,9 @@ def test_suites_select_their_cases():
     kernels = {c["name"] for c in bench.select_cases()}
     layers = {c["name"] for c in bench.select_cases(suite="layers")}
     assert "conv2d" in kernels and "resnet_56_3x3" in layers and not kernels & layers
-    assert {c["name"] for c in bench.select_cases(suite="all")} == kernels | layers
+    model_rows = {c["name"] for c in bench.select_cases(suite="models")}
+    assert "fsrcnn_step" in model_rows and not (kernels | layers) & model_rows
+    assert {c["name"] for c in bench.select_cases(suite="all")} == kernels | layers | model_rows
     with pytest.raises(bench.BenchError, match="unknown case 'conv2d' in --suite layers"):
         bench.select_cases(["conv2d"], suite="layers")
     with pytest.raises(bench.BenchError, match="--suite"):

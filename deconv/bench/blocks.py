@@ -34,6 +34,43 @@ op                     network
                        ``(N, C, h, h)``, a U-Net block
 =====================  =====================================================
 
+The models suite (:func:`deconv.bench.cases.model_cases`) adds one row per
+family of ``deconv train`` (:data:`FAMILY_ROWS`): the network the family's
+builder returns with its defaults, at its recipe's batch size. Those rows
+share one :class:`Block` whose ``describe`` reads the module's layer list
+(:mod:`deconv.bench.networks`), from which the torch twin and the float64
+reference are built, so a change of a family's channels or depth needs no
+change here. The check version is the same builder with at most
+``channel_cap`` channels a layer (and no dropout).
+
+===================  =======================================================
+op                   network (x -> output), full size
+===================  =======================================================
+``skip_step``        :func:`deconv.models.denoising.unet`,
+                     ``(16, 1, 48, 48) -> (16, 1, 48, 48)``
+``text_step``        :func:`deconv.models.text_restoration.conv_stack`,
+                     int64 ``(32, 64) -> (32, 97, 64)`` logits
+``classifier_step``  :func:`deconv.models.recognition.digit_classifier`,
+                     ``(64, 1, 8, 8) -> (64, 10)`` (dropout 0.3 on both sides)
+``autoencoder_step`` :func:`deconv.models.compression.patch_autoencoder`,
+                     ``(32, 3, 32, 32) -> (32, 3, 32, 32)``
+``fsrcnn_step``      :func:`deconv.models.fsrcnn` x2 'deconv' (what ``deconv
+                     train superres`` trains), ``(32, 1, 24, 24) -> (32, 1,
+                     48, 48)``
+``generator_step``   ``Sequential(generator(), discriminator())`` of
+                     :mod:`deconv.models.generator`: ``D(G(z))``,
+                     ``(64, 64, 1, 1) -> (64, 1)``
+===================  =======================================================
+
+Every row's loss is the shared L1 loss against a random target of the
+output's shape, not the family's own (MSE, cross-entropy, BCE): a loss costs
+a pass over the output, nothing next to the convolutions, and one loss keeps
+the three implementations of the step in :mod:`deconv.bench.peers` single.
+The generator's row is the generator's half of an adversarial step (G
+forward, D on the fakes, backward through D into G), with Adam stepping
+both networks; the family's full step also runs D on the real batch and
+steps D and G apart.
+
 Imported by the worker processes (as a sibling module): nothing here
 imports NumPy, torch or deconv at module level.
 """
@@ -51,6 +88,9 @@ class Block(NamedTuple):
     torch: Callable
     reference: Callable
     reduce: Callable
+    #: ``(geometry, module) -> dict`` of entries the parent adds to the geometry once it
+    #: has built the deconv module (the family rows: its layer list, output and input kind)
+    describe: Callable = None
 
 
 def _reference_module():
@@ -58,7 +98,7 @@ def _reference_module():
     return load_reference_module()
 
 
-def _normalize(h, view, axes, gamma, beta):
+def _normalize(h, view, axes, gamma, beta, eps=NORM_EPS):
     """Training-mode normalization in float64 and its backward.
 
     ``h`` is standardised over ``axes`` of ``h.reshape(view)`` with the
@@ -77,7 +117,7 @@ def _normalize(h, view, axes, gamma, beta):
     v = h.reshape(view)
     mean = v.mean(axis=axes, keepdims=True)
     var = ((v - mean) ** 2).mean(axis=axes, keepdims=True)
-    inv_std = 1 / np.sqrt(var + NORM_EPS)
+    inv_std = 1 / np.sqrt(var + eps)
     xhat = ((v - mean) * inv_std).reshape(h.shape)
     per_channel = (1, h.shape[1]) + (1,) * (h.ndim - 2)
     z = xhat * gamma.reshape(per_channel) + beta.reshape(per_channel)
@@ -248,6 +288,139 @@ def _unet_reduce(g, cap):
     return dict(g, N=min(2, g["N"]), C=C, groups=min(g["groups"], max(1, C // 2)))
 
 
+# ---------------------------------------------------------------------------
+# the model families of ``deconv train``: the network each builder returns
+# ---------------------------------------------------------------------------
+
+def _signature_default(fn, name):
+    import inspect
+    return inspect.signature(fn).parameters[name].default
+
+
+def _gan_pair(dtype, latent=None, channels=None):
+    """The generator's training step as one network: ``D(G(z))``."""
+    from deconv import nn
+    from deconv.models import generator as gan
+    s = gan.DEFAULTS
+    latent = s.latent if latent is None else latent
+    channels = s.channels if channels is None else channels
+    return nn.Sequential(
+        gan.generator(latent, channels, s.image_size, dtype=dtype, rng=0),
+        gan.discriminator(channels, s.image_size, dtype=dtype, rng=0))
+
+
+def _family(name):
+    """``(build(dtype, **kw), sample_shape(**kw), check_kw(cap), batch)`` of family ``name``.
+
+    ``build`` is the family's own builder (the one ``deconv train`` calls);
+    ``sample_shape`` one input's shape as the recipe's data has it;
+    ``check_kw(cap)`` the builder's keywords of the check version (at most
+    ``cap`` channels a layer, no dropout: the reference has no random mask);
+    ``batch`` the recipe's batch size.
+    """
+    from deconv import models
+    from deconv.models import compression, data, denoising, recipes, recognition
+    from deconv.models import generator as gan
+    from deconv.models import text_restoration as text
+    if name == "generator":
+        # (Z, 1, 1): the latent vector as the generator takes it
+        return (_gan_pair, lambda latent=None, **_: (latent or gan.DEFAULTS.latent, 1, 1),
+                lambda cap: dict(latent=cap, channels=max(1, cap // 2)),
+                gan.DEFAULTS.batch_size)
+    batch = recipes.RECIPES[name].batch_size
+    if name == "skip":
+        return (lambda dtype, **kw: denoising.unet(dtype=dtype, rng=0, **kw),
+                lambda **_: (1, denoising.PATCH, denoising.PATCH),
+                lambda cap: dict(channels=(max(1, cap // 2), max(1, cap // 2), cap)), batch)
+    if name == "text":
+        window = _signature_default(text.stdlib_corpus, "window")
+        return (lambda dtype, **kw: text.conv_stack(dtype=dtype, rng=0, **kw),
+                lambda **_: (window,),
+                lambda cap: dict(embedding_dim=max(1, cap // 2), channels=cap), batch)
+    if name == "classifier":
+        size = _signature_default(recognition.digit_classifier, "image_size")
+        return (lambda dtype, **kw: recognition.digit_classifier(dtype=dtype, rng=0, **kw),
+                lambda **_: (1, size, size),
+                lambda cap: dict(width=max(1, cap // 2), dropout=0.0), batch)
+    if name == "autoencoder":
+        return (lambda dtype, **kw: compression.patch_autoencoder(dtype=dtype, rng=0, **kw),
+                lambda **_: (3, compression.PATCH, compression.PATCH),
+                lambda cap: dict(channels=(max(1, cap // 2), cap)), batch)
+    if name == "superres":
+        options = recipes.RECIPES[name].options
+        return (lambda dtype, **kw: models.fsrcnn(options["scale"], options["upsample"],
+                                                  dtype=dtype, rng=0, **kw),
+                lambda **_: (1, data.SUPERRES_PATCH, data.SUPERRES_PATCH),
+                lambda cap: dict(channels=(cap, max(1, cap // 2))), batch)
+    raise ValueError(f"no model family {name!r}")
+
+
+#: op of each family's training-step row -> the family (``deconv train``'s name); the
+#: superres family trains :func:`deconv.models.fsrcnn`, not the ``superres_train`` row's network
+FAMILY_ROWS = {"skip_step": "skip", "text_step": "text", "classifier_step": "classifier",
+               "autoencoder_step": "autoencoder", "fsrcnn_step": "superres",
+               "generator_step": "generator"}
+
+
+def family_geometry(name, N=None, check_cap=None):
+    """The geometry of family ``name``'s row: the recipe's batch and the builder's defaults,
+    or (``check_cap``) the small network of the check version, batch ``N``."""
+    _, _, check_kw, batch = _family(name)
+    return dict(model=name, N=batch if N is None else N,
+                kw={} if check_cap is None else check_kw(check_cap))
+
+
+def _family_shapes(g):
+    sample = _family(g["model"])[1](**g["kw"])
+    return (g["N"],) + tuple(sample), (g["N"],) + tuple(g["out"])
+
+
+def _family_deconv(g, dtype):
+    return _family(g["model"])[0](dtype, **g["kw"])
+
+
+def _family_torch(g, torch):
+    from .networks import torch_twin
+    return torch_twin(g["layers"], torch)
+
+
+def _family_reference(g, x, W):
+    from .networks import reference
+    return reference(g["layers"], x, W)
+
+
+def _family_reduce(g, cap):
+    return family_geometry(g["model"], min(2, g["N"]), cap)
+
+
+def _family_describe(g, module):
+    """The layer list, one sample's output shape, and ``x_vocab`` when the input is indices.
+
+    The output shape is read off one forward of a single sample in eval mode
+    (BatchNorm on its running statistics, no dropout): the network says
+    what it makes, the benchmark holds no second description of it.
+    """
+    import numpy as np
+    from .networks import describe
+    layers = describe(module)
+    sample = _family(g["model"])[1](**g["kw"])
+    first = layers
+    while first[0] == "sequential":
+        first = first[1]["layers"][0]
+    vocab = first[1]["num_embeddings"] if first[0] == "embedding" else None
+    dtype = module.parameters()[0].dtype
+    x = np.zeros((1,) + tuple(sample), dtype=np.int64 if vocab else dtype)
+    module.eval()
+    try:
+        out = module(x).shape[1:]
+    finally:
+        module.train()
+    return dict(layers=layers, out=list(out), x_vocab=vocab)
+
+
+_FAMILY_BLOCK = Block(_family_shapes, _family_deconv, _family_torch, _family_reference,
+                      _family_reduce, _family_describe)
+
 #: op -> its builders
 TRAIN_BLOCKS = {
     "superres_train": Block(_superres_shapes, _superres_deconv, _superres_torch,
@@ -256,4 +429,5 @@ TRAIN_BLOCKS = {
                                _dcgan_reduce),
     "unet_block_train": Block(_unet_shapes, _unet_deconv, _unet_torch, _unet_reference,
                               _unet_reduce),
+    **{op: _FAMILY_BLOCK for op in FAMILY_ROWS},
 }

@@ -467,8 +467,8 @@ def train_case(name, op, **geometry):
         A key of ``TRAIN_BLOCKS``.
     **geometry
         The numbers the block's builders take (``N``, ``h`` and its
-        channels); ``dtypes``, ``large``, ``limit_target``, ``sweep`` are
-        stored on the case instead.
+        channels); ``dtypes``, ``large``, ``limit_target``, ``sweep``,
+        ``suite``, ``network`` are stored on the case instead.
 
     Notes
     -----
@@ -479,18 +479,23 @@ def train_case(name, op, **geometry):
     ``(loc, scale)`` of a normal draw: ``1/sqrt(fan_in)`` for weights (as
     torch's default initialisation, so that activations stay of order one),
     ``1 +- 0.1`` for the scales of normalization layers (``weight`` of a 1-D
-    parameter) and ``1/16`` for biases.
+    parameter) and ``1/16`` for biases. A block with a ``describe`` builder
+    (the model families) adds what it says of the module to the geometry:
+    its layer list, from which the torch twin and the reference are built.
     """
     import numpy as np
     from .blocks import TRAIN_BLOCKS
     if op not in TRAIN_BLOCKS:
         raise ValueError(f"op must be one of {sorted(TRAIN_BLOCKS)}, got {op!r}")
-    extra = {k: geometry.pop(k) for k in ("dtypes", "large", "limit_target", "sweep")
-             if k in geometry}
+    extra = {k: geometry.pop(k) for k in ("dtypes", "large", "limit_target", "sweep", "suite",
+                                          "network") if k in geometry}
     block = TRAIN_BLOCKS[op]
+    model = block.deconv(geometry, np.float64)
+    if block.describe is not None:
+        geometry = dict(geometry, **block.describe(geometry, model))
     x_shape, t_shape = block.shapes(geometry)
     shapes, init = dict(x=x_shape, t=t_shape), {}
-    for i, (pname, p) in enumerate(block.deconv(geometry, np.float64).named_parameters()):
+    for i, (pname, p) in enumerate(model.named_parameters()):
         key = f"p{i}"
         shapes[key] = tuple(p.shape)
         if len(p.shape) > 1:
@@ -507,6 +512,35 @@ def train_case(name, op, **geometry):
                 sweep=None, suite="kernels", network=None)
     case.update(extra)
     return case
+
+
+def model_cases(tiny=False):
+    """The models suite: one training step of each family of ``deconv train``.
+
+    Each row's network is the one the family's builder returns with its
+    defaults (:data:`deconv.bench.blocks.FAMILY_ROWS`), at the batch size of
+    the family's recipe; its torch twin and reference are built from its
+    layer list (:mod:`deconv.bench.networks`). ``tiny`` gives each the
+    small network of its check version, batch 2.
+    """
+    from .blocks import FAMILY_ROWS, family_geometry
+    out = []
+    for op, family in FAMILY_ROWS.items():
+        geometry = family_geometry(family, 2, 8) if tiny else family_geometry(family)
+        out.append(train_case(op, op, suite="models", network=_FAMILY_NETWORKS[family],
+                              **geometry))
+    return out
+
+
+#: what each family's row trains, for the report
+_FAMILY_NETWORKS = {
+    "skip": "deconv train skip: models.denoising.unet",
+    "text": "deconv train text: models.text_restoration.conv_stack",
+    "classifier": "deconv train classifier: models.recognition.digit_classifier",
+    "autoencoder": "deconv train autoencoder: models.compression.patch_autoencoder",
+    "superres": "deconv train superres: models.fsrcnn (x2, deconv upsampling)",
+    "generator": "deconv train generator: D(G(z)), the generator's step",
+}
 
 
 # ---------------------------------------------------------------------------
@@ -720,7 +754,10 @@ def make_inputs(case, variant):
     shapes = case["shapes"]
     a = {}
     if case["family"] == "train":
-        a["x"] = rng.uniform(0, 1, shapes["x"])
+        vocab = case["geometry"].get("x_vocab")
+        # an embedding's input is indices (int64, kept so by write_inputs)
+        a["x"] = (rng.integers(0, vocab, shapes["x"]) if vocab
+                  else rng.uniform(0, 1, shapes["x"]))
         a["t"] = rng.uniform(0, 1, shapes["t"])
         for name, (loc, scale) in case["init"].items():
             a[name] = loc + scale * rng.standard_normal(shapes[name])

@@ -237,7 +237,8 @@ def deconv_train_impl(case, a):
     parameters: forward + L1 loss, then backward + Adam step."""
     import numpy as np
     from deconv import nn, optim
-    model = TRAIN_BLOCKS[case["op"]].deconv(case["geometry"], a["x"].dtype)
+    # the target's dtype: an embedding's input x is int64 indices
+    model = TRAIN_BLOCKS[case["op"]].deconv(case["geometry"], a["t"].dtype)
     params = model.parameters()
     for p, g in zip(params, _load_parameters(params, a, f"deconv {case['op']}")):
         p.data[...] = g
@@ -575,7 +576,7 @@ def torch_train_impl(case, a, torch):
     ``loss.backward()``, ``torch.optim.Adam`` (defaults). The twin is written in
     torch because torch is the peer; its parameters must have the shapes of
     deconv's module, in order."""
-    model = TRAIN_BLOCKS[case["op"]].torch(case["geometry"], torch).to(a["x"].dtype)
+    model = TRAIN_BLOCKS[case["op"]].torch(case["geometry"], torch).to(a["t"].dtype)
     params = list(model.parameters())
     given = _load_parameters(params, a, f"torch twin of {case['op']}")
     with torch.no_grad():

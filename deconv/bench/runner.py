@@ -59,7 +59,7 @@ class BenchError(ValueError):
 
 
 #: the case sets of ``--suite``
-SUITES = ("kernels", "layers", "all")
+SUITES = ("kernels", "layers", "models", "all")
 
 
 def select_cases(names=None, size="full", suite="kernels", user_cases=()):
@@ -70,10 +70,12 @@ def select_cases(names=None, size="full", suite="kernels", user_cases=()):
     names : list of str, optional
         Case names of the suite (or 'sweep', 'sweep_batch', 'sweep_image').
     size : {'full', 'tiny'}
-    suite : {'kernels', 'layers', 'all'}
+    suite : {'kernels', 'layers', 'models', 'all'}
         'kernels': one case per kernel, the training steps and the sweep
         (the default); 'layers': the layers of real networks
-        (:data:`deconv.bench.cases.LAYERS`); 'all': both.
+        (:data:`deconv.bench.cases.LAYERS`); 'models': a training step of
+        each family of ``deconv train`` (:func:`deconv.bench.cases.model_cases`);
+        'all': every one.
     user_cases : sequence of dict
         Cases from ``--case`` / ``--case-file``
         (:func:`deconv.bench.cases.parse_case`). Given alone (no names),
@@ -91,6 +93,8 @@ def select_cases(names=None, size="full", suite="kernels", user_cases=()):
         cases += C.build_cases(size)
     if suite in ("layers", "all"):
         cases += C.layer_cases(size == "tiny")
+    if suite in ("models", "all"):
+        cases += C.model_cases(size == "tiny")
     user_cases = list(user_cases)
     if not names:
         selected = cases if not user_cases else []
@@ -498,7 +502,7 @@ def run(quick=False, threads=(1, 2), cases=None, rounds=None, out=None, torch_py
     cases : list of str, optional
         Case names of the suite (or 'sweep', 'sweep_batch', 'sweep_image');
         default all of it.
-    suite : {'kernels', 'layers', 'all'}
+    suite : {'kernels', 'layers', 'models', 'all'}
         See :func:`select_cases`.
     user_cases : sequence of dict
         Cases described on the command line (:func:`deconv.bench.cases.parse_case`).
