@@ -624,7 +624,8 @@ def isa_lines(timing):
             if lib in ("deconv", "naive") and "numba" in isa:
                 n = isa["numba"]
                 text = n.get("error") or (f"Numba compiles for cpu {n['cpu_name']} with "
-                                          f"{n['vector_isa']}")
+                                          f"{n['vector_isa']}" + (f"; deconv's plan: {n['tiles']}"
+                                                                 if n.get("tiles") else ""))
             elif lib == "jax" and "jax" in isa:
                 text = f"XLA CPU code generated up to {isa['jax']['xla_cpu_max_isa']}"
             elif lib == "torch" and "torch" in isa:

@@ -195,6 +195,14 @@ def isa_info():
             vector = ("AVX-512" if "+avx512f" in features else "AVX2" if "+avx2" in features
                       else "AVX" if "+avx" in features else "SSE or none")
             info["numba"] = {"cpu_name": name, "vector_isa": vector}
+            plan = sys.modules.get("deconv.kernels.plan")
+            if plan is not None:
+                # the tiles deconv's plans chose for that target (deconv.kernels.plan.TARGET)
+                info["numba"]["tiles"] = (
+                    f"{plan.TARGET.name}: {plan.TARGET.vector_bytes * 8}-bit vectors, tiles "
+                    f"{'x'.join(map(str, plan.FORWARD_TILE))} / "
+                    f"{'x'.join(map(str, plan.REDUCE_TILE))} / "
+                    f"{'x'.join(map(str, plan.BROADCAST_TILE))}")
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         get = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
