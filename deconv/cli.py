@@ -137,7 +137,8 @@ def main(argv=None):
     b.add_argument("--warmup", type=int,
                    help="untimed calls after the first (default 2; --quick 0)")
     b.add_argument("--out", metavar="DIR",
-                   help="output directory (default: benchmarks/ inside the repository, else .)")
+                   help="output directory (default: a new <temp dir>/deconv-bench/<date-time>, "
+                        "never the repository's benchmarks/)")
     b.add_argument("--torch-python", metavar="PATH",
                    help="Python interpreter for the PyTorch worker (default: this one)")
     b.add_argument("--jax-python", metavar="PATH",
