@@ -144,6 +144,25 @@ def test_the_sampled_generator_holds_the_moving_average_of_the_trained_weights(d
     assert all(np.array_equal(p.data, w) for p, w in zip(G0.parameters(), trained[-1]))
 
 
+def test_one_sided_label_smoothing_moves_only_the_real_images_term(digits):
+    # one full batch: one step, whose discriminator loss is the BCE of the initial D
+    x = digits.train.x[:32]
+    settings = TINY._replace(epochs=1, batch_size=32, ema=0.0)
+    _, _, plain = gan.train(x, settings, progress=False)
+    _, _, smooth = gan.train(x, settings._replace(real_target=0.9), progress=False)
+    # BCE(l, t) = softplus(l) - t l: lowering the real target from 1 to 0.9 adds 0.1 mean(l),
+    # l the initial discriminator's logits on the real batch (BatchNorm on batch statistics)
+    second = np.random.SeedSequence(settings.seed).spawn(5)[1]
+    D = gan.discriminator(settings.channels, dtype=np.float64, rng=np.random.default_rng(second))
+    logits = D(gan.to_model_space(x.astype(np.float64), 8))
+    assert smooth["d_loss"][0] - plain["d_loss"][0] == pytest.approx(0.1 * logits.mean(),
+                                                                     rel=1e-3, abs=1e-6)
+    assert smooth["d_real"] == plain["d_real"] and smooth["d_fake"] == plain["d_fake"]
+    assert smooth["g_loss"] != plain["g_loss"]          # through the discriminator's update
+    with pytest.raises(ValueError, match="real_target"):
+        gan.train(x, settings._replace(real_target=0.4), progress=False)
+
+
 def test_progress_lines_and_the_epoch_callback(digits):
     seen, stream = [], io.StringIO()
     gan.train(digits.train.x[:64], TINY._replace(epochs=2), stream=stream,

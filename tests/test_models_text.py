@@ -10,6 +10,7 @@ import pytest
 
 from deconv import models, nn, optim
 from deconv.models import data, metrics, recipes, text_restoration
+from deconv.gradcheck import gradcheck
 from deconv.train import Trainer
 
 
@@ -86,6 +87,55 @@ def test_stdlib_corpus_subset_is_seeded_and_keeps_validation_whole():
     rows = {r.tobytes() for r in full.train.y}
     assert all(r.tobytes() in rows for r in sub.train.y)
     assert np.array_equal(sub.train.x != sub.train.y, sub.train.mask)
+
+
+def test_residual_block_adds_its_input_and_matches_central_differences():
+    rng = np.random.default_rng(5)
+    conv = nn.Conv1d(3, 3, 3, dilation=2, padding=2, dtype=np.float64, rng=0)
+    block = text_restoration.Residual(nn.Sequential(nn.ReLU(), conv))
+    x = rng.standard_normal((2, 3, 9))
+    # the body's output computed on its own: ReLU then the convolution, by NumPy
+    relu = np.maximum(x, 0)
+    padded = np.pad(relu, ((0, 0), (0, 0), (2, 2)))
+    body = np.einsum("oik,nikl->nol", conv.weight.data,
+                     np.stack([padded[:, :, 2 * t:2 * t + 9] for t in range(3)], axis=2))
+    np.testing.assert_allclose(block(x), x + body + conv.bias.data[:, None], rtol=1e-12)
+    gradcheck(block, x)                  # raises if any gradient is off
+    with pytest.raises(ValueError, match="body must keep the input's shape"):
+        text_restoration.Residual(nn.Conv1d(3, 4, 1, rng=0))(np.ones((1, 3, 5), np.float32))
+    with pytest.raises(TypeError, match="body must be a Module"):
+        text_restoration.Residual(np.ones(3))
+
+
+def test_residual_block_without_input_gradient_gives_the_same_parameter_gradients():
+    x = np.random.default_rng(6).standard_normal((2, 4, 7)).astype(np.float32)
+    grads = []
+    for input_grad in (True, False):
+        block = text_restoration.Residual(nn.Sequential(nn.ReLU(), nn.Conv1d(4, 4, 3, padding=1,
+                                                                             rng=1)))
+        block.input_grad = input_grad
+        y = block(x)
+        g = block.backward(np.ones_like(y))
+        assert (g is None) is (not input_grad)
+        grads.append([p.grad.copy() for p in block.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("residual, dilations, reach", [(True, (1, 2, 4, 8, 16), 35),
+                                                        (False, (1, 2, 4), 11)])
+def test_conv_stack_sees_the_characters_its_notes_say(residual, dilations, reach):
+    # each output sees 2 (k - 1) + 2 sum(dilations) + 1 characters: ``reach`` on each side
+    # (35 for the default, so that every position of a 64-character window sees all others)
+    net = text_restoration.conv_stack(embedding_dim=4, channels=6, dilations=dilations,
+                                      residual=residual, dtype=np.float64, rng=2)
+    L = 2 * reach + 8
+    x = np.zeros((1, L), dtype=np.int64)
+    changed = x.copy()
+    changed[0, 0] = 5
+    moved = np.abs(net(changed) - net(x)).max(axis=1)[0]        # (L,)
+    assert np.all(moved[:reach + 1] > 0) and np.all(moved[reach + 1:] == 0)
+    assert net(x).shape == (1, data.VOCAB_SIZE, L)
 
 
 def test_brief_training_improves_restoration_of_held_out_files():

@@ -22,11 +22,13 @@ from typing import NamedTuple
 import numpy as np
 
 from deconv import nn
-from deconv.functional.validation import as_choice, as_generator, as_int, as_int_at_least
+from deconv.functional.validation import (
+    as_bool, as_choice, as_generator, as_int, as_int_at_least,
+)
 from deconv.models import data
 
 __all__ = ["CONTEXT", "MAX_CONTEXT", "COUNT", "CountModel", "TextDataset", "stdlib_corpus",
-           "conv_stack", "baselines", "figure"]
+           "Residual", "conv_stack", "baselines", "figure"]
 
 #: Characters on each side that the count model looks at, at most: 4 restored 57.3 % of the
 #: corrupted validation characters, 3 57.2 %, 2 55.4 % (CPython 3.11).
@@ -156,9 +158,64 @@ def stdlib_corpus(count=None, window=64, rate=0.15, seed=0, root=None):
     return TextDataset(train, ds.val, ds.train.y)
 
 
+class Residual(nn.Module):
+    """``x + body(x)``: a block whose output adds its input to what ``body`` makes of it.
+
+    Parameters
+    ----------
+    body : nn.Module
+        Must keep the shape of its input.
+
+    Notes
+    -----
+    ``forward(x) = x + body(x)``; ``backward(g) = g + body.backward(g)``:
+    the identity path hands every block's gradient straight to the layers
+    below (He et al. 2016), which is what lets a stack of many dilated
+    layers train as fast as a shallow one. Its parameters are the body's,
+    named ``body.*`` (the PyTorch twin: a module with ``self.body`` and
+    ``forward = x + self.body(x)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> block = Residual(nn.Conv1d(2, 2, 3, padding=1, rng=0))
+    >>> x = np.ones((1, 2, 5), dtype=np.float32)
+    >>> y = block(x)
+    >>> y.shape, block.backward(np.ones_like(y)).shape
+    ((1, 2, 5), (1, 2, 5))
+    """
+
+    def __init__(self, body):
+        super().__init__()
+        if not isinstance(body, nn.Module):
+            raise TypeError(f"Residual: body must be a Module, got {type(body).__name__}")
+        self.body = body
+
+    def forward(self, x):
+        """``(N, C, L) -> (N, C, L)``, ``x + body(x)``."""
+        x = self._input(x)
+        out = self.body.forward(x)
+        if out.shape != x.shape:
+            raise ValueError(f"Residual: body must keep the input's shape {x.shape}, "
+                             f"got {out.shape}")
+        out = out + x
+        self._save(out)
+        return out
+
+    def backward(self, grad_output):
+        """The body's gradient plus the identity's: ``g + body.backward(g)``."""
+        _, g = self._saved_and_grad(grad_output)
+        if not self.input_grad:
+            with self._without_input_grad(self.body):
+                self.body.backward(g)
+            return None
+        return g + self.body.backward(g)
+
+
 def conv_stack(vocab_size=data.VOCAB_SIZE, embedding_dim=32, channels=128,
-               dilations=(1, 2, 4), kernel_size=5, *, dtype=np.float32, rng=None):
-    """Embedding, conv1d, dilated conv1d layers, transposed conv1d: per-character logits.
+               dilations=(1, 2, 4, 8, 16), kernel_size=5, residual=True, *, dtype=np.float32,
+               rng=None):
+    """Embedding, conv1d, dilated conv1d blocks, transposed conv1d: per-character logits.
 
     Parameters
     ----------
@@ -168,47 +225,61 @@ def conv_stack(vocab_size=data.VOCAB_SIZE, embedding_dim=32, channels=128,
         ``D``.
     channels : int, default 128
         ``C``, the width of every hidden layer.
-    dilations : tuple of int, default (1, 2, 4)
+    dilations : tuple of int, default (1, 2, 4, 8, 16)
         One 3-wide conv1d of width ``C`` per entry, with that dilation
-        (padding = dilation, so the length is kept), each with a ReLU.
+        (padding = dilation, so the length is kept).
     kernel_size : int, default 5
         ``k``, odd: the first conv and the transposed conv (padding
         ``(k - 1) / 2``).
+    residual : bool, default True
+        Each dilated conv as a pre-activation residual block
+        ``h + Conv1d(ReLU(h))`` (:class:`Residual`); False: the plain
+        ``ReLU(Conv1d(h))`` of the first version of the family.
     dtype : np.float32 (default) or np.float64
     rng : int, np.random.Generator or None
 
     Returns
     -------
     nn.Sequential
-        For an int64 input of ``N`` windows of ``L`` characters::
+        For an int64 input of ``N`` windows of ``L`` characters, with
+        ``residual=True``::
 
             input                                          (N, L) int64
             0  Embedding(V, D)                             (N, L, D)
             1  Permute((0, 2, 1))                          (N, D, L)
-            2  Conv1d(D, C, k, padding=(k-1)/2), ReLU      (N, C, L)
-               Conv1d(C, C, 3, dilation=d, padding=d),
-               ReLU                   for d in dilations   (N, C, L)
+            2  Conv1d(D, C, k, padding=(k-1)/2)            (N, C, L)
+               Residual(Sequential(ReLU, Conv1d(C, C, 3,
+                   dilation=d, padding=d)))  for d in dilations
+                                                           (N, C, L)
+            .  ReLU
             .  ConvTranspose1d(C, V, k, padding=(k-1)/2)   (N, V, L)  logits
+
+        With ``residual=False`` a ReLU follows the first conv and each
+        dilated conv, and the dilated convs are not wrapped.
 
     Notes
     -----
     Each output sees ``2 (k - 1) + 2 sum(dilations) + 1`` characters
-    centred on it: 23 by default (the exponentially growing dilations of
-    WaveNet and ByteNet, without their causal masking: restoration may
-    look both ways).
+    centred on it: 71 by default, the whole 64-character window from every
+    position (the exponentially growing dilations of WaveNet and ByteNet,
+    without their causal masking: restoration may look both ways). The
+    residual blocks are those of ByteNet (Kalchbrenner et al. 2016) without
+    its normalisation and bottleneck.
     """
     k = as_int_at_least(kernel_size, "kernel_size", 1)
     if k % 2 == 0:
         raise ValueError(f"kernel_size must be odd and positive, got {kernel_size!r}")
+    residual = as_bool(residual, "residual")
     gen = as_generator(rng)
     kw = dict(dtype=dtype, rng=gen)
     p = (k - 1) // 2
     layers = [nn.Embedding(vocab_size, embedding_dim, **kw), nn.Permute((0, 2, 1)),
-              nn.Conv1d(embedding_dim, channels, k, padding=p, **kw), nn.ReLU()]
+              nn.Conv1d(embedding_dim, channels, k, padding=p, **kw)]
     for d in dilations:
         d = as_int_at_least(d, "dilations", 1)
-        layers += [nn.Conv1d(channels, channels, 3, dilation=d, padding=d, **kw), nn.ReLU()]
-    layers.append(nn.ConvTranspose1d(channels, vocab_size, k, padding=p, **kw))
+        conv = nn.Conv1d(channels, channels, 3, dilation=d, padding=d, **kw)
+        layers += [Residual(nn.Sequential(nn.ReLU(), conv))] if residual else [nn.ReLU(), conv]
+    layers += [nn.ReLU(), nn.ConvTranspose1d(channels, vocab_size, k, padding=p, **kw)]
     return nn.Sequential(*layers)
 
 
