@@ -72,7 +72,8 @@ RECIPES = {
                    build=lambda rng: text_restoration.conv_stack(rng=rng)),
     # conv + transposed conv + pool + linear on the digits and their one-pixel shifts
     # (deconv.models.recognition); baselines: logistic regression, RBF SVM
-    "classifier": Recipe(lambda shift=1: recognition.shifted_digits(shift), epochs=10,
+    "classifier": Recipe(lambda shift=1, slant=2: recognition.shifted_digits(shift, slant),
+                         epochs=10,
                          batch_size=64, lr=2e-3, headline="accuracy", schedule="cosine",
                          quick={"epochs": 2},
                          build=lambda rng: recognition.digit_classifier(rng=rng),
