@@ -70,11 +70,15 @@ RECIPES = {
                    epochs=1, batch_size=32, lr=4e-3, headline="accuracy_corrupted",
                    schedule="cosine", quick={"data": {"count": 16384}},
                    build=lambda rng: text_restoration.conv_stack(rng=rng)),
-    # conv + transposed conv + pool + linear on the digits and their one-pixel shifts
-    # (deconv.models.recognition); baselines: logistic regression, RBF SVM
+    # conv + transposed conv + pool + linear on the digits, their one-pixel shifts and two
+    # copies slanted ~14 degrees left and right (deconv.models.recognition); baselines:
+    # logistic regression 90.0 %, RBF SVM 94.2 %. Measured on 2 shared cores, 1 thread:
+    # seeds 0 / 1 / 2: 98.89 / 98.89 / 99.17 % (4, 4, 3 errors of 360), mean 98.98 %
+    # (target >= 98.5 %; without the slanted copies 98.33 / 98.61 / 98.33 %); 6 min a run
+    # on the loaded machine (about 75 s idle); --quick 99.44 % (seed 0) in 52 s
     "classifier": Recipe(lambda shift=1, slant=2: recognition.shifted_digits(shift, slant),
-                         epochs=10,
-                         batch_size=64, lr=2e-3, headline="accuracy", schedule="cosine",
+                         epochs=10, batch_size=64, lr=2e-3, headline="accuracy",
+                         schedule="cosine",
                          quick={"epochs": 2},
                          build=lambda rng: recognition.digit_classifier(rng=rng),
                          loss=recognition.classifier_loss),
