@@ -75,7 +75,7 @@ RECIPES = {
     # logistic regression 90.0 %, RBF SVM 94.2 %. Measured on 2 shared cores, 1 thread:
     # seeds 0 / 1 / 2: 98.89 / 98.89 / 99.17 % (4, 4, 3 errors of 360), mean 98.98 %
     # (target >= 98.5 %; without the slanted copies 98.33 / 98.61 / 98.33 %); 6 min a run
-    # on the loaded machine (about 75 s idle); --quick 99.44 % (seed 0) in 52 s
+    # on the loaded machine (an estimated 75 s idle); --quick 99.44 % (seed 0) in 52 s
     "classifier": Recipe(lambda shift=1, slant=2: recognition.shifted_digits(shift, slant),
                          epochs=10, batch_size=64, lr=2e-3, headline="accuracy",
                          schedule="cosine",
