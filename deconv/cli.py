@@ -16,7 +16,8 @@ def _train(args, parser):
     try:
         result = recipes.run(
             args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-            momentum=args.momentum, optimizer=args.optimizer, seed=args.seed, out=args.out,
+            momentum=args.momentum, optimizer=args.optimizer, weight_decay=args.weight_decay,
+            seed=args.seed, out=args.out,
             resume=args.resume, scale=args.scale, upsample=args.upsample, quick=args.quick)
     except recipes.SettingsError as e:
         # found before any training: an option that does not apply, a bad value or checkpoint
@@ -80,7 +81,11 @@ def main(argv=None):
     t.add_argument("--batch-size", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--momentum", type=float, help="SGD momentum (--optimizer sgd only; default 0)")
-    t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd"],
+                   help="default: the family's recipe (adamw for classifier, else adam)")
+    t.add_argument("--weight-decay", type=float,
+                   help="default: the recipe's with its optimizer, else 0 (AdamW's is "
+                        "decoupled, Adam's and SGD's an L2 penalty on the gradient)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", default="runs",
                    help="parent directory of the run's folder OUT/RUN (checkpoint.npz, "
@@ -88,7 +93,8 @@ def main(argv=None):
                         "followed by each setting that differs, e.g. superres-x4-pixelshuffle")
     t.add_argument("--resume", metavar="CKPT",
                    help="continue from this checkpoint, or from the checkpoint in this run "
-                        "folder, up to --epochs in total (same model, --lr, --momentum, --seed)")
+                        "folder, up to --epochs in total (same model, --lr, --momentum, "
+                        "--weight-decay, --seed)")
     t.add_argument("--quick", action="store_true",
                    help="the recipe's quick variant: fewer epochs and examples, under a minute "
                         "on 2 cores, still beating the simple baselines (skip, text, classifier, "

@@ -98,3 +98,42 @@ def test_figure_is_a_png(small, tmp_path):
     path = compression.figure(small, small.val.x, str(tmp_path / "samples.png"))
     with open(path, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.1, 2.5])
+def test_squared_plus_absolute_error_is_the_stated_sum(weight):
+    rng = np.random.default_rng(1)
+    p = rng.standard_normal((3, 2, 4, 5))
+    t = rng.standard_normal((3, 2, 4, 5))
+    loss = compression.SquaredPlusAbsoluteError(weight)
+    e = p - t
+    assert loss(p, t) == pytest.approx(np.mean(e ** 2) + weight * np.mean(np.abs(e)), rel=1e-12)
+    np.testing.assert_allclose(loss.backward(), (2 * e + weight * np.sign(e)) / e.size,
+                               rtol=1e-12)
+
+
+def test_squared_plus_absolute_error_gradient_matches_central_differences():
+    rng = np.random.default_rng(2)
+    p = rng.standard_normal((2, 3, 3, 3))
+    t = p + rng.choice([-1, 1], p.shape) * rng.uniform(0.05, 1.0, p.shape)   # no |e| near 0
+    loss = compression.SquaredPlusAbsoluteError(0.3)
+    loss(p, t)
+    grad = loss.backward()
+    h = 1e-6
+    numeric = np.empty_like(p)
+    for i in np.ndindex(p.shape):
+        up, down = p.copy(), p.copy()
+        up[i] += h
+        down[i] -= h
+        numeric[i] = (loss(up, t) - loss(down, t)) / (2 * h)
+    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-10)
+
+
+def test_squared_plus_absolute_error_keeps_float32_and_refuses_a_negative_weight():
+    p = np.linspace(0, 1, 12, dtype=np.float32).reshape(1, 3, 2, 2)
+    loss = compression.patch_loss()
+    assert loss.l1_weight == compression.L1_WEIGHT
+    loss(p, np.zeros_like(p))
+    assert loss.backward().dtype == np.float32
+    with pytest.raises(ValueError, match="l1_weight"):
+        compression.SquaredPlusAbsoluteError(-0.1)

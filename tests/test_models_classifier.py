@@ -49,6 +49,39 @@ def test_shifted_digits_keep_the_split_and_the_labels():
     assert found == offsets
 
 
+def _leaned(images, rows):
+    """Independent slant: row r rolled by rows[r] with the wrapped pixels zeroed."""
+    out = np.zeros_like(images)
+    for r, dx in enumerate(rows):
+        out[..., r, :] = _rolled(images[..., r:r + 1, :], 0, dx)[..., 0, :]
+    return out
+
+
+@pytest.mark.parametrize("lean, rows", [
+    (0, [0] * 8), (2, [1, 1, 0, 0, 0, 0, -1, -1]), (-2, [-1, -1, 0, 0, 0, 0, 1, 1]),
+    (4, [2, 1, 1, 0, 0, -1, -1, -2]),
+])
+def test_slant_images_moves_each_row_as_stated(lean, rows):
+    x = np.random.default_rng(3).random((2, 1, 8, 8)).astype(np.float32)
+    got = recognition.slant_images(x, lean)
+    np.testing.assert_array_equal(got, _leaned(x, rows))
+    assert got.dtype == np.float32 and not np.shares_memory(got, x)
+
+
+def test_slanted_copies_follow_the_shifted_ones():
+    plain = data.digits()
+    n = len(plain.train)
+    ds = recognition.shifted_digits(1, slant=2)
+    assert ds.train.x.shape == (11 * n, 1, 8, 8)
+    np.testing.assert_array_equal(ds.train.x[:9 * n], recognition.shifted_digits(1).train.x)
+    np.testing.assert_array_equal(ds.train.x[9 * n:10 * n],
+                                  _leaned(plain.train.x, [-1, -1, 0, 0, 0, 0, 1, 1]))
+    np.testing.assert_array_equal(ds.train.x[10 * n:],
+                                  _leaned(plain.train.x, [1, 1, 0, 0, 0, 0, -1, -1]))
+    np.testing.assert_array_equal(ds.train.y, np.tile(plain.train.y, 11))
+    np.testing.assert_array_equal(ds.val.x, plain.val.x)
+
+
 def test_baselines_are_scikit_learns_models_on_the_plain_training_digits():
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import SVC
