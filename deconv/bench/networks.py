@@ -25,7 +25,8 @@ its oracle together; a layer the list does not know stops :func:`describe`
 with a message naming it.
 
 A layer is a list ``[kind, options]`` (``options`` a dict of JSON values);
-``sequential`` and ``concat`` hold their children in ``options["layers"]``.
+``sequential``, ``concat`` and ``residual`` (``x + body(x)``, one child) hold their
+children in ``options["layers"]``.
 Parameters are consumed in the order ``deconv.nn`` lists them (a layer's
 ``weight`` before its ``bias``, children in order), which is also torch's.
 
@@ -62,7 +63,7 @@ def describe(module):
     Parameters
     ----------
     module : deconv.nn.Module
-        Built from ``Sequential``, ``Concat``, ``Identity``, ``Conv1d``,
+        Built from ``Sequential``, ``Concat``, ``Residual``, ``Identity``, ``Conv1d``,
         ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``, ``Linear``,
         ``Embedding``, ``BatchNorm2d``, ``ReLU``, ``LeakyReLU``, ``PReLU``,
         ``Tanh``, ``Sigmoid``, ``MaxPool2d``, ``Upsample``, ``PixelShuffle``,
@@ -83,6 +84,8 @@ def describe(module):
         return [_PLAIN[name], {}]
     if name in ("Sequential", "Concat"):
         return [name.lower(), {"layers": [describe(m) for m in module.children()]}]
+    if name == "Residual":                  # x + body(x)
+        return ["residual", {"layers": [describe(module.body)]}]
     if name in ("Conv1d", "Conv2d"):
         return [name.lower(), _conv_options(module, False)]
     if name in ("ConvTranspose1d", "ConvTranspose2d"):
@@ -127,7 +130,7 @@ def describe(module):
 def parameter_shapes(layers):
     """Shapes of the parameters the layer list holds, in order (what a twin must have)."""
     kind, o = layers
-    if kind in ("sequential", "concat"):
+    if kind in ("sequential", "concat", "residual"):
         return [s for child in o["layers"] for s in parameter_shapes(child)]
     if kind.startswith("conv"):
         k = tuple(o["kernel_size"])
@@ -168,6 +171,14 @@ def torch_twin(layers, torch):
         def forward(self, x):
             return torch.cat([b(x) for b in self.branches], dim=1)
 
+    class Residual(nn.Module):
+        def __init__(self, body):
+            super().__init__()
+            self.body = body
+
+        def forward(self, x):
+            return x + self.body(x)
+
     class Permute(nn.Module):
         def __init__(self, dims):
             super().__init__()
@@ -182,6 +193,8 @@ def torch_twin(layers, torch):
             return nn.Sequential(*[build(c) for c in o["layers"]])
         if kind == "concat":
             return Concat([build(c) for c in o["layers"]])
+        if kind == "residual":
+            return Residual(build(o["layers"][0]))
         if kind.startswith("conv"):
             cls = {"conv1d": nn.Conv1d, "conv2d": nn.Conv2d, "conv_transpose1d": nn.ConvTranspose1d,
                    "conv_transpose2d": nn.ConvTranspose2d}[kind]
@@ -353,6 +366,13 @@ def _layer(layer, x, W, R):
                 grads += g
             return gx, grads
         return np.concatenate(outs, axis=1), backward
+    if kind == "residual":
+        y, back = _layer(o["layers"][0], x, W, R)
+
+        def backward(gy):
+            g_body, grads = back(gy)
+            return gy + g_body, grads
+        return x + y, backward
     if kind.startswith("conv"):
         transposed = kind.startswith("conv_transpose")
         nd = kind[-2:]
