@@ -177,9 +177,9 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     whatever rows they are in, so that only a row's last vector may be short
     (a row of 56 float32 outputs is 4 vectors, the last of 8). Tiles past the
     item's last vector or past the last channels store only their real part
-    (masked stores). Each output's sum over the K taps runs in blocks of
-    ``k_block`` taps, each summed from 0 in registers and added to the
-    output in order (blocked accumulation): the cut into items does not
+    (masked stores). Each output's sum over the K taps runs in equal blocks
+    of at most ``k_block`` taps, each summed from 0 in registers and added to
+    the output in order (blocked accumulation): the cut into items does not
     change a bit.
     """
     N, C_in, H, W = x.shape
@@ -193,6 +193,11 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
+    # whole tiles covering at least one output row
+    span = (row_vectors + NV - 1) // NV * NV
+    # the K taps in equal blocks of at most k_block (147 taps: 74 + 73, not 128 + 19)
+    k_blocks = (K + k_block - 1) // k_block
+    k_step = (K + k_blocks - 1) // k_blocks
     T = phase_ws.shape[0]
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
@@ -209,21 +214,24 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
             r1 = min(r0 + rows, H_out)
             _fill_group(x[n], g, buf[:C_in_g * phase_len], r0, sH, sW, pH, pW, Hq, Wq)
             n_vec = (r1 - r0) * row_vectors
-            # vectors outside, channel blocks inside: the input rows of a tile
-            # stay in L1 while the (smaller) weight blocks stream from L2
-            for v0 in range(0, n_vec, NV):
+            # spans of about one output row outside, channel blocks inside: the
+            # input rows of a span stay in L1 while the (smaller) weight blocks
+            # stream from L2, and each block writes its output rows contiguously
+            for s0 in range(0, n_vec, span):
+                s1 = min(n_vec, s0 + span)
                 for blk in range(blocks):
                     a_addr = w_packed[g, blk].ctypes.data
                     bias_addr = b_packed[g, blk].ctypes.data
                     co0 = g * C_out_g + blk * MR
                     m_valid = min(MR, C_out_g - blk * MR)
                     out_addr = out[n, co0].ctypes.data + r0 * W_out * size
-                    for k0 in range(0, K, k_block):
-                        k1 = min(K, k0 + k_block)
-                        register_tile(zero, out_addr, P, m_valid, n_vec - v0,
-                                      a_addr + k0 * MR * size, buf_addr, offs_addr + k0 * 8,
-                                      k1 - k0, vec_addr + v0 * 3 * 8, bias_addr,
-                                      has_bias and k1 == K, k0 > 0, MR, NV, lanes)
+                    for v0 in range(s0, s1, NV):
+                        for k0 in range(0, K, k_step):
+                            k1 = min(K, k0 + k_step)
+                            register_tile(zero, out_addr, P, m_valid, s1 - v0,
+                                          a_addr + k0 * MR * size, buf_addr, offs_addr + k0 * 8,
+                                          k1 - k0, vec_addr + v0 * 3 * 8, bias_addr,
+                                          has_bias and k1 == K, k0 > 0, MR, NV, lanes)
 
 
 @njit(parallel=True, cache=True)

@@ -645,8 +645,8 @@ class BroadcastPlan(NamedTuple):
     """(Q,) int64: where pixel (s, r, w) goes from the item's first output,
     in the output array (see :func:`broadcast_plan`'s ``out_layout``)."""
     k_chunk: int
-    """Taps per tile call (:data:`BROADCAST_WEIGHT_BYTES` of the weight block,
-    at most :data:`K_BLOCK`)."""
+    """Taps per tile call: K cut into equal blocks of at most
+    :data:`BROADCAST_WEIGHT_BYTES` of the weight and at most :data:`K_BLOCK` taps."""
     workspace: int
     """Elements of one chunk's buffer: S samples' planes, then a (Q, NR)
     scratch for the tiles' results (pixel-major)."""
@@ -709,8 +709,19 @@ def broadcast_plan(N, groups, weight_shape, geometry, h_out, w_out, out_layout, 
     return BroadcastPlan(BROADCAST_TILE, lanes(dtype), S, rows, Hq, Wq,
                          _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
                          pixels_in, pixels_out,
-                         max(1, min(K_BLOCK, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize))),
+                         _equal_blocks(c_in_g * kH * kW, min(K_BLOCK, BROADCAST_WEIGHT_BYTES
+                                                             // (NR * np.dtype(dtype).itemsize))),
                          S * planes + Q * NR)
+
+
+def _equal_blocks(K, cap):
+    """The block length that cuts K taps into equal blocks of at most ``cap``.
+
+    >>> _equal_blocks(147, 128), _equal_blocks(576, 128), _equal_blocks(9, 128)
+    (74, 116, 9)
+    """
+    cap = max(1, cap)
+    return -(-K // -(-K // cap))
 
 
 class BroadcastReducePlan(NamedTuple):
