@@ -597,8 +597,9 @@ plt.show()
 # $u\sqrt{n}$, the blocked sum's as $u\sqrt{b + n/b}$ (the same count, blocks then block
 # sums), the pairwise sum's more slowly still.
 #
-# The forward tile sums each output's $K$ terms in one running sum ($K = C_{in} k_H k_W$ is short
-# for most layers). The weight-gradient tile sums in blocks without being asked to: each of its
+# The forward tile sums each output's $K$ terms ($K = C_{in} k_H k_W$) in blocks of
+# `plan.K_BLOCK` taps: each block from 0 in registers, then added to the output. The
+# weight-gradient tile sums in blocks without being asked to: each of its
 # vector accumulators is a set of lanes that each sum every 16th term, and `deconv` adds the
 # partial gradients of batch chunks at the end. First the sums alone: float32 dot products of $n$ random terms (the $K = 9216$ of a 1024-channel
 # $3\times 3$ layer among them), each summed three ways, against the exact sum of the same float32
