@@ -383,9 +383,9 @@ def test_block_references_match_central_differences(op):
                 (i, flat)
 
 
-def test_tiny_run_times_the_block_training_steps(tmp_path):
-    names = ["dcgan_block_train", "unet_block_train"]
-    rc, text = _tiny_run(tmp_path, names, ())
+def assert_tiny_run_times_training_steps(tmp_path, names, peers=(), **kw):
+    """A tiny run of the training-step rows ``names``: each checked and timed, both passes."""
+    rc, text = _tiny_run(tmp_path, names, peers, **kw)
     assert rc == 0, text
     with open(tmp_path / "results.json") as f:
         res = json.load(f)
@@ -395,6 +395,10 @@ def test_tiny_run_times_the_block_training_steps(tmp_path):
     assert all(r["deconv_ms"] > 0 and r["family"] == "train" for r in rows.values())
     checked = {k.split("|")[0] for k in res["correctness"]}
     assert set(names) <= checked
+
+
+def test_tiny_run_times_the_block_training_steps(tmp_path):
+    assert_tiny_run_times_training_steps(tmp_path, ["dcgan_block_train", "unet_block_train"])
 
 
 # --- the naive kernel set ----------------------------------------------------

@@ -19,6 +19,7 @@ from deconv.bench import cases as C
 from deconv.bench.runner import select_cases
 from deconv.models import generator as gan
 from deconv.models import recipes
+from test_bench import assert_tiny_run_times_training_steps
 
 FULL = {c["op"]: c for c in C.model_cases()}
 TINY = C.model_cases(tiny=True)
@@ -184,18 +185,5 @@ def test_models_suite_is_selected_by_name():
 
 def test_tiny_run_of_the_models_suite(tmp_path):
     # end to end through the workers: int64 indices (text), D(G(z)) (generator)
-    import io
-    out = io.StringIO()
-    names = ["text_step", "generator_step"]
-    rc = bench.run(quick=True, threads=[1], cases=names, rounds=1, repeats=2, warmup=0,
-                   out=str(tmp_path), startup=False, peers=("torch",), size="tiny",
-                   stream=out, suite="models")
-    assert rc == 0, out.getvalue()
-    with open(tmp_path / "results.json") as f:
-        res = json.load(f)
-    assert res["status"] == "ok"
-    rows = {(r["case"], r["pass"]): r for r in res["rows"]}
-    assert set(rows) == {(n, p) for n in names for p in ("fwd", "bwd")}
-    assert all(r["deconv_ms"] > 0 and r["family"] == "train" for r in rows.values())
-    checked = {k.split("|")[0] for k in res["correctness"]}
-    assert set(names) <= checked
+    assert_tiny_run_times_training_steps(tmp_path, ["text_step", "generator_step"],
+                                         peers=("torch",), suite="models")
