@@ -297,31 +297,30 @@ def _forward_kernel(x, weight_shape, groups, geometry, out_hw, out_size):
 def _conv_forward(x, weight, bias, geometry, groups, out):
     """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
     N, C_out, H_out, W_out = out.shape
-    _, C_in_g, kH, kW = weight.shape
+    weight_shape = _spec_shape(weight, groups)
     C_out_g = C_out // groups
-    K = C_in_g * kH * kW
     has_bias = bias is not None
-    kernel = _forward_kernel(x, weight.shape, groups, geometry, (H_out, W_out), out.size)
+    kernel = _forward_kernel(x, weight_shape, groups, geometry, (H_out, W_out), out.size)
     if kernel == "direct":
         b = bias if has_bias else np.zeros(0, dtype=x.dtype)
-        wide = plan.depthwise_wide(x.shape[2:], out.shape[2:], weight.shape[2:], geometry)
-        call(_k.depthwise_forward, x, weight, b, has_bias, *geometry, wide, out)
+        wide = plan.depthwise_wide(x.shape[2:], out.shape[2:], weight_shape[2:], geometry)
+        call(_k.depthwise_forward, x, _spec_weight(weight, groups), b, has_bias, *geometry,
+             wide, out)
         return out
     if kernel == "naive":
         # a stride or dilation far beyond the input: the loop nest, no planes
         from deconv.kernels import naive
-        out[:] = naive.conv2d_forward(x, weight, bias, *geometry, groups, H_out, W_out)
+        out[:] = naive.conv2d_forward(x, _spec_weight(weight, groups), bias, *geometry, groups,
+                                      H_out, W_out)
         return out
     if kernel == "broadcast":
         return _broadcast_forward(x, weight, bias, geometry, groups, out, (H_out, W_out))
     sH, sW, pH, pW, _, _ = geometry
-    fwd = plan.forward_plan(N * groups, weight.shape, geometry, H_out, W_out, x.dtype)
+    fwd = plan.forward_plan(N * groups, weight_shape, geometry, H_out, W_out, x.dtype)
     MR = fwd.tile.channels
     blocks = -(-C_out_g // MR)
     # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
-    w_packed = np.zeros((groups, blocks * MR, K), dtype=x.dtype)
-    w_packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
-    w_packed = np.ascontiguousarray(w_packed.reshape(groups, blocks, MR, K).transpose(0, 1, 3, 2))
+    w_packed = _packed_weight(weight, groups, MR)
     # (G, B, MR)
     b_packed = np.zeros((groups, blocks * MR), dtype=x.dtype)
     if has_bias:
@@ -337,45 +336,70 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     return out
 
 
-# Packing indices of the stride phases kept: a DCGAN generator's transposed
-# convs have 4 phases each; an entry is the packed weight's size in int32
-# (2 MB for a 512 -> 256, 4x4 layer's phase).
-_PACKINGS_CACHED = 32
+def _spec_shape(weight, groups):
+    """The conv weight shape of a weight spec: a conv weight (C_out, C_in/G, kH, kW)
+    as it is, or ``(conv weight, taps_h, taps_w)``, one stride phase of that conv's
+    input gradient: a conv of grad_output with C_in/G outputs and C_out/G inputs
+    per group whose tap (c, i, j) is the conv's weight[c, :, taps_h[i], taps_w[j]]
+    (:func:`deconv.kernels.plan.phase_taps`; all taps reversed: the flipped
+    kernel)."""
+    if not isinstance(weight, tuple):
+        return weight.shape
+    w, taps_h, taps_w = weight
+    return (groups * w.shape[1], w.shape[0] // groups, len(taps_h), len(taps_w))
 
 
-@functools.lru_cache(maxsize=_PACKINGS_CACHED)
-def _phase_packing(weight_shape, groups, NR, taps_h, taps_w):
-    """(G, B, K, NR) int32 or int64: the element of the flat conv weight
-    (C_out, C_in/G, kH, kW) that each place of the packed weight of one stride
-    phase of that conv's input gradient takes. The phase is a conv with C_in/G
-    outputs and C_out/G inputs per group whose tap (c, i, j) is the conv's
-    weight[c, :, taps_h[i], taps_w[j]] (:func:`deconv.kernels.plan.phase_taps`);
-    B blocks of NR of its outputs, tap-major, places past C_in/G take element
-    0 (their lanes are dropped). One gather packs it: no sub-kernel is made."""
-    C_out, C_in_g, kH, kW = weight_shape
-    C_out_g = C_out // groups
-    dtype = np.int32 if C_out * C_in_g * kH * kW < 2 ** 31 else np.int64
-    flat = np.arange(C_out * C_in_g * kH * kW, dtype=dtype).reshape(
-        groups, C_out_g, C_in_g, kH, kW)
-    sub = flat[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
-    by_output = sub.transpose(0, 2, 1, 3, 4).reshape(groups, C_in_g, -1)   # (G, C_in/G, K)
-    K = by_output.shape[2]
-    blocks = -(-C_in_g // NR)
-    index = np.zeros((groups, blocks * NR, K), dtype=dtype)
-    index[:, :C_in_g] = by_output
-    return np.ascontiguousarray(index.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
+def _spec_weight(weight, groups):
+    """A weight spec (:func:`_spec_shape`) as a plain conv weight array (for the
+    kernels that take one: the direct depthwise loops and the naive loop nests)."""
+    if not isinstance(weight, tuple):
+        return weight
+    w, taps_h, taps_w = weight
+    C_out, C_in_g, kH, kW = w.shape
+    sub = w.reshape(groups, C_out // groups, C_in_g, kH, kW)[:, :, :, list(taps_h)]
+    sub = sub[:, :, :, :, list(taps_w)].transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(sub).reshape(_spec_shape(weight, groups))
 
 
-def _broadcast_pack(weight, groups, NR):
-    """(G, B, K, NR): a conv weight (C_out, C_in/G, kH, kW) in blocks of NR output
-    channels, tap-major, zero past C_out/G."""
-    C_out = weight.shape[0]
-    C_out_g = C_out // groups
-    K = weight[0].size
-    blocks = -(-C_out_g // NR)
-    packed = np.zeros((groups, blocks * NR, K), dtype=weight.dtype)
-    packed[:, :C_out_g] = weight.reshape(groups, C_out_g, K)
-    return np.ascontiguousarray(packed.reshape(groups, blocks, NR, K).transpose(0, 1, 3, 2))
+def _taps_slice(taps):
+    """The taps (an arithmetic progression: :func:`deconv.kernels.plan.phase_taps`,
+    or a whole kernel in either order) as a slice, so that packing takes views."""
+    taps = tuple(taps)
+    step = taps[1] - taps[0] if len(taps) > 1 else 1
+    if step == 0 or any(b - a != step for a, b in zip(taps, taps[1:])):
+        return list(taps)
+    stop = taps[-1] + step
+    return slice(taps[0], None if stop < 0 else stop, step)
+
+
+def _packed_weight(weight, groups, R):
+    """(G, B, K, R): a weight spec (:func:`_spec_shape`) packed for a tile of R
+    lanes: B blocks of R output channels of the conv it specifies, tap-major,
+    zero past its C_out/G. One copy from a view of the weight, however it is
+    specified (a gather or a padded intermediate cost two or three passes, a
+    large part of a batch-1 layer's time)."""
+    lanes_first = not isinstance(weight, tuple)
+    w = weight if lanes_first else weight[0]
+    C_out, C_in_g, kH, kW = w.shape
+    w5 = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
+    if lanes_first:
+        # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
+        view = w5
+    else:
+        # lanes = the conv's input channels, K = (its output channel, phase tap i, j)
+        view = w5[:, :, :, _taps_slice(weight[1])][:, :, :, :, _taps_slice(weight[2])]
+        view = view.transpose(0, 2, 1, 3, 4)
+    G, L, M, th, tw = view.shape
+    blocks, full = -(-L // R), L // R
+    packed = np.empty((groups, blocks, M, th, tw, R), dtype=w.dtype)
+    # whole blocks: lane r of block b is channel b*R + r
+    np.copyto(packed[:, :full],
+              view[:, :full * R].reshape(G, full, R, M, th, tw).transpose(0, 1, 3, 4, 5, 2))
+    if full < blocks:
+        tail = L - full * R
+        packed[:, full, ..., tail:] = 0
+        np.copyto(packed[:, full, ..., :tail], view[:, full * R:].transpose(0, 2, 3, 4, 1))
+    return packed.reshape(groups, blocks, M * th * tw, R)
 
 
 def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0, 0, 1, 1)):
@@ -384,27 +408,16 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
     columns w0, w0 + sW, ... for ``phase`` = (h0, w0, sH, sW) (one stride phase
     of an input gradient, in place), the whole of out by default. ``weight``:
     the conv's, or (conv weight, taps_h, taps_w) for a phase of that conv's
-    input gradient (see :func:`_phase_packing`)."""
+    input gradient (see :func:`_spec_shape`)."""
     N, C_out, H_full, W_full = out.shape
     h0, w0, step_h, step_w = phase
     sH, sW, pH, pW, _, _ = geometry
-    if isinstance(weight, tuple):
-        weight, taps_h, taps_w = weight
-        taps = (taps_h, taps_w)
-        weight_shape = (groups * weight.shape[1], weight.shape[0] // groups,
-                        len(taps_h), len(taps_w))
-    else:
-        taps, weight_shape = None, weight.shape
     C_out_g = C_out // groups
-    bp = plan.broadcast_plan(N, groups, weight_shape, geometry, *out_hw,
+    bp = plan.broadcast_plan(N, groups, _spec_shape(weight, groups), geometry, *out_hw,
                              (C_out * H_full * W_full, step_h, step_w, W_full), x.dtype)
     NR = bp.tile.vectors * bp.lanes
     blocks = -(-C_out_g // NR)
-    # (G, B, K, NR): NR output channels per block, tap-major
-    if taps is None:
-        w_packed = _broadcast_pack(weight, groups, NR)
-    else:
-        w_packed = np.take(weight.reshape(-1), _phase_packing(weight.shape, groups, NR, *taps))
+    w_packed = _packed_weight(weight, groups, NR)                  # (G, B, K, NR)
     b_packed = np.zeros((groups, blocks * NR), dtype=x.dtype)      # (G, B, NR)
     if bias is not None:
         b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
@@ -451,8 +464,7 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     place. Positions that no tap reaches are zero (plus the bias).
     """
     N = grad_output.shape[0]
-    C_out, C_in_g, kH, kW = weight.shape
-    C_out_g = C_out // groups
+    _, C_in_g, kH, kW = weight.shape
     sH, sW, pH, pW, dH, dW = geometry
     H, W = shape[2:]
     phases_h = plan.phase_taps(kH, sH, pH, dH, H)
@@ -463,21 +475,18 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
         grad_input[:] = 0.0
         if bias is not None:
             grad_input += bias.reshape(-1, 1, 1)
-    w_g = weight.reshape(groups, C_out_g, C_in_g, kH, kW)
     for h0, rows, taps_h, pad_h, dil_h in phases_h:
         for w0, cols, taps_w, pad_w, dil_w in phases_w:
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
-            sub_shape = (groups * C_in_g, C_out_g, len(taps_h), len(taps_w))
+            # the phase's sub-kernel, packed straight from the conv's weight
+            sub = (weight, taps_h, taps_w)
             if (sH, sW) != (1, 1) and _forward_kernel(
-                    grad_output, sub_shape, groups, sub_geometry, (rows, cols),
+                    grad_output, _spec_shape(sub, groups), groups, sub_geometry, (rows, cols),
                     N * groups * C_in_g * rows * cols) == "broadcast":
-                # the channel-vector tile writes the phase in place, its weight
-                # packed straight from the conv's
-                _broadcast_forward(grad_output, (weight, taps_h, taps_w), bias, sub_geometry,
-                                   groups, grad_input, (rows, cols), (h0, w0, sH, sW))
+                # the channel-vector tile writes the phase in place
+                _broadcast_forward(grad_output, sub, bias, sub_geometry, groups, grad_input,
+                                   (rows, cols), (h0, w0, sH, sW))
                 continue
-            sub = w_g[:, :, :, list(taps_h)][:, :, :, :, list(taps_w)]
-            sub = np.ascontiguousarray(sub.transpose(0, 2, 1, 3, 4)).reshape(sub_shape)
             if (sH, sW) == (1, 1):
                 _conv_forward(grad_output, sub, bias, sub_geometry, groups, grad_input)
                 continue
@@ -509,9 +518,7 @@ def _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, fl
         call(_k.depthwise_input_grad, grad_output, weight, *geometry, grad_input)
         return grad_input
     if flip:
-        flipped = np.ascontiguousarray(
-            weight.reshape(groups, C_out_g, C_in_g, kH, kW)[:, :, :, ::-1, ::-1]
-            .transpose(0, 2, 1, 3, 4)).reshape(groups * C_in_g, C_out_g, kH, kW)
+        flipped = (weight, tuple(range(kH - 1, -1, -1)), tuple(range(kW - 1, -1, -1)))
         padding = (dH * (kH - 1) - pH, dW * (kW - 1) - pW)
         return _conv_forward(grad_output, flipped, None, (1, 1) + padding + (dH, dW), groups,
                              grad_input)
