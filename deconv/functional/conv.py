@@ -393,8 +393,14 @@ def _packed_weight(weight, groups, R):
     blocks, full = -(-L // R), L // R
     packed = np.empty((groups, blocks, M, th, tw, R), dtype=w.dtype)
     # whole blocks: lane r of block b is channel b*R + r
-    np.copyto(packed[:, :full],
-              view[:, :full * R].reshape(G, full, R, M, th, tw).transpose(0, 1, 3, 4, 5, 2))
+    square = min(R, plan.lanes(w.dtype))
+    if lanes_first and full and w.flags.c_contiguous and R % square == 0:
+        # the weight's rows are (K,) runs: transposed in registers, in parallel
+        call(_k.pack_lanes_last, w.reshape(groups, L, M * th * tw),
+             packed.reshape(groups, blocks, M * th * tw, R)[:, :full], compile_time(square))
+    else:
+        np.copyto(packed[:, :full],
+                  view[:, :full * R].reshape(G, full, R, M, th, tw).transpose(0, 1, 3, 4, 5, 2))
     if full < blocks:
         tail = L - full * R
         packed[:, full, ..., tail:] = 0

@@ -59,7 +59,7 @@ import numpy as np
 from numba import njit, prange
 
 from deconv.kernels.common import valid_range
-from deconv.kernels.microkernel import (register_tile, register_tile_broadcast,
+from deconv.kernels.microkernel import (register_tile, register_tile_broadcast, transpose_square,
                                         register_tile_reduce)
 from deconv.kernels.plan import chunk
 
@@ -458,6 +458,35 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
                                                 dyt_addr + blk * S * P * NR * size, NR, buf_addr,
                                                 offs_addr + k0 * 8, steps_addr, count * P,
                                                 dyt_addr, False, True, MR, NV, lanes)
+
+
+@njit(parallel=True, cache=True)
+def pack_lanes_last(w, out, S):
+    """out[g, b, k, r] = w[g, b*R + r, k] for the whole blocks b < B of ``out``.
+
+    w: (G, L, K), C-contiguous, L >= B*R; out: (G, B, K, R), R a multiple of
+    the compile-time S. Items are strips of S lanes of one block: each walks
+    its S rows of w in squares of S x S (``transpose_square``: S vector loads,
+    shuffles, S vector stores), then the last K % S taps one by one. The
+    strips write disjoint parts of out.
+    """
+    G, B, K, R = out.shape
+    L = w.shape[1]
+    strips = R // S
+    size = w.itemsize
+    zero = w.dtype.type(0)
+    body = K - K % S
+    for item in prange(G * B * strips):
+        g = item // (B * strips)
+        b = (item // strips) % B
+        r0 = (item % strips) * S
+        src = w[g, b * R + r0].ctypes.data                  # row b*R + r0 of group g
+        dst = out[g, b].ctypes.data + r0 * size             # (K, R) from lane r0
+        for k0 in range(0, body, S):
+            transpose_square(zero, src + k0 * size, K, dst + k0 * R * size, R, S)
+        for k in range(body, K):
+            for r in range(S):
+                out[g, b, k, r0 + r] = w[g, b * R + r0 + r, k]
 
 
 @njit(parallel=True, cache=True)
