@@ -5,6 +5,8 @@ against NumPy indexing of the layout its docstring states: (G, B, K, R), block b
 lane r holding output channel b*R + r of the conv the spec describes, tap-major,
 zero past C_out/G.
 
+The weight gradient's way back (``unblock_channels``) is checked the same way.
+
 A wrong lane, a missed tail (K % square, C_out/G % R), a block past the channels
 (which once read past the weight and crashed) or a wrong phase tap shows as a
 mismatch: packing is a copy, so results must be equal, not close."""
@@ -16,6 +18,7 @@ from hypothesis import strategies as st
 from numba import njit
 
 from deconv.functional import conv as fconv
+from deconv.kernels import conv as _k
 from deconv.kernels import plan
 from deconv.kernels.common import compile_time
 from deconv.kernels.microkernel import transpose_square
@@ -113,3 +116,18 @@ def test_the_tiles_lanes_are_squares_the_transpose_takes():
             width = plan.lanes(dtype, target)
             for R in (tiles.forward.channels, tiles.broadcast.vectors * width):
                 assert R % min(R, width) == 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("groups, C_out_g, K, NR, S", [
+    (1, 512, 4608, 64, 16), (2, 70, 27, 64, 16), (1, 5, 9, 64, 16), (3, 33, 17, 32, 8),
+    (1, 16, 16, 16, 16), (1, 9, 40, 8, 4)])
+def test_unblock_channels_is_the_inverse_layout(dtype, groups, C_out_g, K, NR, S):
+    # the weight gradient's (G, B, K, NR) blocks back to (G, C_out/G, K); the
+    # lanes past C_out/G hold garbage that must not leak
+    blocks = -(-C_out_g // NR)
+    blocked = np.random.default_rng(3).standard_normal((groups, blocks, K, NR)).astype(dtype)
+    out = np.full((groups, C_out_g, K), np.nan, dtype=dtype)
+    _k.unblock_channels(blocked, out, compile_time(S))
+    expected = blocked.transpose(0, 1, 3, 2).reshape(groups, blocks * NR, K)[:, :C_out_g]
+    np.testing.assert_array_equal(out, expected)

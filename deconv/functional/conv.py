@@ -609,7 +609,7 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
     grad_weight = _sum_partials(partial)
     # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
     out = np.empty((groups, C_out_g, K), dtype=x.dtype)
-    call(_k.unblock_channels, grad_weight, out)
+    call(_k.unblock_channels, grad_weight, out, compile_time(min(NR, red.lanes)))
     return out.reshape(weight_shape)
 
 

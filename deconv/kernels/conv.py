@@ -490,24 +490,36 @@ def pack_lanes_last(w, out, S):
 
 
 @njit(parallel=True, cache=True)
-def unblock_channels(blocked, out):
+def unblock_channels(blocked, out, S):
     """out[g, c, k] = blocked[g, c // NR, k, c % NR] for c < C_out/G: the weight
     gradient of ``conv_weight_grad_broadcast`` (blocks of NR channels, channels
-    last) in the weight's layout. blocked: (G, B, K, NR); out: (G, C_out/G, K).
-    In squares of NR taps x NR channels, so that both sides stay in cache (a
-    plain transposing copy reads every element from another cache line)."""
+    last) in the weight's layout. blocked: (G, B, K, NR); out: (G, C_out/G, K),
+    C-contiguous; NR a multiple of the compile-time S. In squares of S taps x S
+    channels transposed in registers (``transpose_square``); the channels of a
+    block's last partial square and the last K % S taps one by one."""
     groups, blocks, K, NR = blocked.shape
     C_out_g = out.shape[1]
+    size = out.itemsize
+    zero = out.dtype.type(0)
+    body = K - K % S
     for item in prange(groups * blocks):
         g = item // blocks
         blk = item % blocks
         n_valid = min(NR, C_out_g - blk * NR)
-        for k0 in range(0, K, NR):
-            k1 = min(K, k0 + NR)
-            for c in range(n_valid):
-                dst = out[g, blk * NR + c]
-                for k in range(k0, k1):
-                    dst[k] = blocked[g, blk, k, c]
+        src = blocked[g, blk].ctypes.data                    # (K, NR)
+        for c0 in range(0, n_valid, S):
+            if c0 + S <= n_valid:
+                dst = out[g, blk * NR + c0].ctypes.data     # S rows of K from here
+                for k0 in range(0, body, S):
+                    transpose_square(zero, src + (k0 * NR + c0) * size, NR,
+                                     dst + k0 * size, K, S)
+                k_lo = body
+            else:
+                k_lo = 0
+            for c in range(c0, min(c0 + S, n_valid)):
+                row = out[g, blk * NR + c]
+                for k in range(k_lo, K):
+                    row[k] = blocked[g, blk, k, c]
 
 
 @njit(parallel=True, cache=True)
