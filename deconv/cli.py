@@ -12,6 +12,13 @@ def _check(args):
 
 
 def _train(args, parser):
+    from deconv.kernels import threads
+    # before the first kernel starts the thread pool (README, Threads)
+    policy, busy = threads.choose_wait_policy()
+    if policy:
+        print(f"deconv train: other processes keep {busy:.0f}% of the CPUs busy: "
+              f"OMP_WAIT_POLICY={policy} (waiting threads sleep; set OMP_WAIT_POLICY "
+              f"yourself to choose)", flush=True)
     from deconv.models import recipes
     try:
         result = recipes.run(

@@ -18,6 +18,8 @@ import sys
 import tempfile
 import time
 
+from deconv.kernels.threads import cpu_busy, machine_jiffies
+
 from . import worker
 
 WORKER_SCRIPT = os.path.abspath(worker.__file__)
@@ -27,26 +29,6 @@ PACKAGE_DIR = os.path.dirname(os.path.dirname(WORKER_SCRIPT))   # deconv/
 # ---------------------------------------------------------------------------
 # machine state (from /proc)
 # ---------------------------------------------------------------------------
-
-def _stat_snap():
-    """(total, idle, steal) jiffies of the whole machine from /proc/stat."""
-    with open("/proc/stat") as f:
-        v = [int(t) for t in f.readline().split()[1:]]
-    idle = v[3] + (v[4] if len(v) > 4 else 0)
-    steal = v[7] if len(v) > 7 else 0
-    return sum(v), idle, steal
-
-
-def cpu_busy(seconds):
-    """Whole-machine CPU busy percentage over ``seconds`` (NaN without /proc/stat)."""
-    try:
-        t1, i1, _ = _stat_snap()
-        time.sleep(seconds)
-        t2, i2, _ = _stat_snap()
-    except OSError:
-        return float("nan")
-    return 100.0 * (1.0 - (i2 - i1) / max(t2 - t1, 1))
-
 
 def loadavg():
     try:
@@ -205,7 +187,7 @@ def run_worker(python, job, env, tmp, cwd=None, script=WORKER_SCRIPT):
         json.dump(job, f)
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
-        st0 = _stat_snap()
+        st0 = machine_jiffies()
     except OSError:
         st0 = None
     t = time.perf_counter()
@@ -220,7 +202,7 @@ def run_worker(python, job, env, tmp, cwd=None, script=WORKER_SCRIPT):
         res = json.load(f)
     res["process_wall_s"] = wall
     if st0 is not None:
-        total, idle, steal = (b - a for a, b in zip(st0, _stat_snap()))
+        total, idle, steal = (b - a for a, b in zip(st0, machine_jiffies()))
         child_s = ru1.ru_utime - ru0.ru_utime + ru1.ru_stime - ru0.ru_stime
         child = child_s * os.sysconf("SC_CLK_TCK")
         res["others_pct"] = max(0.0, 100.0 * (total - idle - steal - child) / max(total, 1))

@@ -23,11 +23,19 @@ Every parallel kernel of the package is launched through :func:`call` or
   regions of the package take turns on one process-wide lock; under ``omp``
   and ``tbb``, which are thread-safe, they take no lock and run at once.
   Either way each call's result is bitwise the one it has alone.
+- **Waiting on shared cores** (:func:`choose_wait_policy`). Under ``omp``
+  the pool's threads spin while they wait at the end of a parallel region;
+  when another process holds a core, a spinning thread and that process
+  share it while the work waits. ``deconv train`` measures the machine
+  before its first kernel and, if other processes keep at least
+  :data:`BUSY_OTHERS_PCT` of it busy, has the waiting threads sleep
+  (``OMP_WAIT_POLICY=PASSIVE``), unless the user chose a wait setting.
 """
 
 import contextlib
 import os
 import threading
+import time
 
 import numba
 
@@ -211,3 +219,69 @@ def call(kernel, *args):
         return _call(kernel, args)
     with lock:
         return _call(kernel, args)
+
+
+# ---------------------------------------------------------------------------
+# shared cores
+# ---------------------------------------------------------------------------
+
+def machine_jiffies():
+    """(total, idle, steal) jiffies of the whole machine so far, from /proc/stat
+    (OSError where there is none)."""
+    with open("/proc/stat") as f:
+        v = [int(t) for t in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    steal = v[7] if len(v) > 7 else 0
+    return sum(v), idle, steal
+
+
+def cpu_busy(seconds):
+    """Whole-machine CPU busy percentage over ``seconds`` (NaN without /proc/stat)."""
+    try:
+        t1, i1, _ = machine_jiffies()
+        time.sleep(seconds)
+        t2, i2, _ = machine_jiffies()
+    except OSError:
+        return float("nan")
+    return 100.0 * (1.0 - (i2 - i1) / max(t2 - t1, 1))
+
+
+#: The share of the machine (percent of all its cores) that other processes
+#: must keep busy for :func:`choose_wait_policy` to have waiting threads sleep:
+#: half a core of a 2-core machine. Measured (``deconv train superres --quick``,
+#: training time, 2-core machine; README, Threads): with a busy loop on one core
+#: the default spinning waits took 5.9x the idle time and sleeping waits 1.41x,
+#: while on the idle machine sleeping waits cost about a fifth.
+BUSY_OTHERS_PCT = 25.0
+
+#: The variables with which a user chooses how GNU OpenMP's threads wait: if
+#: any is set, :func:`choose_wait_policy` leaves the choice alone.
+WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def choose_wait_policy(sample_seconds=0.25, environ=None):
+    """Have the thread pool's waiting threads sleep if other processes hold the CPUs.
+
+    Measures the whole machine's CPU use for ``sample_seconds``; if it is at
+    least :data:`BUSY_OTHERS_PCT` percent (this process is idle meanwhile, so
+    it is other processes') and no variable of :data:`WAIT_SETTINGS` is set,
+    sets ``OMP_WAIT_POLICY=PASSIVE`` in ``environ`` (default ``os.environ``).
+    GNU OpenMP reads it when Numba's ``omp`` layer starts, at the first
+    parallel kernel: call this before any kernel runs (``deconv train`` does,
+    first thing). Other threading layers ignore the variable.
+
+    Returns
+    -------
+    (str or None, float)
+        The policy set (``'PASSIVE'``) or None, and the busy percentage
+        measured (NaN without /proc/stat, or when a setting was already made:
+        nothing is measured then).
+    """
+    environ = os.environ if environ is None else environ
+    if any(name in environ for name in WAIT_SETTINGS):
+        return None, float("nan")
+    busy = cpu_busy(sample_seconds)
+    if busy >= BUSY_OTHERS_PCT:
+        environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        return "PASSIVE", busy
+    return None, busy
