@@ -128,7 +128,8 @@ def test_conv_stack_sees_the_characters_its_notes_say(residual, dilations, reach
     # each output sees 2 (k - 1) + 2 sum(dilations) + 1 characters: ``reach`` on each side
     # (35 for the default, so that every position of a 64-character window sees all others)
     net = text_restoration.conv_stack(embedding_dim=4, channels=6, dilations=dilations,
-                                      residual=residual, dtype=np.float64, rng=2)
+                                      residual=residual, normalized=False, dtype=np.float64,
+                                      rng=2)
     L = 2 * reach + 8
     x = np.zeros((1, L), dtype=np.int64)
     changed = x.copy()
@@ -136,6 +137,25 @@ def test_conv_stack_sees_the_characters_its_notes_say(residual, dilations, reach
     moved = np.abs(net(changed) - net(x)).max(axis=1)[0]        # (L,)
     assert np.all(moved[:reach + 1] > 0) and np.all(moved[reach + 1:] == 0)
     assert net(x).shape == (1, data.VOCAB_SIZE, L)
+
+
+def test_normalized_blocks_are_group_norm_and_gelu_and_see_the_whole_window():
+    net = text_restoration.conv_stack(embedding_dim=4, channels=6, dilations=(1, 2),
+                                      dtype=np.float64, rng=2)
+    blocks = [m for m in net.children() if isinstance(m, text_restoration.Residual)]
+    assert len(blocks) == 2
+    for block in blocks:
+        norm, act, conv = block.body.children()
+        assert isinstance(norm, nn.GroupNorm) and norm.num_groups == 1
+        assert isinstance(act, nn.GELU) and isinstance(conv, nn.Conv1d)
+    # the conv reach is 2 (5 - 1) + 2 (1 + 2) = 14 each side; the one-group statistics
+    # carry the change at position 0 to every position of a longer window
+    x = np.zeros((1, 40), dtype=np.int64)
+    changed = x.copy()
+    changed[0, 0] = 5
+    assert np.all(np.abs(net(changed) - net(x)).max(axis=1)[0] > 0)
+    with pytest.raises(ValueError, match="normalized=True applies to the residual blocks"):
+        text_restoration.conv_stack(residual=False)
 
 
 def test_brief_training_improves_restoration_of_held_out_files():
