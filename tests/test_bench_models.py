@@ -145,7 +145,7 @@ def _loss_of(case, a, values):
 def test_layer_list_reference_matches_central_differences(op):
     # the oracle itself: every layer kind of the families (upsample, batch norm, max pool,
     # dropout p=0, flatten, linear, embedding, permute, conv1d, transposed convs, PReLU,
-    # LeakyReLU, tanh, concat) against float64 central differences of its own loss
+    # LeakyReLU, tanh, concat, and the text family's group norm and GELU) against float64 central differences of its own loss
     case = C.train_case("fd", op, **blocks.family_geometry(blocks.FAMILY_ROWS[op], 2, 4))
     a = C.make_inputs(case, "check")
     ref = peers.reference_outputs(case, a)
@@ -164,8 +164,12 @@ def test_layer_list_reference_matches_central_differences(op):
 
 
 def test_describe_names_a_layer_it_cannot_write_down():
-    with pytest.raises(networks.UnknownLayer, match="GroupNorm"):
-        networks.describe(nn.Sequential(nn.Conv2d(2, 4, 3, rng=0), nn.GroupNorm(2, 4)))
+    with pytest.raises(networks.UnknownLayer, match="LayerNorm"):
+        networks.describe(nn.Sequential(nn.Conv2d(2, 4, 3, rng=0), nn.LayerNorm(4)))
+    with pytest.raises(networks.UnknownLayer, match="GroupNorm without its weight and bias"):
+        networks.describe(nn.GroupNorm(2, 4, affine=False))
+    with pytest.raises(networks.UnknownLayer, match="approximate='tanh'"):
+        networks.describe(nn.GELU(approximate="tanh"))
     with pytest.raises(networks.UnknownLayer, match="padding='same'"):
         networks.describe(nn.Conv2d(2, 4, 3, padding="same", rng=0))
 

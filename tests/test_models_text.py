@@ -128,7 +128,8 @@ def test_conv_stack_sees_the_characters_its_notes_say(residual, dilations, reach
     # each output sees 2 (k - 1) + 2 sum(dilations) + 1 characters: ``reach`` on each side
     # (35 for the default, so that every position of a 64-character window sees all others)
     net = text_restoration.conv_stack(embedding_dim=4, channels=6, dilations=dilations,
-                                      residual=residual, dtype=np.float64, rng=2)
+                                      residual=residual, normalized=False, dtype=np.float64,
+                                      rng=2)
     L = 2 * reach + 8
     x = np.zeros((1, L), dtype=np.int64)
     changed = x.copy()
@@ -136,6 +137,25 @@ def test_conv_stack_sees_the_characters_its_notes_say(residual, dilations, reach
     moved = np.abs(net(changed) - net(x)).max(axis=1)[0]        # (L,)
     assert np.all(moved[:reach + 1] > 0) and np.all(moved[reach + 1:] == 0)
     assert net(x).shape == (1, data.VOCAB_SIZE, L)
+
+
+def test_normalized_blocks_are_group_norm_and_gelu_and_see_the_whole_window():
+    net = text_restoration.conv_stack(embedding_dim=4, channels=6, dilations=(1, 2),
+                                      dtype=np.float64, rng=2)
+    blocks = [m for m in net.children() if isinstance(m, text_restoration.Residual)]
+    assert len(blocks) == 2
+    for block in blocks:
+        norm, act, conv = block.body.children()
+        assert isinstance(norm, nn.GroupNorm) and norm.num_groups == 1
+        assert isinstance(act, nn.GELU) and isinstance(conv, nn.Conv1d)
+    # the conv reach is 2 (5 - 1) + 2 (1 + 2) = 14 each side; the one-group statistics
+    # carry the change at position 0 to every position of a longer window
+    x = np.zeros((1, 40), dtype=np.int64)
+    changed = x.copy()
+    changed[0, 0] = 5
+    assert np.all(np.abs(net(changed) - net(x)).max(axis=1)[0] > 0)
+    with pytest.raises(ValueError, match="normalized=True applies to the residual blocks"):
+        text_restoration.conv_stack(residual=False)
 
 
 def test_brief_training_improves_restoration_of_held_out_files():
@@ -161,3 +181,74 @@ def test_quick_run_prints_the_count_model_and_draws_the_figure(tmp_path):
     assert set(result["baselines"]) == {"copy input", "most frequent character", "count model"}
     with open(result["figure"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def _weighted_cross_entropy(z, original, corrupted, w):
+    """The restoration loss's definition in float64: log-softmax by hand, weighted mean."""
+    z = z.astype(np.float64)
+    log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))          # (N, V, L)
+    picked = np.take_along_axis(log_p, original[:, None, :], axis=1)[:, 0]   # (N, L)
+    weight = np.where(corrupted, w, 1.0)
+    return float((-picked * weight).sum() / weight.sum())
+
+
+def test_restoration_loss_is_the_weighted_cross_entropy_and_its_gradient():
+    rng = np.random.default_rng(0)
+    V = 7
+    z = rng.normal(size=(3, V, 5))
+    original = rng.integers(0, V, size=(3, 5))
+    corrupted = rng.random((3, 5)) < 0.3
+    loss = text_restoration.RestorationLoss(corrupted_weight=4.0)
+    marked = text_restoration.mark_corrupted(original, corrupted, classes=V)
+    value = loss(z, marked)
+    assert value == pytest.approx(_weighted_cross_entropy(z, original, corrupted, 4.0),
+                                  rel=1e-12)
+    analytic = loss.backward()
+    numeric = np.zeros_like(z)
+    for i in np.ndindex(z.shape):
+        step = np.zeros_like(z)
+        step[i] = 1e-6
+        numeric[i] = (_weighted_cross_entropy(z + step, original, corrupted, 4.0)
+                      - _weighted_cross_entropy(z - step, original, corrupted, 4.0)) / 2e-6
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+    # float32 in, float32 out; plain (unmarked) targets are plain cross-entropy
+    z32 = z.astype(np.float32)
+    assert loss(z32, marked) == pytest.approx(value, rel=1e-5)
+    assert loss.backward().dtype == np.float32
+    assert loss(z, original) == pytest.approx(nn.CrossEntropyLoss()(z, original), rel=1e-12)
+    # 'sum' and 'none': the weighted per-position losses
+    each = text_restoration.RestorationLoss(4.0, reduction="none")(z, marked)
+    assert each.shape == (3, 5)
+    weight = np.where(corrupted, 4.0, 1.0)
+    assert each.sum() / weight.sum() == pytest.approx(value, rel=1e-12)
+    total = text_restoration.RestorationLoss(4.0, reduction="sum")
+    assert total(z, marked) == pytest.approx(each.sum(), rel=1e-12)
+    np.testing.assert_allclose(total.backward(), analytic * weight.sum(), rtol=1e-12)
+
+
+def test_mark_corrupted_and_the_loss_refuse_what_they_cannot_read():
+    y = np.array([[1, 2, 3]])
+    mask = np.array([[True, False, False]])
+    np.testing.assert_array_equal(text_restoration.mark_corrupted(y, mask),
+                                  y + data.VOCAB_SIZE * mask)
+    with pytest.raises(ValueError, match="mask must be a bool array"):
+        text_restoration.mark_corrupted(y, mask.astype(int))
+    with pytest.raises(ValueError, match=r"target must hold indices in \[0, 3\)"):
+        text_restoration.mark_corrupted(y, mask, classes=3)
+    with pytest.raises(TypeError, match="target must be an integer array"):
+        text_restoration.mark_corrupted(y.astype(float), mask)
+    loss = text_restoration.RestorationLoss()
+    with pytest.raises(ValueError, match=r"marked indices in \[0, 4\) for 2 logits"):
+        loss(np.zeros((1, 2, 3)), np.array([[0, 3, 4]]))
+    with pytest.raises(ValueError, match="corrupted_weight"):
+        text_restoration.RestorationLoss(corrupted_weight=0)
+
+
+def test_marked_corpus_marks_the_training_targets_only():
+    plain = text_restoration.stdlib_corpus(count=64)
+    marked = text_restoration.stdlib_corpus(count=64, marked=True)
+    np.testing.assert_array_equal(marked.train.x, plain.train.x)
+    np.testing.assert_array_equal(marked.train.y % data.VOCAB_SIZE, plain.train.y)
+    np.testing.assert_array_equal(marked.train.y >= data.VOCAB_SIZE, plain.train.mask)
+    np.testing.assert_array_equal(marked.val.y, plain.val.y)
+    np.testing.assert_array_equal(marked.counted, plain.counted)

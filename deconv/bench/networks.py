@@ -65,7 +65,7 @@ def describe(module):
     module : deconv.nn.Module
         Built from ``Sequential``, ``Concat``, ``Residual``, ``Identity``, ``Conv1d``,
         ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``, ``Linear``,
-        ``Embedding``, ``BatchNorm2d``, ``ReLU``, ``LeakyReLU``, ``PReLU``,
+        ``Embedding``, ``BatchNorm2d``, ``GroupNorm``, ``ReLU``, ``LeakyReLU``, ``PReLU``, ``GELU``,
         ``Tanh``, ``Sigmoid``, ``MaxPool2d``, ``Upsample``, ``PixelShuffle``,
         ``Flatten``, ``Permute``, ``Dropout``.
 
@@ -102,6 +102,16 @@ def describe(module):
             raise UnknownLayer("BatchNorm2d without affine parameters or running statistics")
         return ["batch_norm2d", dict(num_features=module.num_features, eps=module.eps,
                                      momentum=module.momentum)]
+    if name == "GroupNorm":
+        if not module.affine or module.bias is None:
+            raise UnknownLayer("GroupNorm without its weight and bias")
+        return ["group_norm", dict(num_groups=module.num_groups,
+                                   num_channels=module.num_channels, eps=module.eps)]
+    if name == "GELU":
+        if module.approximate != "none":
+            raise UnknownLayer(f"GELU(approximate={module.approximate!r}): the layer list knows "
+                               f"the exact GELU only")
+        return ["gelu", {}]
     if name == "LeakyReLU":
         return ["leaky_relu", dict(negative_slope=module.negative_slope)]
     if name == "PReLU":
@@ -146,6 +156,8 @@ def parameter_shapes(layers):
         return [(o["num_embeddings"], o["embedding_dim"])]
     if kind == "batch_norm2d":
         return [(o["num_features"],)] * 2
+    if kind == "group_norm":
+        return [(o["num_channels"],)] * 2
     if kind == "prelu":
         return [(o["num_parameters"],)]
     return []
@@ -202,7 +214,7 @@ def torch_twin(layers, torch):
                   if k not in ("in_channels", "out_channels")}
             return cls(o["in_channels"], o["out_channels"], **kw)
         simple = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-                  "identity": nn.Identity}
+                  "identity": nn.Identity, "gelu": nn.GELU}
         if kind in simple:
             return simple[kind]()
         if kind == "linear":
@@ -212,6 +224,8 @@ def torch_twin(layers, torch):
                                 padding_idx=o["padding_idx"])
         if kind == "batch_norm2d":
             return nn.BatchNorm2d(o["num_features"], eps=o["eps"], momentum=o["momentum"])
+        if kind == "group_norm":
+            return nn.GroupNorm(o["num_groups"], o["num_channels"], eps=o["eps"])
         if kind == "leaky_relu":
             return nn.LeakyReLU(o["negative_slope"])
         if kind == "prelu":
@@ -255,6 +269,12 @@ def _pointwise(kind, o, x, W):
     if kind == "sigmoid":
         y = 1 / (1 + np.exp(-x))
         return y, lambda gy: (gy * y * (1 - y), [])
+    if kind == "gelu":
+        # x Phi(x), Phi the standard normal CDF (math.erf: no SciPy in the worker)
+        import math
+        phi_cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+        density = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return x * phi_cdf, lambda gy: (gy * (phi_cdf + x * density), [])
     if kind == "prelu":
         # one slope per channel (axis 1), or one for all
         a = W.pop(0)
@@ -306,6 +326,17 @@ def _pointwise(kind, o, x, W):
         gamma, beta = W.pop(0), W.pop(0)
         # training mode: statistics of each channel over (N, H, W)
         z, norm_backward = _normalize(x, x.shape, (0, 2, 3), gamma, beta, o["eps"])
+
+        def backward(gy):
+            gx, gg, gb = norm_backward(gy)
+            return gx, [gg, gb]
+        return z, backward
+    if kind == "group_norm":
+        from .blocks import _normalize
+        gamma, beta = W.pop(0), W.pop(0)
+        # statistics of each sample's group of channels, over those channels and all positions
+        view = (x.shape[0], o["num_groups"], -1)
+        z, norm_backward = _normalize(x, view, (2,), gamma, beta, o["eps"])
 
         def backward(gy):
             gx, gg, gb = norm_backward(gy)
