@@ -289,9 +289,7 @@ def _forward_kernel(x, weight_shape, groups, geometry, out_hw, out_size):
         return "direct"
     if not plan.forward_fits(weight_shape, geometry, out_hw[1], x.size + out_size):
         return "naive"
-    rows = plan.forward_plan(x.shape[0] * groups, weight_shape, geometry, *out_hw, x.dtype).rows
-    taps = C_in_g * weight_shape[2] * weight_shape[3]
-    if plan.use_broadcast_forward(*out_hw, C_out_g, x.dtype, rows, taps):
+    if plan.use_broadcast_forward(*out_hw, C_out_g, x.dtype):
         return "broadcast"
     return "pixel"
 

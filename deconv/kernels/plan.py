@@ -220,14 +220,15 @@ DIRECT_MAX_OUT_PER_GROUP = 2
 FLIP_MIN_IN_PER_GROUP = 8
 
 
-def pixel_tile_use(h_out, w_out, c_out_g, dtype, rows=None):
+def pixel_tile_use(h_out, w_out, c_out_g, dtype):
     """The fraction of the lanes of ``register_tile`` (:data:`FORWARD_TILE`) that
     hold an output: each row of W_out outputs in vectors of lanes (the tile's
     NV vectors are any vectors of an item's rows, so only a row's last vector
-    may be short), an item's ``rows`` rows of vectors in tiles of NV (the last
-    tile's missing vectors are computed and dropped: one row of 4 vectors, a
-    1-D conv's, fills 4 of 6), channels in blocks of MR. ``rows``: an item's
-    rows (:func:`forward_plan`), H_out by default.
+    may be short), channels in blocks of MR. A 1-D conv (``h_out`` = 1: an
+    item is one row) also leaves its last tile of vectors short: a row of 4
+    vectors fills 4 of 6 (NV = 3). Items of several rows are not charged for
+    theirs: measured, 16x16 planes (16 of 18 vectors) still ran faster on
+    this tile than on the channel vectors, and its workspace is the smaller.
 
     >>> f32 = np.dtype(np.float32)
     >>> pixel_tile_use(1, 4 * lanes(f32), 64, f32) == 4 / (-(-4 // FORWARD_TILE.vectors)
@@ -237,9 +238,10 @@ def pixel_tile_use(h_out, w_out, c_out_g, dtype, rows=None):
     width = lanes(dtype)
     MR, NV = FORWARD_TILE.channels, FORWARD_TILE.vectors
     per_row = -(-w_out // width)
-    vectors = (h_out if rows is None else rows) * per_row
-    return ((w_out / (per_row * width)) * (vectors / (-(-vectors // NV) * NV))
-            * (c_out_g / (-(-c_out_g // MR) * MR)))
+    use = (w_out / (per_row * width)) * (c_out_g / (-(-c_out_g // MR) * MR))
+    if h_out == 1:
+        use *= per_row / (-(-per_row // NV) * NV)
+    return use
 
 
 def broadcast_tile_use(pixels, c_out_g, dtype):
@@ -264,29 +266,12 @@ def reduce_tile_use(w_out, c_out_g, dtype):
     return (w_out / (-(-w_out // width) * width)) * (c_out_g / (-(-c_out_g // MR) * MR))
 
 
-# The channel-vector forward writes each output twice (its tiles' pixel-major
-# scratch, then the output's place), a cost that does not shrink with the lanes
-# it fills: about this many taps of multiply-adds per output. Measured (1
-# thread, 3x3 convs, ms on the pixel / the channel-vector tile): 16 -> 64
-# channels on 32x32, N=2 (K = 144 taps) 0.32 / 0.47; 64 -> 64 on 16x16, N=8
-# (K = 576) 1.12 / 1.26, N=2 0.41 / 0.35; 64 -> 64 on 56x56, N=1 1.93 / 1.85;
-# 128 -> 128 on 28x28, N=1 (K = 1,152) 1.92 / 1.74; 256 -> 256 on 28x28,
-# dilation 6 (K = 2,304) 24.9 / 19.6; and a MelGAN x8 transposed conv, whose
-# phases are 1-D rows of 64 (K = 1,024), 16.7 / 12.5 for the whole conv.
-BROADCAST_COPY_TAPS = 96
-
-
-def use_broadcast_forward(h_out, w_out, c_out_g, dtype, rows=None, taps=None):
-    """Whether a conv forward runs the channel-vector tile: where it fills
-    :data:`BROADCAST_MIN_GAIN` times the lanes the pixel tile would, and with
-    ``taps`` (K = C_in/G * kH * kW) given, also 1 + :data:`BROADCAST_COPY_TAPS`
-    / K times (its copy weighs more on short sums). ``rows``: the pixel tile's
-    rows per item (:func:`pixel_tile_use`)."""
-    gain = BROADCAST_MIN_GAIN
-    if taps is not None:
-        gain = max(gain, 1 + BROADCAST_COPY_TAPS / taps)
+def use_broadcast_forward(h_out, w_out, c_out_g, dtype):
+    """Whether a conv forward runs the channel-vector tile (see :data:`BROADCAST_MIN_GAIN`).
+    Measured (1 thread): a MelGAN x8 transposed conv, whose stride phases are 1-D rows of
+    64, ran in 16.7 ms on the pixel tile (4 of 6 vectors) and 12.5 ms on the channel vectors."""
     return (broadcast_tile_use(h_out * w_out, c_out_g, dtype)
-            > gain * pixel_tile_use(h_out, w_out, c_out_g, dtype, rows))
+            > BROADCAST_MIN_GAIN * pixel_tile_use(h_out, w_out, c_out_g, dtype))
 
 
 def use_broadcast_reduce(h_out, w_out, c_out_g, dtype):
