@@ -1,4 +1,4 @@
-"""The engine of ReLU, the L1 loss and Adam: one-pass kernels on flat arrays.
+"""The engine of ReLU, GELU, the L1 loss and Adam: one-pass kernels on flat arrays.
 
 :class:`deconv.nn.ReLU`, :class:`deconv.nn.L1Loss` and
 :class:`deconv.optim.Adam` check their arguments; these functions make the
@@ -35,6 +35,15 @@ def relu_backward(grad_output, positive):
     grad_input = np.empty(flat.shape, dtype=flat.dtype)
     call(_k.relu_backward, flat, positive.reshape(-1), grad_input)
     return grad_input.reshape(grad_output.shape)
+
+
+def gelu(x):
+    """``(x * Phi(x), Phi(x))``, the exact GELU and the normal CDF (shape and dtype of ``x``)."""
+    flat = _flat(x, "x")
+    y = np.empty(flat.shape, dtype=flat.dtype)
+    cdf = np.empty(flat.shape, dtype=flat.dtype)
+    call(_k.gelu_forward, flat, y, cdf)
+    return y.reshape(np.shape(x)), cdf.reshape(np.shape(x))
 
 
 def l1(prediction, target):

@@ -1,4 +1,4 @@
-"""Numba kernels of the one-pass layers of a training step: ReLU, the L1 loss, Adam.
+"""Numba kernels of the one-pass layers of a training step: ReLU, GELU, the L1 loss, Adam.
 
 Each replaces several NumPy passes (and their temporaries) by one pass over
 flat, C-contiguous arrays of one float dtype. The work is cut into fixed
@@ -13,6 +13,8 @@ same dtype and the same order (no fused multiply-add: Numba compiles
 without fastmath), so a float32 kernel gives the float32 result NumPy gives. The kernels trust
 their arguments; the layers and the optimizer check them.
 """
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -54,6 +56,26 @@ def relu_backward(grad_output, positive, grad_input):
         for i in range(gs.shape[0]):
             out[i] = gs[i] if ps[i] else zero
     return grad_input
+
+
+@njit(cache=True, parallel=True)
+def gelu_forward(x, y, cdf):
+    """``cdf = (erf(x / sqrt 2) + 1) / 2`` and ``y = x * cdf`` (the exact GELU); (L,) each.
+
+    ``math.erf`` is the C library's ``erf`` (``erff`` in float32), one call
+    per element where scipy.special.erf's float32 loop took 12 ns an element.
+    """
+    L = x.shape[0]
+    scale = x.dtype.type(1 / math.sqrt(2))
+    half, one = x.dtype.type(0.5), x.dtype.type(1)
+    for c in prange((L + CHUNK - 1) // CHUNK):
+        lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
+        xs, ys, cs = x[lo:hi], y[lo:hi], cdf[lo:hi]
+        for i in range(xs.shape[0]):
+            v = xs[i]
+            p = (math.erf(v * scale) + one) * half
+            cs[i] = p
+            ys[i] = v * p
 
 
 @njit(cache=True, fastmath={"reassoc"})

@@ -443,8 +443,9 @@ class GELU(Module):
         y = x (1 + t) / 2
         grad_x = grad_y * ((1 + t) / 2 + x (1 - t**2) sqrt(2/pi) (1 + 3 * 0.044715 x**2) / 2)
 
-    ``erf`` is ``scipy.special.erf`` (a special function, not an operator
-    this package implements).
+    ``erf`` is the C library's (``math.erf`` in a Numba kernel,
+    :mod:`deconv.kernels.elementwise`: ``erff`` in float32), one parallel
+    pass for the output and ``Phi(x)``.
 
     Examples
     --------
@@ -488,9 +489,9 @@ class GELU(Module):
                 t = np.tanh((x + x * x * x * self._CUBIC) * self._SQRT_2_OVER_PI)
                 self._save(x, x=x, t=t)
                 return x * (t + 1) * 0.5
-            cdf = (special.erf(x * (1 / math.sqrt(2))) + 1) * 0.5
+            y, cdf = _ew.gelu(x)           # one pass: the output and Phi(x)
             self._save(x, x=x, cdf=cdf)
-            return x * cdf
+            return y
 
     def backward(self, grad_output):
         """``grad_output`` times the derivative of the chosen form (see Notes).
