@@ -20,13 +20,19 @@ def _flat(array, name):
     return kernel_ready(array, name).reshape(-1)
 
 
-def relu(x):
-    """``(max(x, 0), x > 0)``: the output (shape and dtype of ``x``) and the mask."""
+def _output_and_saved(kernel, x, saved_dtype):
+    """One elementwise pass of ``kernel(x, y, saved)``: the output (shape and dtype of
+    ``x``) and what the backward keeps (dtype ``saved_dtype``, or x's for None)."""
     flat = _flat(x, "x")
     y = np.empty(flat.shape, dtype=flat.dtype)
-    positive = np.empty(flat.shape, dtype=np.bool_)
-    call(_k.relu_forward, flat, y, positive)
-    return y.reshape(np.shape(x)), positive.reshape(np.shape(x))
+    saved = np.empty(flat.shape, dtype=saved_dtype or flat.dtype)
+    call(kernel, flat, y, saved)
+    return y.reshape(np.shape(x)), saved.reshape(np.shape(x))
+
+
+def relu(x):
+    """``(max(x, 0), x > 0)``: the output (shape and dtype of ``x``) and the mask."""
+    return _output_and_saved(_k.relu_forward, x, np.bool_)
 
 
 def relu_backward(grad_output, positive):
@@ -39,11 +45,7 @@ def relu_backward(grad_output, positive):
 
 def gelu(x):
     """``(x * Phi(x), Phi(x))``, the exact GELU and the normal CDF (shape and dtype of ``x``)."""
-    flat = _flat(x, "x")
-    y = np.empty(flat.shape, dtype=flat.dtype)
-    cdf = np.empty(flat.shape, dtype=flat.dtype)
-    call(_k.gelu_forward, flat, y, cdf)
-    return y.reshape(np.shape(x)), cdf.reshape(np.shape(x))
+    return _output_and_saved(_k.gelu_forward, x, None)
 
 
 def l1(prediction, target):
