@@ -97,7 +97,7 @@ def test_each_kernel_compiles_one_signature_per_dtype_and_tile_shape():
                                    plan.BROADCAST_TILE)
                   for dt in (np.float32, np.float64)}
     # the packing kernels' transposed squares: min(R, lanes) for the lanes R of a tile
-    squares = {(min(R, plan.lanes(dt)),)
+    squares = {(plan.transpose_square(R, dt),)
                for dt in (np.float32, np.float64)
                for R in (plan.FORWARD_TILE.channels,
                          plan.BROADCAST_TILE.vectors * plan.lanes(dt))}

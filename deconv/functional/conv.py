@@ -393,7 +393,7 @@ def _packed_weight(weight, groups, R):
     blocks, full = -(-L // R), L // R
     packed = np.empty((groups, blocks, M, th, tw, R), dtype=w.dtype)
     # whole blocks: lane r of block b is channel b*R + r
-    square = min(R, plan.lanes(w.dtype))
+    square = plan.transpose_square(R, w.dtype)
     if lanes_first and full and w.flags.c_contiguous and R % square == 0:
         # the weight's rows are (K,) runs: transposed in registers, in parallel
         call(_k.pack_lanes_last, w.reshape(groups, L, M * th * tw),
@@ -609,7 +609,7 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
     grad_weight = _sum_partials(partial)
     # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
     out = np.empty((groups, C_out_g, K), dtype=x.dtype)
-    call(_k.unblock_channels, grad_weight, out, compile_time(min(NR, red.lanes)))
+    call(_k.unblock_channels, grad_weight, out, compile_time(plan.transpose_square(NR, x.dtype)))
     return out.reshape(weight_shape)
 
 

@@ -62,8 +62,10 @@ def relu_backward(grad_output, positive, grad_input):
 def gelu_forward(x, y, cdf):
     """``cdf = (erf(x / sqrt 2) + 1) / 2`` and ``y = x * cdf`` (the exact GELU); (L,) each.
 
-    ``math.erf`` is the C library's ``erf`` (``erff`` in float32), one call
-    per element where scipy.special.erf's float32 loop took 12 ns an element.
+    ``math.erf`` is the C library's ``erf``, one call per element (one pass
+    instead of scipy.special.erf's and NumPy's three); unlike the other
+    kernels here its float32 values are not bitwise those of the code it
+    replaced (another ``erf``: within 1.2e-7 of float64).
     """
     L = x.shape[0]
     scale = x.dtype.type(1 / math.sqrt(2))

@@ -184,6 +184,20 @@ REDUCE_TILE = TILES.reduce
 REDUCE_TILE_DEPTHWISE = TILES.reduce_depthwise
 BROADCAST_TILE = TILES.broadcast
 
+def transpose_square(R, dtype, target=None):
+    """The side of the squares (``microkernel.transpose_square``) in which a
+    tile's weight of R lanes is packed and unpacked: a vector's lanes, or R
+    when a block has fewer (the forward tile's 8 channels in float32 on
+    AVX-512; ``target`` as :func:`lanes`). R is a multiple of it for every
+    tile of :func:`tiles_for`.
+
+    >>> avx512 = TARGETS["avx512"]
+    >>> transpose_square(64, np.float32, avx512), transpose_square(8, np.float32, avx512)
+    (16, 8)
+    """
+    return min(R, lanes(dtype, target))
+
+
 #: Taps a forward register tile sums from 0 before it adds its block's sum to
 #: the output (blocked accumulation, ``accumulate`` of ``register_tile`` and
 #: ``register_tile_broadcast``): the rounding errors of a float32 running sum

@@ -444,8 +444,8 @@ class GELU(Module):
         grad_x = grad_y * ((1 + t) / 2 + x (1 - t**2) sqrt(2/pi) (1 + 3 * 0.044715 x**2) / 2)
 
     ``erf`` is the C library's (``math.erf`` in a Numba kernel,
-    :mod:`deconv.kernels.elementwise`: ``erff`` in float32), one parallel
-    pass for the output and ``Phi(x)``.
+    :mod:`deconv.kernels.elementwise`), one parallel pass for the output and
+    ``Phi(x)``.
 
     Examples
     --------
