@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 import deconv
 from deconv.kernels import plan
+from deconv.kernels.threads import SMALL_WORK
+from deconv.functional import conv as conv_module
 from deconv import reference
 from deconv.gradcheck import numerical_gradient
 from determinism import run_hashes
@@ -793,6 +795,50 @@ def test_pointwise_shortcut_matches_reference(groups):
     gyt = rng.standard_normal(yt.shape)
     for got, want in zip(deconv.conv_transpose2d_backward(gyt, x, wt, **kw),
                          reference.conv_transpose2d_backward(gyt, x, wt, **kw)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size, kw", [
+    ((28, 28), dict()),                                  # re-cut: one row of 784
+    ((7, 7), dict(groups=2)),                            # re-cut: one row of 49
+    ((14, 14), dict(stride=2)),                          # ResNet's shortcut
+    ((9, 7), dict(stride=(3, 2), dilation=(2, 3))),      # odd sizes, every-3rd row
+    ((1, 37), dict(stride=4, groups=2)),                 # 1-D
+    ((6, 5), dict(stride=(1, 2))),
+])
+def test_one_by_one_convs_take_sampled_recut_planes_exactly(dtype, size, kw):
+    """1x1 unpadded convs run on the pixels they read, re-cut into rows of whole
+    vectors (functional.conv._pointwise_plan): every pass, and the transposed
+    conv of the same geometry (whose output_padding leaves rows no pixel reaches),
+    against the float64 reference, with a bias (the transposed conv's is added
+    to those rows too)."""
+    rng = np.random.default_rng(11)
+    groups = kw.get("groups", 1)
+    # enough elements that the call is not a small one (those run as they are)
+    N = -(-SMALL_WORK // (6 * size[0] * size[1]))
+    x = rng.standard_normal((N, 6, *size)).astype(dtype)
+    w = rng.standard_normal((8, 6 // groups, 1, 1)).astype(dtype)
+    b = rng.standard_normal(8).astype(dtype)
+    y = deconv.conv2d(x, w, b, **kw)
+    stride = kw.get("stride", 1)
+    geometry = np.broadcast_to(stride, 2).tolist() + [0, 0, 1, 1]
+    assert conv_module._pointwise_plan(x, w.shape, geometry, y.shape[2:], groups, y) is not None
+    assert y.dtype == dtype
+    assert_close(y, reference.conv2d(x, w, b, **kw))
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, **kw),
+                         reference.conv2d_backward(gy, x, w, **kw)):
+        assert got.dtype == dtype
+        assert_close(got, want)
+    tkw = dict(kw, output_padding=np.subtract(stride, 1).tolist() if stride != 1 else 0)
+    wt = rng.standard_normal((8, 6 // groups, 1, 1)).astype(dtype)
+    bt = rng.standard_normal(6).astype(dtype)
+    yt = deconv.conv_transpose2d(gy, wt, bt, **tkw)
+    assert_close(yt, reference.conv_transpose2d(gy, wt, bt, **tkw))
+    gyt = rng.standard_normal(yt.shape).astype(dtype)
+    for got, want in zip(deconv.conv_transpose2d_backward(gyt, gy, wt, **tkw),
+                         reference.conv_transpose2d_backward(gyt, gy, wt, **tkw)):
         assert_close(got, want)
 
 

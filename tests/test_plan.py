@@ -61,7 +61,7 @@ def test_plans_are_named_tuples():
     assert plan.ForwardTile._fields == ("channels", "vectors")
     assert plan.ReduceTile._fields == ("channels", "taps")
     assert plan.ForwardPlan._fields == ("tile", "lanes", "rows", "Hq", "Wq", "offs", "planes",
-                                        "workspace", "vectors", "row_vectors", "k_block")
+                                        "workspace", "vectors", "row_vectors", "k_block", "span")
     assert plan.ReducePlan._fields == ("tile", "lanes", "chunks", "Hq", "Wq", "offs", "samples",
                                        "runs", "full", "splits", "workspace")
     assert plan.PhaseTaps._fields == ("first", "count", "taps", "padding", "dilation")
@@ -175,6 +175,38 @@ def test_forward_plan_covers_every_output_row_once_and_reads_the_right_input(sha
     assert all(b_off == (o_off // W_out) * fwd.Wq + o_off % W_out for b_off, o_off, _ in table)
     assert fwd.offs.max() + table[:, 0].max() + fwd.lanes <= fwd.workspace
     assert fwd.k_block == plan.K_BLOCK
+    # spans of whole tiles, at most one row's, whose input per block of taps fits
+    NV = fwd.tile.vectors
+    assert fwd.span % NV == 0 and NV <= fwd.span <= -(-fwd.row_vectors // NV) * NV
+    assert (fwd.span == NV or -(-plan.K_BLOCK // kW) * fwd.span * plan.VECTOR_BYTES
+            <= plan.SPAN_INPUT_BYTES)
+
+
+@given(h=st.integers(1, 80), w=st.integers(1, 600), n_items=st.integers(1, 20),
+       dtype=st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)]))
+def test_pointwise_rows_recut_the_plane_into_the_most_work_per_tile(h, w, n_items, dtype):
+    rows, cols = plan.pointwise_rows(h, w, n_items, dtype)
+    assert rows * cols == h * w
+    L, NV = plan.lanes(dtype), plan.FORWARD_TILE.vectors
+    need = min(-(-plan.BLOCKED_MIN_ITEMS // n_items), h * w)
+
+    def score(c):
+        r = h * w // c
+        per_row = -(-c // L)
+        # the vectors of one item, in tiles of NV
+        v = r // min(r, need) * per_row
+        return c / (per_row * L) * v / (-(-v // NV) * NV), r >= need, c
+
+    # a brute force over every divisor, the plane as it is where nothing beats it
+    best = max((c for c in range(1, h * w + 1) if (h * w) % c == 0), key=score)
+    assert (rows, cols) == ((h, w) if score(best) <= score(w) else (h * w // best, best))
+    # seen again, the re-cut plane stays as it is
+    assert plan.pointwise_rows(rows, cols, n_items, dtype) == (rows, cols)
+    # items as the score counted them, where the forward reads the input in place
+    if cols % L == 0:
+        fwd = plan.forward_plan(n_items, (1, 1, 1, 1), (1, 1, 0, 0, 1, 1), rows, cols, dtype,
+                                True)
+        assert fwd.rows == rows // min(rows, need) and fwd.workspace == 0
 
 
 def test_forward_plan_is_cached_and_depends_on_shapes_only():

@@ -25,7 +25,7 @@ from deconv.kernels import plan
 from deconv.kernels.common import compile_time
 from deconv.functional import shapes
 from deconv.functional.layout import from_2d, to_2d
-from deconv.kernels.threads import call, kernel_chunks
+from deconv.kernels.threads import SMALL_WORK, call, kernel_chunks
 from deconv.functional.validation import (
     LAYOUT,
     as_bool,
@@ -271,6 +271,67 @@ def _as_grad_output(grad_output, like, weight, expected_shape, cfg, op):
 # and workspace size is defined in deconv.kernels.plan)
 # ---------------------------------------------------------------------------
 
+# 1x1 unpadded convs (ResNet's bottlenecks and shortcuts, MobileNet's
+# pointwise layers): output pixel (i, j) reads input pixel (i*sH, j*sW) alone.
+# A strided one is the stride-1 conv of the input's every sH-th row and sW-th
+# column, and its input gradient that conv's, spread back; a stride-1 one
+# treats each pixel alone, so its planes run re-cut into rows of whole vectors
+# (plan.pointwise_rows: a batch of 28x28 planes as rows of 784, 49 full
+# vectors, where 28 rows of 28 fill 7/8 of their vectors), and its forward
+# reads the input in place (plan.reads_in_place).
+
+#: the 1x1 geometry (sH, sW, pH, pW, dH, dW) of the pointwise passes
+_POINTWISE = (1, 1, 0, 0, 1, 1)
+
+
+def _unpadded_1x1(weight_shape, geometry):
+    return tuple(weight_shape[2:]) == (1, 1) and tuple(geometry[2:4]) == (0, 0)
+
+
+def _reads_inside(in_hw, out_hw, geometry):
+    """Whether every output pixel of a 1x1 unpadded conv reads an input pixel
+    (a phase of an input gradient may also read past the input's end, as
+    zero)."""
+    return all((n - 1) * s < size for n, s, size in zip(out_hw, geometry[:2], in_hw))
+
+
+def _sampled(a, out_hw, stride):
+    """a[:, :, ::sH, ::sW] cut to the out_hw pixels a 1x1 conv of that stride
+    reads, C-contiguous: a view where it is one, else a copy."""
+    (H_out, W_out), (sH, sW) = out_hw, stride
+    view = a[:, :, :(H_out - 1) * sH + 1:sH, :(W_out - 1) * sW + 1:sW]
+    if view.flags.c_contiguous:
+        return view
+    check_bytes("workspace", (view.shape, a.dtype))
+    return np.ascontiguousarray(view)
+
+
+def _recut(a, hw):
+    """a (N, C, H, W), C-contiguous, as (N, C) + hw: the same pixels in order."""
+    return a.reshape(a.shape[:2] + tuple(hw))
+
+
+def _pointwise_plan(a, weight_shape, geometry, out_hw, groups, *others):
+    """For a 1x1 unpadded conv reading ``a``: (the pixels it reads, the
+    re-cut (rows, columns) of its output planes); None for any other conv,
+    where both would be the arrays as they are, and where ``a`` or one of
+    ``others`` (the arrays re-cut with it) is not C-contiguous (the 3-D
+    passes' views: re-cut, they would be copies). Small calls (the 3-D
+    passes' boxes of patches, planned for their own workspace) run as they
+    are: a call of fewer than ``SMALL_WORK`` input elements runs on one
+    thread, where a re-cut gains little."""
+    if (not _unpadded_1x1(weight_shape, geometry)
+            or a.size < SMALL_WORK
+            or not _reads_inside(a.shape[2:], out_hw, geometry)
+            or not all(b.flags.c_contiguous for b in (a,) + others)):
+        return None
+    sampled = _sampled(a, out_hw, geometry[:2])
+    hw = plan.pointwise_rows(*out_hw, a.shape[0] * groups, a.dtype)
+    if sampled.shape == a.shape and hw == tuple(out_hw):
+        return None
+    return sampled, hw
+
+
 @functools.lru_cache(maxsize=None)
 def _tile_constants(tile, lanes):
     """The tile shape and the vector width as compile-time constants of a kernel call
@@ -295,9 +356,15 @@ def _forward_kernel(x, weight_shape, groups, geometry, out_hw, out_size):
 
 
 def _conv_forward(x, weight, bias, geometry, groups, out):
-    """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out)."""
+    """out[:] = conv(x, weight) + bias on the 2-D views; out: (N, C_out, H_out, W_out),
+    C-contiguous."""
     N, C_out, H_out, W_out = out.shape
     weight_shape = _spec_shape(weight, groups)
+    pointwise = _pointwise_plan(x, weight_shape, geometry, (H_out, W_out), groups, out)
+    if pointwise is not None:
+        sampled, hw = pointwise
+        _conv_forward(_recut(sampled, hw), weight, bias, _POINTWISE, groups, _recut(out, hw))
+        return out
     C_out_g = C_out // groups
     has_bias = bias is not None
     kernel = _forward_kernel(x, weight_shape, groups, geometry, (H_out, W_out), out.size)
@@ -316,7 +383,10 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
     if kernel == "broadcast":
         return _broadcast_forward(x, weight, bias, geometry, groups, out, (H_out, W_out))
     sH, sW, pH, pW, _, _ = geometry
-    fwd = plan.forward_plan(N * groups, weight_shape, geometry, H_out, W_out, x.dtype)
+    in_place = (x.flags.c_contiguous
+                and plan.reads_in_place(weight_shape, geometry, x.shape[2:], (H_out, W_out),
+                                        x.dtype))
+    fwd = plan.forward_plan(N * groups, weight_shape, geometry, H_out, W_out, x.dtype, in_place)
     MR = fwd.tile.channels
     blocks = -(-C_out_g // MR)
     # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
@@ -331,7 +401,7 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
         phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
         _k.conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, fwd.offs,
                                 fwd.rows, fwd.Hq, fwd.Wq, fwd.vectors, fwd.row_vectors,
-                                fwd.k_block, out, phase_ws,
+                                fwd.k_block, fwd.span, in_place, out, phase_ws,
                                 *_tile_constants(fwd.tile, fwd.lanes))
     return out
 
@@ -441,6 +511,15 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
 def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
     """Conv's input gradient (= the transposed conv of grad_output), of ``shape``,
     plus ``bias`` per channel when given (the transposed conv's)."""
+    if (_unpadded_1x1(weight.shape, geometry) and grad_output.flags.c_contiguous
+            and grad_output.size >= SMALL_WORK
+            and _reads_inside(shape[2:], grad_output.shape[2:], geometry)):
+        return _pointwise_input_grad(grad_output, weight, geometry, groups, shape, bias)
+    return _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias)
+
+
+def _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias):
+    """:func:`_conv_input_grad` on the planes as they are."""
     C_out = grad_output.shape[1]
     C_in_g = weight.shape[1]
     C_out_g = C_out // groups
@@ -456,6 +535,31 @@ def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
     _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, flip_ok=exact)
     if bias is not None:
         call(_k.add_bias, grad_input, bias)
+    return grad_input
+
+
+def _pointwise_input_grad(grad_output, weight, geometry, groups, shape, bias):
+    """:func:`_conv_input_grad` of a 1x1 unpadded conv: the stride-1 input
+    gradient on re-cut planes, spread to every sH-th row and sW-th column
+    (the rest: zero, plus the bias)."""
+    N, C_in, H, W = shape
+    H_out, W_out = grad_output.shape[2:]
+    sH, sW = geometry[:2]
+    hw = plan.pointwise_rows(H_out, W_out, N * groups, grad_output.dtype)
+    # every input pixel is read, in order: the stride-1 gradient is the whole of it
+    whole = all(n == size and (s == 1 or n == 1)
+                for n, size, s in ((H_out, H, sH), (W_out, W, sW)))
+    if whole and hw == (H_out, W_out):
+        return _conv_input_grad_planes(grad_output, weight, _POINTWISE, groups, shape, bias)
+    # (N, C_in) + hw: a fresh array, so that its reshape is a view
+    part = _conv_input_grad_planes(_recut(grad_output, hw), weight, _POINTWISE, groups,
+                                   (N, C_in) + hw, bias)
+    if whole:
+        return part.reshape(shape)
+    grad_input = np.zeros(shape, dtype=grad_output.dtype)
+    if bias is not None:
+        grad_input += bias.reshape(-1, 1, 1)
+    call(_k.spread_phase, part.reshape(N, C_in, H_out, W_out), grad_input, 0, 0, sH, sW)
     return grad_input
 
 
@@ -564,6 +668,12 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
     H_out, W_out = grad_output.shape[2:]
     sH, sW, pH, pW, _, _ = geometry
     K = C_in_g * kH * kW
+    pointwise = _pointwise_plan(x, weight_shape, geometry, (H_out, W_out), groups,
+                                grad_output)
+    if pointwise is not None:
+        sampled, hw = pointwise
+        return _conv_weight_grad(_recut(sampled, hw), _recut(grad_output, hw), _POINTWISE,
+                                 groups, weight_shape, budget_elements)
     if not plan.reduce_fits(weight_shape, geometry, H_out, W_out, x.size + grad_output.size):
         # a stride or dilation far beyond the input: the loop nest, no planes
         from deconv.kernels import naive
@@ -1360,10 +1470,6 @@ def _depth_conv_adjoint(gy, weight, cfg, groups, dst, bias):
 # pointwise input gradient moved back. The pointwise passes are 2-D 1x1 convs
 # on (N, C*T, D_out*H_out, W_out) views, T = kD*kH*kW taps per patch.
 # ---------------------------------------------------------------------------
-
-#: the 1x1 geometry (sH, sW, pH, pW, dH, dW) of the pointwise passes
-_POINTWISE = (1, 1, 0, 0, 1, 1)
-
 
 def _is_patch(cfg, *arrays):
     """True when the windows tile without overlap or gaps: kernel == stride,

@@ -22,7 +22,8 @@ transposed grad_weight     ``conv_weight_grad_blocked``, input and grad swapped
 Both copy the input rows they need into *phase planes* (``_fill_phases``:
 the zero-padded input, split by stride phase, so that every tap of the
 receptive field is a contiguous run of one plane, at an offset from a
-table), and both run on a multiply-add tile written in LLVM IR
+table; a pointwise forward whose rows are whole vectors reads the input
+itself, ``in_place``), and both run on a multiply-add tile written in LLVM IR
 (:mod:`deconv.kernels.microkernel`) that keeps its accumulators in vector
 registers: no im2col matrix and no BLAS call. Where rows are short (planes of
 8x8, 7x7 or 14x14 outputs, which fill half or 7/8 of a vector of outputs),
@@ -157,7 +158,8 @@ def _fill_group(x_n, g, buf, r0, sH, sW, pH, pW, Hq, Wq):
 
 @njit(parallel=True, cache=True)
 def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
-                         vectors, row_vectors, k_block, out, phase_ws, MR, NV, lanes):
+                         vectors, row_vectors, k_block, span, in_place, out, phase_ws, MR, NV,
+                         lanes):
     """out = conv(x, weight) + bias by register tiles, without im2col.
 
     x: (N, C_in, H, W); w_packed: (G, B, K, MR), the weight of each group cut
@@ -165,7 +167,10 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     tap-major; b_packed: (G, B, MR); offs: (K,), where tap k = (c, i, j) of
     the receptive field of the first output of a row reads the phase buffer;
     vectors: (V, 3), the vectors of an item's rows (``ForwardPlan.vectors``),
-    row_vectors of them per row; out: (N, C_out, H_out, W_out); phase_ws:
+    row_vectors of them per row; span: vectors covered per block of taps
+    (``ForwardPlan.span``); in_place: the tiles read x itself (a pointwise
+    conv whose rows are whole vectors; ``ForwardPlan`` with offs over x's
+    planes and no workspace), not phase planes; out: (N, C_out, H_out, W_out); phase_ws:
     (T, planes + slack); MR, NV, lanes: compile-time literals, the plan's
     tile (``ForwardPlan``).
 
@@ -193,8 +198,6 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
     phase_len = sH * sW * Hq * Wq
     n_tiles = (H_out + rows - 1) // rows
     items = N * groups * n_tiles
-    # whole tiles covering at least one output row
-    span = (row_vectors + NV - 1) // NV * NV
     # the K taps in equal blocks of at most k_block (147 taps: 74 + 73, not 128 + 19)
     k_blocks = (K + k_block - 1) // k_block
     k_step = (K + k_blocks - 1) // k_blocks
@@ -212,22 +215,27 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
             g = (item // n_tiles) % groups
             r0 = (item % n_tiles) * rows
             r1 = min(r0 + rows, H_out)
-            _fill_group(x[n], g, buf[:C_in_g * phase_len], r0, sH, sW, pH, pW, Hq, Wq)
+            if in_place:
+                buf_addr = x[n, g * C_in_g].ctypes.data + r0 * W * size
+            else:
+                _fill_group(x[n], g, buf[:C_in_g * phase_len], r0, sH, sW, pH, pW, Hq, Wq)
             n_vec = (r1 - r0) * row_vectors
-            # spans of about one output row outside, channel blocks inside: the
-            # input rows of a span stay in L1 while the (smaller) weight blocks
-            # stream from L2, and each block writes its output rows contiguously
+            # spans of output vectors outside (about one output row; fewer where
+            # a block of taps would read more input than L1 holds), then blocks
+            # of taps, channel blocks inside: the input a span reads for a block
+            # of taps stays in L1 while the weight blocks stream from L2. Each
+            # output still sums its blocks of taps in order.
             for s0 in range(0, n_vec, span):
                 s1 = min(n_vec, s0 + span)
-                for blk in range(blocks):
-                    a_addr = w_packed[g, blk].ctypes.data
-                    bias_addr = b_packed[g, blk].ctypes.data
-                    co0 = g * C_out_g + blk * MR
-                    m_valid = min(MR, C_out_g - blk * MR)
-                    out_addr = out[n, co0].ctypes.data + r0 * W_out * size
-                    for v0 in range(s0, s1, NV):
-                        for k0 in range(0, K, k_step):
-                            k1 = min(K, k0 + k_step)
+                for k0 in range(0, K, k_step):
+                    k1 = min(K, k0 + k_step)
+                    for blk in range(blocks):
+                        a_addr = w_packed[g, blk].ctypes.data
+                        bias_addr = b_packed[g, blk].ctypes.data
+                        co0 = g * C_out_g + blk * MR
+                        m_valid = min(MR, C_out_g - blk * MR)
+                        out_addr = out[n, co0].ctypes.data + r0 * W_out * size
+                        for v0 in range(s0, s1, NV):
                             register_tile(zero, out_addr, P, m_valid, s1 - v0,
                                           a_addr + k0 * MR * size, buf_addr, offs_addr + k0 * 8,
                                           k1 - k0, vec_addr + v0 * 3 * 8, bias_addr,

@@ -24,6 +24,7 @@ This module is plain Python and NumPy (and llvmlite's CPU queries, for
 """
 
 import functools
+import math
 import os
 from typing import NamedTuple
 
@@ -480,10 +481,25 @@ class ForwardPlan(NamedTuple):
     """Vectors per output row: ceil(W_out / lanes)."""
     k_block: int
     """Taps summed per ``register_tile`` call (:data:`K_BLOCK`)."""
+    span: int
+    """Vectors of output an item covers before its next block of taps (a
+    multiple of NV): about one output row, fewer where the input a block of
+    taps reads for them would outgrow :data:`SPAN_INPUT_BYTES`."""
+
+
+def reads_in_place(weight_shape, geometry, in_hw, out_hw, dtype):
+    """Whether ``conv_forward_blocked`` reads the input itself, with no phase
+    planes: a pointwise conv (:func:`is_pointwise`) whose rows are whole
+    vectors (as :func:`pointwise_rows` re-cuts them where it can), so that no
+    vector reads past its row and none past the input's end. The planes would
+    be a copy of the input: for 512 -> 128 channels on 28x28 (N=8), float32,
+    one thread, 15% of the forward's time."""
+    return (is_pointwise(weight_shape, geometry, in_hw, out_hw)
+            and out_hw[1] % lanes(dtype) == 0)
 
 
 @functools.lru_cache(maxsize=256)
-def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
+def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype, in_place=False):
     """The :class:`ForwardPlan` of a conv forward.
 
     Parameters
@@ -496,6 +512,10 @@ def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
     h_out, w_out : int
     dtype : numpy.dtype
         float32 or float64.
+    in_place : bool
+        The items read the input planes themselves (:func:`reads_in_place`):
+        the tap offsets are the input's channel strides, ``Hq = h_out`` and
+        there are no planes (``planes = workspace = 0``).
 
     Notes
     -----
@@ -509,16 +529,96 @@ def forward_plan(n_items, weight_shape, geometry, h_out, w_out, dtype):
     qh, qw = _phase_extent((kH, kW), geometry)
     Wq = w_out + qw
     tiles = min(h_out, -(-BLOCKED_MIN_ITEMS // max(n_items, 1)))
-    fit = BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
-    tiles = max(tiles, -(-h_out // max(fit, 1)))
+    if not in_place:
+        fit = BLOCKED_ITEM_ELEMENTS // (c_in_g * sH * sW * Wq) - qh
+        tiles = max(tiles, -(-h_out // max(fit, 1)))
     rows = h_out // tiles
     Hq = rows + qh
-    planes = c_in_g * sH * sW * Hq * Wq
     width = lanes(dtype)
+    table, per_row = _row_vectors(rows, w_out, Wq, width, FORWARD_TILE.vectors)
+    span = forward_span(per_row, kW, FORWARD_TILE.vectors)
+    if in_place:
+        return ForwardPlan(FORWARD_TILE, width, rows, h_out, Wq,
+                           _phase_offsets(c_in_g, (kH, kW), geometry, h_out, Wq), 0, 0,
+                           table, per_row, K_BLOCK, span)
+    planes = c_in_g * sH * sW * Hq * Wq
     return ForwardPlan(FORWARD_TILE, width, rows, Hq, Wq,
                        _phase_offsets(c_in_g, (kH, kW), geometry, Hq, Wq), planes,
-                       planes + width, *_row_vectors(rows, w_out, Wq, width, FORWARD_TILE.vectors),
-                       K_BLOCK)
+                       planes + width, table, per_row, K_BLOCK, span)
+
+
+#: Bytes of input a block of :data:`K_BLOCK` taps may read for one span of
+#: output vectors of ``conv_forward_blocked``: the span's input then stays in
+#: L1 (32 KiB on most cores, 48 on this reference machine) while every block
+#: of output channels runs over it. Past it (a 1x1 conv, whose taps are
+#: K_BLOCK separate channels, over a long row), the same input is fetched
+#: again from L2 for each block of channels: on 128 -> 256 channels, one row
+#: of 4800 pixels, float32, one thread, spans of one row ran at 62-66 GFLOP/s
+#: and spans of 3 vectors at 131-146 (NumPy's matmul 145-153).
+SPAN_INPUT_BYTES = 1 << 15
+
+
+def forward_span(row_vectors, kW, NV):
+    """Output vectors per span of ``conv_forward_blocked``: one output row
+    rounded up to whole tiles, cut to whole tiles whose input for a block of
+    taps fits :data:`SPAN_INPUT_BYTES` (the K_BLOCK taps touch about
+    K_BLOCK / kW lines per vector: taps along a row share them).
+
+    >>> forward_span(4, 3, 3)       # a 56-wide row of a 3x3 conv: all of it
+    6
+    >>> span = forward_span(196, 1, 3)     # a 1x1 conv over a row of 3136 float32
+    >>> span < 196 and span * K_BLOCK * VECTOR_BYTES <= SPAN_INPUT_BYTES
+    True
+    """
+    whole = -(-row_vectors // NV) * NV
+    lines = -(-K_BLOCK // kW)
+    fit = SPAN_INPUT_BYTES // (lines * VECTOR_BYTES) // NV * NV
+    return min(whole, max(fit, NV))
+
+
+@functools.lru_cache(maxsize=256)
+def pointwise_rows(h, w, n_items, dtype):
+    """The (rows, columns) a 1x1 stride-1 unpadded conv's planes are seen as.
+
+    Such a conv treats each pixel alone, so its H x W planes (input and
+    output alike, C-contiguous) may be re-cut into any rows x columns of the
+    same H * W pixels. The re-cut is chosen for the pixel tile
+    (``conv_forward_blocked``): the most work in the tiles' lanes (rows whose
+    length is a whole number of vectors, and items whose vectors make whole
+    tiles of NV); of equals, those with rows enough for
+    :data:`BLOCKED_MIN_ITEMS` items among ``n_items`` (N * G); then the
+    longest rows.
+    A 28x28 plane is 28 rows of 2 vectors with 4 of 32 lanes idle; at N=8 it
+    becomes one row of 784 pixels (49 full vectors, 17 tiles of 3), at N=1
+    49 rows of 16 (8 items of 6 rows, 2 tiles each).
+
+    >>> import numpy as np
+    >>> f32 = np.dtype(np.float32)
+    >>> pointwise_rows(28, 28, 8, f32), pointwise_rows(28, 28, 1, f32)
+    ((1, 784), (49, 16))
+    >>> pointwise_rows(56, 56, 8, f32), pointwise_rows(7, 7, 8, f32)
+    ((1, 3136), (1, 49))
+    >>> pointwise_rows(1, 4801, 8, f32)   # no divisor helps: kept
+    (1, 4801)
+    """
+    width = lanes(dtype)
+    NV = FORWARD_TILE.vectors
+    pixels = h * w
+    need = min(-(-BLOCKED_MIN_ITEMS // max(n_items, 1)), pixels)
+
+    def score(cols):
+        rows = pixels // cols
+        row_vectors = -(-cols // width)
+        # the items forward_plan cuts from ``rows`` rows, at least ``need`` where it can
+        vectors = rows // min(rows, need) * row_vectors
+        work = cols / (row_vectors * width) * vectors / (-(-vectors // NV) * NV)
+        return work, rows >= need, cols
+
+    small = [d for d in range(1, math.isqrt(pixels) + 1) if pixels % d == 0]
+    best = max(small + [pixels // d for d in small], key=score)
+    if score(best) <= score(w):
+        return h, w
+    return pixels // best, best
 
 
 def _row_vectors(rows, w_out, Wq, width, NV):
