@@ -416,9 +416,11 @@ def test_depthwise_wide_buffer_is_bounded_by_the_input_and_output():
     from deconv.kernels import plan
     # the benchmark's depthwise layer keeps its wide buffer ...
     assert plan.depthwise_wide((32, 32), (32, 32), (3, 3), (1, 1, 1, 1, 1, 1))
-    # ... a padding that dwarfs the planes does not, nor any stride
+    # ... and MobileNet's stride-2 one its phase planes (4 of 17x17 for 32x32 -> 16x16) ...
+    assert plan.depthwise_wide((32, 32), (16, 16), (3, 3), (2, 2, 1, 1, 1, 1))
+    # ... a padding that dwarfs the planes does not, nor a stride far beyond the input
     assert not plan.depthwise_wide((1, 1), (1, 1), (2, 2), (1, 1, 2**19, 2**19, 2**20, 2**20))
-    assert not plan.depthwise_wide((32, 32), (16, 16), (3, 3), (2, 2, 1, 1, 1, 1))
+    assert not plan.depthwise_wide((5, 5), (1, 1), (3, 3), (2**16, 2**16, 1, 1, 1, 1))
 
 
 # --- found by the fuzz (tests/test_fuzz.py), each a clean error now ---

@@ -842,6 +842,48 @@ def test_one_by_one_convs_take_sampled_recut_planes_exactly(dtype, size, kw):
         assert_close(got, want)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [
+    dict(stride=2, padding=1),                           # MobileNet's stride-2 depthwise
+    dict(stride=(2, 3), padding=(2, 0), dilation=2),
+    dict(stride=3, padding=1, dilation=(1, 3)),
+    dict(stride=(1, 2), padding=2),
+])
+@pytest.mark.parametrize("multiplier", [1, 2])
+def test_strided_depthwise_on_phase_planes_matches_reference(dtype, kw, multiplier):
+    """The direct depthwise forward runs every tap over the input's phase planes
+    (plan.depthwise_wide), and the input gradient goes by stride phases
+    (``depthwise_input_grad_phases``): values, and an inf weight's NaN
+    footprint, as the float64 reference's."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 3, 13, 11)).astype(dtype)
+    w = rng.standard_normal((3 * multiplier, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(3 * multiplier).astype(dtype)
+    y = deconv.conv2d(x, w, b, groups=3, **kw)
+    geometry = (*np.broadcast_to(kw["stride"], 2), *np.broadcast_to(kw["padding"], 2),
+                *np.broadcast_to(kw.get("dilation", 1), 2))
+    assert plan.depthwise_wide(x.shape[2:], y.shape[2:], (3, 3), geometry)
+    assert y.dtype == dtype
+    assert_close(y, reference.conv2d(x, w, b, groups=3, **kw))
+    # the input gradient by phases in place (one output channel per group), or
+    # the scatter (two): every pass, and the transposed conv of the same weight
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(deconv.conv2d_backward(gy, x, w, groups=3, **kw),
+                         reference.conv2d_backward(gy, x, w, groups=3, **kw)):
+        assert got.dtype == dtype
+        assert_close(got, want)
+    wt = rng.standard_normal((3, multiplier, 3, 3)).astype(dtype)
+    bt = rng.standard_normal(3 * multiplier).astype(dtype)
+    tkw = dict(kw, output_padding=np.subtract(np.broadcast_to(kw["stride"], 2), 1).tolist())
+    assert_close(deconv.conv_transpose2d(x, wt, bt, groups=3, **tkw),
+                 reference.conv_transpose2d(x, wt, bt, groups=3, **tkw))
+    w[1, 0, 0, 2] = np.inf
+    with np.errstate(invalid="ignore"):
+        want = reference.conv2d(x, w, b, groups=3, **kw)
+    np.testing.assert_array_equal(np.isnan(deconv.conv2d(x, w, b, groups=3, **kw)),
+                                  np.isnan(want))
+
+
 # ---------------------------------------------------------------------------
 # work plans: tiles, channel blocks and batch chunks bound the workspace
 # ---------------------------------------------------------------------------

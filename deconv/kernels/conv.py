@@ -566,50 +566,40 @@ def conv_input_grad(grad_output, weight_t, kH, kW, sH, sW, pH, pW, dH, dW, grad_
                 _col2im(col, gx_b[n, g, blk], kH, kW, sH, sW, pH, pW, dH, dW, H_out, W_out)
 
 
-@njit(cache=True)
-def _pad_plane(plane, padded, pH, pW, Hp, Wp):
-    """padded[(ih + pH) * Wp + iw + pW] = plane[ih, iw], zeros elsewhere; rows and
-    columns that fall outside the Hp x Wp buffer are never read, so not copied."""
-    H, W = plane.shape
-    padded[:] = 0.0
-    lo = max(0, -pW)
-    width = min(W, Wp - pW) - lo
-    for ih in range(max(0, -pH), min(H, Hp - pH)):
-        # 1-D views on both sides keep the copy a plain vectorisable loop
-        dst = padded[(ih + pH) * Wp + lo + pW:]
-        src = plane[ih][lo:]
-        for t in range(width):
-            dst[t] = src[t]
-
-
 @njit(cache=True, inline="always")
-def _tap_shift(tap, kW, dH, dW, Wp):
-    return (tap // kW) * dH * Wp + (tap % kW) * dW
+def _tap_shift(tap, kW, dH, dW, sH, sW, Hq, Wq):
+    """Where tap (i, j) of the first output reads the phase planes of
+    ``_fill_phases``: phase (i*dH % sH, j*dW % sW), row i*dH // sH, column
+    j*dW // sW (with stride 1, the padded plane at i*dH, j*dW)."""
+    i = (tap // kW) * dH
+    j = (tap % kW) * dW
+    return ((i % sH) * sW + j % sW) * Hq * Wq + (i // sH) * Wq + j // sW
 
 
 @njit(cache=True)
-def _wide_taps(acc, padded, w, dH, dW, Wp, Q):
-    """acc[q] += sum over taps of w[tap] * padded[q + shift(tap)], taps in order.
+def _wide_taps(acc, planes, w, dH, dW, sH, sW, Hq, Wq, Q):
+    """acc[q] += sum over taps of w[tap] * planes[q + shift(tap)], taps in order.
 
     Three taps per pass over acc: a pass per tap would be bound by loading and
-    storing acc, not by the multiply-adds. w: (kH, kW).
+    storing acc, not by the multiply-adds. w: (kH, kW); planes: the phase
+    planes of one input plane (``_fill_phases``), Hq x Wq each.
     """
     kH, kW = w.shape
     taps = kH * kW
     for t0 in range(0, taps, 3):
         left = taps - t0
         w0 = w[t0 // kW, t0 % kW]
-        s0 = padded[_tap_shift(t0, kW, dH, dW, Wp):]
+        s0 = planes[_tap_shift(t0, kW, dH, dW, sH, sW, Hq, Wq):]
         if left >= 3:
             w1 = w[(t0 + 1) // kW, (t0 + 1) % kW]
             w2 = w[(t0 + 2) // kW, (t0 + 2) % kW]
-            s1 = padded[_tap_shift(t0 + 1, kW, dH, dW, Wp):]
-            s2 = padded[_tap_shift(t0 + 2, kW, dH, dW, Wp):]
+            s1 = planes[_tap_shift(t0 + 1, kW, dH, dW, sH, sW, Hq, Wq):]
+            s2 = planes[_tap_shift(t0 + 2, kW, dH, dW, sH, sW, Hq, Wq):]
             for q in range(Q):
                 acc[q] += w0 * s0[q] + w1 * s1[q] + w2 * s2[q]
         elif left == 2:
             w1 = w[(t0 + 1) // kW, (t0 + 1) % kW]
-            s1 = padded[_tap_shift(t0 + 1, kW, dH, dW, Wp):]
+            s1 = planes[_tap_shift(t0 + 1, kW, dH, dW, sH, sW, Hq, Wq):]
             for q in range(Q):
                 acc[q] += w0 * s0[q] + w1 * s1[q]
         else:
@@ -636,24 +626,27 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
     (N, C_out, H_out, W_out). Direct loops, one (sample, output channel)
     plane per item; each output element accumulates the taps in a fixed order.
 
-    ``wide`` (stride 1 only; :func:`deconv.kernels.plan.depthwise_wide`): the
-    input plane is copied into a zero-padded buffer Hp x Wp, with
-    Wp = W_out + dW*(kW-1), and every tap is then one contiguous multiply-add
-    over the whole plane (the last kW-1 columns of each wide row are computed
-    and dropped), instead of one short loop per row.
+    ``wide`` (:func:`deconv.kernels.plan.depthwise_wide`): the input plane
+    is copied into its zero-padded phase planes (``_fill_phases``: one plane
+    Hq x Wq per stride phase, Hq = H_out + (kH-1)*dH // sH, Wq = W_out +
+    (kW-1)*dW // sW; with stride 1 the padded plane itself), where every tap
+    reads a contiguous run: each tap is then one multiply-add over the whole
+    output plane laid out with row stride Wq (the last Wq - W_out columns of
+    each wide row are computed and dropped), instead of one short loop per
+    row, strided where the conv is.
     """
     N, groups, H, W = x.shape
     C_out, _, kH, kW = weight.shape
     H_out, W_out = out.shape[2], out.shape[3]
     M = C_out // groups
-    Hp = H_out + dH * (kH - 1) if wide else 0
-    Wp = W_out + dW * (kW - 1) if wide else 0
-    Q = (H_out - 1) * Wp + W_out if wide else 0
+    Hq = H_out + dH * (kH - 1) // sH if wide else 0
+    Wq = W_out + dW * (kW - 1) // sW if wide else 0
+    Q = (H_out - 1) * Wq + W_out if wide else 0
     items = N * C_out
     T = min(items, 64)
     for t in prange(T):
-        padded = np.empty(Hp * Wp, dtype=x.dtype)        # (Hp * Wp,)
-        acc = np.empty(Q, dtype=x.dtype)                 # (Q,)
+        planes = np.empty(sH * sW * Hq * Wq, dtype=x.dtype)   # (sH * sW * Hq * Wq,)
+        acc = np.empty(Q, dtype=x.dtype)                     # (Q,)
         for item in range(items * t // T, items * (t + 1) // T):
             n = item // C_out
             co = item % C_out
@@ -661,11 +654,11 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
             y = out[n, co]                               # (H_out, W_out)
             b = bias[co] if has_bias else 0.0
             if wide:
-                _pad_plane(plane, padded, pH, pW, Hp, Wp)
+                _fill_phases(plane, planes, 0, sH, sW, pH, pW, Hq, Wq)
                 acc[:] = b
-                _wide_taps(acc, padded, weight[co, 0], dH, dW, Wp, Q)
+                _wide_taps(acc, planes, weight[co, 0], dH, dW, sH, sW, Hq, Wq, Q)
                 for oh in range(H_out):
-                    row = acc[oh * Wp:]
+                    row = acc[oh * Wq:]
                     y_row = y[oh]
                     for ow in range(W_out):
                         y_row[ow] = row[ow]
@@ -687,6 +680,75 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
                         # the skipped taps multiply w by the padding's zeros:
                         # 0 * inf is NaN, as in the wide path and the naive loops
                         _add_outside(y, w * 0.0, oh_lo, oh_hi, ow_lo, ow_hi)
+
+
+@njit(parallel=True, cache=True)
+def depthwise_input_grad_phases(grad_output, weight, sH, sW, phases_h, phases_w, margins,
+                                grad_input):
+    """grad_input = the input gradient of a depthwise conv with one output
+    channel per group, by stride phases, each written straight into place.
+
+    grad_output: (N, C, H_out, W_out); weight: (C, 1, kH, kW); grad_input:
+    (N, C, H, W), every position some tap reaches written (the caller
+    zero-fills it where taps leave positions out). phases_h: (R, 5 + kH) int64, one row per phase of the rows that
+    some tap reaches (:func:`deconv.kernels.plan.phase_taps`): first, count,
+    padding, dilation, number of taps, then those taps (reversed, as there);
+    phases_w likewise for the columns; margins: (top, bottom, left, right),
+    the zeros around grad_output within which every phase's correlation
+    reads (:func:`deconv.kernels.plan.phase_margins`).
+
+    An item is one (sample, channel) plane: grad_output's plane is copied
+    once into a zero-bordered buffer (Hb x Wb); for each phase, every tap is
+    one multiply-add over a contiguous run of it (row stride Wb, the extra
+    columns computed and dropped), taps in order, and the phase's values go
+    to rows first + m*sH, columns first + m*sW of grad_input. (The scatter,
+    ``depthwise_input_grad``, strides through grad_input once per tap; stride-1
+    phase convs and ``spread_phase`` would write and read a phase array as
+    large as grad_input.)
+    """
+    N, C, H_out, W_out = grad_output.shape
+    top, bottom, left, right = margins[0], margins[1], margins[2], margins[3]
+    Hb = top + H_out + bottom
+    Wb = left + W_out + right
+    Q = 0
+    for a in range(phases_h.shape[0]):
+        for b in range(phases_w.shape[0]):
+            Q = max(Q, (phases_h[a, 1] - 1) * Wb + phases_w[b, 1])
+    items = N * C
+    T = min(items, 64)
+    for t in prange(T):
+        buf = np.empty(Hb * Wb, dtype=grad_output.dtype)     # (Hb * Wb,)
+        acc = np.empty(Q, dtype=grad_output.dtype)           # (Q,)
+        for item in range(items * t // T, items * (t + 1) // T):
+            n = item // C
+            c = item % C
+            gy = grad_output[n, c]                   # (H_out, W_out)
+            gx = grad_input[n, c]                    # (H, W)
+            w = weight[c, 0]                         # (kH, kW)
+            buf[:] = 0.0
+            for oh in range(H_out):
+                dst = buf[(top + oh) * Wb + left:]
+                src = gy[oh]
+                for ow in range(W_out):
+                    dst[ow] = src[ow]
+            for a in range(phases_h.shape[0]):
+                first_h, count_h, pad_h, dil_h, taps_h = phases_h[a, :5]
+                for b in range(phases_w.shape[0]):
+                    first_w, count_w, pad_w, dil_w, taps_w = phases_w[b, :5]
+                    Qp = (count_h - 1) * Wb + count_w
+                    acc[:Qp] = 0.0
+                    for jh in range(taps_h):
+                        for jw in range(taps_w):
+                            wv = w[phases_h[a, 5 + jh], phases_w[b, 5 + jw]]
+                            src = buf[(top - pad_h + jh * dil_h) * Wb + left - pad_w
+                                      + jw * dil_w:]
+                            for q in range(Qp):
+                                acc[q] += wv * src[q]
+                    for m in range(count_h):
+                        row = acc[m * Wb:]
+                        dst = gx[first_h + m * sH]
+                        for mw in range(count_w):
+                            dst[first_w + mw * sW] = row[mw]
 
 
 @njit(parallel=True, cache=True)
