@@ -311,19 +311,24 @@ def _recut(a, hw):
     return a.reshape(a.shape[:2] + tuple(hw))
 
 
+def _pointwise_route(weight_shape, geometry, in_hw, out_hw, a, *others):
+    """Whether a pass of a conv reading ``a`` (its input, or the input
+    gradient's grad_output) takes the 1x1 route: a 1x1 unpadded conv whose
+    every output pixel reads an input pixel, on C-contiguous arrays (``a``
+    and ``others``, the arrays re-cut with it: the 3-D passes' views would be
+    copies). Small calls (the 3-D passes' boxes of patches, planned for their
+    own workspace) run as they are: a call of fewer than ``SMALL_WORK``
+    elements in ``a`` runs on one thread, where a re-cut gains little."""
+    return (_unpadded_1x1(weight_shape, geometry) and a.size >= SMALL_WORK
+            and _reads_inside(in_hw, out_hw, geometry)
+            and all(b.flags.c_contiguous for b in (a,) + others))
+
+
 def _pointwise_plan(a, weight_shape, geometry, out_hw, groups, *others):
-    """For a 1x1 unpadded conv reading ``a``: (the pixels it reads, the
-    re-cut (rows, columns) of its output planes); None for any other conv,
-    where both would be the arrays as they are, and where ``a`` or one of
-    ``others`` (the arrays re-cut with it) is not C-contiguous (the 3-D
-    passes' views: re-cut, they would be copies). Small calls (the 3-D
-    passes' boxes of patches, planned for their own workspace) run as they
-    are: a call of fewer than ``SMALL_WORK`` input elements runs on one
-    thread, where a re-cut gains little."""
-    if (not _unpadded_1x1(weight_shape, geometry)
-            or a.size < SMALL_WORK
-            or not _reads_inside(a.shape[2:], out_hw, geometry)
-            or not all(b.flags.c_contiguous for b in (a,) + others)):
+    """For a 1x1 unpadded conv reading ``a`` (:func:`_pointwise_route`): (the
+    pixels it reads, the re-cut (rows, columns) of its output planes); None
+    for any other conv, and where both would be the arrays as they are."""
+    if not _pointwise_route(weight_shape, geometry, a.shape[2:], out_hw, a, *others):
         return None
     sampled = _sampled(a, out_hw, geometry[:2])
     hw = plan.pointwise_rows(*out_hw, a.shape[0] * groups, a.dtype)
@@ -511,9 +516,7 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
 def _conv_input_grad(grad_output, weight, geometry, groups, shape, bias=None):
     """Conv's input gradient (= the transposed conv of grad_output), of ``shape``,
     plus ``bias`` per channel when given (the transposed conv's)."""
-    if (_unpadded_1x1(weight.shape, geometry) and grad_output.flags.c_contiguous
-            and grad_output.size >= SMALL_WORK
-            and _reads_inside(shape[2:], grad_output.shape[2:], geometry)):
+    if _pointwise_route(weight.shape, geometry, shape[2:], grad_output.shape[2:], grad_output):
         return _pointwise_input_grad(grad_output, weight, geometry, groups, shape, bias)
     return _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias)
 
@@ -544,6 +547,13 @@ def _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias):
     return grad_input
 
 
+def _covered(phases_h, phases_w, shape):
+    """Whether the stride phases that some tap reaches hold every position of
+    an input gradient of ``shape`` (N, C, H, W)."""
+    return (sum(ph.count for ph in phases_h) == shape[2]
+            and sum(ph.count for ph in phases_w) == shape[3])
+
+
 def _depthwise_input_grad_phases(grad_output, weight, geometry, shape, bias):
     """:func:`_conv_input_grad` of a strided depthwise conv with one output
     channel per group, by stride phases written in place
@@ -562,10 +572,9 @@ def _depthwise_input_grad_phases(grad_output, weight, geometry, shape, bias):
     if bordered > plan.WIDE_MAX_GROWTH * (shape[2] * shape[3] + H_out * W_out):
         return None
     margins = np.array(margins, dtype=np.int64)
-    covered = (sum(ph.count for ph in phases_h) == shape[2]
-               and sum(ph.count for ph in phases_w) == shape[3])
     # the kernel writes every position some tap reaches: the rest must be zero
-    grad_input = (np.empty if covered else np.zeros)(shape, dtype=grad_output.dtype)
+    grad_input = (np.empty if _covered(phases_h, phases_w, shape) else np.zeros)(
+        shape, dtype=grad_output.dtype)
     if phases_h and phases_w:
         call(_k.depthwise_input_grad_phases, grad_output, weight, sH, sW,
              plan.phase_table(phases_h, kH), plan.phase_table(phases_w, kW), margins, grad_input)
@@ -615,9 +624,8 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     H, W = shape[2:]
     phases_h = plan.phase_taps(kH, sH, pH, dH, H)
     phases_w = plan.phase_taps(kW, sW, pW, dW, W)
-    covered = (sum(ph.count for ph in phases_h) == H and sum(ph.count for ph in phases_w) == W)
     grad_input = np.empty(shape, dtype=grad_output.dtype)
-    if not covered:
+    if not _covered(phases_h, phases_w, shape):
         grad_input[:] = 0.0
         if bias is not None:
             grad_input += bias.reshape(-1, 1, 1)

@@ -725,12 +725,9 @@ def depthwise_input_grad_phases(grad_output, weight, sH, sW, phases_h, phases_w,
             gy = grad_output[n, c]                   # (H_out, W_out)
             gx = grad_input[n, c]                    # (H, W)
             w = weight[c, 0]                         # (kH, kW)
-            buf[:] = 0.0
-            for oh in range(H_out):
-                dst = buf[(top + oh) * Wb + left:]
-                src = gy[oh]
-                for ow in range(W_out):
-                    dst[ow] = src[ow]
+            # grad_output's plane inside its zero border: the one phase plane
+            # of a stride-1 conv padded by (top, left)
+            _fill_phases(gy, buf, 0, 1, 1, top, left, Hb, Wb)
             for a in range(phases_h.shape[0]):
                 first_h, count_h, pad_h, dil_h, taps_h = phases_h[a, :5]
                 for b in range(phases_w.shape[0]):

@@ -618,10 +618,9 @@ def pointwise_rows(h, w, n_items, dtype):
         work = cols / (row_vectors * width) * vectors / (-(-vectors // NV) * NV)
         return work, rows >= need, cols
 
+    # w is a divisor too: where it scores best, the plane stays as it is
     small = [d for d in range(1, math.isqrt(pixels) + 1) if pixels % d == 0]
     best = max(small + [pixels // d for d in small], key=score)
-    if score(best) <= score(w):
-        return h, w
     return pixels // best, best
 
 
