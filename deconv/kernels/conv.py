@@ -642,6 +642,7 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
     Hq = H_out + dH * (kH - 1) // sH if wide else 0
     Wq = W_out + dW * (kW - 1) // sW if wide else 0
     Q = (H_out - 1) * Wq + W_out if wide else 0
+    first_row = H_out - H_out      # a run-time 0: a literal would compile another _fill_phases
     items = N * C_out
     T = min(items, 64)
     for t in prange(T):
@@ -654,7 +655,7 @@ def depthwise_forward(x, weight, bias, has_bias, sH, sW, pH, pW, dH, dW, wide, o
             y = out[n, co]                               # (H_out, W_out)
             b = bias[co] if has_bias else 0.0
             if wide:
-                _fill_phases(plane, planes, 0, sH, sW, pH, pW, Hq, Wq)
+                _fill_phases(plane, planes, first_row, sH, sW, pH, pW, Hq, Wq)
                 acc[:] = b
                 _wide_taps(acc, planes, weight[co, 0], dH, dW, sH, sW, Hq, Wq, Q)
                 for oh in range(H_out):
@@ -710,6 +711,9 @@ def depthwise_input_grad_phases(grad_output, weight, sH, sW, phases_h, phases_w,
     top, bottom, left, right = margins[0], margins[1], margins[2], margins[3]
     Hb = top + H_out + bottom
     Wb = left + W_out + right
+    # run-time 0 and 1: literals would compile another _fill_phases
+    zero_row = H_out - H_out
+    one = zero_row + 1
     Q = 0
     for a in range(phases_h.shape[0]):
         for b in range(phases_w.shape[0]):
@@ -727,7 +731,7 @@ def depthwise_input_grad_phases(grad_output, weight, sH, sW, phases_h, phases_w,
             w = weight[c, 0]                         # (kH, kW)
             # grad_output's plane inside its zero border: the one phase plane
             # of a stride-1 conv padded by (top, left)
-            _fill_phases(gy, buf, 0, 1, 1, top, left, Hb, Wb)
+            _fill_phases(gy, buf, zero_row, one, one, top, left, Hb, Wb)
             for a in range(phases_h.shape[0]):
                 first_h, count_h, pad_h, dil_h, taps_h = phases_h[a, :5]
                 for b in range(phases_w.shape[0]):
