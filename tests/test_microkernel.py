@@ -54,11 +54,30 @@ def _run_tile(out, out_offset, out_stride, m_store, n_vec, a, b, b_offset, offs,
 @njit
 def _run_reduce(out, out_offset, out_stride, m_store, n_store, dy, dy_stride, x, offs, runs,
                 tail, MR, NK, LANES):
-    """register_tile_reduce with out at out[out_offset:]; offs: (NK,); runs, tail: (R, 3)."""
+    """register_tile_reduce with out at out[out_offset:]; offs: (NK,); runs, tail: (R, 3).
+    One call, no carry (its buffer is NaN: read, it would show)."""
+    carry = np.full(MR * NK * LANES, np.nan, dtype=out.dtype)
     register_tile_reduce(out.dtype.type(0), out.ctypes.data + out_offset * out.itemsize,
                          out_stride, m_store, n_store, dy.ctypes.data, dy_stride, x.ctypes.data,
                          offs.ctypes.data, runs.ctypes.data, runs.shape[0], tail.ctypes.data,
-                         tail.shape[0], MR, NK, LANES)
+                         tail.shape[0], carry.ctypes.data, False, False, MR, NK, LANES)
+
+
+@njit
+def _run_reduce_in_spans(out, out_offset, out_stride, m_store, n_store, dy, dy_stride, x, offs,
+                         runs, tail, cuts, MR, NK, LANES):
+    """As _run_reduce, the whole runs cut at ``cuts`` into calls that carry their
+    accumulators (NaN in the carry before the first call), the short runs with the last."""
+    carry = np.full(MR * NK * LANES, np.nan, dtype=out.dtype)
+    bounds = [0] + list(cuts) + [runs.shape[0]]
+    for c in range(len(bounds) - 1):
+        r0, r1 = bounds[c], bounds[c + 1]
+        last = c == len(bounds) - 2
+        register_tile_reduce(out.dtype.type(0), out.ctypes.data + out_offset * out.itemsize,
+                             out_stride, m_store, n_store, dy.ctypes.data, dy_stride,
+                             x.ctypes.data, offs.ctypes.data, runs[r0:].ctypes.data, r1 - r0,
+                             tail.ctypes.data, tail.shape[0] if last else 0, carry.ctypes.data,
+                             c > 0, not last, MR, NK, LANES)
 
 
 # ---------------------------------------------------------------------------
@@ -299,6 +318,24 @@ def test_register_tile_reduce_masked_tails(MR, NK, LANES, dtype, data):
     args, expected = _reduce_case(np.random.default_rng(seed), dtype, MR, NK, LANES, n_full,
                                   tails, m_store, n_store)
     _check_reduce(args, expected, MR, NK, LANES)
+
+
+@pytest.mark.parametrize("MR, NK, LANES, dtype", REDUCE_TILES)
+@given(data=st.data())
+@settings(max_examples=8, deadline=None)
+def test_register_tile_reduce_in_spans_is_bitwise_one_call(MR, NK, LANES, dtype, data):
+    """The runs cut into spans whose calls carry their accumulator vectors: the same
+    bits as one call over all of them (every lane sums its pixels in the same order),
+    out untouched until the last call."""
+    n_full = data.draw(st.integers(1, 7), label="n_full")
+    cuts = data.draw(st.lists(st.integers(0, n_full), min_size=1, max_size=3), label="cuts")
+    tails = data.draw(st.lists(st.integers(1, LANES), max_size=2), label="tail lengths")
+    seed = data.draw(st.integers(0, 2 ** 32 - 1), label="seed")
+    args, expected = _reduce_case(np.random.default_rng(seed), dtype, MR, NK, LANES, n_full,
+                                  tails, MR, NK)
+    _run_reduce_in_spans(*args, np.array(sorted(cuts), dtype=np.int64),
+                         *compile_time(MR, NK, LANES))
+    np.testing.assert_array_equal(args[0], expected)
 
 
 def test_register_tile_reduce_without_runs_adds_zero():

@@ -63,7 +63,8 @@ def test_plans_are_named_tuples():
     assert plan.ForwardPlan._fields == ("tile", "lanes", "rows", "Hq", "Wq", "offs", "planes",
                                         "workspace", "vectors", "row_vectors", "k_block", "span")
     assert plan.ReducePlan._fields == ("tile", "lanes", "chunks", "Hq", "Wq", "offs", "samples",
-                                       "runs", "full", "splits", "workspace")
+                                       "runs", "full", "span", "carry_taps", "splits",
+                                       "workspace")
     assert plan.PhaseTaps._fields == ("first", "count", "taps", "padding", "dilation")
 
 
@@ -267,6 +268,18 @@ def test_reduce_plan_covers_every_pixel_sample_and_channel_once(shape, budget_sc
     if len(full_runs):
         assert red.offs.max() + full_runs[:, 1].max() + lanes <= red.workspace
     assert red.workspace >= S * sample_len
+    # spans: whole runs whose operands fit L1 with the tile's taps
+    assert red.span == plan.reduce_span(kW, red.tile) >= 1
+    # blocks of whole tiles of taps, whose carried accumulators end the workspace
+    assert red.carry_taps % NK == 0 and red.carry_taps >= NK
+    carry = red.carry_taps * red.tile.channels * lanes
+    if S * red.full > red.span:
+        assert carry == red.tile.channels * NK * lanes or carry <= budget // 16
+    else:
+        # one span: nothing carried, the taps in one block
+        assert red.carry_taps >= K and carry > 0
+        carry = 0
+    assert red.workspace == S * sample_len + lanes + red.Wq + carry
 
 
 # ---------------------------------------------------------------------------

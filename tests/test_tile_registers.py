@@ -36,11 +36,12 @@ def _forward(zero, out, ostride, m, n, a, b, offs, K, vec, bias, hb, acc, MR, NV
 
 
 @njit(no_cpython_wrapper=True)
-def _reduce(zero, out, ostride, m, n, dy, dys, x, offs, runs, nf, tail, MR, NK, LANES):
+def _reduce(zero, out, ostride, m, n, dy, dys, x, offs, runs, nf, tail, carry, c_in, c_out,
+            MR, NK, LANES):
     # no tail runs (a constant 0): their loop, with masked loads, is folded away and the
     # loop over whole runs, the inner loop of the weight gradient, is the one left
     register_tile_reduce(zero, out, ostride, m, n, dy, dys, x, offs, runs, nf, tail, 0,
-                         MR, NK, LANES)
+                         carry, c_in, c_out, MR, NK, LANES)
 
 
 @njit(no_cpython_wrapper=True)
@@ -53,7 +54,7 @@ def _broadcast(zero, out, ostride, m, n, a, astride, b, rows, steps, ns, bias, h
 #: micro-kernel -> (its probe, run-time integer arguments after ``zero``, the tile's field)
 KERNELS = {
     "register_tile": (_forward, 12, "forward"),
-    "register_tile_reduce": (_reduce, 11, "reduce"),
+    "register_tile_reduce": (_reduce, 14, "reduce"),
     "register_tile_broadcast": (_broadcast, 13, "broadcast"),
 }
 

@@ -734,8 +734,9 @@ def _conv_weight_grad(x, grad_output, geometry, groups, weight_shape, budget_ele
         check_bytes("workspace", ((T, red.workspace), x.dtype))
         phase_ws = np.empty((T, red.workspace), dtype=x.dtype)
         _k.conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
-                                    red.runs, red.full, red.samples, red.splits, partial,
-                                    phase_ws, *_tile_constants(red.tile, red.lanes))
+                                    red.runs, red.full, red.samples, red.span,
+                                    red.carry_taps, red.splits,
+                                    partial, phase_ws, *_tile_constants(red.tile, red.lanes))
     grad_weight = _sum_partials(partial)
     return grad_weight.reshape(weight_shape)
 

@@ -244,7 +244,7 @@ def conv_forward_blocked(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, 
 
 @njit(parallel=True, cache=True)
 def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs, full, S,
-                             splits, partial, phase_ws, MR, NK, lanes):
+                             span, carry_taps, splits, partial, phase_ws, MR, NK, lanes):
     """Partial weight gradients by register tiles, one per (batch chunk, group).
 
     x: (N, C_in, H, W); grad_output: (N, C_out, H_out, W_out); offs: (K + NK,),
@@ -255,7 +255,14 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
     pixels of S consecutive samples cut into vectors (see
     ``register_tile_reduce``), so that a tile sums enough pixels to pay for
     its final reduction: the ``full`` whole vectors of each sample for the S
-    samples in turn, then the S samples' partial vectors. Tiles are MR output
+    samples in turn, then the S samples' partial vectors. The whole vectors
+    are summed in equal spans of at most ``span`` (``ReducePlan.span``), the
+    partial vectors with the last: the span's operands stay in L1 while every
+    tile of a block of ``carry_taps`` taps runs over them, each tile carrying
+    its accumulator vectors to the next span (in the last carry_taps * MR *
+    lanes elements of phase_ws[t]) and summing its lanes into ``partial``
+    after the last; every lane sums the runs in order, as one pass over all of
+    them would. Tiles are MR output
     channels x NK taps of vectors of ``lanes`` pixels, compile-time literals
     from the plan (``ReducePlan``: 4 x 6, or 1 x 12 for one output channel per
     group). Items are (chunk, group, one of ``splits`` ranges of channel
@@ -282,7 +289,11 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
         offs_addr = offs.ctypes.data
         runs_addr = runs.ctypes.data
         tail_addr = runs_addr + S * full * 3 * 8
-        buf[S * sample_len:] = 0.0
+        # the carries, where the whole runs of S samples make more than one span
+        carry_len = carry_taps * MR * lanes if S * full > span else 0
+        carry_addr = buf[buf.shape[0] - carry_len:].ctypes.data
+        tile_len = MR * NK * lanes * size           # bytes of one tile's carry
+        buf[S * sample_len:buf.shape[0] - carry_len] = 0.0
         for item in range(lo, hi):
             b = item // (groups * splits)
             g = (item // splits) % groups
@@ -293,16 +304,27 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                 for s in range(count):
                     _fill_group(x[n0 + s], g, buf[s * sample_len:(s + 1) * sample_len],
                                 first_row, sH, sW, pH, pW, Hq, Wq)
+                n_full = count * full
+                # the whole runs in equal spans (at least one span, for the short runs)
+                spans = max(1, (n_full + span - 1) // span)
+                step = max(1, (n_full + spans - 1) // spans)
                 for blk in range(blk_lo, blk_hi):
                     co0 = blk * MR
                     m_valid = min(MR, C_out_g - co0)
                     dy_addr = grad_output[n0, g * C_out_g + co0].ctypes.data
                     out_addr = partial[b, g, co0].ctypes.data
-                    for k0 in range(0, K, NK):
-                        register_tile_reduce(zero, out_addr + k0 * size, K, m_valid,
-                                             min(NK, K - k0), dy_addr, P, buf_addr,
-                                             offs_addr + k0 * 8, runs_addr, count * full,
-                                             tail_addr, count * tail, MR, NK, lanes)
+                    for kb in range(0, K, carry_taps):
+                        for r0 in range(0, max(n_full, 1), step):
+                            r1 = min(n_full, r0 + step)
+                            last = r1 == n_full
+                            n_tail = count * tail if last else 0
+                            for k0 in range(kb, min(K, kb + carry_taps), NK):
+                                register_tile_reduce(
+                                    zero, out_addr + k0 * size, K, m_valid, min(NK, K - k0),
+                                    dy_addr, P, buf_addr, offs_addr + k0 * 8,
+                                    runs_addr + r0 * 3 * 8, r1 - r0, tail_addr, n_tail,
+                                    carry_addr + (k0 - kb) // NK * tile_len, r0 > 0, not last,
+                                    MR, NK, lanes)
 
 
 @njit(parallel=True, cache=True)

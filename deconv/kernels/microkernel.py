@@ -297,7 +297,7 @@ def _loop(builder, lo, hi, init, body):
 @intrinsic
 def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store, dy_addr,
                          dy_stride, x_addr, offs_addr, runs_addr, n_full, tail_addr, n_tail,
-                         MR, NK, LANES):
+                         carry_addr, carry_in, carry_out, MR, NK, LANES):
     """The weight-gradient tile: a sum over pixels instead of over taps::
 
         out[i*out_stride + j] += sum over runs r, lanes l < len_r of
@@ -314,6 +314,13 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
     i >= m_store of dy are never read. The MR*NK accumulators are vectors in
     registers, accumulated run after run (whole runs first); each is summed
     over its lanes at the end by halving (a fixed order), then added to out.
+
+    A sum over many pixels may be cut into calls over spans of runs, the
+    accumulators carried between them as vectors in ``carry``: (MR, NK,
+    LANES) at ``carry_addr``. With ``carry_in`` the accumulators start from
+    carry, not from 0; with ``carry_out`` they are stored back into carry
+    and out is left alone (no lane sums). Every lane then sums its pixels in
+    the order of one call over all the runs: the cut changes no bit.
     Deterministic like ``register_tile``. MR, NK and LANES: compile-time
     literals.
     """
@@ -323,13 +330,14 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
     mr, nk, lanes = tile["MR"], tile["NK"], tile["LANES"]
     suffix = "v%d%s" % (lanes, _FLOAT_SUFFIX[zero])
     sig = types.void(zero, out_addr, out_stride, m_store, n_store, dy_addr, dy_stride, x_addr,
-                     offs_addr, runs_addr, n_full, tail_addr, n_tail, MR, NK, LANES)
+                     offs_addr, runs_addr, n_full, tail_addr, n_tail, carry_addr, carry_in,
+                     carry_out, MR, NK, LANES)
 
     def codegen(context, builder, signature, args):
         # --- entry: run-time arguments as i64 and typed pointers
-        out_a, ostride, m_st, n_st, dy_a, dystride, x_a, offs_a, runs_a, n_f, tail_a, n_t = [
-            context.cast(builder, v, t, types.int64)
-            for v, t in zip(args[1:13], signature.args[1:13])]
+        (out_a, ostride, m_st, n_st, dy_a, dystride, x_a, offs_a, runs_a, n_f, tail_a, n_t,
+         carry_a, c_in, c_out) = [context.cast(builder, v, t, types.int64)
+                                  for v, t in zip(args[1:16], signature.args[1:16])]
         fp = context.get_value_type(zero)
         i64, i32 = ir.IntType(64), ir.IntType(32)
         vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
@@ -387,20 +395,48 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
                 return new
             return body
 
+        # carry[i][j]: where accumulator (i, j) is carried between calls
+        carry_p = builder.bitcast(builder.inttoptr(carry_a, fptr), vptr)
+        carried = [[builder.gep(carry_p, [ir.Constant(i64, i * nk + j)]) for j in range(nk)]
+                   for i in range(mr)]
         # the sum over runs: whole runs (plain loads), then the short ones (masked
-        # loads), the accumulators carried from the first loop into the second
-        acc = [[zero_v] * nk for _ in range(mr)]          # (MR, NK) vectors
+        # loads), the accumulators carried from the first loop into the second;
+        # from 0, or from the carry of the call before (a branch: the carry is not
+        # read when it is not asked for)
+        entry = builder.block
+        with builder.if_then(builder.icmp_signed("!=", c_in, ir.Constant(i64, 0))):
+            loaded = [[builder.load(carried[i][j], align=4) for j in range(nk)]
+                      for i in range(mr)]
+            loaded_block = builder.block
+        acc = []
+        for i in range(mr):
+            row = []
+            for j in range(nk):
+                phi = builder.phi(vt)
+                phi.add_incoming(zero_v, entry)
+                phi.add_incoming(loaded[i][j], loaded_block)
+                row.append(phi)
+            acc.append(row)                               # (MR, NK) vectors
         acc = _loop(builder, ir.Constant(i64, 0), n_f, acc, step(False))
         acc = _loop(builder, ir.Constant(i64, 0), n_t, acc, step(True))
-        # --- out[i, j] += sum over the lanes, for i < m_store and j < n_store
-        for i in range(mr):
-            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
-                dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
-                for j in range(nk):
-                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, j), n_st)):
-                        total = _lane_sum(builder, acc[i][j])
-                        ptr = builder.gep(dst, [ir.Constant(i64, j)])
-                        builder.store(builder.fadd(builder.load(ptr), total), ptr)
+        with builder.if_else(builder.icmp_signed("!=", c_out, ir.Constant(i64, 0))) as (
+                keep, finish):
+            with keep:
+                # --- carry[i][j] = acc: the next call goes on from here
+                for i in range(mr):
+                    for j in range(nk):
+                        builder.store(acc[i][j], carried[i][j], align=4)
+            with finish:
+                # --- out[i, j] += sum over the lanes, for i < m_store and j < n_store
+                for i in range(mr):
+                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
+                        dst = builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))])
+                        for j in range(nk):
+                            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, j),
+                                                                     n_st)):
+                                total = _lane_sum(builder, acc[i][j])
+                                ptr = builder.gep(dst, [ir.Constant(i64, j)])
+                                builder.store(builder.fadd(builder.load(ptr), total), ptr)
         return context.get_dummy_value()
 
     return sig, codegen
