@@ -457,6 +457,14 @@ def _packed_weight(weight, groups, R):
     w = weight if lanes_first else weight[0]
     C_out, C_in_g, kH, kW = w.shape
     w5 = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
+    if not lanes_first and w.flags.c_contiguous:
+        # a phase's sub-kernel: its lanes are the weight's second axis, a gather
+        # (in parallel, each output channel's block of the weight in L1)
+        taps_h, taps_w = (np.asarray(t, dtype=np.int64) for t in weight[1:])
+        packed = np.empty((groups, -(-C_in_g // R), C_out // groups, len(taps_h), len(taps_w), R),
+                          dtype=w.dtype)
+        call(_k.pack_phase_lanes, w5, taps_h, taps_w, packed)
+        return packed.reshape(groups, packed.shape[1], -1, R)
     if lanes_first:
         # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
         view = w5
