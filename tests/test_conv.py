@@ -642,6 +642,9 @@ ye = deconv.conv2d(xe, we, stride=(2, 1), padding=1, groups=2)
 outs += [ye, *deconv.conv2d_backward(ye, xe, we, stride=(2, 1), padding=1, groups=2)]
 yet = deconv.conv_transpose2d(xe, we, stride=3, padding=1, groups=2)
 outs += [yet, *deconv.conv_transpose2d_backward(yet, xe, we, stride=3, padding=1, groups=2)]
+xp = rng.standard_normal((9, 32, 6, 6)).astype(np.float32)     # phases over one copy
+wp = rng.standard_normal((32, 24, 4, 4)).astype(np.float32)
+outs += [deconv.conv_transpose2d(xp, wp, stride=2, padding=1)]
 print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
 """
 
@@ -882,6 +885,42 @@ def test_strided_depthwise_on_phase_planes_matches_reference(dtype, kw, multipli
         want = reference.conv2d(x, w, b, groups=3, **kw)
     np.testing.assert_array_equal(np.isnan(deconv.conv2d(x, w, b, groups=3, **kw)),
                                   np.isnan(want))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kw", [
+    dict(stride=2, padding=1),                            # DCGAN's k4 s2 p1
+    dict(stride=2, padding=1, output_padding=1),          # k3: phases of 2 and 1 taps
+    dict(stride=3, padding=2, dilation=2),                # phases padded apart
+    dict(stride=(2, 3), padding=(0, 2), groups=2),
+    dict(stride=3, padding=0, kernel=2),                  # a phase no tap reaches: bias only
+])
+def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, monkeypatch):
+    """A strided transposed conv on small planes (and so a strided conv's input
+    gradient) runs its stride phases in one call of the channel-vector tile over
+    one zero-padded copy of its input per item (plan.phases_plan): against the
+    float64 reference, with a bias, an odd batch (a short last chunk of samples)
+    and 70 output channels (a short second block of lanes)."""
+    kw = dict(kw)
+    k = kw.pop("kernel", 4 if kw.get("output_padding") is None else 3)
+    groups = kw.get("groups", 1)
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((5, 24, 6, 5)).astype(dtype)
+    w = rng.standard_normal((24, 70 // groups, k, k)).astype(dtype)
+    b = rng.standard_normal(70).astype(dtype)
+    calls = []
+    real = conv_module._broadcast_phases
+    monkeypatch.setattr(conv_module, "_broadcast_phases",
+                        lambda *a: calls.append(1) or real(*a))
+    y = deconv.conv_transpose2d(x, w, b, **kw)
+    assert calls, "the phases did not run in one call"
+    assert y.dtype == dtype
+    assert_close(y, reference.conv_transpose2d(x, w, b, **kw))
+    # the conv whose input gradient this is: its backward takes the same route
+    ckw = {key: v for key, v in kw.items() if key != "output_padding"}
+    gx, gw, gb = deconv.conv2d_backward(x, y, w, **ckw)
+    for got, want in zip((gx, gw, gb), reference.conv2d_backward(x, y, w, **ckw)):
+        assert_close(got, want, scale=10)
 
 
 def test_strided_depthwise_far_beyond_the_input_keeps_to_small_buffers():

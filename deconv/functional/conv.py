@@ -447,12 +447,13 @@ def _taps_slice(taps):
     return slice(taps[0], None if stop < 0 else stop, step)
 
 
-def _packed_weight(weight, groups, R):
+def _packed_weight(weight, groups, R, out=None):
     """(G, B, K, R): a weight spec (:func:`_spec_shape`) packed for a tile of R
     lanes: B blocks of R output channels of the conv it specifies, tap-major,
     zero past its C_out/G. One copy from a view of the weight, however it is
     specified (a gather or a padded intermediate cost two or three passes, a
-    large part of a batch-1 layer's time)."""
+    large part of a batch-1 layer's time). ``out``: a 1-D array of the
+    packed size to write it into (returned reshaped)."""
     lanes_first = not isinstance(weight, tuple)
     w = weight if lanes_first else weight[0]
     C_out, C_in_g, kH, kW = w.shape
@@ -461,10 +462,14 @@ def _packed_weight(weight, groups, R):
         # a phase's sub-kernel: its lanes are the weight's second axis, a gather
         # (in parallel, each output channel's block of the weight in L1)
         taps_h, taps_w = (np.asarray(t, dtype=np.int64) for t in weight[1:])
-        packed = np.empty((groups, -(-C_in_g // R), C_out // groups, len(taps_h), len(taps_w), R),
-                          dtype=w.dtype)
+        shape = (groups, -(-C_in_g // R), C_out // groups, len(taps_h), len(taps_w), R)
+        packed = np.empty(shape, dtype=w.dtype) if out is None else out.reshape(shape)
         call(_k.pack_phase_lanes, w5, taps_h, taps_w, packed)
-        return packed.reshape(groups, packed.shape[1], -1, R)
+        return packed.reshape(groups, shape[1], -1, R)
+    if out is not None:
+        packed = _packed_weight(weight, groups, R)
+        out.reshape(packed.shape)[...] = packed
+        return out.reshape(packed.shape)
     if lanes_first:
         # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
         view = w5
@@ -637,6 +642,16 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
         grad_input[:] = 0.0
         if bias is not None:
             grad_input += bias.reshape(-1, 1, 1)
+    if (sH, sW) != (1, 1) and phases_h and phases_w and all(
+            _forward_kernel(grad_output, _spec_shape((weight, ph.taps, pw.taps), groups), groups,
+                            (1, 1, ph.padding, pw.padding, ph.dilation, pw.dilation),
+                            (ph.count, pw.count), N * groups * C_in_g * ph.count * pw.count)
+            == "broadcast" for ph in phases_h for pw in phases_w):
+        pp = plan.phases_plan(N, groups, weight.shape, (sH, sW), phases_h, phases_w,
+                              tuple(shape), grad_output.dtype)
+        if pp is not None:
+            return _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp,
+                                     grad_input, bias)
     for h0, rows, taps_h, pad_h, dil_h in phases_h:
         for w0, cols, taps_w, pad_w, dil_w in phases_w:
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
@@ -655,6 +670,37 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
             phase = np.empty((N, groups * C_in_g, rows, cols), dtype=grad_output.dtype)
             _conv_forward(grad_output, sub, bias, sub_geometry, groups, phase)
             call(_k.spread_phase, phase, grad_input, h0, w0, sH, sW)
+    return grad_input
+
+
+def _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp, grad_input, bias):
+    """Every stride phase of conv's input gradient, written into grad_input in
+    one call of the channel-vector tile over one copy of grad_output per item
+    (``conv_input_grad_broadcast_phases``, :func:`deconv.kernels.plan.phases_plan`)."""
+    C_in_g = weight.shape[1]
+    NR = pp.tile.vectors * pp.lanes
+    blocks = -(-C_in_g // NR)
+    # every phase's sub-kernel packed (G, B, K_f, NR), one after another
+    w_phases = np.empty(int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR),
+                        dtype=grad_output.dtype)
+    f = 0
+    for ph in phases_h:
+        for pw in phases_w:
+            start, K = pp.phases[f, 6], pp.phases[f, 2]
+            _packed_weight((weight, ph.taps, pw.taps), groups, NR,
+                           out=w_phases[start:start + groups * blocks * K * NR])
+            f += 1
+    b_packed = np.zeros((groups, blocks * NR), dtype=grad_output.dtype)   # (G, B, NR)
+    if bias is not None:
+        b_packed[:, :C_in_g] = bias.reshape(groups, C_in_g)
+    b_packed = b_packed.reshape(groups, blocks, NR)
+    with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
+        check_bytes("workspace", ((T, pp.workspace), grad_output.dtype))
+        phase_ws = np.empty((T, pp.workspace), dtype=grad_output.dtype)
+        _k.conv_input_grad_broadcast_phases(grad_output, w_phases, b_packed, bias is not None,
+                                            *pp.pad, pp.Hq, pp.Wq, pp.samples, pp.phases,
+                                            pp.offs, pp.pixels_in, pp.pixels_out, grad_input,
+                                            phase_ws, *_tile_constants(pp.tile, pp.lanes))
     return grad_input
 
 

@@ -417,6 +417,91 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
 
 
 @njit(parallel=True, cache=True)
+def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq, Wq, S,
+                                     phases, offs, pixels_in, pixels_out, out, phase_ws, MR,
+                                     NV, lanes):
+    """Every stride phase of a conv's input gradient by channel-vector tiles,
+    each written in place, over one copy of grad_output per item.
+
+    As ``conv_forward_broadcast`` run once per phase (x is grad_output, the
+    phases' sub-kernels are packed in w_phases), but an item fills its
+    samples' planes once for all the phases: zero-padded by (pH, pW), the
+    most any phase pads, each phase reading them from its own shift (its
+    ``offs``). The fill, a short copy per row of small planes, was a tenth
+    of the time of DCGAN's stride-2 4x4 transposed conv (8x8 -> 16x16) when
+    every phase made its own.
+
+    x: (N, C, Hg, Wg); w_phases: the concatenation, phase after phase, of
+    each phase's (G, B, K_f, NR) packed weight; b_packed: (G, B, NR); phases,
+    offs, pixels_in, pixels_out: :class:`deconv.kernels.plan.PhasesPlan`'s;
+    out: (N, C_in, H, W); phase_ws: (T, S * planes + max Q_f * NR).
+
+    Items are (chunk of S samples, group). For each phase, each block of NR
+    channels is summed over the phase's taps in calls of its k_chunk taps
+    into a pixel-major scratch, then copied into the phase's positions of out.
+    Each output is one tile's sum over its phase's taps in order: the cut
+    into items does not change a bit.
+    """
+    N, C = x.shape[0], x.shape[1]
+    groups, blocks, NR = b_packed.shape
+    C_in, H, W = out.shape[1], out.shape[2], out.shape[3]
+    C_in_g = C_in // groups
+    m = C // groups
+    HW = H * W
+    size = x.itemsize
+    zero = x.dtype.type(0)
+    planes = m * Hq * Wq
+    n_chunks = (N + S - 1) // S
+    items = n_chunks * groups
+    out_flat = out.reshape(out.size)
+    w_addr = w_phases.ctypes.data
+    # run-time 0 and 1 (literals would compile a second _fill_group): the planes
+    # are whole, unstrided
+    first_row = H - H
+    one = first_row + 1
+    pin_addr = pixels_in.ctypes.data
+    offs_addr = offs.ctypes.data
+    T = phase_ws.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(items, t, T)
+        buf = phase_ws[t]
+        buf_addr = buf.ctypes.data
+        scratch = buf[S * planes:]                                  # (Q, NR), pixel-major
+        scratch_addr = scratch.ctypes.data
+        for item in range(lo, hi):
+            n0 = (item // groups) * S
+            g = item % groups
+            count = min(S, N - n0)
+            for s in range(count):
+                _fill_group(x[n0 + s], g, buf[s * planes:(s + 1) * planes], first_row, one, one,
+                            pH, pW, Hq, Wq)
+            for f in range(phases.shape[0]):
+                first, per_sample, K, k_chunk, o0, p_0, w0 = (
+                    phases[f, 0], phases[f, 1], phases[f, 2], phases[f, 3], phases[f, 4],
+                    phases[f, 5], phases[f, 6])
+                n_pix = count * per_sample
+                for blk in range(blocks):
+                    a_addr = w_addr + (w0 + (g * blocks + blk) * K * NR) * size
+                    bias_addr = b_packed[g, blk].ctypes.data
+                    n_valid = min(NR, C_in_g - blk * NR)
+                    for k0 in range(0, K, k_chunk):
+                        k1 = min(K, k0 + k_chunk)
+                        for q0 in range(0, n_pix, MR):
+                            register_tile_broadcast(zero, scratch_addr + q0 * NR * size, NR,
+                                                    min(MR, n_pix - q0), n_valid,
+                                                    a_addr + k0 * NR * size, NR, buf_addr,
+                                                    pin_addr + (p_0 + q0) * 8,
+                                                    offs_addr + (o0 + k0) * 8, k1 - k0,
+                                                    bias_addr, has_bias and k1 == K, k0 > 0,
+                                                    MR, NV, lanes)
+                    base = (n0 * C_in + g * C_in_g + blk * NR) * HW + first
+                    for c in range(n_valid):
+                        dst = base + c * HW
+                        for q in range(n_pix):
+                            out_flat[dst + pixels_out[p_0 + q]] = scratch[q * NR + c]
+
+
+@njit(parallel=True, cache=True)
 def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, steps, S, splits,
                                planes, partial, phase_ws, MR, NV, lanes):
     """Partial weight gradients by channel-vector tiles, one per (batch chunk, group).

@@ -918,6 +918,135 @@ def broadcast_plan(N, groups, weight_shape, geometry, h_out, w_out, out_layout, 
                          S * planes + Q * NR)
 
 
+class PhasesPlan(NamedTuple):
+    """How ``conv_input_grad_broadcast_phases`` cuts one call: every stride
+    phase of a conv's input gradient on the channel-vector tile, over one
+    copy of grad_output per item. Items are (chunk of S samples, group);
+    element counts are of the call's dtype."""
+
+    tile: BroadcastTile
+    """MR pixels x NV vectors of output channels (:data:`BROADCAST_TILE`)."""
+    lanes: int
+    """Elements per vector."""
+    samples: int
+    """S, samples per item."""
+    pad: tuple
+    """(P_h, P_w): the zero rows and columns before grad_output in the shared
+    planes, the most any phase pads (each phase reads from its own shift)."""
+    Hq: int
+    """Rows of a shared plane: the furthest row any phase reads, plus one."""
+    Wq: int
+    """Columns of a shared plane, the row stride."""
+    planes: int
+    """Elements of one sample's planes: C_out/G (of the conv) * Hq * Wq."""
+    phases: np.ndarray
+    """(F, 7) int64, per phase with taps: the offset of its first position in
+    a plane of the gradient (h0 * W + w0), its positions per sample (rows *
+    cols), its taps K_f, the taps per tile call, and where its taps start in
+    ``offs``, its pixels in ``pixels_in`` / ``pixels_out`` and its packed
+    weight in the concatenation of the phases' packed weights."""
+    offs: np.ndarray
+    """(sum K_f,) int64: per phase, the offset of tap (c, i, j) into a
+    sample's shared planes for its first position (as :class:`ForwardPlan`,
+    shifted by the phase's own padding)."""
+    pixels_in: np.ndarray
+    """(sum Q_f,) int64, Q_f = S * rows * cols rounded up to MR: per phase,
+    for its position (s, r, w) in that order, s * planes + r * Wq + w (0 in
+    the padding, read by the last tile and dropped)."""
+    pixels_out: np.ndarray
+    """(sum Q_f,) int64: where position (s, r, w) of a phase goes from the
+    phase's first position of the item's first sample, in the gradient."""
+    workspace: int
+    """Elements of one chunk's buffer: S samples' planes, then a (max Q_f, NR)
+    scratch for the tiles' results (pixel-major)."""
+
+
+@functools.lru_cache(maxsize=256)
+def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtype):
+    """The :class:`PhasesPlan` of a strided conv's input gradient, or None where
+    one sample's shared planes would outgrow :data:`BLOCKED_ITEM_ELEMENTS` (its
+    phases then run one call each, :func:`broadcast_plan`).
+
+    Parameters
+    ----------
+    N, groups : int
+    weight_shape : tuple, (C_out, C_in/G, kH, kW)
+        The conv's (its input gradient has C_in channels).
+    stride : tuple, (sH, sW)
+    phases_h, phases_w : tuple of PhaseTaps
+        :func:`phase_taps` of each axis.
+    shape : tuple, (N, C_in, H, W)
+        The input gradient's.
+    dtype : numpy.dtype
+
+    Notes
+    -----
+    Each phase (rows x cols positions) is a stride-1 correlation of
+    grad_output with its taps (:func:`phase_taps`): position (r, w) reads row
+    r - padding_h + i * dilation_h. In planes with P_h = max padding_h zero
+    rows before grad_output, that is row r + i * dilation_h + (P_h -
+    padding_h): one copy of grad_output serves every phase. S as in
+    :func:`broadcast_plan`, from the phases' positions per sample.
+
+    >>> import numpy as np
+    >>> ph = phase_taps(4, 2, 1, 1, 16)       # DCGAN: k4, s2, p1, 8x8 -> 16x16
+    >>> p = phases_plan(16, 1, (256, 128, 4, 4), (2, 2), ph, ph, (16, 128, 16, 16),
+    ...                 np.dtype(np.float32))
+    >>> p.pad, p.Hq, p.Wq, p.phases[:, 1].tolist()
+    ((1, 1), 10, 10, [64, 64, 64, 64])
+    """
+    c_out, _, _, _ = weight_shape
+    m = c_out // groups                       # the phases' input channels per group
+    sH, sW = stride
+    _, C_in, H, W = shape
+    MR = BROADCAST_TILE.rows
+    NR = BROADCAST_TILE.vectors * lanes(dtype)
+    P_h = max(ph.padding for ph in phases_h)
+    P_w = max(pw.padding for pw in phases_w)
+
+    def reach(ph, P):
+        # one past the furthest plane row (column) the phase reads
+        return ph.count + (len(ph.taps) - 1) * ph.dilation + P - ph.padding
+
+    Hq = max(reach(ph, P_h) for ph in phases_h)
+    Wq = max(reach(pw, P_w) for pw in phases_w)
+    planes = m * Hq * Wq
+    if planes > BLOCKED_ITEM_ELEMENTS:
+        return None
+    least = min(ph.count for ph in phases_h) * min(pw.count for pw in phases_w)
+    S = max(1, min(-(-BROADCAST_ITEM_PIXELS // least), BLOCKED_ITEM_ELEMENTS // planes,
+                   N * groups // BLOCKED_MIN_ITEMS))
+    cap = min(K_BLOCK, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize))
+    table, offs, p_in, p_out = [], [], [], []
+    n_offs = n_pix = n_weight = 0
+    for ph in phases_h:
+        for pw in phases_w:
+            th, tw = len(ph.taps), len(pw.taps)
+            K = m * th * tw
+            c, i, j = np.unravel_index(np.arange(K), (m, th, tw))
+            offs.append(c * Hq * Wq + (i * ph.dilation + P_h - ph.padding) * Wq
+                        + j * pw.dilation + P_w - pw.padding)
+            s, r, w = np.unravel_index(np.arange(S * ph.count * pw.count),
+                                       (S, ph.count, pw.count))
+            Q = -(-s.size // MR) * MR
+            pin, pout = np.zeros(Q, dtype=np.int64), np.zeros(Q, dtype=np.int64)
+            pin[:s.size] = s * planes + r * Wq + w
+            pout[:s.size] = s * (C_in * H * W) + r * (sH * W) + w * sW
+            p_in.append(pin)
+            p_out.append(pout)
+            table.append((ph.first * W + pw.first, ph.count * pw.count, K, _equal_blocks(K, cap),
+                          n_offs, n_pix, n_weight))
+            n_offs, n_pix = n_offs + K, n_pix + Q
+            n_weight += groups * -(-C_in // groups // NR) * K * NR
+    Q_max = max(len(q) for q in p_in)
+    arrays = [np.array(table, dtype=np.int64)] + [np.concatenate(a).astype(np.int64)
+                                                   for a in (offs, p_in, p_out)]
+    for a in arrays:
+        a.setflags(write=False)
+    return PhasesPlan(BROADCAST_TILE, lanes(dtype), S, (P_h, P_w), Hq, Wq, planes, *arrays,
+                      S * planes + Q_max * NR)
+
+
 def _equal_blocks(K, cap):
     """The block length that cuts K taps into equal blocks of at most ``cap``.
 
