@@ -644,7 +644,8 @@ yet = deconv.conv_transpose2d(xe, we, stride=3, padding=1, groups=2)
 outs += [yet, *deconv.conv_transpose2d_backward(yet, xe, we, stride=3, padding=1, groups=2)]
 xp = rng.standard_normal((9, 32, 6, 6)).astype(np.float32)     # phases over one copy
 wp = rng.standard_normal((32, 24, 4, 4)).astype(np.float32)
-outs += [deconv.conv_transpose2d(xp, wp, stride=2, padding=1)]
+outs += [deconv.conv_transpose2d(xp, wp, stride=2, padding=1),
+         deconv.conv_transpose2d(xp[:1], wp, stride=2, padding=1)]   # phases split in items
 print(json.dumps([hashlib.sha256(o.tobytes()).hexdigest() for o in outs]))
 """
 

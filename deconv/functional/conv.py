@@ -699,7 +699,8 @@ def _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp, grad_
         phase_ws = np.empty((T, pp.workspace), dtype=grad_output.dtype)
         _k.conv_input_grad_broadcast_phases(grad_output, w_phases, b_packed, bias is not None,
                                             *pp.pad, pp.Hq, pp.Wq, pp.samples, pp.phases,
-                                            pp.offs, pp.pixels_in, pp.pixels_out, grad_input,
+                                            pp.offs, pp.pixels_in, pp.pixels_out, pp.splits,
+                                            grad_input,
                                             phase_ws, *_tile_constants(pp.tile, pp.lanes))
     return grad_input
 

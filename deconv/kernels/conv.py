@@ -418,8 +418,8 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
 
 @njit(parallel=True, cache=True)
 def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq, Wq, S,
-                                     phases, offs, pixels_in, pixels_out, out, phase_ws, MR,
-                                     NV, lanes):
+                                     phases, offs, pixels_in, pixels_out, splits, out, phase_ws,
+                                     MR, NV, lanes):
     """Every stride phase of a conv's input gradient by channel-vector tiles,
     each written in place, over one copy of grad_output per item.
 
@@ -436,7 +436,8 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
     offs, pixels_in, pixels_out: :class:`deconv.kernels.plan.PhasesPlan`'s;
     out: (N, C_in, H, W); phase_ws: (T, S * planes + max Q_f * NR).
 
-    Items are (chunk of S samples, group). For each phase, each block of NR
+    Items are (chunk of S samples, group, one of ``splits`` ranges of the
+    phases), each filling its own copy. For each phase, each block of NR
     channels is summed over the phase's taps in calls of its k_chunk taps
     into a pixel-major scratch, then copied into the phase's positions of out.
     Each output is one tile's sum over its phase's taps in order: the cut
@@ -452,7 +453,7 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
     zero = x.dtype.type(0)
     planes = m * Hq * Wq
     n_chunks = (N + S - 1) // S
-    items = n_chunks * groups
+    items = n_chunks * groups * splits
     out_flat = out.reshape(out.size)
     w_addr = w_phases.ctypes.data
     # run-time 0 and 1 (literals would compile a second _fill_group): the planes
@@ -469,13 +470,14 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
         scratch = buf[S * planes:]                                  # (Q, NR), pixel-major
         scratch_addr = scratch.ctypes.data
         for item in range(lo, hi):
-            n0 = (item // groups) * S
-            g = item % groups
+            n0 = (item // (groups * splits)) * S
+            g = (item // splits) % groups
+            f_lo, f_hi = _chunk(phases.shape[0], item % splits, splits)
             count = min(S, N - n0)
             for s in range(count):
                 _fill_group(x[n0 + s], g, buf[s * planes:(s + 1) * planes], first_row, one, one,
                             pH, pW, Hq, Wq)
-            for f in range(phases.shape[0]):
+            for f in range(f_lo, f_hi):
                 first, per_sample, K, k_chunk, o0, p_0, w0 = (
                     phases[f, 0], phases[f, 1], phases[f, 2], phases[f, 3], phases[f, 4],
                     phases[f, 5], phases[f, 6])

@@ -956,6 +956,11 @@ class PhasesPlan(NamedTuple):
     pixels_out: np.ndarray
     """(sum Q_f,) int64: where position (s, r, w) of a phase goes from the
     phase's first position of the item's first sample, in the gradient."""
+    splits: int
+    """Ranges of phases per (chunk, group): more than one where the chunks
+    and groups alone would make fewer than :data:`BLOCKED_MIN_ITEMS` items
+    (a batch of one: FCN-8s's x8 upsampling), each range's item copying
+    grad_output again."""
     workspace: int
     """Elements of one chunk's buffer: S samples' planes, then a (max Q_f, NR)
     scratch for the tiles' results (pixel-major)."""
@@ -1043,8 +1048,10 @@ def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtyp
                                                    for a in (offs, p_in, p_out)]
     for a in arrays:
         a.setflags(write=False)
+    items = -(-N // S) * groups
+    splits = min(len(table), -(-BLOCKED_MIN_ITEMS // items))
     return PhasesPlan(BROADCAST_TILE, lanes(dtype), S, (P_h, P_w), Hq, Wq, planes, *arrays,
-                      S * planes + Q_max * NR)
+                      splits, S * planes + Q_max * NR)
 
 
 def _equal_blocks(K, cap):
