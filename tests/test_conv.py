@@ -896,25 +896,35 @@ def test_strided_depthwise_on_phase_planes_matches_reference(dtype, kw, multipli
     dict(stride=(2, 3), padding=(0, 2), groups=2),
     dict(stride=3, padding=0, kernel=2),                  # a phase no tap reaches: bias only
 ])
-def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, monkeypatch):
+@pytest.mark.parametrize("N", [1, 17])
+def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, monkeypatch):
     """A strided transposed conv on small planes (and so a strided conv's input
-    gradient) runs its stride phases in one call of the channel-vector tile over
-    one zero-padded copy of its input per item (plan.phases_plan): against the
-    float64 reference, with a bias, an odd batch (a short last chunk of samples)
-    and 70 output channels (a short second block of lanes)."""
+    gradient) runs its stride phases in calls of the channel-vector tile over
+    one zero-padded copy of its input per item (plan.phases_plan), as many
+    phases to a call as half the output holds their packed sub-kernels
+    (plan.phase_groups): against the float64
+    reference, with a bias, an odd batch (a short last chunk of samples) and
+    70 output channels (a short second block of lanes)."""
     kw = dict(kw)
     k = kw.pop("kernel", 4 if kw.get("output_padding") is None else 3)
     groups = kw.get("groups", 1)
     rng = np.random.default_rng(14)
-    x = rng.standard_normal((5, 24, 6, 5)).astype(dtype)
+    x = rng.standard_normal((N, 24, 6, 5)).astype(dtype)
     w = rng.standard_normal((24, 70 // groups, k, k)).astype(dtype)
     b = rng.standard_normal(70).astype(dtype)
     calls = []
     real = conv_module._broadcast_phases
     monkeypatch.setattr(conv_module, "_broadcast_phases",
-                        lambda *a: calls.append(1) or real(*a))
+                        lambda *a: calls.append(len(a[3])) or real(*a))
     y = deconv.conv_transpose2d(x, w, b, **kw)
-    assert calls, "the phases did not run in one call"
+    stride, padding, dilation = (np.broadcast_to(kw.get(key, d), 2).tolist()
+                                 for key, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
+    ph, pw = (plan.phase_taps(k, stride[a], padding[a], dilation[a], y.shape[2 + a])
+              for a in range(2))
+    cut = plan.phase_groups(w.shape, groups, ph, pw, np.dtype(dtype), y.size // 2)
+    assert calls == [len(pairs) for pairs in cut]
+    # a batch of one: the phases in several calls; of 17, calls of several phases
+    assert len(calls) > 1 if N == 1 else max(calls) > 1
     assert y.dtype == dtype
     assert_close(y, reference.conv_transpose2d(x, w, b, **kw))
     # the conv whose input gradient this is: its backward takes the same route

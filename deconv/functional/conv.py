@@ -647,11 +647,15 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
                             (1, 1, ph.padding, pw.padding, ph.dilation, pw.dilation),
                             (ph.count, pw.count), N * groups * C_in_g * ph.count * pw.count)
             == "broadcast" for ph in phases_h for pw in phases_w):
-        pp = plan.phases_plan(N, groups, weight.shape, (sH, sW), phases_h, phases_w,
-                              tuple(shape), grad_output.dtype)
-        if pp is not None:
-            return _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp,
-                                     grad_input, bias)
+        # groups of phases whose packed sub-kernels take at most half the gradient
+        cut = plan.phase_groups(weight.shape, groups, phases_h, phases_w, grad_output.dtype,
+                                grad_input.size // 2)
+        plans = [plan.phases_plan(N, groups, weight.shape, (sH, sW), pairs, tuple(shape),
+                                  grad_output.dtype) for pairs in cut]
+        if all(pp is not None for pp in plans):
+            for pairs, pp in zip(cut, plans):
+                _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias)
+            return grad_input
     for h0, rows, taps_h, pad_h, dil_h in phases_h:
         for w0, cols, taps_w, pad_w, dil_w in phases_w:
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
@@ -673,9 +677,10 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     return grad_input
 
 
-def _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp, grad_input, bias):
-    """Every stride phase of conv's input gradient, written into grad_input in
-    one call of the channel-vector tile over one copy of grad_output per item
+def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
+    """Stride phases (``pairs``, one group of :func:`deconv.kernels.plan.phase_groups`)
+    of conv's input gradient, written into grad_input in one call of the
+    channel-vector tile over one copy of grad_output per item
     (``conv_input_grad_broadcast_phases``, :func:`deconv.kernels.plan.phases_plan`)."""
     C_in_g = weight.shape[1]
     NR = pp.tile.vectors * pp.lanes
@@ -683,13 +688,10 @@ def _broadcast_phases(grad_output, weight, groups, phases_h, phases_w, pp, grad_
     # every phase's sub-kernel packed (G, B, K_f, NR), one after another
     w_phases = np.empty(int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR),
                         dtype=grad_output.dtype)
-    f = 0
-    for ph in phases_h:
-        for pw in phases_w:
-            start, K = pp.phases[f, 6], pp.phases[f, 2]
-            _packed_weight((weight, ph.taps, pw.taps), groups, NR,
-                           out=w_phases[start:start + groups * blocks * K * NR])
-            f += 1
+    for f, (ph, pw) in enumerate(pairs):
+        start, K = pp.phases[f, 6], pp.phases[f, 2]
+        _packed_weight((weight, ph.taps, pw.taps), groups, NR,
+                       out=w_phases[start:start + groups * blocks * K * NR])
     b_packed = np.zeros((groups, blocks * NR), dtype=grad_output.dtype)   # (G, B, NR)
     if bias is not None:
         b_packed[:, :C_in_g] = bias.reshape(groups, C_in_g)

@@ -974,11 +974,43 @@ class PhasesPlan(NamedTuple):
     scratch for the tiles' results (pixel-major)."""
 
 
+def phase_groups(weight_shape, groups, phases_h, phases_w, dtype, budget_elements):
+    """The stride phases (pairs of :func:`phase_taps` of each axis, row-major)
+    cut into consecutive groups, each run in one call of
+    ``conv_input_grad_broadcast_phases``, whose packed sub-kernels (C_in/G
+    lanes rounded up to the channel-vector tile's, by C_out/G * taps) take at
+    most ``budget_elements`` together, and at least one phase each. All the
+    phases' sub-kernels together are the whole weight: MelGAN's x8 upsampler
+    (512 -> 256, k16) would pack four times its output at once.
+
+    >>> ph = phase_taps(4, 2, 1, 1, 16)          # DCGAN: 4 phases of 2x2 taps
+    >>> f32 = np.dtype(np.float32)
+    >>> [len(g) for g in phase_groups((256, 128, 4, 4), 1, ph, ph, f32, 16 * 128 * 16 * 16 // 2)]
+    [2, 2]
+    """
+    c_out, c_in_g = weight_shape[:2]
+    NR = BROADCAST_TILE.vectors * lanes(dtype)
+    lanes_padded = -(-c_in_g // NR) * NR
+    cut, group, size = [], [], 0
+    for ph in phases_h:
+        for pw in phases_w:
+            packed = c_out * lanes_padded * len(ph.taps) * len(pw.taps)
+            if group and size + packed > budget_elements:
+                cut.append(tuple(group))
+                group, size = [], 0
+            group.append((ph, pw))
+            size += packed
+    if group:
+        cut.append(tuple(group))
+    return cut
+
+
 @functools.lru_cache(maxsize=256)
-def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtype):
-    """The :class:`PhasesPlan` of a strided conv's input gradient, or None where
-    one sample's shared planes would outgrow :data:`BLOCKED_ITEM_ELEMENTS` (its
-    phases then run one call each, :func:`broadcast_plan`).
+def phases_plan(N, groups, weight_shape, stride, pairs, shape, dtype):
+    """The :class:`PhasesPlan` of some stride phases of a strided conv's input
+    gradient, or None where one sample's shared planes would outgrow
+    :data:`BLOCKED_ITEM_ELEMENTS` (its phases then run one call each,
+    :func:`broadcast_plan`).
 
     Parameters
     ----------
@@ -986,8 +1018,9 @@ def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtyp
     weight_shape : tuple, (C_out, C_in/G, kH, kW)
         The conv's (its input gradient has C_in channels).
     stride : tuple, (sH, sW)
-    phases_h, phases_w : tuple of PhaseTaps
-        :func:`phase_taps` of each axis.
+    pairs : tuple of (PhaseTaps, PhaseTaps)
+        The phases, each a :func:`phase_taps` of each axis (one group of
+        :func:`phase_groups`).
     shape : tuple, (N, C_in, H, W)
         The input gradient's.
     dtype : numpy.dtype
@@ -1001,9 +1034,9 @@ def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtyp
     padding_h): one copy of grad_output serves every phase. S as in
     :func:`broadcast_plan`, from the phases' positions per sample.
 
-    >>> import numpy as np
     >>> ph = phase_taps(4, 2, 1, 1, 16)       # DCGAN: k4, s2, p1, 8x8 -> 16x16
-    >>> p = phases_plan(16, 1, (256, 128, 4, 4), (2, 2), ph, ph, (16, 128, 16, 16),
+    >>> pairs = tuple((a, b) for a in ph for b in ph)
+    >>> p = phases_plan(16, 1, (256, 128, 4, 4), (2, 2), pairs, (16, 128, 16, 16),
     ...                 np.dtype(np.float32))
     >>> p.pad, p.Hq, p.Wq, p.phases[:, 1].tolist()
     ((1, 1), 10, 10, [64, 64, 64, 64])
@@ -1014,6 +1047,8 @@ def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtyp
     _, C_in, H, W = shape
     MR = BROADCAST_TILE.rows
     NR = BROADCAST_TILE.vectors * lanes(dtype)
+    phases_h = {ph for ph, _ in pairs}
+    phases_w = {pw for _, pw in pairs}
     P_h = max(ph.padding for ph in phases_h)
     P_w = max(pw.padding for pw in phases_w)
 
@@ -1026,31 +1061,30 @@ def phases_plan(N, groups, weight_shape, stride, phases_h, phases_w, shape, dtyp
     planes = m * Hq * Wq
     if planes > BLOCKED_ITEM_ELEMENTS:
         return None
-    least = min(ph.count for ph in phases_h) * min(pw.count for pw in phases_w)
+    least = min(ph.count * pw.count for ph, pw in pairs)
     S = max(1, min(-(-BROADCAST_ITEM_PIXELS // least), BLOCKED_ITEM_ELEMENTS // planes,
                    N * groups // BLOCKED_MIN_ITEMS))
     cap = min(K_BLOCK, BROADCAST_WEIGHT_BYTES // (NR * np.dtype(dtype).itemsize))
     table, offs, p_in, p_out = [], [], [], []
     n_offs = n_pix = n_weight = 0
-    for ph in phases_h:
-        for pw in phases_w:
-            th, tw = len(ph.taps), len(pw.taps)
-            K = m * th * tw
-            c, i, j = np.unravel_index(np.arange(K), (m, th, tw))
-            offs.append(c * Hq * Wq + (i * ph.dilation + P_h - ph.padding) * Wq
-                        + j * pw.dilation + P_w - pw.padding)
-            s, r, w = np.unravel_index(np.arange(S * ph.count * pw.count),
-                                       (S, ph.count, pw.count))
-            Q = -(-s.size // MR) * MR
-            pin, pout = np.zeros(Q, dtype=np.int64), np.zeros(Q, dtype=np.int64)
-            pin[:s.size] = s * planes + r * Wq + w
-            pout[:s.size] = s * (C_in * H * W) + r * (sH * W) + w * sW
-            p_in.append(pin)
-            p_out.append(pout)
-            table.append((ph.first * W + pw.first, ph.count * pw.count, K, _equal_blocks(K, cap),
-                          n_offs, n_pix, n_weight))
-            n_offs, n_pix = n_offs + K, n_pix + Q
-            n_weight += groups * -(-C_in // groups // NR) * K * NR
+    for ph, pw in pairs:
+        th, tw = len(ph.taps), len(pw.taps)
+        K = m * th * tw
+        c, i, j = np.unravel_index(np.arange(K), (m, th, tw))
+        offs.append(c * Hq * Wq + (i * ph.dilation + P_h - ph.padding) * Wq
+                    + j * pw.dilation + P_w - pw.padding)
+        s, r, w = np.unravel_index(np.arange(S * ph.count * pw.count),
+                                   (S, ph.count, pw.count))
+        Q = -(-s.size // MR) * MR
+        pin, pout = np.zeros(Q, dtype=np.int64), np.zeros(Q, dtype=np.int64)
+        pin[:s.size] = s * planes + r * Wq + w
+        pout[:s.size] = s * (C_in * H * W) + r * (sH * W) + w * sW
+        p_in.append(pin)
+        p_out.append(pout)
+        table.append((ph.first * W + pw.first, ph.count * pw.count, K, _equal_blocks(K, cap),
+                      n_offs, n_pix, n_weight))
+        n_offs, n_pix = n_offs + K, n_pix + Q
+        n_weight += groups * -(-C_in // groups // NR) * K * NR
     Q_max = max(len(q) for q in p_in)
     arrays = [np.array(table, dtype=np.int64)] + [np.concatenate(a).astype(np.int64)
                                                    for a in (offs, p_in, p_out)]
