@@ -393,14 +393,9 @@ def _conv_forward(x, weight, bias, geometry, groups, out):
                                         x.dtype))
     fwd = plan.forward_plan(N * groups, weight_shape, geometry, H_out, W_out, x.dtype, in_place)
     MR = fwd.tile.channels
-    blocks = -(-C_out_g // MR)
     # (G, B, K, MR): MR output channels per block, tap-major, zero rows past C_out/G
     w_packed = _packed_weight(weight, groups, MR)
-    # (G, B, MR)
-    b_packed = np.zeros((groups, blocks * MR), dtype=x.dtype)
-    if has_bias:
-        b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
-    b_packed = b_packed.reshape(groups, blocks, MR)
+    b_packed = _packed_bias(bias if has_bias else None, groups, C_out_g, MR, x.dtype)
     with kernel_chunks(max(out.size, x.size)) as T:
         check_bytes("workspace", ((T, fwd.workspace), x.dtype))
         phase_ws = np.empty((T, fwd.workspace), dtype=x.dtype)
@@ -496,6 +491,16 @@ def _packed_weight(weight, groups, R, out=None):
     return packed.reshape(groups, blocks, M * th * tw, R)
 
 
+def _packed_bias(bias, groups, per_group, R, dtype):
+    """(G, B, R): the bias of a conv with ``per_group`` output channels per
+    group, cut into B blocks of R (zero past them; all zero without a bias)."""
+    blocks = -(-per_group // R)
+    packed = np.zeros((groups, blocks * R), dtype=dtype)
+    if bias is not None:
+        packed[:, :per_group] = bias.reshape(groups, per_group)
+    return packed.reshape(groups, blocks, R)
+
+
 def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0, 0, 1, 1)):
     """conv(x, weight) + bias (output size ``out_hw``) by the channel-vector tile,
     written into out: (N, C_out, H_full, W_full) at rows h0, h0 + sH, ... and
@@ -510,12 +515,8 @@ def _broadcast_forward(x, weight, bias, geometry, groups, out, out_hw, phase=(0,
     bp = plan.broadcast_plan(N, groups, _spec_shape(weight, groups), geometry, *out_hw,
                              (C_out * H_full * W_full, step_h, step_w, W_full), x.dtype)
     NR = bp.tile.vectors * bp.lanes
-    blocks = -(-C_out_g // NR)
     w_packed = _packed_weight(weight, groups, NR)                  # (G, B, K, NR)
-    b_packed = np.zeros((groups, blocks * NR), dtype=x.dtype)      # (G, B, NR)
-    if bias is not None:
-        b_packed[:, :C_out_g] = bias.reshape(groups, C_out_g)
-    b_packed = b_packed.reshape(groups, blocks, NR)
+    b_packed = _packed_bias(bias, groups, C_out_g, NR, x.dtype)    # (G, B, NR)
     with kernel_chunks(max(out.size, x.size)) as T:
         check_bytes("workspace", ((T, bp.workspace), x.dtype))
         phase_ws = np.empty((T, bp.workspace), dtype=x.dtype)
@@ -692,10 +693,7 @@ def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
         start, K = pp.phases[f, 6], pp.phases[f, 2]
         _packed_weight((weight, ph.taps, pw.taps), groups, NR,
                        out=w_phases[start:start + groups * blocks * K * NR])
-    b_packed = np.zeros((groups, blocks * NR), dtype=grad_output.dtype)   # (G, B, NR)
-    if bias is not None:
-        b_packed[:, :C_in_g] = bias.reshape(groups, C_in_g)
-    b_packed = b_packed.reshape(groups, blocks, NR)
+    b_packed = _packed_bias(bias, groups, C_in_g, NR, grad_output.dtype)   # (G, B, NR)
     with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
         check_bytes("workspace", ((T, pp.workspace), grad_output.dtype))
         phase_ws = np.empty((T, pp.workspace), dtype=grad_output.dtype)

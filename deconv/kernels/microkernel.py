@@ -204,15 +204,7 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
         builder.position_at_end(done)
         # done is reached from entry (K = 0: the sums are 0) or from the loop (the
         # final sums): one phi per accumulator picks the one that applies
-        result = []
-        for i in range(mr):
-            row = []
-            for v in range(nv):
-                r = builder.phi(vt)
-                r.add_incoming(zero_v, entry)
-                r.add_incoming(new[i][v], last)
-                row.append(r)
-            result.append(row)
+        result = _merge(builder, [[zero_v] * nv] * mr, entry, new, last)
         i1v = ir.VectorType(ir.IntType(1), lanes)
         i64v = ir.VectorType(i64, lanes)
         store = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
@@ -259,6 +251,22 @@ def _lane_sum(builder, v):
                                                       list(range(width, 2 * width))))
         v = builder.fadd(lo, hi)
     return builder.extract_element(v, ir.Constant(ir.IntType(32), 0))
+
+
+def _merge(builder, first, first_block, second, second_block):
+    """A grid of phis, one per entry: ``first[i][j]`` when control came from
+    ``first_block``, ``second[i][j]`` from ``second_block`` (emitted at the
+    start of the block the two branch to)."""
+    grid = []
+    for row_a, row_b in zip(first, second):
+        row = []
+        for a, b in zip(row_a, row_b):
+            phi = builder.phi(a.type)
+            phi.add_incoming(a, first_block)
+            phi.add_incoming(b, second_block)
+            row.append(phi)
+        grid.append(row)
+    return grid
 
 
 def _loop(builder, lo, hi, init, body):
@@ -408,15 +416,7 @@ def register_tile_reduce(typingctx, zero, out_addr, out_stride, m_store, n_store
             loaded = [[builder.load(carried[i][j], align=4) for j in range(nk)]
                       for i in range(mr)]
             loaded_block = builder.block
-        acc = []
-        for i in range(mr):
-            row = []
-            for j in range(nk):
-                phi = builder.phi(vt)
-                phi.add_incoming(zero_v, entry)
-                phi.add_incoming(loaded[i][j], loaded_block)
-                row.append(phi)
-            acc.append(row)                               # (MR, NK) vectors
+        acc = _merge(builder, [[zero_v] * nk] * mr, entry, loaded, loaded_block)   # (MR, NK)
         acc = _loop(builder, ir.Constant(i64, 0), n_f, acc, step(False))
         acc = _loop(builder, ir.Constant(i64, 0), n_t, acc, step(True))
         with builder.if_else(builder.icmp_signed("!=", c_out, ir.Constant(i64, 0))) as (
