@@ -431,53 +431,34 @@ def _spec_weight(weight, groups):
     return np.ascontiguousarray(sub).reshape(_spec_shape(weight, groups))
 
 
-def _taps_slice(taps):
-    """The taps (an arithmetic progression: :func:`deconv.kernels.plan.phase_taps`,
-    or a whole kernel in either order) as a slice, so that packing takes views."""
-    taps = tuple(taps)
-    step = taps[1] - taps[0] if len(taps) > 1 else 1
-    if step == 0 or any(b - a != step for a, b in zip(taps, taps[1:])):
-        return list(taps)
-    stop = taps[-1] + step
-    return slice(taps[0], None if stop < 0 else stop, step)
-
-
 def _packed_weight(weight, groups, R, out=None):
     """(G, B, K, R): a weight spec (:func:`_spec_shape`) packed for a tile of R
     lanes: B blocks of R output channels of the conv it specifies, tap-major,
-    zero past its C_out/G. One copy from a view of the weight, however it is
-    specified (a gather or a padded intermediate cost two or three passes, a
-    large part of a batch-1 layer's time). ``out``: a 1-D array of the
+    zero past its C_out/G. One copy from the weight, however it is specified
+    (a gather or a padded intermediate cost two or three passes, a large part
+    of a batch-1 layer's time). ``out``: for a phase spec, a 1-D array of the
     packed size to write it into (returned reshaped)."""
-    lanes_first = not isinstance(weight, tuple)
-    w = weight if lanes_first else weight[0]
-    C_out, C_in_g, kH, kW = w.shape
-    w5 = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
-    if not lanes_first and w.flags.c_contiguous:
+    if isinstance(weight, tuple):
         # a phase's sub-kernel: its lanes are the weight's second axis, a gather
         # (in parallel, each output channel's block of the weight in L1)
+        w = np.ascontiguousarray(weight[0])
+        C_out, C_in_g, kH, kW = w.shape
         taps_h, taps_w = (np.asarray(t, dtype=np.int64) for t in weight[1:])
         shape = (groups, -(-C_in_g // R), C_out // groups, len(taps_h), len(taps_w), R)
         packed = np.empty(shape, dtype=w.dtype) if out is None else out.reshape(shape)
-        call(_k.pack_phase_lanes, w5, taps_h, taps_w, packed)
+        call(_k.pack_phase_lanes, w.reshape(groups, C_out // groups, C_in_g, kH, kW), taps_h,
+             taps_w, packed)
         return packed.reshape(groups, shape[1], -1, R)
-    if out is not None:
-        packed = _packed_weight(weight, groups, R)
-        out.reshape(packed.shape)[...] = packed
-        return out.reshape(packed.shape)
-    if lanes_first:
-        # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
-        view = w5
-    else:
-        # lanes = the conv's input channels, K = (its output channel, phase tap i, j)
-        view = w5[:, :, :, _taps_slice(weight[1])][:, :, :, :, _taps_slice(weight[2])]
-        view = view.transpose(0, 2, 1, 3, 4)
+    w = weight
+    C_out, C_in_g, kH, kW = w.shape
+    # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
+    view = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
     G, L, M, th, tw = view.shape
     blocks, full = -(-L // R), L // R
     packed = np.empty((groups, blocks, M, th, tw, R), dtype=w.dtype)
     # whole blocks: lane r of block b is channel b*R + r
     square = plan.transpose_square(R, w.dtype)
-    if lanes_first and full and w.flags.c_contiguous and R % square == 0:
+    if full and w.flags.c_contiguous and R % square == 0:
         # the weight's rows are (K,) runs: transposed in registers, in parallel
         call(_k.pack_lanes_last, w.reshape(groups, L, M * th * tw),
              packed.reshape(groups, blocks, M * th * tw, R)[:, :full], compile_time(square))

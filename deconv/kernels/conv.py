@@ -327,6 +327,42 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
                                     MR, NK, lanes)
 
 
+@njit(cache=True, inline="always")
+def _broadcast_blocks(out_flat, base, HW, pixels_out, w_addr, K, k_chunk, b_group, C_g, n_pix,
+                      buf_addr, scratch, pin_addr, offs_addr, has_bias, MR, NV, lanes):
+    """One item's pixels for every block of NR output channels of one group, by
+    channel-vector tiles (the body shared by ``conv_forward_broadcast`` and
+    ``conv_input_grad_broadcast_phases``): each block's sum over K taps runs in
+    calls of k_chunk taps, each over every tile of MR of the n_pix pixels
+    (``pin_addr``: their offsets into the planes at ``buf_addr``; ``offs_addr``:
+    the taps'), so that the chunk's weights stay in cache meanwhile, into the
+    pixel-major scratch (Q, NR); the block is then copied into out_flat, channel
+    c of block b at ``base + (b*NR + c)*HW + pixels_out[p]`` (a scattered store
+    per vector, channels HW apart, costs more than the copy). w_addr: the
+    group's packed weight (B, K, NR); b_group: its packed bias (B, NR); C_g:
+    its output channels. Inlined, so that the tile's literals stay literals."""
+    zero = scratch.dtype.type(0)
+    size = scratch.itemsize
+    blocks, NR = b_group.shape
+    scratch_addr = scratch.ctypes.data
+    for blk in range(blocks):
+        a_addr = w_addr + blk * K * NR * size
+        bias_addr = b_group[blk].ctypes.data
+        n_valid = min(NR, C_g - blk * NR)
+        for k0 in range(0, K, k_chunk):
+            k1 = min(K, k0 + k_chunk)
+            for p0 in range(0, n_pix, MR):
+                register_tile_broadcast(zero, scratch_addr + p0 * NR * size, NR,
+                                        min(MR, n_pix - p0), n_valid,
+                                        a_addr + k0 * NR * size, NR, buf_addr,
+                                        pin_addr + p0 * 8, offs_addr + k0 * 8, k1 - k0,
+                                        bias_addr, has_bias and k1 == K, k0 > 0, MR, NV, lanes)
+        for c in range(n_valid):
+            dst = base + (blk * NR + c) * HW
+            for p in range(n_pix):
+                out_flat[dst + pixels_out[p]] = scratch[p * NR + c]
+
+
 @njit(parallel=True, cache=True)
 def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs, rows, Hq, Wq,
                            S, pixels_in, pixels_out, k_chunk, h_out, w_out, out, first,
@@ -364,8 +400,6 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
     C_out, H_full, W_full = out.shape[1], out.shape[2], out.shape[3]
     C_out_g = C_out // groups
     HW = H_full * W_full
-    size = x.itemsize
-    zero = x.dtype.type(0)
     planes = Hq * Wq * sH * sW * (C_in // groups)
     Q = pixels_in.shape[0]
     n_tiles = (h_out + rows - 1) // rows
@@ -378,7 +412,6 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
         buf = phase_ws[t]
         buf_addr = buf.ctypes.data
         scratch = buf[S * planes:S * planes + Q * NR]           # (Q, NR), pixel-major
-        scratch_addr = scratch.ctypes.data
         offs_addr = offs.ctypes.data
         pin_addr = pixels_in.ctypes.data
         for item in range(lo, hi):
@@ -393,27 +426,10 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
             # S > 1 only with whole planes (r1 - r0 = rows): the pixels are a prefix
             # of the plan's (sample, row, column) list
             n_pix = count * (r1 - r0) * w_out
-            for blk in range(blocks):
-                a_addr = w_packed[g, blk].ctypes.data
-                bias_addr = b_packed[g, blk].ctypes.data
-                n_valid = min(NR, C_out_g - blk * NR)
-                # the sum over taps in calls of k_chunk taps, each over every pixel
-                # tile: the chunk's weights stay in cache meanwhile
-                for k0 in range(0, K, k_chunk):
-                    k1 = min(K, k0 + k_chunk)
-                    for p0 in range(0, n_pix, MR):
-                        register_tile_broadcast(zero, scratch_addr + p0 * NR * size, NR,
-                                                min(MR, n_pix - p0), n_valid,
-                                                a_addr + k0 * NR * size, NR, buf_addr,
-                                                pin_addr + p0 * 8, offs_addr + k0 * 8, k1 - k0,
-                                                bias_addr, has_bias and k1 == K, k0 > 0,
-                                                MR, NV, lanes)
-                base = ((n0 * C_out + g * C_out_g + blk * NR) * HW + first
-                        + r0 * row_step * W_full)
-                for c in range(n_valid):
-                    dst = base + c * HW
-                    for p in range(n_pix):
-                        out_flat[dst + pixels_out[p]] = scratch[p * NR + c]
+            _broadcast_blocks(out_flat, (n0 * C_out + g * C_out_g) * HW + first
+                              + r0 * row_step * W_full, HW, pixels_out,
+                              w_packed[g].ctypes.data, K, k_chunk, b_packed[g], C_out_g, n_pix,
+                              buf_addr, scratch, pin_addr, offs_addr, has_bias, MR, NV, lanes)
 
 
 @njit(parallel=True, cache=True)
@@ -450,7 +466,6 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
     m = C // groups
     HW = H * W
     size = x.itemsize
-    zero = x.dtype.type(0)
     planes = m * Hq * Wq
     n_chunks = (N + S - 1) // S
     items = n_chunks * groups * splits
@@ -468,7 +483,6 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
         buf = phase_ws[t]
         buf_addr = buf.ctypes.data
         scratch = buf[S * planes:]                                  # (Q, NR), pixel-major
-        scratch_addr = scratch.ctypes.data
         for item in range(lo, hi):
             n0 = (item // (groups * splits)) * S
             g = (item // splits) % groups
@@ -481,26 +495,11 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
                 first, per_sample, K, k_chunk, o0, p_0, w0 = (
                     phases[f, 0], phases[f, 1], phases[f, 2], phases[f, 3], phases[f, 4],
                     phases[f, 5], phases[f, 6])
-                n_pix = count * per_sample
-                for blk in range(blocks):
-                    a_addr = w_addr + (w0 + (g * blocks + blk) * K * NR) * size
-                    bias_addr = b_packed[g, blk].ctypes.data
-                    n_valid = min(NR, C_in_g - blk * NR)
-                    for k0 in range(0, K, k_chunk):
-                        k1 = min(K, k0 + k_chunk)
-                        for q0 in range(0, n_pix, MR):
-                            register_tile_broadcast(zero, scratch_addr + q0 * NR * size, NR,
-                                                    min(MR, n_pix - q0), n_valid,
-                                                    a_addr + k0 * NR * size, NR, buf_addr,
-                                                    pin_addr + (p_0 + q0) * 8,
-                                                    offs_addr + (o0 + k0) * 8, k1 - k0,
-                                                    bias_addr, has_bias and k1 == K, k0 > 0,
-                                                    MR, NV, lanes)
-                    base = (n0 * C_in + g * C_in_g + blk * NR) * HW + first
-                    for c in range(n_valid):
-                        dst = base + c * HW
-                        for q in range(n_pix):
-                            out_flat[dst + pixels_out[p_0 + q]] = scratch[q * NR + c]
+                _broadcast_blocks(out_flat, (n0 * C_in + g * C_in_g) * HW + first, HW,
+                                  pixels_out[p_0:], w_addr + (w0 + g * blocks * K * NR) * size,
+                                  K, k_chunk, b_packed[g], C_in_g, count * per_sample, buf_addr,
+                                  scratch, pin_addr + p_0 * 8, offs_addr + o0 * 8, has_bias,
+                                  MR, NV, lanes)
 
 
 @njit(parallel=True, cache=True)
