@@ -101,7 +101,7 @@ def test_each_kernel_compiles_one_signature_per_dtype_and_tile_shape():
                for dt in (np.float32, np.float64)
                for R in (plan.FORWARD_TILE.channels,
                          plan.BROADCAST_TILE.vectors * plan.lanes(dt))}
-    packing = {"pack_lanes_last", "unblock_channels"}
+    packing = {"pack_lanes_last", "pack_phase_lanes", "unblock_channels"}
     tiled = set()
     for kernel, sigs in counts.items():
         first_args = [s.split(",")[0] for s in sigs]            # e.g. "(Array(float32"

@@ -431,7 +431,7 @@ def _spec_weight(weight, groups):
     return np.ascontiguousarray(sub).reshape(_spec_shape(weight, groups))
 
 
-def _packed_weight(weight, groups, R, out=None):
+def _packed_weight(weight, groups, R):
     """(G, B, K, R): a weight spec (:func:`_spec_shape`) packed for a tile of R
     lanes: B blocks of R output channels of the conv it specifies, tap-major,
     zero past its C_out/G. One copy from the weight, however it is specified
@@ -439,16 +439,17 @@ def _packed_weight(weight, groups, R, out=None):
     of a batch-1 layer's time). ``out``: for a phase spec, a 1-D array of the
     packed size to write it into (returned reshaped)."""
     if isinstance(weight, tuple):
-        # a phase's sub-kernel: its lanes are the weight's second axis, a gather
-        # (in parallel, each output channel's block of the weight in L1)
-        w = np.ascontiguousarray(weight[0])
+        # a phase's sub-kernel: its lanes are the weight's second axis, a
+        # transpose (in parallel, each output channel's block of the weight in L1)
+        w, taps_h, taps_w = weight
         C_out, C_in_g, kH, kW = w.shape
-        taps_h, taps_w = (np.asarray(t, dtype=np.int64) for t in weight[1:])
-        shape = (groups, -(-C_in_g // R), C_out // groups, len(taps_h), len(taps_w), R)
-        packed = np.empty(shape, dtype=w.dtype) if out is None else out.reshape(shape)
-        call(_k.pack_phase_lanes, w.reshape(groups, C_out // groups, C_in_g, kH, kW), taps_h,
-             taps_w, packed)
-        return packed.reshape(groups, shape[1], -1, R)
+        blocks = -(-C_in_g // R)
+        shape = (groups, blocks, C_out // groups, len(taps_h), len(taps_w), R)
+        packed = np.empty(shape, dtype=w.dtype)
+        _pack_phases(w, groups, plan.pack_table(((tuple(taps_h), tuple(taps_w), 0),), kW,
+                                                C_out // groups, blocks, R),
+                     blocks, R, packed.reshape(-1))
+        return packed.reshape(groups, blocks, -1, R)
     w = weight
     C_out, C_in_g, kH, kW = w.shape
     # (G, L, M, th, tw): lanes = output channels, K = (input channel, i, j)
@@ -470,6 +471,19 @@ def _packed_weight(weight, groups, R, out=None):
         packed[:, full, ..., tail:] = 0
         np.copyto(packed[:, full, ..., :tail], view[:, full * R:].transpose(0, 2, 3, 4, 1))
     return packed.reshape(groups, blocks, M * th * tw, R)
+
+
+def _pack_phases(weight, groups, table, blocks, R, out):
+    """Stride phases' sub-kernels of ``weight`` packed into ``out`` (1-D) as
+    :func:`deconv.kernels.plan.pack_table` says (``pack_phase_lanes``)."""
+    w = np.ascontiguousarray(weight)
+    C_out, C_in_g, kH, kW = w.shape
+    with kernel_chunks(max(w.size, out.size)) as T:
+        T = min(T, C_out)
+        check_bytes("workspace", ((T, kH * kW, blocks * R), w.dtype))
+        workspace = np.zeros((T, kH * kW, blocks * R), dtype=w.dtype)
+        _k.pack_phase_lanes(w.reshape(groups, C_out // groups, C_in_g, kH, kW), table, blocks,
+                            R, out, workspace, compile_time(plan.transpose_square(R, w.dtype)))
 
 
 def _packed_bias(bias, groups, per_group, R, dtype):
@@ -670,10 +684,7 @@ def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
     # every phase's sub-kernel packed (G, B, K_f, NR), one after another
     w_phases = np.empty(int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR),
                         dtype=grad_output.dtype)
-    for f, (ph, pw) in enumerate(pairs):
-        start, K = pp.phases[f, 6], pp.phases[f, 2]
-        _packed_weight((weight, ph.taps, pw.taps), groups, NR,
-                       out=w_phases[start:start + groups * blocks * K * NR])
+    _pack_phases(weight, groups, pp.pack, blocks, NR, w_phases)
     b_packed = _packed_bias(bias, groups, C_in_g, NR, grad_output.dtype)   # (G, B, NR)
     with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
         check_bytes("workspace", ((T, pp.workspace), grad_output.dtype))

@@ -23,6 +23,8 @@ views. The kernels trust their arguments: shapes, dtypes, contiguity and
 import numpy as np
 from numba import njit, prange
 
+from deconv.kernels.common import plane_sum
+
 
 @njit(cache=True)
 def adaptive_window(o, L, L_out):
@@ -62,27 +64,18 @@ def _partitions(L, L_out):
     return True
 
 
-@njit(cache=True, fastmath={"reassoc"})
-def _plane_sum(row):
-    """float64 sum of one plane, row (V,), in the vectorised order the compiler fixes."""
-    acc = 0.0
-    for i in range(row.shape[0]):
-        acc += row[i]
-    return acc
-
-
 @njit(cache=True, parallel=True)
 def _global_avg_pool_forward(xp, op):
     """Plane means, xp (P, V) -> op (P,), summed in float64.
 
-    :func:`_plane_sum` may reassociate: the compiler splits the sum into
+    :func:`plane_sum` may reassociate: the compiler splits the sum into
     vector lanes combined at the end. The order is fixed by the compiled
     code, not by the threads (one plane is summed by one thread), so the
     results are the same bits for any thread count and run.
     """
     P, V = xp.shape
     for p in prange(P):
-        op[p] = _plane_sum(xp[p]) / V
+        op[p] = plane_sum(xp[p]) / V
 
 
 @njit(cache=True, parallel=True)

@@ -59,7 +59,7 @@ hand on to the micro-kernels unchanged.
 import numpy as np
 from numba import njit, prange
 
-from deconv.kernels.common import valid_range
+from deconv.kernels.common import plane_sum, valid_range
 from deconv.kernels.microkernel import (register_tile, register_tile_broadcast, transpose_square,
                                         register_tile_reduce)
 from deconv.kernels.plan import chunk
@@ -606,35 +606,63 @@ def pack_lanes_last(w, out, S):
 
 
 @njit(parallel=True, cache=True)
-def pack_phase_lanes(w5, taps_h, taps_w, out):
-    """out[g, b, m, i, j, r] = w5[g, m, b*R + r, taps_h[i], taps_w[j]], 0 where
-    b*R + r >= L: the sub-kernel of one stride phase of a conv's input
-    gradient, packed for a tile of R lanes (the conv's input channels in the
-    lanes; its output channels and the phase's taps along K).
+def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
+    """The sub-kernels of some stride phases of a conv's input gradient,
+    packed for a tile of R lanes (the conv's input channels in the lanes; its
+    output channels and the phase's taps along K), one after another in out:
+    for each row (kk, base, per, b_step) of table (``plan.pack_table``),
 
-    w5: (G, M, L, kH, kW), C-contiguous; taps_h: (th,), taps_w: (tw,) int64;
-    out: (G, B, M, th, tw, R). Items are (g, m): each reads its (L, kH, kW)
-    block of the weight (which stays in L1) and writes its own rows of out.
-    NumPy's copy from the strided view took as long on one thread, but has
-    no second: DCGAN's 256 -> 128, 4x4, stride 2, four phases, 2 threads:
-    0.38 ms NumPy, 0.09-0.12 here.
+        out[base + (g*B*M + m)*per + b*b_step + r] = w5[g, m, b*R + r].flat[kk]
+
+    for r < R, 0 where b*R + r >= L.
+
+    w5: (G, M, L, kH, kW), C-contiguous; out: 1-D; workspace: (T, kH*kW,
+    B*R), zero past L. Items are (g, m), cut into T ranges: each transposes
+    its (L, kH*kW) block of the weight into its range's (kH*kW, B*R) buffer,
+    which stays in L1, by S x S squares through the
+    registers (the leftover rows and taps one by one), then copies the rows
+    of the taps in the table out whole. One call packs every phase of a
+    call of ``conv_input_grad_broadcast_phases``, reading the weight once:
+    DCGAN's 256 -> 128, 4x4, stride 2, one thread, 0.37 ms by one gather per
+    phase (strided reads, one element at a time), 0.16 here.
     """
     G, M, L = w5.shape[0], w5.shape[1], w5.shape[2]
-    B, th, tw, R = out.shape[1], out.shape[3], out.shape[4], out.shape[5]
+    KK = w5.shape[3] * w5.shape[4]
+    F = table.shape[0]
+    items = w5.reshape((G * M, L * KK))
     zero = w5.dtype.type(0)
-    for item in prange(G * M):
-        g = item // M
-        m = item % M
-        for i in range(th):
-            for j in range(tw):
-                src = w5[g, m, :, taps_h[i], taps_w[j]]        # (L,), the tap's lanes
-                for b in range(B):
-                    dst = out[g, b, m, i, j]
-                    n = min(R, L - b * R)
-                    for r in range(n):
-                        dst[r] = src[b * R + r]
-                    for r in range(n, R):
-                        dst[r] = zero
+    size = w5.itemsize
+    Lp = blocks * R
+    l_body = L - L % S
+    k_body = KK - KK % S
+    T = workspace.shape[0]
+    for t in prange(T):
+        lo, hi = _chunk(G * M, t, T)
+        taps = workspace[t]                               # (kH*kW, B*R)
+        taps_addr = taps.ctypes.data
+        for item in range(lo, hi):
+            g = item // M
+            m = item % M
+            block = items[item]                           # (L, kH*kW)
+            src = block.ctypes.data
+            for r0 in range(0, l_body, S):
+                for c0 in range(0, k_body, S):
+                    transpose_square(zero, src + (r0 * KK + c0) * size, KK,
+                                     taps_addr + (c0 * Lp + r0) * size, Lp, S)
+                for c in range(k_body, KK):
+                    for r in range(r0, r0 + S):
+                        taps[c, r] = block[r * KK + c]
+            for r in range(l_body, L):
+                for c in range(KK):
+                    taps[c, r] = block[r * KK + c]
+            for q in range(F):
+                row = taps[table[q, 0]]
+                first = table[q, 1] + (g * blocks * M + m) * table[q, 2]
+                for b in range(blocks):
+                    dst = out[first + b * table[q, 3]:]
+                    src_row = row[b * R:]
+                    for r in range(R):
+                        dst[r] = src_row[r]
 
 
 @njit(parallel=True, cache=True)
@@ -931,33 +959,19 @@ def depthwise_input_grad(grad_output, weight, sH, sW, pH, pW, dH, dW, grad_input
 @njit(parallel=True, cache=True)
 def bias_grad(grad_output):
     """grad_bias[c] = sum of grad_output[:, c], accumulated in float64; one
-    channel per item.
-
-    Each channel is summed in 16 interleaved running sums (lane l takes the
-    elements l, l + 16, ... of each sample's plane, samples in order; the
-    leftover elements of a plane go to lanes 0, 1, ...), which are then added
-    in lane order: a fixed order, so deterministic, and 16 independent
-    additions per step instead of one chain of dependent ones.
+    channel per item, each sample's plane by :func:`plane_sum` (the order
+    its vectorised loop fixes), the planes in sample order: the same bits at
+    any thread count.
 
     grad_output: (N, C, H, W) returns (C,).
     """
     N, C, H, W = grad_output.shape
-    P = H * W
-    gy = grad_output.reshape((N, C, P))
+    gy = grad_output.reshape((N, C, H * W))
     out = np.empty(C, dtype=grad_output.dtype)
-    body = P - P % 16
     for c in prange(C):
-        lanes = np.zeros(16, dtype=np.float64)
-        for n in range(N):
-            row = gy[n, c]
-            for p0 in range(0, body, 16):
-                for lane in range(16):
-                    lanes[lane] += row[p0 + lane]
-            for p in range(body, P):
-                lanes[p - body] += row[p]
         total = 0.0
-        for lane in range(16):
-            total += lanes[lane]
+        for n in range(N):
+            total += plane_sum(gy[n, c])
         out[c] = total
     return out
 

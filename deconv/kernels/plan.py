@@ -972,6 +972,9 @@ class PhasesPlan(NamedTuple):
     workspace: int
     """Elements of one chunk's buffer: S samples' planes, then a (max Q_f, NR)
     scratch for the tiles' results (pixel-major)."""
+    pack: np.ndarray
+    """:func:`pack_table` of the phases: where each of their taps goes in the
+    concatenation of their packed sub-kernels."""
 
 
 def phase_groups(weight_shape, groups, phases_h, phases_w, dtype, budget_elements):
@@ -1092,8 +1095,47 @@ def phases_plan(N, groups, weight_shape, stride, pairs, shape, dtype):
         a.setflags(write=False)
     items = -(-N // S) * groups
     splits = min(len(table), -(-BLOCKED_MIN_ITEMS // items))
+    kW = weight_shape[3]
+    pack = pack_table(tuple((ph.taps, pw.taps, int(row[6])) for (ph, pw), row in zip(pairs, table)),
+                      kW, m, -(-C_in // groups // NR), NR)
     return PhasesPlan(BROADCAST_TILE, lanes(dtype), S, (P_h, P_w), Hq, Wq, planes, *arrays,
-                      splits, S * planes + Q_max * NR)
+                      splits, S * planes + Q_max * NR, pack)
+
+
+@functools.lru_cache(maxsize=256)
+def pack_table(phases, kW, per_group, blocks, R):
+    """Where each tap of some stride phases' sub-kernels goes when they are
+    packed for a tile of R lanes, one after another (``pack_phase_lanes``).
+
+    Parameters
+    ----------
+    phases : tuple of (taps_h, taps_w, start)
+        Per phase: its taps along each axis (:func:`phase_taps`) and where
+        its packed sub-kernel, (G, B, M, th, tw, R), starts.
+    kW : int
+        The weight's width: tap (i, j) is element ``i * kW + j`` of a plane.
+    per_group, blocks : int
+        M, the conv's output channels per group (the packed K is M * th *
+        tw), and B, the blocks of R of its input channels per group.
+
+    Returns
+    -------
+    ndarray, shape (sum th * tw, 4), int64, read-only
+        Per tap of each phase, row-major: its element in a weight plane, the
+        offset of its row (R lanes) for g = b = m = 0, and the offsets to add
+        per unit of g * B * M + m and per block b.
+
+    >>> pack_table((((2, 0), (3, 1), 0),), 4, 256, 2, 64)[:2].tolist()
+    [[11, 0, 256, 65536], [9, 64, 256, 65536]]
+    """
+    rows = []
+    for taps_h, taps_w, start in phases:
+        per = len(taps_h) * len(taps_w) * R
+        rows += [(i * kW + j, start + (a * len(taps_w) + b) * R, per, per_group * per)
+                 for a, i in enumerate(taps_h) for b, j in enumerate(taps_w)]
+    table = np.array(rows, dtype=np.int64).reshape(-1, 4)
+    table.setflags(write=False)
+    return table
 
 
 def _equal_blocks(K, cap):
