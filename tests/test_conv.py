@@ -894,7 +894,7 @@ def test_strided_depthwise_on_phase_planes_matches_reference(dtype, kw, multipli
     dict(stride=2, padding=1, output_padding=1),          # k3: phases of 2 and 1 taps
     dict(stride=3, padding=2, dilation=2),                # phases padded apart
     dict(stride=(2, 3), padding=(0, 2), groups=2),
-    dict(stride=3, padding=0, kernel=2),                  # a phase no tap reaches: bias only
+    dict(stride=3, padding=0, kernel=2, channels=48),     # a phase no tap reaches: bias only
 ])
 @pytest.mark.parametrize("N", [1, 17])
 def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, monkeypatch):
@@ -907,10 +907,11 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
     70 output channels (a short second block of lanes)."""
     kw = dict(kw)
     k = kw.pop("kernel", 4 if kw.get("output_padding") is None else 3)
+    C_in = kw.pop("channels", 24)
     groups = kw.get("groups", 1)
     rng = np.random.default_rng(14)
-    x = rng.standard_normal((N, 24, 6, 5)).astype(dtype)
-    w = rng.standard_normal((24, 70 // groups, k, k)).astype(dtype)
+    x = rng.standard_normal((N, C_in, 6, 5)).astype(dtype)
+    w = rng.standard_normal((C_in, 70 // groups, k, k)).astype(dtype)
     b = rng.standard_normal(70).astype(dtype)
     calls = []
     real = conv_module._broadcast_phases
@@ -922,9 +923,23 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
     ph, pw = (plan.phase_taps(k, stride[a], padding[a], dilation[a], y.shape[2 + a])
               for a in range(2))
     cut = plan.phase_groups(w.shape, groups, ph, pw, np.dtype(dtype), y.size // 2)
-    assert calls == [len(pairs) for pairs in cut]
-    # a batch of one: the phases in several calls; of 17, calls of several phases
-    assert len(calls) > 1 if N == 1 else max(calls) > 1
+    # Whether a phase takes the channel-vector tile is the plan's choice for
+    # the CPU (AVX2's float64 vectors of 4 lanes keep the grouped case's
+    # rows on the pixel tile); float32 takes it on every target the plan
+    # knows, so the route is always exercised.
+    takes_tile = all(
+        conv_module._forward_kernel(
+            x, conv_module._spec_shape((w, a.taps, b.taps), groups), groups,
+            (1, 1, a.padding, b.padding, a.dilation, b.dilation), (a.count, b.count),
+            N * w.shape[1] * groups * a.count * b.count) == "broadcast"
+        for a in ph for b in pw)
+    assert takes_tile or dtype == np.float64
+    if takes_tile:
+        assert calls == [len(pairs) for pairs in cut]
+        # a batch of one: the phases in several calls; of 17, calls of several phases
+        assert len(calls) > 1 if N == 1 else max(calls) > 1
+    else:
+        assert calls == []
     assert y.dtype == dtype
     assert_close(y, reference.conv_transpose2d(x, w, b, **kw))
     # the conv whose input gradient this is: its backward takes the same route
