@@ -141,6 +141,7 @@ def test_unblock_channels_is_the_inverse_layout(dtype, groups, C_out_g, K, NR, S
     (40, 70, 3, 5, 2, (2, 3), (1, 2)),         # groups, channels past a block
     (24, 9, 2, 2, 1, (3, 3), (0, 0)),          # phases no tap reaches
     (16, 33, 1, 16, 1, (1, 8), (0, 4)),        # MelGAN's 1-D x8
+    (21, 21, 16, 16, 1, (8, 8), (4, 4)),       # FCN-8s's x8: 64 phases of 4 taps
 ])
 def test_phases_packed_in_one_call_are_each_phase_packed(dtype, case):
     # every phase of a call of the phases kernel packed by one pass over the
@@ -152,17 +153,20 @@ def test_phases_packed_in_one_call_are_each_phase_packed(dtype, case):
     H, W = 5 * stride[0], 7 * stride[1]
     phases_h = plan.phase_taps(kH, stride[0], padding[0], 1, H)
     phases_w = plan.phase_taps(kW, stride[1], padding[1], 1, W)
-    pairs = tuple((ph, pw) for ph in phases_h for pw in phases_w)
-    pp = plan.phases_plan(3, groups, weight.shape, stride, pairs, (3, groups * C_in_g, H, W),
-                          np.dtype(dtype))
-    NR = pp.tile.vectors * pp.lanes
-    blocks = -(-C_in_g // NR)
-    total = int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR)
-    packed = np.full(total, np.nan, dtype=dtype)
-    fconv._pack_phases(weight, groups, pp.pack, blocks, NR, packed)
-    for f, (ph, pw) in enumerate(pairs):
-        own = fconv._packed_weight((weight, ph.taps, pw.taps), groups, NR).ravel()
-        start = pp.phases[f, 6]
-        np.testing.assert_array_equal(packed[start:start + own.size], own)
-    assert not np.isnan(packed).any()
+    every = tuple((ph, pw) for ph in phases_h for pw in phases_w)
+    # all phases (every tap of the weight: by squares), and a quarter of them
+    # (FCN-8s's 16 of 256 taps: gathered)
+    for pairs in (every, every[:max(1, len(every) // 4)]):
+        pp = plan.phases_plan(3, groups, weight.shape, stride, pairs,
+                              (3, groups * C_in_g, H, W), np.dtype(dtype))
+        NR = pp.tile.vectors * pp.lanes
+        blocks = -(-C_in_g // NR)
+        total = int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR)
+        packed = np.full(total, np.nan, dtype=dtype)
+        fconv._pack_phases(weight, groups, pp.pack, blocks, NR, packed)
+        for f, (ph, pw) in enumerate(pairs):
+            own = fconv._packed_weight((weight, ph.taps, pw.taps), groups, NR).ravel()
+            start = pp.phases[f, 6]
+            np.testing.assert_array_equal(packed[start:start + own.size], own)
+        assert not np.isnan(packed).any()
     np.testing.assert_array_equal(weight, before)

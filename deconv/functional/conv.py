@@ -436,8 +436,7 @@ def _packed_weight(weight, groups, R):
     lanes: B blocks of R output channels of the conv it specifies, tap-major,
     zero past its C_out/G. One copy from the weight, however it is specified
     (a gather or a padded intermediate cost two or three passes, a large part
-    of a batch-1 layer's time). ``out``: for a phase spec, a 1-D array of the
-    packed size to write it into (returned reshaped)."""
+    of a batch-1 layer's time)."""
     if isinstance(weight, tuple):
         # a phase's sub-kernel: its lanes are the weight's second axis, a
         # transpose (in parallel, each output channel's block of the weight in L1)
@@ -478,12 +477,20 @@ def _pack_phases(weight, groups, table, blocks, R, out):
     :func:`deconv.kernels.plan.pack_table` says (``pack_phase_lanes``)."""
     w = np.ascontiguousarray(weight)
     C_out, C_in_g, kH, kW = w.shape
+    w5 = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
+    square = compile_time(plan.transpose_square(R, w.dtype))
+    if 2 * len(table) < kH * kW:
+        # The squares move every tap of a block: where the call needs fewer
+        # than half of them (one of FCN-8s's 64 phases of 4 of 256 taps), a
+        # gather of just those moves less, with no buffer to set up.
+        call(_k.pack_phase_lanes, w5, table, blocks, R, out,
+             np.empty((1, 0, 0), dtype=w.dtype), square)
+        return
     with kernel_chunks(max(w.size, out.size)) as T:
         T = min(T, C_out)
         check_bytes("workspace", ((T, kH * kW, blocks * R), w.dtype))
         workspace = np.zeros((T, kH * kW, blocks * R), dtype=w.dtype)
-        _k.pack_phase_lanes(w.reshape(groups, C_out // groups, C_in_g, kH, kW), table, blocks,
-                            R, out, workspace, compile_time(plan.transpose_square(R, w.dtype)))
+        _k.pack_phase_lanes(w5, table, blocks, R, out, workspace, square)
 
 
 def _packed_bias(bias, groups, per_group, R, dtype):

@@ -1,6 +1,6 @@
 """Index helpers shared by the Numba kernels (inlined into them at compile
-time), :func:`plane_sum`, and :func:`compile_time`, which makes a kernel argument a constant of
-the compiled signature.
+time), :func:`plane_sum`, and :func:`compile_time`, which makes a kernel
+argument a constant of the compiled signature.
 
 Numba's on-disk cache of a kernel is keyed on the kernel's own source file,
 so after editing this module delete the ``__pycache__/*.nbi``/``*.nbc`` files

@@ -619,12 +619,13 @@ def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
     w5: (G, M, L, kH, kW), C-contiguous; out: 1-D; workspace: (T, kH*kW,
     B*R), zero past L. Items are (g, m), cut into T ranges: each transposes
     its (L, kH*kW) block of the weight into its range's (kH*kW, B*R) buffer,
-    which stays in L1, by S x S squares through the
-    registers (the leftover rows and taps one by one), then copies the rows
-    of the taps in the table out whole. One call packs every phase of a
-    call of ``conv_input_grad_broadcast_phases``, reading the weight once:
-    DCGAN's 256 -> 128, 4x4, stride 2, one thread, 0.37 ms by one gather per
-    phase (strided reads, one element at a time), 0.16 here.
+    which stays in L1, by S x S squares through the registers (the leftover
+    rows and taps one by one), then copies the table's rows out whole. With
+    an empty workspace, (T, 0, 0), each (g, m) gathers only the table's taps
+    straight into out instead. One call packs every phase of a call of
+    ``conv_input_grad_broadcast_phases``, reading the weight once: DCGAN's
+    256 -> 128, 4x4, stride 2, one thread, 0.37 ms by one gather per phase
+    (strided reads, one element at a time), 0.16 here.
     """
     G, M, L = w5.shape[0], w5.shape[1], w5.shape[2]
     KK = w5.shape[3] * w5.shape[4]
@@ -635,6 +636,21 @@ def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
     Lp = blocks * R
     l_body = L - L % S
     k_body = KK - KK % S
+    if workspace.shape[1] == 0:
+        # the taps gathered straight into out, one element at a time
+        for item in prange(G * M):
+            g = item // M
+            m = item % M
+            block = items[item]                           # (L, kH*kW)
+            for q in range(F):
+                kk = table[q, 0]
+                first = table[q, 1] + (g * blocks * M + m) * table[q, 2]
+                for b in range(blocks):
+                    dst = out[first + b * table[q, 3]:]
+                    for r in range(R):
+                        lane = b * R + r
+                        dst[r] = block[lane * KK + kk] if lane < L else zero
+        return
     T = workspace.shape[0]
     for t in prange(T):
         lo, hi = _chunk(G * M, t, T)

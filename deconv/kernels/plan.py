@@ -1131,8 +1131,8 @@ def pack_table(phases, kW, per_group, blocks, R):
     rows = []
     for taps_h, taps_w, start in phases:
         per = len(taps_h) * len(taps_w) * R
-        rows += [(i * kW + j, start + (a * len(taps_w) + b) * R, per, per_group * per)
-                 for a, i in enumerate(taps_h) for b, j in enumerate(taps_w)]
+        rows += [(i * kW + j, start + (a * len(taps_w) + c) * R, per, per_group * per)
+                 for a, i in enumerate(taps_h) for c, j in enumerate(taps_w)]
     table = np.array(rows, dtype=np.int64).reshape(-1, 4)
     table.setflags(write=False)
     return table
