@@ -901,7 +901,7 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
     """A strided transposed conv on small planes (and so a strided conv's input
     gradient) runs its stride phases in calls of the channel-vector tile over
     one zero-padded copy of its input per item (plan.phases_plan), as many
-    phases to a call as half the output holds their packed sub-kernels
+    phases to a call as the output's size holds their packed sub-kernels
     (plan.phase_groups): against the float64
     reference, with a bias, an odd batch (a short last chunk of samples) and
     70 output channels (a short second block of lanes)."""
@@ -922,7 +922,7 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
                                  for key, d in (("stride", 1), ("padding", 0), ("dilation", 1)))
     ph, pw = (plan.phase_taps(k, stride[a], padding[a], dilation[a], y.shape[2 + a])
               for a in range(2))
-    cut = plan.phase_groups(w.shape, groups, ph, pw, np.dtype(dtype), y.size // 2)
+    cut = plan.phase_groups(w.shape, groups, ph, pw, np.dtype(dtype), y.size)
     # Whether a phase takes the channel-vector tile is the plan's choice for
     # the CPU (AVX2's float64 vectors of 4 lanes keep the grouped case's
     # rows on the pixel tile); float32 takes it on every target the plan

@@ -11,6 +11,7 @@ import numpy as np
 
 from deconv.kernels import elementwise as _k
 from deconv.kernels.threads import call
+from deconv.functional.layout import aligned_empty
 from deconv.functional.validation import kernel_ready
 
 __all__ = []
@@ -24,8 +25,8 @@ def _output_and_saved(kernel, x, saved_dtype):
     """One elementwise pass of ``kernel(x, y, saved)``: the output (shape and dtype of
     ``x``) and what the backward keeps (dtype ``saved_dtype``, or x's for None)."""
     flat = _flat(x, "x")
-    y = np.empty(flat.shape, dtype=flat.dtype)
-    saved = np.empty(flat.shape, dtype=saved_dtype or flat.dtype)
+    y = aligned_empty(flat.shape, dtype=flat.dtype)
+    saved = aligned_empty(flat.shape, dtype=saved_dtype or flat.dtype)
     call(kernel, flat, y, saved)
     return y.reshape(np.shape(x)), saved.reshape(np.shape(x))
 
@@ -38,7 +39,7 @@ def relu(x):
 def relu_backward(grad_output, positive):
     """``grad_output`` where ``positive``, else 0 (shape and dtype of ``grad_output``)."""
     flat = _flat(grad_output, "grad_output")
-    grad_input = np.empty(flat.shape, dtype=flat.dtype)
+    grad_input = aligned_empty(flat.shape, dtype=flat.dtype)
     call(_k.relu_backward, flat, positive.reshape(-1), grad_input)
     return grad_input.reshape(grad_output.shape)
 
@@ -69,7 +70,7 @@ def l1_backward(prediction, target, scale, shape):
 
     ``prediction`` and ``target`` as :func:`l1` returned them; ``scale`` a float.
     """
-    grad = np.empty(prediction.shape, dtype=prediction.dtype)
+    grad = aligned_empty(prediction.shape, dtype=prediction.dtype)
     call(_k.l1_backward, prediction, target, np.array(scale, dtype=prediction.dtype), grad)
     return grad.reshape(shape)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from deconv.kernels import normalization as _k
 from deconv.kernels.threads import call
+from deconv.functional.layout import aligned_empty
 from deconv.functional.validation import kernel_ready
 
 __all__ = []
@@ -65,7 +66,7 @@ def normalize(x, view, weight, bias, eps, per_sample, stats=None):
     else:
         mean, invstd = (np.ascontiguousarray(s, dtype=np.float64).reshape(1, G) for s in stats)
         var = None
-    y = np.empty(view, dtype=x_view.dtype)
+    y = aligned_empty(view, dtype=x_view.dtype)
     call(_k.norm_forward, x_view, w, b, float(eps), stats is None, mean,
          mean if var is None else var, invstd, y)
     return y.reshape(x.shape), mean, var, invstd, x_view
@@ -97,7 +98,7 @@ def normalize_backward(grad_output, x_view, weight, mean, invstd, batch_stats):
     w = np.ones((G, K)) if weight is None else _view_parameters(weight, G, K)
     ns = mean.shape[0]
     sum_g, sum_gxhat = np.empty((ns, G, K)), np.empty((ns, G, K))
-    grad_input = np.empty(x_view.shape, dtype=x_view.dtype)
+    grad_input = aligned_empty(x_view.shape, dtype=x_view.dtype)
     call(_k.norm_backward, g_view, x_view, w, mean, invstd, bool(batch_stats), sum_g,
          sum_gxhat, grad_input)
     return grad_input.reshape(grad_output.shape), sum_g, sum_gxhat
