@@ -245,7 +245,9 @@ def test_reduce_plan_covers_every_pixel_sample_and_channel_once(shape, budget_sc
     assert blocks == list(range(co_blocks))
     # offs: the forward's taps of a whole sample, then NK zeros for the last tile of taps
     fwd = plan.forward_plan(N * groups, weight_shape, geometry, H_out, W_out, dtype)
-    assert red.Wq == fwd.Wq and red.Hq == H_out + fwd.Hq - fwd.rows
+    # the forward's planes, rows rounded up to whole vectors (which start on a line)
+    assert red.Wq == -(-fwd.Wq // lanes) * lanes and red.Hq == H_out + fwd.Hq - fwd.rows
+    assert red.workspace * np.dtype(dtype).itemsize % plan.ALIGNMENT == 0
     assert red.offs.shape == (K + NK,) and not red.offs[K:].any()
     # runs: every pixel of the S samples exactly once, whole vectors first
     S = red.samples

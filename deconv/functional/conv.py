@@ -22,7 +22,7 @@ from deconv import kernels
 from deconv.kernels import conv as _k
 from deconv.kernels import depth as _depth
 from deconv.kernels import plan
-from deconv.kernels.common import compile_time
+from deconv.kernels.common import all_finite, compile_time
 from deconv.functional import shapes
 from deconv.functional.layout import aligned_empty, aligned_zeros, from_2d, to_2d
 from deconv.kernels.threads import SMALL_WORK, call, kernel_chunks
@@ -546,7 +546,7 @@ def _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias):
     # inf or NaN weight meets zeros that the scatter never reads (0 * inf = NaN):
     # such a weight takes the scatter (GEMM and col2im, or the direct kernel),
     # which gives the naive kernels' NaN pattern.
-    exact = bool(np.isfinite(weight).all())
+    exact = bool(all_finite(weight.reshape(-1)))
     # A strided depthwise conv (one input and one output channel per group)
     # goes by phases too, in one kernel that writes each phase in place.
     if exact and C_in_g == 1 and C_out_g == 1 and tuple(geometry[:2]) != (1, 1):
@@ -1409,7 +1409,7 @@ def _padding_term(weight, kernel_depth):
     over the depth taps outside [lo, hi), which lie over the padding, or None
     while it is all zeros. An inf or NaN weight there gives NaN, as in PyTorch
     and the 2-D passes in-plane (tests/test_nonfinite.py); None for a finite weight."""
-    if np.isfinite(weight).all():
+    if all_finite(weight.reshape(-1)):
         return None
 
     def term(lo, hi):
