@@ -9,6 +9,8 @@ hanging over C_out/G, groups, strides and their phases written in place); that t
 tiles really run there; bitwise identity across thread counts; and exact NaN
 footprints."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -202,16 +204,35 @@ def test_some_case_takes_the_channel_vector_tiles_on_this_cpu():
 
 def test_large_planes_keep_the_pixel_vector_tiles(monkeypatch):
     """Rows that fill the pixel tile's vectors (32 outputs) gain nothing from the
-    channel-vector tile: the plan keeps the pixel-vector tiles there."""
+    channel-vector tile in the forward and the input gradient: the plan keeps
+    the pixel-vector tile there. The weight gradient takes the channel-vector
+    tile while a sample's block of grad_output, channels last, fits
+    plan.BROADCAST_REDUCE_BLOCK_BYTES (32x32), and the pixel tile on planes
+    past it (against the float64 reference on both)."""
     rng = np.random.default_rng(12)
     x = rng.uniform(-1, 1, (2, 16, 32, 32)).astype(np.float32)
     w = rng.uniform(-1, 1, (64, 16, 3, 3)).astype(np.float32)
     calls = _Calls(monkeypatch)
     y = deconv.conv2d(x, w, padding=1)
-    deconv.conv2d_backward(y, x, w, padding=1)
+    _, gw, _ = deconv.conv2d_backward(y, x, w, padding=1)
     assert calls.count["conv_forward_broadcast"] == 0
     assert calls.count["conv_forward_blocked"] == 2          # forward, input gradient
+    assert calls.count["conv_weight_grad_broadcast"] == 1
+    assert calls.count["conv_weight_grad_blocked"] == 0
+    # sums of 2048 float32 products of up to about 20
+    assert_close(gw, reference.conv2d_backward(y, x, w, padding=1)[1], scale=16)
+    # the smallest square plane of whole vectors whose block outgrows the bytes
+    per_pixel = plan.BROADCAST_TILE.vectors * plan.VECTOR_BYTES
+    side = plan.lanes(np.float32) * (
+        math.isqrt(plan.BROADCAST_REDUCE_BLOCK_BYTES // per_pixel) // plan.lanes(np.float32) + 1)
+    x = rng.uniform(-1, 1, (1, 2, side, side)).astype(np.float32)
+    w = rng.uniform(-1, 1, (64, 2, 3, 3)).astype(np.float32)
+    gy = rng.uniform(-1, 1, (1, 64, side, side)).astype(np.float32)
+    calls = _Calls(monkeypatch)
+    _, gw, _ = deconv.conv2d_backward(gy, x, w, padding=1, input_grad=False)
     assert calls.count["conv_weight_grad_blocked"] == 1
+    assert calls.count["conv_weight_grad_broadcast"] == 0
+    assert_close(gw, reference.conv2d_backward(gy, x, w, padding=1)[1], scale=16)
 
 
 def test_the_choice_follows_the_lanes_each_tile_fills():

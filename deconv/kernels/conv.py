@@ -559,11 +559,22 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
                 for s in range(count):
                     _fill_group(x[n0 + s], g, buf[s * sample_len:(s + 1) * sample_len],
                                 first_row, sH, sW, pH, pW, Hq, Wq)
-                    # grad_output of sample s, channels last: dyt[c // NR, s*P + p, c % NR]
+                    # grad_output of sample s, channels last: dyt[c // NR, s*P + p, c % NR],
+                    # by squares of lanes channels x lanes pixels transposed in
+                    # registers (one element at a time, the copy took a sixth of
+                    # U-Net's weight gradient), the edges one element at a time
+                    c_body = C_out_g - C_out_g % lanes
+                    p_body = P - P % lanes
+                    for c0 in range(0, c_body, lanes):
+                        src_addr = grad_output[n0 + s, g * C_out_g + c0].ctypes.data
+                        dst_addr = dyt[c0 // NR, s * P, c0 % NR:].ctypes.data
+                        for p0 in range(0, p_body, lanes):
+                            transpose_square(zero, src_addr + p0 * size, P,
+                                             dst_addr + p0 * NR * size, NR, lanes)
                     for c in range(C_out_g):
                         src = grad_output[n0 + s, g * C_out_g + c].reshape(P)
                         dst = dyt[c // NR, s * P:(s + 1) * P, c % NR]
-                        for p in range(P):
+                        for p in range(p_body if c < c_body else 0, P):
                             dst[p] = src[p]
                 for blk in range(blk_lo, blk_hi):
                     co0 = blk * NR
