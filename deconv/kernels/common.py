@@ -100,8 +100,8 @@ def all_finite(flat):
     """Whether every element of flat (V,) is finite: ``sum(v * 0)`` is 0 for
     finite values and NaN once an inf or NaN meets the zero.
 
-    One vectorised pass, in the array's dtype, with no temporary: a quarter
-    of ``np.isfinite(w).all()``'s time on DCGAN's 256x128x4x4 float32
+    One vectorised pass, in the array's dtype, with no temporary: 51 us
+    against ``np.isfinite(w).all()``'s 72 on DCGAN's 256x128x4x4 float32
     weight, checked at every transposed conv.
     """
     acc = flat.dtype.type(0)
