@@ -936,8 +936,13 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
     assert takes_tile or dtype == np.float64
     if takes_tile:
         assert calls == [len(pairs) for pairs in cut]
-        # a batch of one: the phases in several calls; of 17, calls of several phases
-        assert len(calls) > 1 if N == 1 else max(calls) > 1
+        # a batch of one: the phases in several calls, their packed sub-kernels
+        # outgrowing its output (but for 48 channels where 70 lanes pad to 80,
+        # not 128: AVX2); of 17, calls of several phases
+        if N == 1:
+            assert len(calls) > 1 or (C_in == 48 and plan.lanes(dtype) < 16)
+        else:
+            assert max(calls) > 1
     else:
         assert calls == []
     assert y.dtype == dtype

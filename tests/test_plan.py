@@ -286,7 +286,7 @@ def test_reduce_plan_covers_every_pixel_sample_and_channel_once(shape, budget_sc
         # one span: nothing carried, the taps in one block
         assert red.carry_taps >= K and carry > 0
         carry = 0
-    assert red.workspace == S * sample_len + lanes + red.Wq + carry
+    assert red.workspace == plan.aligned_count(S * sample_len + lanes + red.Wq + carry, dtype)
 
 
 # ---------------------------------------------------------------------------

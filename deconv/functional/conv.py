@@ -816,7 +816,8 @@ def _broadcast_weight_grad(x, grad_output, geometry, groups, weight_shape, budge
         check_bytes("workspace", ((T, red.workspace), x.dtype))
         phase_ws = aligned_empty((T, red.workspace), dtype=x.dtype)
         _k.conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, red.offs, red.Hq, red.Wq,
-                                      red.steps, red.samples, red.splits, red.planes, partial,
+                                      red.steps, red.samples, red.splits, red.planes,
+                                      plan.BROADCAST_REDUCE_BLOCK, partial,
                                       phase_ws, *_tile_constants(red.tile, red.lanes))
     grad_weight = _sum_partials(partial)
     # (G, C_pad / NR, K, NR) -> (G, C_out/G, K)
