@@ -6,6 +6,8 @@ and workspaces start on :data:`deconv.kernels.plan.ALIGNMENT` bytes
 cache lines, in this op and in the next one that reads them.
 """
 
+import math
+
 import numpy as np
 
 from deconv.kernels.plan import ALIGNMENT
@@ -27,7 +29,8 @@ def from_2d(a, nd):
 
 def aligned_empty(shape, dtype):
     """``np.empty(shape, dtype)`` whose data starts on :data:`ALIGNMENT` bytes
-    (a view of a slightly larger buffer).
+    (a view of a slightly longer array: NumPy's own start is a multiple of the
+    itemsize, so a whole number of elements reaches the boundary).
 
     >>> import numpy as np
     >>> aligned_empty((3, 5), np.float32).ctypes.data % ALIGNMENT
@@ -35,10 +38,10 @@ def aligned_empty(shape, dtype):
     """
     dtype = np.dtype(dtype)
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
-    start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    count = math.prod(shape)
+    raw = np.empty(count + ALIGNMENT // dtype.itemsize, dtype=dtype)
+    start = (-raw.ctypes.data % ALIGNMENT) // dtype.itemsize
+    return raw[start:start + count].reshape(shape)
 
 
 def aligned_zeros(shape, dtype):

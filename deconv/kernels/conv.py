@@ -562,8 +562,8 @@ def conv_weight_grad_broadcast(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, ste
                                 first_row, sH, sW, pH, pW, Hq, Wq)
                     # grad_output of sample s, channels last: dyt[c // NR, s*P + p, c % NR],
                     # by squares of lanes channels x lanes pixels transposed in
-                    # registers (one element at a time, the copy took a sixth of
-                    # U-Net's weight gradient), the edges one element at a time
+                    # registers (rather than a strided store per element), the
+                    # edges one element at a time
                     c_body = C_out_g - C_out_g % lanes
                     p_body = P - P % lanes
                     for c0 in range(0, c_body, lanes):

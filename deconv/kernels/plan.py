@@ -878,7 +878,7 @@ BROADCAST_REDUCE_STEPS = 256
 # taps). Measured under emulated AVX2, float32, 16 samples of 40x40 x 64 -> 16
 # channels: one chain per sample erred 6.3e-7 of the largest value against
 # float64, blocks of at most 1024 pixels 5.3e-7, of 512 3.4e-7 (1.7e-7 on
-# AVX-512). Blocks of 256 cost ResNet's and U-Net's weight gradients 5-15%;
+# AVX-512). Blocks of 256 cost ResNet's and U-Net's weight gradients 5-17%;
 # of 512, alike within noise (AVX-512, 1 thread).
 BROADCAST_REDUCE_BLOCK = 512
 
