@@ -32,15 +32,19 @@ def _output_and_saved(kernel, x, saved_dtype):
 
 
 def relu(x):
-    """``(max(x, 0), x > 0)``: the output (shape and dtype of ``x``) and the mask."""
-    return _output_and_saved(_k.relu_forward, x, np.bool_)
+    """``max(x, 0)`` (shape and dtype of ``x``)."""
+    flat = _flat(x, "x")
+    y = aligned_empty(flat.shape, dtype=flat.dtype)
+    call(_k.relu_forward, flat, y)
+    return y.reshape(np.shape(x))
 
 
-def relu_backward(grad_output, positive):
-    """``grad_output`` where ``positive``, else 0 (shape and dtype of ``grad_output``)."""
+def relu_backward(grad_output, y):
+    """``grad_output`` where ``y > 0``, else 0 (shape and dtype of ``grad_output``),
+    ``y`` the output :func:`relu` returned."""
     flat = _flat(grad_output, "grad_output")
     grad_input = aligned_empty(flat.shape, dtype=flat.dtype)
-    call(_k.relu_backward, flat, positive.reshape(-1), grad_input)
+    call(_k.relu_backward, flat, y.reshape(-1), grad_input)
     return grad_input.reshape(grad_output.shape)
 
 

@@ -29,32 +29,32 @@ def chunks(size):
 
 
 @njit(cache=True, parallel=True)
-def relu_forward(x, y, positive):
-    """``y = max(x, 0)`` (NaN stays NaN) and ``positive = x > 0``; x, y, positive : (L,)."""
+def relu_forward(x, y):
+    """``y = max(x, 0)`` (NaN stays NaN); x, y : (L,)."""
     L = x.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
         # slices from 0: the loops vectorise (an index into the whole array may wrap)
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
-        xs, ys, ps = x[lo:hi], y[lo:hi], positive[lo:hi]
+        xs, ys = x[lo:hi], y[lo:hi]
         zero = x.dtype.type(0)
         for i in range(xs.shape[0]):
             v = xs[i]
             # np.maximum(v, 0): v when v > 0 or v is NaN, else 0
             ys[i] = v if not (v <= zero) else zero
-            ps[i] = v > zero
     return y
 
 
 @njit(cache=True, parallel=True)
-def relu_backward(grad_output, positive, grad_input):
-    """``grad_input = grad_output where positive else 0`` (a select, as torch's); (L,) each."""
+def relu_backward(grad_output, y, grad_input):
+    """``grad_input = grad_output where y > 0 else 0`` (a select, as torch's), from
+    ReLU's output ``y`` (``y > 0`` exactly where ``x > 0``); (L,) each."""
     L = grad_output.shape[0]
     for c in prange((L + CHUNK - 1) // CHUNK):
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
-        gs, ps, out = grad_output[lo:hi], positive[lo:hi], grad_input[lo:hi]
+        gs, ys, out = grad_output[lo:hi], y[lo:hi], grad_input[lo:hi]
         zero = grad_output.dtype.type(0)
         for i in range(gs.shape[0]):
-            out[i] = gs[i] if ps[i] else zero
+            out[i] = gs[i] if ys[i] > zero else zero
     return grad_input
 
 

@@ -46,8 +46,11 @@ class ReLU(Module):
         y : ndarray, shape and dtype of ``x``
         """
         x = self._input(x, like_input=(None, np.bool_))
-        y, positive = _ew.relu(x)          # one pass: the output and the mask
-        self._save(y, positive=positive)
+        y = _ew.relu(x)
+        # the backward's mask is y > 0, read from y itself: no mask is written
+        # (torch's threshold_backward reads the output too); as with every
+        # saved array, y must not be changed in place before the backward
+        self._save(y, y=y)
         return y
 
     def backward(self, grad_output):
@@ -64,7 +67,7 @@ class ReLU(Module):
         c, g = self._saved_and_grad(grad_output)
         # torch's threshold_backward is a select: an infinite or NaN gradient where
         # x <= 0 gives 0 there, not 0 * inf; the kernel selects, in one pass
-        return _ew.relu_backward(g, c["positive"])
+        return _ew.relu_backward(g, c["y"])
 
 
 class LeakyReLU(Module):

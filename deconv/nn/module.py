@@ -237,6 +237,11 @@ class Module:
     def forward(self, x):
         """Compute the output and remember what :meth:`backward` needs.
 
+        What a layer remembers may be its input or its output themselves, not
+        copies (a copy per layer would cost a pass over each array, as
+        torch's saved tensors are not copies either): change neither in place
+        between the forward and the backward.
+
         Parameters
         ----------
         x : ndarray or array-like
