@@ -138,6 +138,29 @@ def test_batch_statistics_update_the_running_estimates_from_the_kernel():
     np.testing.assert_allclose(layer.running_var, 0.5 + 0.5 * unbiased, rtol=1e-6)
 
 
+@pytest.mark.parametrize("first_z", [0.0, 3.9, 4.1, 1e2, 1e6])
+def test_shifted_statistics_do_not_cancel_whatever_the_first_value(first_z):
+    # The statistics are sums shifted by a group's first value, kept where that
+    # value lies within 4 standard deviations of the mean (else two exact
+    # passes). A first value far out makes the shifted variance cancel by a
+    # factor up to the group's size (65,536 here): about 1e-10 relative, which
+    # the two passes must not show. float64 in: the running estimates (momentum
+    # None, one batch) are the batch mean and the unbiased variance themselves.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1, 1, 256, 256)) * 1e-3 + 1e3
+    std = x.std()
+    x[0, 0, 0, 0] = x.mean() + first_z * std
+    layer = nn.BatchNorm2d(1, momentum=None, dtype=np.float64)
+    y = layer(x)
+    mean, var = x.mean(), x.var()
+    np.testing.assert_allclose(layer.running_mean, [mean], rtol=1e-15)
+    np.testing.assert_allclose(layer.running_var, [x.var(ddof=1)], rtol=1e-13)
+    want = (x - mean) / np.sqrt(var + layer.eps)
+    # x - mean is known to an ulp of x (1e3 here), which the division by the
+    # standard deviation (1e-3) magnifies: 1e-10 in the reference itself
+    np.testing.assert_allclose(y, want, rtol=0, atol=8 * np.spacing(1e3) / np.sqrt(var))
+
+
 def test_big_endian_and_strided_inputs_give_the_native_results():
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 4, 6, 6)).astype(np.float32)

@@ -20,9 +20,20 @@ the vector lanes, then the lanes in a fixed tree, then the rows in order),
 so the results are bitwise identical for any ``NUMBA_NUM_THREADS``.
 
 Precision: every value is read in its own dtype and widened to float64; the
-sums, the mean, the biased variance (two passes: the mean, then the sum of
-squared deviations, which does not cancel), ``xhat`` and the output are
+sums, the mean, the biased variance (below), ``xhat`` and the output are
 float64, rounded once when stored in the output's dtype.
+
+The statistics of a group take one pass of sums shifted by the group's first
+value ``c``: ``mean = c + sum(x - c) / M`` and ``var = sum((x - c)**2) / M - d**2``
+with ``d = mean - c``. That difference cancels when ``d**2`` is large
+against ``var`` (the first value an outlier); where ``d**2 > SHIFT_GUARD * var``,
+or either is not finite, the group takes the two exact passes instead (the
+mean, then the sum of squared deviations from it, which does not cancel).
+With ``d**2 <= SHIFT_GUARD * var`` the bound on the variance's relative
+rounding error is ``SHIFT_GUARD + 1`` times the two passes' (that of the
+sum of squares, ``(var + d**2) / var`` times larger). One pass instead of two
+over a group: GroupNorm's forward on U-Net's (8, 64, 64, 64) float32, 8 groups,
+2 threads, 0.46 -> 0.35 ms on an input in cache.
 
 The kernels trust their arguments (C-contiguous, native byte order, the
 shapes above, float64 parameters and statistics); :mod:`deconv.functional.
@@ -59,6 +70,24 @@ def _row_sum_squares(row, shift):
 
 
 @njit(cache=True, fastmath={"reassoc"})
+def _row_shifted_sums(row, shift):
+    """``(sum(row - shift), sum((row - shift)**2))`` in float64."""
+    total = 0.0
+    squares = 0.0
+    for i in range(row.shape[0]):
+        d = row[i] - shift
+        total += d
+        squares += d * d
+    return total, squares
+
+
+#: the most ``d**2 / var`` (mean - shift, squared, over the variance) for which the
+#: shifted one-pass variance is kept (see the module docstring): a first value more
+#: than 4 standard deviations from its group's mean costs a second pass
+SHIFT_GUARD = 16.0
+
+
+@njit(cache=True, fastmath={"reassoc"})
 def _row_sums_grad(g_row, x_row, shift):
     """``(sum(g), sum(g * (x - shift)))`` in float64."""
     sum_g = 0.0
@@ -88,16 +117,30 @@ def norm_forward(x, weight, bias, eps, batch_stats, mean, var, invstd, y):
         g = job % G
         n_lo = ns * per
         if batch_stats:
+            count = per * K * S
+            shift = 1.0 * x[n_lo, g, 0, 0]
             total = 0.0
-            for n in range(n_lo, n_lo + per):
-                for k in range(K):
-                    total += _row_sum(x[n, g, k], 0.0)
-            m = total / (per * K * S)
             squares = 0.0
             for n in range(n_lo, n_lo + per):
                 for k in range(K):
-                    squares += _row_sum_squares(x[n, g, k], m)
-            v = squares / (per * K * S)
+                    a, b = _row_shifted_sums(x[n, g, k], shift)
+                    total += a
+                    squares += b
+            d = total / count
+            m = shift + d
+            v = squares / count - d * d
+            # False for NaN and inf too: those take the two passes, as before
+            if not (d * d <= SHIFT_GUARD * v and v < math.inf):
+                total = 0.0
+                for n in range(n_lo, n_lo + per):
+                    for k in range(K):
+                        total += _row_sum(x[n, g, k], 0.0)
+                m = total / count
+                squares = 0.0
+                for n in range(n_lo, n_lo + per):
+                    for k in range(K):
+                        squares += _row_sum_squares(x[n, g, k], m)
+                v = squares / count
             mean[ns, g] = m
             var[ns, g] = v
             invstd[ns, g] = 1.0 / math.sqrt(v + eps)

@@ -18,8 +18,9 @@ value up to ~1e-12 relative.
 Every layer is one ``(N, G, K, S)`` view of its input, standardised by the
 Numba kernels of :mod:`deconv.kernels.normalization` (through
 :mod:`deconv.functional.normalization`): they read float32 directly into
-float64 accumulators, take the statistics in two passes over each group and
-write the affine output in a third; the backward's two reductions and the
+float64 accumulators, take the statistics in one pass of shifted sums over
+each group (two exact passes where the shift was far from the mean: see
+that module) and write the affine output in the next; the backward's two reductions and the
 input gradient are one kernel too. The backward recomputes ``xhat`` from
 the saved input and statistics rather than keeping a float64 copy.
 """
