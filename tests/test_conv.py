@@ -954,6 +954,41 @@ def test_strided_transposed_convs_run_every_phase_over_one_copy(dtype, kw, N, mo
         assert_close(got, want, scale=10)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hw, channels, groups", [
+    ((8, 8), 70, 1),      # DCGAN's planes; 70 channels: a short block, channels past the squares
+    ((7, 8), 64, 1),      # 7 rows of 8: the samples' positions end in half a square
+    ((8, 8), 80, 2),      # groups
+    ((4, 16), 40, 1),     # rows of 16: a square a row on 16 lanes, two on 8
+])
+def test_paired_phases_write_what_each_phase_writes_alone(dtype, hw, channels, groups,
+                                                          monkeypatch):
+    """Stride-2 column phases with the same positions are written in pairs,
+    interleaved in registers into whole runs of output rows
+    (plan.pairs_interleave, ``interleave_rows``): bitwise what the phases write
+    one by one, and the float64 reference's values. The phases are sent to
+    the channel-vector tile whatever the plan would choose for this CPU (its
+    choice is one of speed), so that every dtype's lanes run the pairs."""
+    rng = np.random.default_rng(15)
+    x = rng.standard_normal((5, 32 * groups) + hw).astype(dtype)
+    w = rng.standard_normal((32 * groups, channels // groups, 4, 4)).astype(dtype)
+    b = rng.standard_normal(channels).astype(dtype)
+    monkeypatch.setattr(conv_module, "_forward_kernel", lambda *a: "broadcast")
+    seen = []
+    real = conv_module._broadcast_phases
+    monkeypatch.setattr(conv_module, "_broadcast_phases",
+                        lambda *a: seen.append(a[4].paired) or real(*a))
+    paired = deconv.conv_transpose2d(x, w, b, stride=2, padding=1, groups=groups)
+    assert seen and all(seen)
+    phases_plan = plan.phases_plan
+    monkeypatch.setattr(plan, "phases_plan", lambda *a: phases_plan(*a)._replace(paired=False))
+    seen.clear()
+    alone = deconv.conv_transpose2d(x, w, b, stride=2, padding=1, groups=groups)
+    assert seen and not any(seen)
+    np.testing.assert_array_equal(paired, alone)
+    assert_close(paired, reference.conv_transpose2d(x, w, b, stride=2, padding=1, groups=groups))
+
+
 def test_strided_depthwise_far_beyond_the_input_keeps_to_small_buffers():
     """A padding and dilation far beyond a 3x3 input: the phase kernels would
     border each plane with millions of zeros; the backward takes the scatter

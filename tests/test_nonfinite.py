@@ -73,6 +73,31 @@ def test_transposed_conv_and_input_gradient_scatter_without_the_padding(dtype):
     np.testing.assert_array_equal(gxd[0, 0], [2, INF, INF])
 
 
+@pytest.mark.parametrize("spot", [None, 0, -1, 70000])
+def test_the_phases_packing_sends_an_inf_weight_to_the_scatter(spot, monkeypatch):
+    # DCGAN's block, narrowed: its stride phases run in one channel-vector call
+    # whose weight packing also checks the weight (rather than a pass of its
+    # own); an inf found there must send the transposed conv to the scatter,
+    # before anything is computed with it. The spy shows which way it went.
+    from deconv.functional import conv as fconv
+    seen = []
+    pack = fconv._pack_phases
+
+    def spy(*args):
+        seen.append(pack(*args))
+        return seen[-1]
+    monkeypatch.setattr(fconv, "_pack_phases", spy)
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((8, 128, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((128, 64, 4, 4)).astype(np.float32)
+    if spot is not None:
+        w.reshape(-1)[spot] = INF
+    z, z_naive = _both(lambda: deconv.conv_transpose2d(x, w, stride=2, padding=1))
+    assert seen == [spot is None]
+    _same_pattern(z, z_naive, "transposed forward")
+    assert np.isinf(z).any() == (spot is not None)
+
+
 # ---------------------------------------------------------------------------
 # hypothesis: every pass, against the naive loops
 # ---------------------------------------------------------------------------

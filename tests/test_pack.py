@@ -21,7 +21,7 @@ from deconv.functional import conv as fconv
 from deconv.kernels import conv as _k
 from deconv.kernels import plan
 from deconv.kernels.common import compile_time
-from deconv.kernels.microkernel import transpose_square
+from deconv.kernels.microkernel import interleave_rows, transpose_square
 
 DTYPES = [np.float32, np.float64]
 
@@ -41,6 +41,27 @@ def test_transpose_square_moves_rows_to_columns_and_nothing_else(dtype, S):
     _transpose(src, dst, compile_time(S))
     np.testing.assert_array_equal(dst[:, :S], src[:, :S].T)
     assert np.all(dst[:, S:] == -1.0)
+
+
+@njit
+def _interleave(first, second, lo, hi, S):
+    interleave_rows(first.dtype.type(0), first.ctypes.data, second.ctypes.data, first.shape[1],
+                    lo.ctypes.data, hi.ctypes.data, lo.shape[1], S)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("S", [2, 4, 8, 16])
+def test_interleave_rows_alternates_two_rows_and_writes_nothing_else(dtype, S):
+    # the written rows' strides wider than a row: what lies past it must stay
+    first = np.arange(S * (S + 3), dtype=dtype).reshape(S, S + 3)
+    second = -first - 1
+    lo = np.full((S, S + 5), 0.5, dtype=dtype)
+    hi = np.full((S, S + 5), 0.25, dtype=dtype)
+    _interleave(first, second, lo, hi, compile_time(S))
+    both = np.stack([first[:, :S], second[:, :S]], axis=2).reshape(S, 2 * S)   # a0 b0 a1 b1 ...
+    np.testing.assert_array_equal(lo[:, :S], both[:, :S])
+    np.testing.assert_array_equal(hi[:, :S], both[:, S:])
+    assert np.all(lo[:, S:] == 0.5) and np.all(hi[:, S:] == 0.25)
 
 
 def _expected(weight, groups, R):

@@ -472,25 +472,37 @@ def _packed_weight(weight, groups, R):
     return packed.reshape(groups, blocks, M * th * tw, R)
 
 
+def _packs_whole_blocks(table, kernel_size):
+    """Whether :func:`_pack_phases` moves every tap of the weight for ``table``
+    (and so finds out whether the weight is finite on the way)."""
+    kH, kW = kernel_size
+    # The squares move every tap of a block: where the call needs fewer than
+    # half of them (one of FCN-8s's 64 phases of 4 of 256 taps), a gather of
+    # just those moves less, with no buffer to set up.
+    return 2 * len(table) >= kH * kW
+
+
 def _pack_phases(weight, groups, table, blocks, R, out):
     """Stride phases' sub-kernels of ``weight`` packed into ``out`` (1-D) as
-    :func:`deconv.kernels.plan.pack_table` says (``pack_phase_lanes``)."""
+    :func:`deconv.kernels.plan.pack_table` says (``pack_phase_lanes``).
+
+    Returns whether every element of the weight is finite where it moves
+    every tap (:func:`_packs_whole_blocks`), else None (not looked at)."""
     w = np.ascontiguousarray(weight)
     C_out, C_in_g, kH, kW = w.shape
     w5 = w.reshape(groups, C_out // groups, C_in_g, kH, kW)
     square = compile_time(plan.transpose_square(R, w.dtype))
-    if 2 * len(table) < kH * kW:
-        # The squares move every tap of a block: where the call needs fewer
-        # than half of them (one of FCN-8s's 64 phases of 4 of 256 taps), a
-        # gather of just those moves less, with no buffer to set up.
+    if not _packs_whole_blocks(table, (kH, kW)):
         call(_k.pack_phase_lanes, w5, table, blocks, R, out,
-             np.empty((1, 0, 0), dtype=w.dtype), square)
-        return
+             np.empty((1, 0, 0), dtype=w.dtype), np.empty(1, dtype=np.bool_), square)
+        return None
     with kernel_chunks(max(w.size, out.size)) as T:
         T = min(T, C_out)
         check_bytes("workspace", ((T, kH * kW, blocks * R), w.dtype))
         workspace = np.zeros((T, kH * kW, blocks * R), dtype=w.dtype)
-        _k.pack_phase_lanes(w5, table, blocks, R, out, workspace, square)
+        finite = np.empty(T, dtype=np.bool_)
+        _k.pack_phase_lanes(w5, table, blocks, R, out, workspace, finite, square)
+    return bool(finite.all())
 
 
 def _packed_bias(bias, groups, per_group, R, dtype):
@@ -546,16 +558,20 @@ def _conv_input_grad_planes(grad_output, weight, geometry, groups, shape, bias):
     # inf or NaN weight meets zeros that the scatter never reads (0 * inf = NaN):
     # such a weight takes the scatter (GEMM and col2im, or the direct kernel),
     # which gives the naive kernels' NaN pattern.
-    exact = bool(all_finite(weight.reshape(-1)))
+    flip = C_in_g >= plan.FLIP_MIN_IN_PER_GROUP and not plan.direct(C_out_g, C_in_g)
+    # the phases route checks the weight itself, mostly while packing it
+    exact = None if flip else bool(all_finite(weight.reshape(-1)))
     # A strided depthwise conv (one input and one output channel per group)
     # goes by phases too, in one kernel that writes each phase in place.
     if exact and C_in_g == 1 and C_out_g == 1 and tuple(geometry[:2]) != (1, 1):
         grad_input = _depthwise_input_grad_phases(grad_output, weight, geometry, shape, bias)
         if grad_input is not None:
             return grad_input
-    if (exact and C_in_g >= plan.FLIP_MIN_IN_PER_GROUP
-            and not plan.direct(C_out_g, C_in_g)):
-        return _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias)
+    if flip:
+        grad_input = _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias)
+        if grad_input is not None:
+            return grad_input
+        exact = False                 # the phases route declines only an inf or NaN weight
     grad_input = aligned_zeros(shape, dtype=grad_output.dtype)
     _conv_input_grad_small(grad_output, weight, geometry, groups, grad_input, flip_ok=exact)
     if bias is not None:
@@ -633,6 +649,9 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
     runs on the blocked forward, bias included, and is then spread into its
     place. With stride 1 this is the single flipped-kernel conv, written in
     place. Positions that no tap reaches are zero (plus the bias).
+
+    Returns None for a weight with an inf or NaN, which the scatter must take
+    (the caller's grad_input is then untouched: this one is its own).
     """
     N = grad_output.shape[0]
     _, C_in_g, kH, kW = weight.shape
@@ -659,9 +678,17 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
         plans = [plan.phases_plan(N, groups, weight.shape, (sH, sW), pairs, tuple(shape),
                                   grad_output.dtype) for pairs in cut]
         if all(pp is not None for pp in plans):
+            # the first call's packing reads every tap (DCGAN's) or none is checked yet
+            if not (_packs_whole_blocks(plans[0].pack, (kH, kW))
+                    or all_finite(weight.reshape(-1))):
+                return None
             for pairs, pp in zip(cut, plans):
-                _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias)
+                if _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input,
+                                     bias) is False:
+                    return None
             return grad_input
+    if not all_finite(weight.reshape(-1)):
+        return None
     for h0, rows, taps_h, pad_h, dil_h in phases_h:
         for w0, cols, taps_w, pad_w, dil_w in phases_w:
             sub_geometry = (1, 1, pad_h, pad_w, dil_h, dil_w)
@@ -687,14 +714,17 @@ def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
     """Stride phases (``pairs``, one group of :func:`deconv.kernels.plan.phase_groups`)
     of conv's input gradient, written into grad_input in one call of the
     channel-vector tile over one copy of grad_output per item
-    (``conv_input_grad_broadcast_phases``, :func:`deconv.kernels.plan.phases_plan`)."""
+    (``conv_input_grad_broadcast_phases``, :func:`deconv.kernels.plan.phases_plan`).
+    Returns False, before any of it is written, where the packing found an
+    inf or NaN in the weight."""
     C_in_g = weight.shape[1]
     NR = pp.tile.vectors * pp.lanes
     blocks = -(-C_in_g // NR)
     # every phase's sub-kernel packed (G, B, K_f, NR), one after another
     w_phases = aligned_empty(int(pp.phases[-1, 6] + groups * blocks * pp.phases[-1, 2] * NR),
                              dtype=grad_output.dtype)
-    _pack_phases(weight, groups, pp.pack, blocks, NR, w_phases)
+    if _pack_phases(weight, groups, pp.pack, blocks, NR, w_phases) is False:
+        return False                                   # an inf or NaN weight
     b_packed = _packed_bias(bias, groups, C_in_g, NR, grad_output.dtype)   # (G, B, NR)
     with kernel_chunks(max(grad_input.size, grad_output.size)) as T:
         check_bytes("workspace", ((T, pp.workspace), grad_output.dtype))
@@ -702,7 +732,7 @@ def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
         _k.conv_input_grad_broadcast_phases(grad_output, w_phases, b_packed, bias is not None,
                                             *pp.pad, pp.Hq, pp.Wq, pp.samples, pp.phases,
                                             pp.offs, pp.pixels_in, pp.pixels_out, pp.splits,
-                                            grad_input,
+                                            pp.paired, grad_input,
                                             phase_ws, *_tile_constants(pp.tile, pp.lanes))
     return grad_input
 

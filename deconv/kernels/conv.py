@@ -59,9 +59,9 @@ hand on to the micro-kernels unchanged.
 import numpy as np
 from numba import njit, prange
 
-from deconv.kernels.common import plane_sum, valid_range
-from deconv.kernels.microkernel import (register_tile, register_tile_broadcast, transpose_square,
-                                        register_tile_reduce)
+from deconv.kernels.common import all_finite, plane_sum, valid_range
+from deconv.kernels.microkernel import (interleave_rows, register_tile, register_tile_broadcast,
+                                        register_tile_reduce, transpose_square)
 from deconv.kernels.plan import chunk
 
 
@@ -328,6 +328,27 @@ def conv_weight_grad_blocked(x, grad_output, sH, sW, pH, pW, offs, Hq, Wq, runs,
 
 
 @njit(cache=True, inline="always")
+def _broadcast_block_tiles(scratch_addr, blk, w_addr, K, k_chunk, b_group, n_valid, n_pix,
+                           buf_addr, pin_addr, offs_addr, has_bias, zero, MR, NV, lanes):
+    """Block ``blk`` of NR channels (n_valid of them real) of n_pix pixels into
+    the pixel-major scratch (Q, NR) at scratch_addr: its sum over K taps in
+    calls of k_chunk taps, each over every tile of MR pixels, so that the
+    chunk's weights stay in cache meanwhile (see :func:`_broadcast_blocks`)."""
+    size = b_group.itemsize
+    NR = b_group.shape[1]
+    a_addr = w_addr + blk * K * NR * size
+    bias_addr = b_group[blk].ctypes.data
+    for k0 in range(0, K, k_chunk):
+        k1 = min(K, k0 + k_chunk)
+        for p0 in range(0, n_pix, MR):
+            register_tile_broadcast(zero, scratch_addr + p0 * NR * size, NR,
+                                    min(MR, n_pix - p0), n_valid,
+                                    a_addr + k0 * NR * size, NR, buf_addr,
+                                    pin_addr + p0 * 8, offs_addr + k0 * 8, k1 - k0,
+                                    bias_addr, has_bias and k1 == K, k0 > 0, MR, NV, lanes)
+
+
+@njit(cache=True, inline="always")
 def _broadcast_blocks(out_flat, base, HW, pixels_out, w_addr, K, k_chunk, b_group, C_g, n_pix,
                       buf_addr, scratch, pin_addr, offs_addr, has_bias, MR, NV, lanes):
     """One item's pixels for every block of NR output channels of one group, by
@@ -342,25 +363,60 @@ def _broadcast_blocks(out_flat, base, HW, pixels_out, w_addr, K, k_chunk, b_grou
     group's packed weight (B, K, NR); b_group: its packed bias (B, NR); C_g:
     its output channels. Inlined, so that the tile's literals stay literals."""
     zero = scratch.dtype.type(0)
-    size = scratch.itemsize
     blocks, NR = b_group.shape
     scratch_addr = scratch.ctypes.data
     for blk in range(blocks):
-        a_addr = w_addr + blk * K * NR * size
-        bias_addr = b_group[blk].ctypes.data
         n_valid = min(NR, C_g - blk * NR)
-        for k0 in range(0, K, k_chunk):
-            k1 = min(K, k0 + k_chunk)
-            for p0 in range(0, n_pix, MR):
-                register_tile_broadcast(zero, scratch_addr + p0 * NR * size, NR,
-                                        min(MR, n_pix - p0), n_valid,
-                                        a_addr + k0 * NR * size, NR, buf_addr,
-                                        pin_addr + p0 * 8, offs_addr + k0 * 8, k1 - k0,
-                                        bias_addr, has_bias and k1 == K, k0 > 0, MR, NV, lanes)
+        _broadcast_block_tiles(scratch_addr, blk, w_addr, K, k_chunk, b_group, n_valid, n_pix,
+                               buf_addr, pin_addr, offs_addr, has_bias, zero, MR, NV, lanes)
         for c in range(n_valid):
             dst = base + (blk * NR + c) * HW
             for p in range(n_pix):
                 out_flat[dst + pixels_out[p]] = scratch[p * NR + c]
+
+
+@njit(cache=True, inline="always")
+def _broadcast_blocks_paired(out_flat, base, HW, pixels_out, b_group, C_g, n_pix, buf_addr,
+                             scratch, Q, w_lo, K_lo, kc_lo, pin_lo, offs_lo, w_hi, K_hi, kc_hi,
+                             pin_hi, offs_hi, has_bias, MR, NV, lanes):
+    """:func:`_broadcast_blocks` for a pair of stride-2 column phases with the
+    same positions (``plan.pairs_interleave``), ``lo`` the one whose positions
+    come one column first (``base`` is its), ``hi`` the other: each block is
+    summed for both, into two pixel-major scratches (Q, NR), then written
+    squares of lanes channels x lanes pixels at a time, each scratch's square
+    transposed in registers and the two interleaved (``interleave_rows``)
+    into two runs of lanes elements of an output row per channel (whole
+    lines), the edges one element at a time. scratch: (2 * Q * NR + 2 *
+    lanes * lanes,)."""
+    zero = scratch.dtype.type(0)
+    size = scratch.itemsize
+    blocks, NR = b_group.shape
+    s_lo = scratch[:Q * NR]
+    s_hi = scratch[Q * NR:2 * Q * NR]
+    t_lo = scratch[2 * Q * NR:].ctypes.data                     # (lanes, lanes)
+    t_hi = t_lo + lanes * lanes * size
+    out_addr = out_flat.ctypes.data
+    half = lanes // 2
+    p_body = n_pix - n_pix % lanes
+    for blk in range(blocks):
+        n_valid = min(NR, C_g - blk * NR)
+        _broadcast_block_tiles(s_lo.ctypes.data, blk, w_lo, K_lo, kc_lo, b_group, n_valid, n_pix,
+                               buf_addr, pin_lo, offs_lo, has_bias, zero, MR, NV, lanes)
+        _broadcast_block_tiles(s_hi.ctypes.data, blk, w_hi, K_hi, kc_hi, b_group, n_valid, n_pix,
+                               buf_addr, pin_hi, offs_hi, has_bias, zero, MR, NV, lanes)
+        c_body = n_valid - n_valid % lanes
+        for c0 in range(0, c_body, lanes):
+            row = base + (blk * NR + c0) * HW
+            for p0 in range(0, p_body, lanes):
+                transpose_square(zero, s_lo[p0 * NR + c0:].ctypes.data, NR, t_lo, lanes, lanes)
+                transpose_square(zero, s_hi[p0 * NR + c0:].ctypes.data, NR, t_hi, lanes, lanes)
+                interleave_rows(zero, t_lo, t_hi, lanes, out_addr + (row + pixels_out[p0]) * size,
+                                out_addr + (row + pixels_out[p0 + half]) * size, HW, lanes)
+        for c in range(n_valid):
+            dst = base + (blk * NR + c) * HW
+            for p in range(p_body if c < c_body else 0, n_pix):
+                out_flat[dst + pixels_out[p]] = s_lo[p * NR + c]
+                out_flat[dst + pixels_out[p] + 1] = s_hi[p * NR + c]
 
 
 @njit(parallel=True, cache=True)
@@ -434,8 +490,8 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
 
 @njit(parallel=True, cache=True)
 def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq, Wq, S,
-                                     phases, offs, pixels_in, pixels_out, splits, out, phase_ws,
-                                     MR, NV, lanes):
+                                     phases, offs, pixels_in, pixels_out, splits, paired, out,
+                                     phase_ws, MR, NV, lanes):
     """Every stride phase of a conv's input gradient by channel-vector tiles,
     each written in place, over one copy of grad_output per item.
 
@@ -449,13 +505,15 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
 
     x: (N, C, Hg, Wg); w_phases: the concatenation, phase after phase, of
     each phase's (G, B, K_f, NR) packed weight; b_packed: (G, B, NR); phases,
-    offs, pixels_in, pixels_out: :class:`deconv.kernels.plan.PhasesPlan`'s;
-    out: (N, C_in, H, W); phase_ws: (T, S * planes + max Q_f * NR).
+    offs, pixels_in, pixels_out, splits, paired: :class:`deconv.kernels.plan.PhasesPlan`'s;
+    out: (N, C_in, H, W); phase_ws: (T, workspace), PhasesPlan's.
 
     Items are (chunk of S samples, group, one of ``splits`` ranges of the
-    phases), each filling its own copy. For each phase, each block of NR
-    channels is summed over the phase's taps in calls of its k_chunk taps
-    into a pixel-major scratch, then copied into the phase's positions of out.
+    phases, or of pairs of them), each filling its own copy. For each phase,
+    each block of NR channels is summed over the phase's taps in calls of its
+    k_chunk taps into a pixel-major scratch, then copied into the phase's
+    positions of out; paired, both phases of a pair are summed, then written
+    together as whole runs of output rows (:func:`_broadcast_blocks_paired`).
     Each output is one tile's sum over its phase's taps in order: the cut
     into items does not change a bit.
     """
@@ -477,20 +535,42 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
     one = first_row + 1
     pin_addr = pixels_in.ctypes.data
     offs_addr = offs.ctypes.data
+    F = phases.shape[0]
+    Q = 0                                    # the most pixels (rounded to MR) of a phase
+    for f in range(F):
+        Q = max(Q, (phases[f + 1, 5] if f + 1 < F else pixels_in.shape[0]) - phases[f, 5])
     T = phase_ws.shape[0]
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
         buf = phase_ws[t]
         buf_addr = buf.ctypes.data
-        scratch = buf[S * planes:]                                  # (Q, NR), pixel-major
+        scratch = buf[S * planes:]                     # (Q, NR), pixel-major; paired, two
         for item in range(lo, hi):
             n0 = (item // (groups * splits)) * S
             g = (item // splits) % groups
-            f_lo, f_hi = _chunk(phases.shape[0], item % splits, splits)
+            step = 2 if paired else 1
+            f_lo, f_hi = _chunk(phases.shape[0] // step, item % splits, splits)
+            f_lo, f_hi = f_lo * step, f_hi * step
             count = min(S, N - n0)
             for s in range(count):
                 _fill_group(x[n0 + s], g, buf[s * planes:(s + 1) * planes], first_row, one, one,
                             pH, pW, Hq, Wq)
+            if paired:
+                for f in range(f_lo, f_hi, 2):
+                    # lo: the phase whose positions come one column first
+                    lo = f + 1 if phases[f + 1, 0] < phases[f, 0] else f
+                    hi = 2 * f + 1 - lo
+                    first, per_sample, p_0 = phases[lo, 0], phases[lo, 1], phases[lo, 5]
+                    _broadcast_blocks_paired(
+                        out_flat, (n0 * C_in + g * C_in_g) * HW + first, HW, pixels_out[p_0:],
+                        b_packed[g], C_in_g, count * per_sample, buf_addr, scratch, Q,
+                        w_addr + (phases[lo, 6] + g * blocks * phases[lo, 2] * NR) * size,
+                        phases[lo, 2], phases[lo, 3], pin_addr + phases[lo, 5] * 8,
+                        offs_addr + phases[lo, 4] * 8,
+                        w_addr + (phases[hi, 6] + g * blocks * phases[hi, 2] * NR) * size,
+                        phases[hi, 2], phases[hi, 3], pin_addr + phases[hi, 5] * 8,
+                        offs_addr + phases[hi, 4] * 8, has_bias, MR, NV, lanes)
+                continue
             for f in range(f_lo, f_hi):
                 first, per_sample, K, k_chunk, o0, p_0, w0 = (
                     phases[f, 0], phases[f, 1], phases[f, 2], phases[f, 3], phases[f, 4],
@@ -627,7 +707,7 @@ def pack_lanes_last(w, out, S):
 
 
 @njit(parallel=True, cache=True)
-def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
+def pack_phase_lanes(w5, table, blocks, R, out, workspace, finite, S):
     """The sub-kernels of some stride phases of a conv's input gradient,
     packed for a tile of R lanes (the conv's input channels in the lanes; its
     output channels and the phase's taps along K), one after another in out:
@@ -638,12 +718,16 @@ def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
     for r < R, 0 where b*R + r >= L.
 
     w5: (G, M, L, kH, kW), C-contiguous; out: 1-D; workspace: (T, kH*kW,
-    B*R), zero past L. Items are (g, m), cut into T ranges: each transposes
-    its (L, kH*kW) block of the weight into its range's (kH*kW, B*R) buffer,
-    which stays in L1, by S x S squares through the registers (the leftover
-    rows and taps one by one), then copies the table's rows out whole. With
-    an empty workspace, (T, 0, 0), each (g, m) gathers only the table's taps
-    straight into out instead. One call packs every phase of a call of
+    B*R), zero past L; finite: (T,), written. Items are (g, m), cut into T
+    ranges: each checks that its (L, kH*kW) block of the weight is finite
+    (``all_finite``, which leaves the block in L1; finite[t] is whether all of
+    range t's are), transposes it into its range's (kH*kW, B*R) buffer, which
+    stays in L1, by S x S squares through the registers (the leftover rows and
+    taps one by one), then copies the table's rows out whole. Checking here
+    spares the transposed conv a pass over a weight that another thread has
+    just updated: DCGAN's, in a training step, 0.15 ms of 4.4 (2 threads).
+    With an empty workspace, (T, 0, 0), each (g, m) gathers only the table's
+    taps straight into out instead, and finite is left alone. One call packs every phase of a call of
     ``conv_input_grad_broadcast_phases``, reading the weight once: DCGAN's
     256 -> 128, 4x4, stride 2, one thread, 0.37 ms by one gather per phase
     (strided reads, one element at a time), 0.16 here.
@@ -677,10 +761,12 @@ def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
         lo, hi = _chunk(G * M, t, T)
         taps = workspace[t]                               # (kH*kW, B*R)
         taps_addr = taps.ctypes.data
+        ok = True
         for item in range(lo, hi):
             g = item // M
             m = item % M
             block = items[item]                           # (L, kH*kW)
+            ok = all_finite(block) and ok
             src = block.ctypes.data
             for r0 in range(0, l_body, S):
                 for c0 in range(0, k_body, S):
@@ -700,6 +786,7 @@ def pack_phase_lanes(w5, table, blocks, R, out, workspace, S):
                     src_row = row[b * R:]
                     for r in range(R):
                         dst[r] = src_row[r]
+        finite[t] = ok
 
 
 @njit(parallel=True, cache=True)

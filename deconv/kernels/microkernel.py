@@ -612,3 +612,57 @@ def transpose_square(typingctx, zero, src_addr, src_stride, dst_addr, dst_stride
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def interleave_rows(typingctx, zero, first_addr, second_addr, src_stride, lo_addr, hi_addr,
+                    dst_stride, LANES):
+    """LANES pairs of rows interleaved, lane by lane, into two rows each::
+
+        lo[j*dst_stride + 2i]     = first[j*src_stride + i]
+        lo[j*dst_stride + 2i + 1] = second[j*src_stride + i]
+        hi[j*dst_stride + 2i]     = first[j*src_stride + LANES/2 + i]
+        hi[j*dst_stride + 2i + 1] = second[j*src_stride + LANES/2 + i]
+
+    for j < LANES, i < LANES/2: two vector loads, two shuffles (the perfect
+    shuffle of :func:`transpose_square`) and two vector stores per j. Two
+    stride-2 phases of a transposed conv's output, each one channel's run of
+    pixels, become whole runs of an output row: one vector store each rather
+    than a store per element, every other element, from each phase in turn.
+    Strides count elements; LANES a compile-time power of two.
+    """
+    tile = _tile_constants("interleave_rows", zero, LANES=LANES)
+    if tile is None:
+        return None
+    lanes = tile["LANES"]
+    if lanes < 2:
+        raise TypingError("interleave_rows: LANES must be at least 2")
+    sig = types.void(zero, first_addr, second_addr, src_stride, lo_addr, hi_addr, dst_stride,
+                     LANES)
+
+    def codegen(context, builder, signature, args):
+        a_a, b_a, s_stride, lo_a, hi_a, d_stride = [
+            context.cast(builder, v, t, types.int64)
+            for v, t in zip(args[1:7], signature.args[1:7])]
+        fp = context.get_value_type(zero)
+        i64, i32 = ir.IntType(64), ir.IntType(32)
+        vptr = ir.VectorType(fp, lanes).as_pointer()
+        half = lanes // 2
+        low = ir.Constant(ir.VectorType(i32, lanes),
+                          [m for j in range(half) for m in (j, j + lanes)])
+        high = ir.Constant(ir.VectorType(i32, lanes),
+                           [m for j in range(half, lanes) for m in (j, j + lanes)])
+        a_p, b_p, lo_p, hi_p = [builder.inttoptr(v, fp.as_pointer())
+                                for v in (a_a, b_a, lo_a, hi_a)]
+        for j in range(lanes):
+            src = builder.mul(s_stride, ir.Constant(i64, j))
+            dst = builder.mul(d_stride, ir.Constant(i64, j))
+            a = builder.load(builder.bitcast(builder.gep(a_p, [src]), vptr), align=4)
+            b = builder.load(builder.bitcast(builder.gep(b_p, [src]), vptr), align=4)
+            builder.store(builder.shuffle_vector(a, b, low),
+                          builder.bitcast(builder.gep(lo_p, [dst]), vptr), align=4)
+            builder.store(builder.shuffle_vector(a, b, high),
+                          builder.bitcast(builder.gep(hi_p, [dst]), vptr), align=4)
+        return context.get_dummy_value()
+
+    return sig, codegen

@@ -1026,10 +1026,18 @@ class PhasesPlan(NamedTuple):
     grad_output again."""
     workspace: int
     """Elements of one chunk's buffer: S samples' planes, then a (max Q_f, NR)
-    scratch for the tiles' results (pixel-major)."""
+    scratch for the tiles' results (pixel-major); paired, two scratches and
+    two squares of lanes x lanes."""
     pack: np.ndarray
     """:func:`pack_table` of the phases: where each of their taps goes in the
     concatenation of their packed sub-kernels."""
+    paired: bool
+    """Whether the phases come in pairs (2i, 2i + 1), the two column phases of
+    one row phase at stride 2 with the same positions, one column apart, whose
+    every square of ``lanes`` positions is two runs of one row each
+    (:func:`pairs_interleave`): each block of channels of a pair is then
+    written as whole runs of output rows, the two phases interleaved in
+    registers (``interleave_rows``). Splits are then of pairs."""
 
 
 def phase_groups(weight_shape, groups, phases_h, phases_w, dtype, budget_elements):
@@ -1150,13 +1158,51 @@ def phases_plan(N, groups, weight_shape, stride, pairs, shape, dtype):
                                                    for a in (offs, p_in, p_out)]
     for a in arrays:
         a.setflags(write=False)
+    L = lanes(dtype)
+    paired = pairs_interleave(pairs, sW, p_out, S, L)
     items = -(-N // S) * groups
-    splits = min(len(table), -(-BLOCKED_MIN_ITEMS // items))
+    splits = min(len(table) // 2 if paired else len(table), -(-BLOCKED_MIN_ITEMS // items))
     kW = weight_shape[3]
     pack = pack_table(tuple((ph.taps, pw.taps, int(row[6])) for (ph, pw), row in zip(pairs, table)),
                       kW, m, -(-C_in // groups // NR), NR)
-    return PhasesPlan(BROADCAST_TILE, lanes(dtype), S, (P_h, P_w), Hq, Wq, planes, *arrays,
-                      splits, S * planes + Q_max * NR, pack)
+    workspace = S * planes + (2 * Q_max * NR + 2 * L * L if paired else Q_max * NR)
+    return PhasesPlan(BROADCAST_TILE, L, S, (P_h, P_w), Hq, Wq, planes, *arrays,
+                      splits, workspace, pack, paired)
+
+
+def pairs_interleave(pairs, sW, pixels_out, S, L):
+    """Whether the phases ``pairs`` (with their ``pixels_out`` lists, one per
+    phase, for S samples) can be written in pairs by ``interleave_rows``
+    (:attr:`PhasesPlan.paired`): an even number of phases, each pair (2i,
+    2i + 1) the two column phases of one row phase at column stride 2, with
+    equal positions; and in their list, every whole square of L positions
+    two runs of L/2 positions of one output row each (columns 2 apart).
+
+    DCGAN's 4x4 stride-2 8x8 -> 16x16 on 16 lanes: each square is two of a
+    phase's rows of 8.
+
+    >>> ph = phase_taps(4, 2, 1, 1, 16)
+    >>> pairs = tuple((a, b) for a in ph for b in ph)
+    >>> row = np.arange(8) * 2
+    >>> out = np.concatenate([row + 32 * r for r in range(8)])
+    >>> pairs_interleave(pairs, 2, [out] * 4, 1, 16), pairs_interleave(pairs, 2, [out] * 4, 1, 32)
+    (True, False)
+    """
+    if sW != 2 or L < 2 or len(pairs) % 2:
+        return False
+    half = L // 2
+    run = np.arange(half) * 2
+    for i in range(0, len(pairs), 2):
+        (ha, wa), (hb, wb) = pairs[i], pairs[i + 1]
+        if ha != hb or wa.count != wb.count or abs(wa.first - wb.first) != 1:
+            return False
+        a, b = pixels_out[i][:S * ha.count * wa.count], pixels_out[i + 1][:S * hb.count * wb.count]
+        if len(a) != len(b) or not np.array_equal(a, b):
+            return False
+        squares = a[:len(a) - len(a) % L].reshape(-1, 2, half)
+        if not np.array_equal(squares - squares[:, :, :1], np.broadcast_to(run, squares.shape)):
+            return False
+    return True
 
 
 @functools.lru_cache(maxsize=256)
