@@ -7,6 +7,7 @@ asks for, and the sample chunks cover the batch."""
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -118,3 +119,23 @@ def test_broadcast_plans_are_cached():
     assert plan.broadcast_plan(*args) is plan.broadcast_plan(*args)
     red = (4, (64, 8, 3, 3), (1, 1, 1, 1, 1, 1), 1, 7, 7, np.dtype(np.float32), 10000)
     assert plan.broadcast_reduce_plan(*red) is plan.broadcast_reduce_plan(*red)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_phases_take_the_channel_vector_tile_on_a_tie_up_to_the_bytes(dtype):
+    # rows of one whole vector and whole blocks of channels: both tiles fill
+    # their lanes, so a plain conv keeps the pixel tile; an input gradient's
+    # stride phases take the channel-vector tile while a sample's phase in
+    # blocks of NR channels fits BROADCAST_PHASE_BYTES, and not one row past it
+    dt = np.dtype(dtype)
+    L = plan.lanes(dt)
+    channels = plan.BROADCAST_TILE.vectors * L
+    per_pixel = plan.BROADCAST_TILE.vectors * plan.VECTOR_BYTES
+    rows = plan.BROADCAST_PHASE_BYTES // (L * per_pixel)
+    assert rows >= 1
+    assert not plan.use_broadcast_forward(rows, L, channels, dt)
+    assert plan.use_broadcast_phases(rows, L, channels, dt)
+    assert not plan.use_broadcast_phases(rows + 1, L, channels, dt)
+    # where the channel-vector tile fills more lanes it runs either way
+    assert plan.use_broadcast_forward(8, 7, channels, dt) == plan.use_broadcast_phases(
+        8, 7, channels, dt)

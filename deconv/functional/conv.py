@@ -665,10 +665,8 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
         if bias is not None:
             grad_input += bias.reshape(-1, 1, 1)
     if (sH, sW) != (1, 1) and phases_h and phases_w and all(
-            _forward_kernel(grad_output, _spec_shape((weight, ph.taps, pw.taps), groups), groups,
-                            (1, 1, ph.padding, pw.padding, ph.dilation, pw.dilation),
-                            (ph.count, pw.count), N * groups * C_in_g * ph.count * pw.count)
-            == "broadcast" for ph in phases_h for pw in phases_w):
+            _phase_kernel(grad_output, weight, groups, ph, pw) == "broadcast"
+            for ph in phases_h for pw in phases_w):
         # groups of phases whose packed sub-kernels take at most the gradient's size
         # (each call fills its own copies of grad_output: DCGAN's 4x4 s2 block,
         # whose packed weight is its batch of 16's gradient, ran 3% faster in one
@@ -708,6 +706,24 @@ def _conv_input_grad_phases(grad_output, weight, geometry, groups, shape, bias):
             _conv_forward(grad_output, sub, bias, sub_geometry, groups, phase)
             call(_k.spread_phase, phase, grad_input, h0, w0, sH, sW)
     return grad_input
+
+
+def _phase_kernel(grad_output, weight, groups, ph, pw):
+    """Which kernel runs the stride phase (ph, pw) (:func:`deconv.kernels.plan.phase_taps`
+    of each axis) of conv's input gradient among all of them: that of
+    :func:`_forward_kernel` for the phase's conv, but the channel-vector tile
+    (``'broadcast'``) for a phase the pixel tile would run where
+    :func:`deconv.kernels.plan.use_broadcast_phases` says so (the phases then
+    run in one call, each written in place, rather than one call each, each
+    into a temporary spread into place)."""
+    N, C_in_g = grad_output.shape[0], weight.shape[1]
+    kernel = _forward_kernel(grad_output, _spec_shape((weight, ph.taps, pw.taps), groups), groups,
+                             (1, 1, ph.padding, pw.padding, ph.dilation, pw.dilation),
+                             (ph.count, pw.count), N * groups * C_in_g * ph.count * pw.count)
+    if kernel == "pixel" and plan.use_broadcast_phases(ph.count, pw.count, C_in_g,
+                                                       grad_output.dtype):
+        return "broadcast"
+    return kernel
 
 
 def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):

@@ -306,6 +306,45 @@ def use_broadcast_forward(h_out, w_out, c_out_g, dtype):
             > BROADCAST_MIN_GAIN * pixel_tile_use(h_out, w_out, c_out_g, dtype))
 
 
+# Where both tiles fill their lanes (within BROADCAST_MIN_GAIN), the stride
+# phases of an input gradient (a transposed conv's forward) still run on the
+# channel-vector tile, all in one call over one copy of grad_output
+# (``conv_input_grad_broadcast_phases``), while one sample's phase in blocks
+# of NR channels takes at most this many bytes of the tile's pixel-major
+# scratch; the pixel tile runs each phase into a temporary of its own, spread
+# into place afterwards, over a copy of grad_output per phase. Measured (4x4
+# stride 2, float32, 2 threads): AVX-512, 16x16 phases (64 KB) 5.0 -> 3.5 ms
+# (N=16, 128 -> 64) and 17.6 -> 14.4 (256 -> 128), 32x32 phases (256 KB)
+# 3.0 -> 3.8 (N=8, 64 -> 32), 48x48 5.8 -> 10.0; AVX2, 8x8 phases (4 KB)
+# 7.8 -> 6.1 (DCGAN's N=16, 256 -> 128), 16x16 0.82-0.89 of the time, 24x24
+# 0.88, 32x32 (64 KB) 0.79, 48x48 and 64x64 (144 and 256 KB) 0.99. A plain
+# conv (no phases, no spread) keeps the pixel tile on such planes: on
+# AVX-512's 16x16 the channel-vector tile took 1.02-1.09 of its time.
+BROADCAST_PHASE_BYTES = 64 << 10
+
+
+def use_broadcast_phases(h_out, w_out, c_out_g, dtype):
+    """Whether the stride phases of an input gradient, each a conv with
+    ``(h_out, w_out)`` outputs and ``c_out_g`` output channels per group, run
+    on the channel-vector tile in one call (see :data:`BROADCAST_PHASE_BYTES`):
+    where a conv forward would (:func:`use_broadcast_forward`), or where the
+    tiles fill their lanes alike and a sample's phase in blocks of NR channels
+    fits :data:`BROADCAST_PHASE_BYTES`.
+
+    >>> f32 = np.dtype(np.float32)
+    >>> use_broadcast_phases(8, 8, 128, f32), use_broadcast_phases(16, 16, 64, f32)
+    (True, True)
+    >>> use_broadcast_phases(64, 64, 32, f32)
+    False
+    """
+    if use_broadcast_forward(h_out, w_out, c_out_g, dtype):
+        return True
+    block_bytes = h_out * w_out * BROADCAST_TILE.vectors * VECTOR_BYTES
+    return (broadcast_tile_use(h_out * w_out, c_out_g, dtype) * BROADCAST_MIN_GAIN
+            >= pixel_tile_use(h_out, w_out, c_out_g, dtype)
+            and block_bytes <= BROADCAST_PHASE_BYTES)
+
+
 # Where both tiles fill their lanes (within BROADCAST_MIN_GAIN), a weight
 # gradient still runs the channel-vector tile while one sample's block of NR
 # channels of grad_output, channels last, takes at most this many bytes: every
