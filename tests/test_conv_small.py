@@ -173,7 +173,8 @@ def _channel_vector_choice(op, x_shape, w_shape, kw, y_shape, dtype):
     the channel-vector tiles: by the lanes each tile fills (``plan.use_broadcast_*``)
     of the planes the kernels see. A strided transposed conv's forward runs its
     stride phases (each a plane of its own), its weight gradient is the conv's
-    with its input in grad_output's place."""
+    with its input in grad_output's place (the phases' own rule,
+    ``plan.use_broadcast_phases``)."""
     dt = np.dtype(dtype)
     groups = kw.get("groups", 1)
     if op == "conv2d":
@@ -183,7 +184,7 @@ def _channel_vector_choice(op, x_shape, w_shape, kw, y_shape, dtype):
     k, s, p = w_shape[2], kw.get("stride", 1), kw.get("padding", 0)
     ph = plan.phase_taps(k, s, p, 1, y_shape[2])
     pw = plan.phase_taps(w_shape[3], s, p, 1, y_shape[3])
-    return (all(plan.use_broadcast_forward(a.count, b.count, w_shape[1], dt)
+    return (all(plan.use_broadcast_phases(a.count, b.count, w_shape[1], dt)
                 for a in ph for b in pw),
             plan.use_broadcast_reduce(*x_shape[2:], w_shape[0] // groups, dt))
 
