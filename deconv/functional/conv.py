@@ -748,7 +748,7 @@ def _broadcast_phases(grad_output, weight, groups, pairs, pp, grad_input, bias):
         _k.conv_input_grad_broadcast_phases(grad_output, w_phases, b_packed, bias is not None,
                                             *pp.pad, pp.Hq, pp.Wq, pp.samples, pp.phases,
                                             pp.offs, pp.pixels_in, pp.pixels_out, pp.splits,
-                                            pp.paired, grad_input,
+                                            pp.paired, pp.scratch_pixels, grad_input,
                                             phase_ws, *_tile_constants(pp.tile, pp.lanes))
     return grad_input
 

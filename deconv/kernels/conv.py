@@ -490,8 +490,8 @@ def conv_forward_broadcast(x, w_packed, b_packed, has_bias, sH, sW, pH, pW, offs
 
 @njit(parallel=True, cache=True)
 def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq, Wq, S,
-                                     phases, offs, pixels_in, pixels_out, splits, paired, out,
-                                     phase_ws, MR, NV, lanes):
+                                     phases, offs, pixels_in, pixels_out, splits, paired, Q,
+                                     out, phase_ws, MR, NV, lanes):
     """Every stride phase of a conv's input gradient by channel-vector tiles,
     each written in place, over one copy of grad_output per item.
 
@@ -505,7 +505,8 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
 
     x: (N, C, Hg, Wg); w_phases: the concatenation, phase after phase, of
     each phase's (G, B, K_f, NR) packed weight; b_packed: (G, B, NR); phases,
-    offs, pixels_in, pixels_out, splits, paired: :class:`deconv.kernels.plan.PhasesPlan`'s;
+    offs, pixels_in, pixels_out, splits, paired, Q (scratch_pixels):
+    :class:`deconv.kernels.plan.PhasesPlan`'s;
     out: (N, C_in, H, W); phase_ws: (T, workspace), PhasesPlan's.
 
     Items are (chunk of S samples, group, one of ``splits`` ranges of the
@@ -535,10 +536,7 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
     one = first_row + 1
     pin_addr = pixels_in.ctypes.data
     offs_addr = offs.ctypes.data
-    F = phases.shape[0]
-    Q = 0                                    # the most pixels (rounded to MR) of a phase
-    for f in range(F):
-        Q = max(Q, (phases[f + 1, 5] if f + 1 < F else pixels_in.shape[0]) - phases[f, 5])
+    step = 2 if paired else 1                  # phases per unit of a split
     T = phase_ws.shape[0]
     for t in prange(T):
         lo, hi = _chunk(items, t, T)
@@ -548,7 +546,6 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
         for item in range(lo, hi):
             n0 = (item // (groups * splits)) * S
             g = (item // splits) % groups
-            step = 2 if paired else 1
             f_lo, f_hi = _chunk(phases.shape[0] // step, item % splits, splits)
             f_lo, f_hi = f_lo * step, f_hi * step
             count = min(S, N - n0)
@@ -557,19 +554,19 @@ def conv_input_grad_broadcast_phases(x, w_phases, b_packed, has_bias, pH, pW, Hq
                             pH, pW, Hq, Wq)
             if paired:
                 for f in range(f_lo, f_hi, 2):
-                    # lo: the phase whose positions come one column first
-                    lo = f + 1 if phases[f + 1, 0] < phases[f, 0] else f
-                    hi = 2 * f + 1 - lo
-                    first, per_sample, p_0 = phases[lo, 0], phases[lo, 1], phases[lo, 5]
+                    # a: the phase whose positions come one column first, b: the other
+                    a = f + 1 if phases[f + 1, 0] < phases[f, 0] else f
+                    b = 2 * f + 1 - a
                     _broadcast_blocks_paired(
-                        out_flat, (n0 * C_in + g * C_in_g) * HW + first, HW, pixels_out[p_0:],
-                        b_packed[g], C_in_g, count * per_sample, buf_addr, scratch, Q,
-                        w_addr + (phases[lo, 6] + g * blocks * phases[lo, 2] * NR) * size,
-                        phases[lo, 2], phases[lo, 3], pin_addr + phases[lo, 5] * 8,
-                        offs_addr + phases[lo, 4] * 8,
-                        w_addr + (phases[hi, 6] + g * blocks * phases[hi, 2] * NR) * size,
-                        phases[hi, 2], phases[hi, 3], pin_addr + phases[hi, 5] * 8,
-                        offs_addr + phases[hi, 4] * 8, has_bias, MR, NV, lanes)
+                        out_flat, (n0 * C_in + g * C_in_g) * HW + phases[a, 0], HW,
+                        pixels_out[phases[a, 5]:], b_packed[g], C_in_g, count * phases[a, 1],
+                        buf_addr, scratch, Q,
+                        w_addr + (phases[a, 6] + g * blocks * phases[a, 2] * NR) * size,
+                        phases[a, 2], phases[a, 3], pin_addr + phases[a, 5] * 8,
+                        offs_addr + phases[a, 4] * 8,
+                        w_addr + (phases[b, 6] + g * blocks * phases[b, 2] * NR) * size,
+                        phases[b, 2], phases[b, 3], pin_addr + phases[b, 5] * 8,
+                        offs_addr + phases[b, 4] * 8, has_bias, MR, NV, lanes)
                 continue
             for f in range(f_lo, f_hi):
                 first, per_sample, K, k_chunk, o0, p_0, w0 = (

@@ -1077,6 +1077,8 @@ class PhasesPlan(NamedTuple):
     (:func:`pairs_interleave`): each block of channels of a pair is then
     written as whole runs of output rows, the two phases interleaved in
     registers (``interleave_rows``). Splits are then of pairs."""
+    scratch_pixels: int
+    """Q, the rows of a (Q, NR) scratch: the most pixels of a phase, max Q_f."""
 
 
 def phase_groups(weight_shape, groups, phases_h, phases_w, dtype, budget_elements):
@@ -1206,7 +1208,7 @@ def phases_plan(N, groups, weight_shape, stride, pairs, shape, dtype):
                       kW, m, -(-C_in // groups // NR), NR)
     workspace = S * planes + (2 * Q_max * NR + 2 * L * L if paired else Q_max * NR)
     return PhasesPlan(BROADCAST_TILE, L, S, (P_h, P_w), Hq, Wq, planes, *arrays,
-                      splits, workspace, pack, paired)
+                      splits, workspace, pack, paired, Q_max)
 
 
 def pairs_interleave(pairs, sW, pixels_out, S, L):
