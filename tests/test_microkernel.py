@@ -173,11 +173,13 @@ def _check_tile(args, expected, MR, NV, LANES):
 @pytest.mark.parametrize("MR, NV, LANES, dtype", FORWARD_TILES)
 @pytest.mark.parametrize("has_bias", [True, False])
 @pytest.mark.parametrize("accumulate", [False, True])
-def test_register_tile_full_tile_is_exact(MR, NV, LANES, dtype, has_bias, accumulate):
+@pytest.mark.parametrize("K", [1, 8, 9])
+def test_register_tile_full_tile_is_exact(MR, NV, LANES, dtype, has_bias, accumulate, K):
     """out[i, v] = ((out if accumulating) + sum_k a[k, i] * b[b_off_v + offs[k] + lanes])
-    + bias[i] for the whole MR x NV tile, in the kernel's order of roundings."""
-    rng = np.random.default_rng(MR * 100 + NV * 10 + LANES + has_bias + 2 * accumulate)
-    args, expected = _tile_case(rng, dtype, MR, NV, LANES, 9, MR, NV, [LANES] * NV, has_bias,
+    + bias[i] for the whole MR x NV tile, in the kernel's order of roundings: the
+    unmasked stores, after taps in pairs only (K even), a last tap alone, or both."""
+    rng = np.random.default_rng(MR * 100 + NV * 10 + LANES + has_bias + 2 * accumulate + 4 * K)
+    args, expected = _tile_case(rng, dtype, MR, NV, LANES, K, MR, NV, [LANES] * NV, has_bias,
                                 accumulate)
     _check_tile(args, expected, MR, NV, LANES)
 
