@@ -81,6 +81,49 @@ def _row_shifted_sums(row, shift):
     return total, squares
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def _four_rows_shifted_sums(r0, r1, r2, r3, shift):
+    """``_row_shifted_sums`` of four rows of one length at once, each row's two
+    sums kept apart: ``(sum0, squares0, ..., sum3, squares3)``. Four streams
+    from memory instead of one: a core keeps more reads in flight, which is
+    what a pass over data just written (by the layer before, by the other
+    core) waits on."""
+    t0 = t1 = t2 = t3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    for i in range(r0.shape[0]):
+        d0 = r0[i] - shift
+        d1 = r1[i] - shift
+        d2 = r2[i] - shift
+        d3 = r3[i] - shift
+        t0 += d0
+        t1 += d1
+        t2 += d2
+        t3 += d3
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+    return t0, q0, t1, q1, t2, q2, t3, q3
+
+
+@njit(cache=True)
+def _standardize_row(x_row, y_row, m, r, w, b):
+    """``y = ((x - m) * r) * w + b`` along a row, in float64, rounded once when stored."""
+    for s in range(x_row.shape[0]):
+        y_row[s] = ((x_row[s] - m) * r) * w + b
+
+
+@njit(cache=True)
+def _standardize_four_rows(x0, x1, x2, x3, y0, y1, y2, y3, m, r, w0, w1, w2, w3, b0, b1, b2,
+                           b3):
+    """``_standardize_row`` on four rows of one length at once (four streams each way)."""
+    for s in range(x0.shape[0]):
+        y0[s] = ((x0[s] - m) * r) * w0 + b0
+        y1[s] = ((x1[s] - m) * r) * w1 + b1
+        y2[s] = ((x2[s] - m) * r) * w2 + b2
+        y3[s] = ((x3[s] - m) * r) * w3 + b3
+
+
 #: the most ``d**2 / var`` (mean - shift, squared, over the variance) for which the
 #: shifted one-pass variance is kept (see the module docstring): a first value more
 #: than 4 standard deviations from its group's mean costs a second pass
@@ -116,16 +159,32 @@ def norm_forward(x, weight, bias, eps, batch_stats, mean, var, invstd, y):
         ns = job // G
         g = job % G
         n_lo = ns * per
+        # the statistic's rows (n, k), n = n_lo + q // K, k = q % K, in order:
+        # four at a time, then the last few one by one
+        rows = per * K
+        quads = rows - rows % 4
         if batch_stats:
             count = per * K * S
             shift = 1.0 * x[n_lo, g, 0, 0]
             total = 0.0
             squares = 0.0
-            for n in range(n_lo, n_lo + per):
-                for k in range(K):
-                    a, b = _row_shifted_sums(x[n, g, k], shift)
-                    total += a
-                    squares += b
+            for q in range(0, quads, 4):
+                t0, s0, t1, s1, t2, s2, t3, s3 = _four_rows_shifted_sums(
+                    x[n_lo + q // K, g, q % K], x[n_lo + (q + 1) // K, g, (q + 1) % K],
+                    x[n_lo + (q + 2) // K, g, (q + 2) % K],
+                    x[n_lo + (q + 3) // K, g, (q + 3) % K], shift)
+                total += t0
+                total += t1
+                total += t2
+                total += t3
+                squares += s0
+                squares += s1
+                squares += s2
+                squares += s3
+            for q in range(quads, rows):
+                a, b = _row_shifted_sums(x[n_lo + q // K, g, q % K], shift)
+                total += a
+                squares += b
             d = total / count
             m = shift + d
             v = squares / count - d * d
@@ -146,14 +205,19 @@ def norm_forward(x, weight, bias, eps, batch_stats, mean, var, invstd, y):
             invstd[ns, g] = 1.0 / math.sqrt(v + eps)
         m = mean[ns, g]
         r = invstd[ns, g]
-        for n in range(n_lo, n_lo + per):
-            for k in range(K):
-                w = weight[g, k]
-                b = bias[g, k]
-                x_row = x[n, g, k]
-                y_row = y[n, g, k]
-                for s in range(S):
-                    y_row[s] = ((x_row[s] - m) * r) * w + b
+        for q in range(0, quads, 4):
+            n0, k0 = n_lo + q // K, q % K
+            n1, k1 = n_lo + (q + 1) // K, (q + 1) % K
+            n2, k2 = n_lo + (q + 2) // K, (q + 2) % K
+            n3, k3 = n_lo + (q + 3) // K, (q + 3) % K
+            _standardize_four_rows(x[n0, g, k0], x[n1, g, k1], x[n2, g, k2], x[n3, g, k3],
+                                   y[n0, g, k0], y[n1, g, k1], y[n2, g, k2], y[n3, g, k3], m,
+                                   r, weight[g, k0], weight[g, k1], weight[g, k2],
+                                   weight[g, k3], bias[g, k0], bias[g, k1], bias[g, k2],
+                                   bias[g, k3])
+        for q in range(quads, rows):
+            n, k = n_lo + q // K, q % K
+            _standardize_row(x[n, g, k], y[n, g, k], m, r, weight[g, k], bias[g, k])
     return y
 
 
