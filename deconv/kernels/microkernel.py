@@ -561,13 +561,6 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         dst = [builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))]) for i in range(mr)]
         ptrs = [[builder.bitcast(builder.gep(dst[i], [ir.Constant(i64, v * lanes)]), vptr)
                  for v in range(nv)] for i in range(mr)]
-        # the earlier blocks' sums in out, where accumulating (rows i < m_store,
-        # lanes j < n_store; masked loads: 0 elsewhere, no memory touched)
-        earlier = []
-        for i in range(mr):
-            row_ok = builder.and_(accum, builder.icmp_signed("<", ir.Constant(i64, i), m_st))
-            earlier.append([builder.call(mload, [ptrs[i][v], align, builder.and_(
-                masks[v], _splat(builder, row_ok, i1v)), zero_v]) for v in range(nv)])
         init = [[zero_v] * nv for _ in range(mr)]       # each block sums from 0
 
         def body(s, acc):
@@ -584,19 +577,44 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
 
         acc = _loop(builder, ir.Constant(i64, 0), s_n, init, body)
 
-        # --- out[i, j] = acc + bias, for i < m_store, j < n_store
-        bias_v = [builder.load(builder.bitcast(builder.gep(bias_p, [ir.Constant(i64, v * lanes)]),
-                                               vptr), align=4) for v in range(nv)]
-        for i in range(mr):
-            # the row mask, i < m_store: a branch around row i's stores
-            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
-                for v in range(nv):
-                    # no bias: nothing added (adding 0 would turn a -0.0 sum into +0.0
-                    # between two calls of one sum)
-                    value = builder.select(accum, builder.fadd(earlier[i][v], acc[i][v]),
-                                           acc[i][v])
-                    value = builder.select(with_bias, builder.fadd(value, bias_v[v]), value)
-                    builder.call(mstore, [value, ptrs[i][v], align, masks[v]])
+        # --- out[i, j] = ((out if accumulating) + acc) + bias, for i < m_store, j < n_store
+        # -0.0 is the exact identity of addition (x + -0.0 == x, even for x = -0.0,
+        # which + 0.0 would turn into +0.0): "no bias" adds it
+        identity = ir.Constant(vt, [-0.0] * lanes)
+        bias_v = [builder.select(with_bias, builder.load(builder.bitcast(builder.gep(
+            bias_p, [ir.Constant(i64, v * lanes)]), vptr), align=4), identity)
+            for v in range(nv)]
+        # a whole tile (every row, every channel: all but the last tiles of a
+        # layer) stores with plain loads and stores, as register_tile's
+        whole = builder.and_(builder.icmp_signed(">=", m_st, ir.Constant(i64, mr)),
+                             builder.icmp_signed(">=", n_st, ir.Constant(i64, nv * lanes)))
+        with builder.if_else(whole, likely=True) as (plain, masked):
+            with plain:
+                with builder.if_else(accum) as (added, first):
+                    with added:
+                        for i in range(mr):
+                            for v in range(nv):
+                                value = builder.fadd(builder.load(ptrs[i][v], align=4),
+                                                     acc[i][v])
+                                builder.store(builder.fadd(value, bias_v[v]), ptrs[i][v],
+                                              align=4)
+                    with first:
+                        for i in range(mr):
+                            for v in range(nv):
+                                builder.store(builder.fadd(acc[i][v], bias_v[v]), ptrs[i][v],
+                                              align=4)
+            with masked:
+                for i in range(mr):
+                    # the row mask, i < m_store: a branch around row i's loads and stores
+                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
+                        for v in range(nv):
+                            # the earlier blocks' sums (masked: lanes not stored are
+                            # not read), or the identity
+                            earlier = builder.call(mload, [ptrs[i][v], align, builder.and_(
+                                masks[v], _splat(builder, accum, i1v)), identity])
+                            value = builder.fadd(earlier, acc[i][v])
+                            builder.call(mstore, [builder.fadd(value, bias_v[v]), ptrs[i][v],
+                                                  align, masks[v]])
         return context.get_dummy_value()
 
     return sig, codegen
