@@ -150,7 +150,7 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
         with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(ir.IntType(64), 0))
         accum = builder.icmp_signed("!=", accum, ir.Constant(ir.IntType(64), 0))
         fp = context.get_value_type(zero)
-        i64, i32 = ir.IntType(64), ir.IntType(32)
+        i64 = ir.IntType(64)
         vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         out_p = builder.inttoptr(out_a, fptr)
@@ -183,19 +183,14 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
         # the MR x NV accumulators enter as 0 and stay in registers (phis) over
         # the taps, two per trip (see _loop): AVX2's 4 x 3 tile went from 120 to
         # 130 GFLOP/s in L1 on this machine's core, U-Net's 3x3 conv forward
-        # 4-6% faster (1 and 2 threads); no change beyond noise on AVX-512.
+        # 4-7% faster (1 and 2 threads); no change beyond noise on AVX-512.
         # K = 0 leaves the sums at 0.
         result = _loop(builder, ir.Constant(i64, 0), k_n, [[zero_v] * nv for _ in range(mr)],
                        step, paired=True)
 
         # --- tile_done: out[i, vector v] = ((out if accumulating) + sum) + bias[i],
         # for the stored rows and lanes only
-        i1v = ir.VectorType(ir.IntType(1), lanes)
         i64v = ir.VectorType(i64, lanes)
-        store = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
-                         [vt, vptr, i32, i1v])
-        mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
-        align = ir.Constant(i32, 4)
         # the lane masks: vector v stores lane l iff v < n_vec and l < count_v
         lane_index = ir.Constant(i64v, list(range(lanes)))
         masks = []
@@ -203,54 +198,21 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
             count = builder.select(builder.icmp_signed("<", ir.Constant(i64, v), n_v),
                                    vec[v][2], ir.Constant(i64, 0))
             masks.append(builder.icmp_signed("<", lane_index, _splat(builder, count, i64v)))
-        # -0.0 is the exact identity of addition (x + -0.0 == x, even for x = -0.0,
-        # which + 0.0 would turn into +0.0): "no bias" adds it
+        # no bias: -0.0 added (see _store_tile)
         identity = ir.Constant(vt, [-0.0] * lanes)
         biases = [builder.select(with_bias, _splat(builder, builder.load(
             builder.gep(bias_p, [ir.Constant(i64, i)])), vt), identity) for i in range(mr)]
         rows = [builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))]) for i in range(mr)]
-
-        def pointer(i, v):
-            return builder.bitcast(builder.gep(rows[i], [vec[v][1]]), vptr)
-
-        # a whole tile (every row, every vector of LANES outputs: nearly every
-        # tile of a layer) stores with plain loads and stores, in one of two
-        # straight runs (accumulating or not); the masked stores, with a branch
-        # per store, cost 3% of a 3x3 conv's forward where a mask is not a
-        # register of its own (AVX2: U-Net's 64 -> 64 channels on 64x64, whose
-        # 4 x 3 tiles sum blocks of 116 taps)
+        ptrs = [[builder.bitcast(builder.gep(rows[i], [vec[v][1]]), vptr) for v in range(nv)]
+                for i in range(mr)]
+        # a whole tile: every row, and every vector of LANES outputs
         whole = builder.icmp_signed(">=", m_st, ir.Constant(i64, mr))
         whole = builder.and_(whole, builder.icmp_signed(">=", n_v, ir.Constant(i64, nv)))
         for v in range(nv):
             whole = builder.and_(whole, builder.icmp_signed("==", vec[v][2],
                                                             ir.Constant(i64, lanes)))
-        with builder.if_else(whole, likely=True) as (plain, masked):
-            with plain:
-                with builder.if_else(accum) as (added, first):
-                    with added:
-                        for i in range(mr):
-                            for v in range(nv):
-                                ptr = pointer(i, v)
-                                value = builder.fadd(builder.load(ptr, align=4), result[i][v])
-                                builder.store(builder.fadd(value, biases[i]), ptr, align=4)
-                    with first:
-                        for i in range(mr):
-                            for v in range(nv):
-                                builder.store(builder.fadd(result[i][v], biases[i]),
-                                              pointer(i, v), align=4)
-            with masked:
-                for i in range(mr):
-                    # the row mask, i < m_store: a branch around row i's loads and stores
-                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
-                        for v in range(nv):
-                            ptr = pointer(i, v)
-                            # out's earlier blocks (masked: lanes not stored are not
-                            # read), or the identity
-                            earlier = builder.call(mload, [ptr, align, builder.and_(
-                                masks[v], _splat(builder, accum, i1v)), identity])
-                            value = builder.fadd(earlier, result[i][v])
-                            builder.call(store, [builder.fadd(value, biases[i]), ptr, align,
-                                                 masks[v]])
+        _store_tile(builder, suffix, ptrs, result, [[b] * nv for b in biases], masks, whole,
+                    accum, m_st)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -284,6 +246,55 @@ def _merge(builder, first, first_block, second, second_block):
             row.append(phi)
         grid.append(row)
     return grid
+
+
+def _store_tile(builder, suffix, ptrs, values, bias, masks, whole, accum, m_st):
+    """Emit ``out = ((out if accum) + values) + bias`` for a tile's rows i < m_st
+    and its masked lanes: ``ptrs``, ``values``, ``bias`` are (rows, vectors)
+    grids of pointers and vectors (bias -0.0 where nothing is added: the exact
+    identity of addition, x + -0.0 == x even for x = -0.0), ``masks`` the
+    lanes each vector stores. A ``whole`` tile (every row and lane stored: all
+    but a layer's edge tiles) stores with plain loads and stores, in one of two
+    straight runs (accumulating or not); the masked stores, with a branch per
+    store, cost 3% of a 3x3 conv's forward where a mask is not a register of
+    its own (AVX2: U-Net's 64 -> 64 channels on 64x64, tiles summing blocks of
+    116 taps). ``suffix``: the vector type's in LLVM's intrinsic names."""
+    vt = values[0][0].type
+    i1v = ir.VectorType(ir.IntType(1), vt.count)
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    mstore = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
+                      [vt, vt.as_pointer(), i32, i1v])
+    mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt,
+                     [vt.as_pointer(), i32, i1v, vt])
+    align = ir.Constant(i32, 4)
+    identity = ir.Constant(vt, [-0.0] * vt.count)
+    rows, vectors = len(values), len(values[0])
+    with builder.if_else(whole, likely=True) as (plain, masked):
+        with plain:
+            with builder.if_else(accum) as (added, first):
+                with added:
+                    for i in range(rows):
+                        for v in range(vectors):
+                            value = builder.fadd(builder.load(ptrs[i][v], align=4),
+                                                 values[i][v])
+                            builder.store(builder.fadd(value, bias[i][v]), ptrs[i][v], align=4)
+                with first:
+                    for i in range(rows):
+                        for v in range(vectors):
+                            builder.store(builder.fadd(values[i][v], bias[i][v]), ptrs[i][v],
+                                          align=4)
+        with masked:
+            for i in range(rows):
+                # the row mask, i < m_st: a branch around row i's loads and stores
+                with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
+                    for v in range(vectors):
+                        # the earlier blocks' sums (masked: lanes not stored are not
+                        # read), or the identity
+                        earlier = builder.call(mload, [ptrs[i][v], align, builder.and_(
+                            masks[v], _splat(builder, accum, i1v)), identity])
+                        value = builder.fadd(earlier, values[i][v])
+                        builder.call(mstore, [builder.fadd(value, bias[i][v]), ptrs[i][v],
+                                              align, masks[v]])
 
 
 def _loop(builder, lo, hi, init, body, paired=False):
@@ -533,15 +544,12 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
          with_bias, accum) = [context.cast(builder, v, t, types.int64)
                               for v, t in zip(args[1:14], signature.args[1:14])]
         fp = context.get_value_type(zero)
-        i64, i32 = ir.IntType(64), ir.IntType(32)
+        i64 = ir.IntType(64)
         vt = ir.VectorType(fp, lanes)                     # one vector register: LANES x fp
         fptr, vptr = fp.as_pointer(), vt.as_pointer()
         i64p = i64.as_pointer()
-        i1v, i64v = ir.VectorType(ir.IntType(1), lanes), ir.VectorType(i64, lanes)
+        i64v = ir.VectorType(i64, lanes)
         fma = _multiply_add(builder, vt, suffix)
-        mstore = _declare(builder, "llvm.masked.store.%s.p0" % suffix, ir.VoidType(),
-                          [vt, vptr, i32, i1v])
-        mload = _declare(builder, "llvm.masked.load.%s.p0" % suffix, vt, [vptr, i32, i1v, vt])
         out_p = builder.inttoptr(out_a, fptr)
         a_p = builder.inttoptr(a_a, fptr)
         b_p = builder.inttoptr(b_a, fptr)
@@ -552,7 +560,6 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         b_rows = [builder.gep(b_p, [builder.load(builder.gep(rows_p, [ir.Constant(i64, i)]))])
                   for i in range(mr)]
         zero_v = ir.Constant(vt, [0.0] * lanes)
-        align = ir.Constant(i32, 4)
         with_bias = builder.icmp_signed("!=", with_bias, ir.Constant(i64, 0))
         accum = builder.icmp_signed("!=", accum, ir.Constant(i64, 0))
         # the lane masks, j < n_store, and the rows' addresses in out
@@ -580,43 +587,15 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         acc = _loop(builder, ir.Constant(i64, 0), s_n, init, body, paired=True)
 
         # --- out[i, j] = ((out if accumulating) + acc) + bias, for i < m_store, j < n_store
-        # -0.0 is the exact identity of addition (x + -0.0 == x, even for x = -0.0,
-        # which + 0.0 would turn into +0.0): "no bias" adds it
+        # no bias: -0.0 added (see _store_tile)
         identity = ir.Constant(vt, [-0.0] * lanes)
         bias_v = [builder.select(with_bias, builder.load(builder.bitcast(builder.gep(
             bias_p, [ir.Constant(i64, v * lanes)]), vptr), align=4), identity)
             for v in range(nv)]
-        # a whole tile (every row, every channel: all but the last tiles of a
-        # layer) stores with plain loads and stores, as register_tile's
+        # a whole tile: every row, every channel
         whole = builder.and_(builder.icmp_signed(">=", m_st, ir.Constant(i64, mr)),
                              builder.icmp_signed(">=", n_st, ir.Constant(i64, nv * lanes)))
-        with builder.if_else(whole, likely=True) as (plain, masked):
-            with plain:
-                with builder.if_else(accum) as (added, first):
-                    with added:
-                        for i in range(mr):
-                            for v in range(nv):
-                                value = builder.fadd(builder.load(ptrs[i][v], align=4),
-                                                     acc[i][v])
-                                builder.store(builder.fadd(value, bias_v[v]), ptrs[i][v],
-                                              align=4)
-                    with first:
-                        for i in range(mr):
-                            for v in range(nv):
-                                builder.store(builder.fadd(acc[i][v], bias_v[v]), ptrs[i][v],
-                                              align=4)
-            with masked:
-                for i in range(mr):
-                    # the row mask, i < m_store: a branch around row i's loads and stores
-                    with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, i), m_st)):
-                        for v in range(nv):
-                            # the earlier blocks' sums (masked: lanes not stored are
-                            # not read), or the identity
-                            earlier = builder.call(mload, [ptrs[i][v], align, builder.and_(
-                                masks[v], _splat(builder, accum, i1v)), identity])
-                            value = builder.fadd(earlier, acc[i][v])
-                            builder.call(mstore, [builder.fadd(value, bias_v[v]), ptrs[i][v],
-                                                  align, masks[v]])
+        _store_tile(builder, suffix, ptrs, acc, [bias_v] * mr, masks, whole, accum, m_st)
         return context.get_dummy_value()
 
     return sig, codegen
