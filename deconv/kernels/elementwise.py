@@ -119,7 +119,6 @@ def l1_forward(prediction, target, partial):
     return partial
 
 
-
 @njit(cache=True, parallel=True)
 def l1_backward(prediction, target, scale, grad):
     """``grad = sign(prediction - target) * scale``, as ``np.sign(d) * scale``; (L,) each.

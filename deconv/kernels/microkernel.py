@@ -198,10 +198,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
             count = builder.select(builder.icmp_signed("<", ir.Constant(i64, v), n_v),
                                    vec[v][2], ir.Constant(i64, 0))
             masks.append(builder.icmp_signed("<", lane_index, _splat(builder, count, i64v)))
-        # no bias: -0.0 added (see _store_tile)
-        identity = ir.Constant(vt, [-0.0] * lanes)
-        biases = [builder.select(with_bias, _splat(builder, builder.load(
-            builder.gep(bias_p, [ir.Constant(i64, i)])), vt), identity) for i in range(mr)]
+        biases = [_splat(builder, builder.load(builder.gep(bias_p, [ir.Constant(i64, i)])), vt)
+                  for i in range(mr)]
         rows = [builder.gep(out_p, [builder.mul(ostride, ir.Constant(i64, i))]) for i in range(mr)]
         ptrs = [[builder.bitcast(builder.gep(rows[i], [vec[v][1]]), vptr) for v in range(nv)]
                 for i in range(mr)]
@@ -211,8 +209,8 @@ def register_tile(typingctx, zero, out_addr, out_stride, m_store, n_vec, a_addr,
         for v in range(nv):
             whole = builder.and_(whole, builder.icmp_signed("==", vec[v][2],
                                                             ir.Constant(i64, lanes)))
-        _store_tile(builder, suffix, ptrs, result, [[b] * nv for b in biases], masks, whole,
-                    accum, m_st)
+        _store_tile(builder, suffix, ptrs, result, [[b] * nv for b in biases], with_bias, masks,
+                    whole, accum, m_st)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -248,12 +246,13 @@ def _merge(builder, first, first_block, second, second_block):
     return grid
 
 
-def _store_tile(builder, suffix, ptrs, values, bias, masks, whole, accum, m_st):
-    """Emit ``out = ((out if accum) + values) + bias`` for a tile's rows i < m_st
-    and its masked lanes: ``ptrs``, ``values``, ``bias`` are (rows, vectors)
-    grids of pointers and vectors (bias -0.0 where nothing is added: the exact
-    identity of addition, x + -0.0 == x even for x = -0.0), ``masks`` the
-    lanes each vector stores. A ``whole`` tile (every row and lane stored: all
+def _store_tile(builder, suffix, ptrs, values, bias, with_bias, masks, whole, accum, m_st):
+    """Emit ``out = ((out if accum) + values) + (bias if with_bias)`` for a tile's
+    rows i < m_st and its masked lanes: ``ptrs``, ``values``, ``bias`` are
+    (rows, vectors) grids of pointers and vectors, ``masks`` the lanes each
+    vector stores. Without a bias, or where out is not read, -0.0 is added:
+    the exact identity of addition (x + -0.0 == x even for x = -0.0, which
+    + 0.0 would turn into +0.0). A ``whole`` tile (every row and lane stored: all
     but a layer's edge tiles) stores with plain loads and stores, in one of two
     straight runs (accumulating or not); the masked stores, with a branch per
     store, cost 3% of a 3x3 conv's forward where a mask is not a register of
@@ -269,6 +268,7 @@ def _store_tile(builder, suffix, ptrs, values, bias, masks, whole, accum, m_st):
     align = ir.Constant(i32, 4)
     identity = ir.Constant(vt, [-0.0] * vt.count)
     rows, vectors = len(values), len(values[0])
+    bias = [[builder.select(with_bias, b, identity) for b in row] for row in bias]
     with builder.if_else(whole, likely=True) as (plain, masked):
         with plain:
             with builder.if_else(accum) as (added, first):
@@ -587,15 +587,13 @@ def register_tile_broadcast(typingctx, zero, out_addr, out_stride, m_store, n_st
         acc = _loop(builder, ir.Constant(i64, 0), s_n, init, body, paired=True)
 
         # --- out[i, j] = ((out if accumulating) + acc) + bias, for i < m_store, j < n_store
-        # no bias: -0.0 added (see _store_tile)
-        identity = ir.Constant(vt, [-0.0] * lanes)
-        bias_v = [builder.select(with_bias, builder.load(builder.bitcast(builder.gep(
-            bias_p, [ir.Constant(i64, v * lanes)]), vptr), align=4), identity)
-            for v in range(nv)]
+        bias_v = [builder.load(builder.bitcast(builder.gep(bias_p, [ir.Constant(i64, v * lanes)]),
+                                               vptr), align=4) for v in range(nv)]
         # a whole tile: every row, every channel
         whole = builder.and_(builder.icmp_signed(">=", m_st, ir.Constant(i64, mr)),
                              builder.icmp_signed(">=", n_st, ir.Constant(i64, nv * lanes)))
-        _store_tile(builder, suffix, ptrs, acc, [bias_v] * mr, masks, whole, accum, m_st)
+        _store_tile(builder, suffix, ptrs, acc, [bias_v] * mr, with_bias, masks, whole, accum,
+                    m_st)
         return context.get_dummy_value()
 
     return sig, codegen
